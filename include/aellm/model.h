@@ -1,0 +1,62 @@
+/* A Llama-family model (Llama, Mistral, Qwen2 shapes): configuration, weights
+ * and tokenizer. Loaded from GGUF or a llama2.c checkpoint; weights stay
+ * memory-mapped in their stored type. Also makes random-weight models of real
+ * shapes for speed work. */
+#ifndef AELLM_MODEL_H
+#define AELLM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aellm/gguf.h"
+#include "aellm/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int dim;         /* embedding width */
+    int hidden_dim;  /* FFN inner width */
+    int n_layers;
+    int n_heads;     /* query heads */
+    int n_kv_heads;  /* key/value heads: n_heads = MHA, 1 = MQA, between = GQA */
+    int head_dim;    /* dim / n_heads unless the file says otherwise */
+    int vocab_size;
+    int seq_len;     /* context length */
+    float rope_base; /* RoPE theta */
+    float norm_eps;  /* RMSNorm epsilon */
+    int tied_output; /* output matrix is the token embedding */
+} aellm_model_config;
+
+typedef struct aellm_model aellm_model;
+
+/* Opens a model; the format is told by the file's magic (GGUF or llama2.c).
+ * For a llama2.c checkpoint, `tokenizer_path` names tokenizer.bin (may be
+ * NULL: no tokenizer); for GGUF it is ignored (the vocabulary is inside). */
+int aellm_model_load(aellm_model **out, const char *path, const char *tokenizer_path);
+void aellm_model_free(aellm_model *m); /* accepts NULL */
+
+const aellm_model_config *aellm_model_config_get(const aellm_model *m); /* borrowed */
+const aellm_tokenizer *aellm_model_tokenizer(const aellm_model *m);     /* borrowed, may be NULL */
+/* Weight type of the big matrices (that of layer 0's attention query). */
+int aellm_model_weight_type(const aellm_model *m);
+/* Bytes of all weights as stored, and parameter count. */
+size_t aellm_model_weight_bytes(const aellm_model *m);
+int64_t aellm_model_n_params(const aellm_model *m);
+
+/* Writes the model as GGUF v3 (llama.cpp's names and metadata), converting
+ * the 2-D weights to `type` (-1 keeps each tensor's type; norms stay F32). */
+int aellm_model_save_gguf(const aellm_model *m, const char *path, int type);
+
+/* Named real shapes for speed work: "260K", "15M", "110M", "1.1B". */
+int aellm_model_shape(aellm_model_config *out, const char *name);
+/* A model with weights drawn from N(0, 0.02) (norms 1), stored in `type`,
+ * and a byte-level vocabulary of cfg->vocab_size tokens, seeded. */
+int aellm_model_random(aellm_model **out, const aellm_model_config *cfg, int type,
+                       uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
