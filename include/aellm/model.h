@@ -39,6 +39,9 @@ void aellm_model_free(aellm_model *m); /* accepts NULL */
 
 const aellm_model_config *aellm_model_config_get(const aellm_model *m); /* borrowed */
 const aellm_tokenizer *aellm_model_tokenizer(const aellm_model *m);     /* borrowed, may be NULL */
+/* Gives the model a vocabulary (replacing any it had); takes ownership of
+ * `tok` (may be NULL). */
+void aellm_model_set_tokenizer(aellm_model *m, aellm_tokenizer *tok);
 /* Weight type of the big matrices (that of layer 0's attention query). */
 int aellm_model_weight_type(const aellm_model *m);
 /* Bytes of all weights as stored, and parameter count. */

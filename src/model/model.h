@@ -56,4 +56,15 @@ static inline size_t aellm_tensor_bytes(const aellm_tensor *t)
  * divide, kv heads divide heads. Message names `what` (the file). */
 int aellm_model_config_check(const aellm_model_config *cfg, const char *what);
 
+/* ---- Shared between the files of src/model; not for other layers. ---- */
+
+/* A zeroed model with `cfg` copied and cfg->n_layers zeroed layers. */
+int aellm_model_alloc(aellm_model **out, const aellm_model_config *cfg);
+/* Sets t to ne0 x ne1 elements of `type` at `data` (ne0 a multiple of the block). */
+void aellm_tensor_set(aellm_tensor *t, int type, int64_t ne0, int64_t ne1, const void *data);
+/* A llama2.c legacy checkpoint (llama2c.c). */
+int aellm_model_load_llama2c(aellm_model **out, const char *path, const char *tokenizer_path);
+/* Metadata entry i as stored (value type u32 + value), for aellm_gguf_copy_kv. */
+int aellm_gguf_kv_raw(const aellm_gguf *g, int64_t i, const void **data, size_t *len);
+
 #endif

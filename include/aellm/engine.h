@@ -1,0 +1,96 @@
+/* The inference engine: runs a model over tokens with a KV cache. Prefill
+ * (many tokens) goes through batched matrix products; decode (one token)
+ * through per-type matrix-vector kernels, all in the weights' stored type.
+ * One engine = one sequence; its buffers are allocated once, at creation. */
+#ifndef AELLM_ENGINE_H
+#define AELLM_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aellm/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int n_ctx;     /* positions the KV cache holds; 0 = the model's context */
+    int n_batch;   /* most tokens per prefill step (default 512) */
+    int n_threads; /* 0 = number of cores */
+} aellm_engine_params;
+
+void aellm_engine_params_default(aellm_engine_params *p);
+
+typedef struct aellm_engine aellm_engine;
+
+/* The model is borrowed and must outlive the engine. */
+int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engine_params *p);
+void aellm_engine_free(aellm_engine *e); /* accepts NULL */
+
+int aellm_engine_n_ctx(const aellm_engine *e);
+int aellm_engine_n_threads(const aellm_engine *e);
+/* Bytes the engine holds: KV cache, activations and scratch. */
+size_t aellm_engine_memory_bytes(const aellm_engine *e);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1, appending to the KV cache
+ * (entries at and after `pos` are overwritten). Writes the logits of every
+ * token (n x vocab) when all_logits, else of the last one (vocab), to
+ * `logits` (may be NULL: only the cache is filled). */
+int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
+                      int all_logits);
+
+/* ---- sampling ---- */
+typedef struct {
+    float temperature; /* 0 = greedy (argmax) */
+    float top_p;       /* nucleus; >= 1 disables */
+    uint64_t seed;
+} aellm_sampler_params;
+
+typedef struct aellm_sampler aellm_sampler;
+int aellm_sampler_new(aellm_sampler **out, int vocab_size, const aellm_sampler_params *p);
+void aellm_sampler_free(aellm_sampler *s);
+/* Picks a token from `logits` (modified in place). */
+int aellm_sampler_sample(aellm_sampler *s, float *logits);
+
+/* ---- generation ---- */
+/* Called with each generated token's text; return non-zero to stop. */
+typedef int (*aellm_piece_fn)(const char *piece, int len, void *user);
+
+typedef struct {
+    int n_prompt;        /* tokens in the prompt, BOS included */
+    int n_generated;     /* tokens sampled */
+    double prefill_s;    /* time to evaluate the prompt */
+    double decode_s;     /* time of the generation loop */
+} aellm_generate_stats;
+
+/* Encodes `prompt` (BOS first), then samples up to n_tokens tokens, stopping
+ * at BOS or EOS, at the end of the context, or when `on_piece` says so. */
+int aellm_generate(aellm_engine *e, const char *prompt, int n_tokens,
+                   const aellm_sampler_params *sp, aellm_piece_fn on_piece, void *user,
+                   aellm_generate_stats *stats);
+
+/* ---- perplexity (llama.cpp's method) ---- */
+typedef struct {
+    double ppl, ppl_stderr; /* exp(mean NLL) and its standard error */
+    double nll;             /* mean negative log-likelihood (nats/token) */
+    int64_t n_scored;       /* tokens scored */
+    int n_chunks;
+    int n_ctx;
+    double seconds;
+} aellm_ppl_result;
+
+/* Called after each chunk with the running estimate. */
+typedef void (*aellm_ppl_progress_fn)(int chunk, int n_chunks, double ppl, void *user);
+
+/* Splits `tokens` into non-overlapping windows of n_ctx tokens, puts BOS
+ * first in each, and scores the second half of every window. max_chunks <= 0
+ * means all. AELLM_EINVAL if fewer than one window of tokens. */
+int aellm_perplexity(aellm_engine *e, const int32_t *tokens, int64_t n_tokens, int n_ctx,
+                     int max_chunks, aellm_ppl_progress_fn progress, void *user,
+                     aellm_ppl_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

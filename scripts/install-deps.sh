@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs aellm's build and test dependencies from Debian 12 packages (as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config \
+    libopenblas-openmp-dev libcmocka-dev libcjson-dev >/dev/null
+echo "aellm dependencies installed"

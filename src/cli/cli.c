@@ -1,0 +1,253 @@
+/* Option parsing, help text, model opening and JSON output for the commands.
+ * Deliberately small: long and short options, "--opt value" and "--opt=value". */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aellm/error.h"
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "aellm %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_fail_last(const char *cmd) { return cli_fail(cmd, "%s", aellm_error_last()); }
+
+static void print_help(const cli_command *cmd)
+{
+    printf("usage: aellm %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->summary);
+    for (const cli_opt *o = cmd->opts; o->name; o++) {
+        char left[64];
+        const char *arg = o->kind == OPT_FLAG  ? ""
+                          : o->kind == OPT_STR ? " S"
+                          : o->kind == OPT_FLOAT ? " X"
+                                                 : " N";
+        if (o->short_name) snprintf(left, sizeof(left), "-%c, --%s%s", o->short_name, o->name, arg);
+        else snprintf(left, sizeof(left), "    --%s%s", o->name, arg);
+        printf("  %-26s %s\n", left, o->help);
+    }
+    printf("  %-26s %s\n", "-h, --help", "show this help");
+    if (cmd->details) printf("\n%s\n", cmd->details);
+}
+
+static const cli_opt *find_opt(const cli_command *cmd, const char *arg, const char **inline_val)
+{
+    *inline_val = NULL;
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] && !arg[2]) {
+        for (const cli_opt *o = cmd->opts; o->name; o++)
+            if (o->short_name == arg[1]) return o;
+        return NULL;
+    }
+    if (strncmp(arg, "--", 2) != 0) return NULL;
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    for (const cli_opt *o = cmd->opts; o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) {
+            if (eq) *inline_val = eq + 1;
+            return o;
+        }
+    return NULL;
+}
+
+static int set_value(const cli_command *cmd, const cli_opt *o, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    if (o->kind == OPT_STR) {
+        *(const char **)o->dst = v;
+        return 0;
+    }
+    if (o->kind == OPT_FLOAT) {
+        float f = strtof(v, &end);
+        if (errno || end == v || *end) goto bad;
+        *(float *)o->dst = f;
+        return 0;
+    }
+    if (o->kind == OPT_U64) {
+        unsigned long long u = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') goto bad;
+        *(uint64_t *)o->dst = u;
+        return 0;
+    }
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < INT_MIN || n > INT_MAX) goto bad;
+    *(int *)o->dst = (int)n;
+    return 0;
+bad:
+    cli_fail(cmd->name, "--%s: '%s' is not a valid %s", o->name, v,
+             o->kind == OPT_FLOAT ? "number" : "integer");
+    return -1;
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val;
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+            print_help(cmd);
+            return 1;
+        }
+        const cli_opt *o = find_opt(cmd, arg, &val);
+        if (!o) {
+            cli_fail(cmd->name, "unknown option '%s' (see aellm %s --help)", arg, cmd->name);
+            return -1;
+        }
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                cli_fail(cmd->name, "--%s needs a value", o->name);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (set_value(cmd, o, val)) return -1;
+    }
+    return 0;
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ../shared/data beside the working directory or beside the executable's
+ * source tree (build/aellm -> ../../shared/data). */
+const char *cli_data_dir(void)
+{
+    static char found[PATH_MAX];
+    const char *env = getenv("AELLM_DATA");
+    if (env && is_dir(env)) return env;
+    const char *rel[] = {"../shared/data", "../../shared/data", "../../../shared/data"};
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++)
+        if (is_dir(rel[i]) && realpath(rel[i], found)) return found;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 64);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    for (int up = 0; up < 4; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash) return NULL;
+        *slash = '\0';
+        char cand[PATH_MAX + 32];
+        snprintf(cand, sizeof(cand), "%s/../shared/data", exe);
+        if (is_dir(cand) && realpath(cand, found)) return found;
+    }
+    return NULL;
+}
+
+const char *cli_default_model(const char **tokenizer)
+{
+    static char model[PATH_MAX + 64], tok[PATH_MAX + 64];
+    const char *env = getenv("AELLM_MODEL");
+    *tokenizer = getenv("AELLM_TOKENIZER");
+    if (env) return env;
+    const char *data = cli_data_dir();
+    if (!data) return NULL;
+    snprintf(model, sizeof(model), "%s/stories260K/stories260K.bin", data);
+    snprintf(tok, sizeof(tok), "%s/stories260K/tok512.bin", data);
+    if (!is_file(model)) return NULL;
+    *tokenizer = is_file(tok) ? tok : NULL;
+    return model;
+}
+
+int cli_open_model(const char *cmd, aellm_model **out, const char *path, const char *tokenizer)
+{
+    if (!path) {
+        path = cli_default_model(&tokenizer);
+        if (!path) {
+            cli_fail(cmd, "no model given (-m MODEL) and no default model found "
+                          "(set AELLM_MODEL or place ../shared/data/stories260K)");
+            return -1;
+        }
+    }
+    if (aellm_model_load(out, path, tokenizer)) {
+        cli_fail_last(cmd);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_print_json(cJSON *doc)
+{
+    char *s = cJSON_Print(doc);
+    if (s) puts(s);
+    free(s);
+    cJSON_Delete(doc);
+}
+
+char *cli_read_file(const char *cmd, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail(cmd, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = (n + 65536 + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                cli_fail(cmd, "%s: out of memory", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, 65536, f);
+        n += got;
+        if (got < 65536) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        cli_fail(cmd, "%s: read error", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size)
+{
+    char buf[PATH_MAX + 64];
+    *out = NULL;
+    if (!path) {
+        const char *data = cli_data_dir();
+        const char *rel = vocab_size == 32000 ? "llama2-tokenizer/tokenizer.bin"
+                          : vocab_size == 512 ? "stories260K/tok512.bin"
+                                              : NULL;
+        if (!data || !rel) return 0;
+        snprintf(buf, sizeof(buf), "%s/%s", data, rel);
+        if (!is_file(buf)) return 0;
+        path = buf;
+    }
+    if (aellm_tokenizer_load_llama2c(out, path, vocab_size)) return cli_fail_last("mkmodel"), -1;
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* Shared plumbing of the `aellm` commands: option tables with generated
+ * --help, opening a model from flags, JSON printing. The CLI is the only part
+ * of aellm that prints to the terminal or exits. */
+#ifndef AELLM_CLI_H
+#define AELLM_CLI_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "aellm/engine.h"
+#include "aellm/model.h"
+
+typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_U64 } opt_kind;
+
+typedef struct {
+    const char *name;  /* long name without "--" */
+    char short_name;   /* 0 for none */
+    opt_kind kind;
+    void *dst;         /* int* for FLAG/INT, const char** STR, float* FLOAT, uint64_t* U64 */
+    const char *help;
+} cli_opt;
+
+typedef struct {
+    const char *name;    /* "generate" */
+    const char *summary; /* one line */
+    const char *usage;   /* "-m MODEL [options]" */
+    const char *details; /* paragraph printed after the options, may be NULL */
+    cli_opt *opts;       /* terminated by {0} */
+} cli_command;
+
+/* Parses argv (argv[0] is the command name). Returns 0 to go on, 1 when
+ * --help was printed, -1 after printing a one-line error. */
+int cli_parse(const cli_command *cmd, int argc, char **argv);
+
+/* Prints "aellm CMD: message" to stderr; returns 1 (the exit status). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with aellm_error_last() as the message. */
+int cli_fail_last(const char *cmd);
+
+/* Loads a model; when `path` is NULL, the default one (see cli_default_model). */
+int cli_open_model(const char *cmd, aellm_model **out, const char *path, const char *tokenizer);
+
+/* The bundled default: $AELLM_MODEL, else ../shared/data/stories260K (found
+ * from the working directory or the executable's); NULL if none. Sets the
+ * tokenizer path too. */
+const char *cli_default_model(const char **tokenizer);
+/* The shared data folder ($AELLM_DATA or ../shared/data), or NULL. */
+const char *cli_data_dir(void);
+
+/* A vocabulary of `vocab_size` tokens for a random model: from `path`
+ * (tokenizer.bin) if given, else the shared Llama 2 (32000) or stories (512)
+ * one when present, else none (*out = NULL). Returns -1 after an error. */
+int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size);
+
+/* Prints a cJSON document on stdout and frees it. */
+void cli_print_json(cJSON *doc);
+
+/* Reads a whole file; NULL with a message on failure. Caller frees. */
+char *cli_read_file(const char *cmd, const char *path, size_t *len);
+
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif

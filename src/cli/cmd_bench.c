@@ -1,0 +1,197 @@
+/* `aellm bench`: llama-bench's two tests — prompt processing (pp: N tokens in
+ * one batch from an empty cache) and text generation (tg: N tokens one at a
+ * time) — in tokens/s, mean ± standard deviation over repetitions after a
+ * warm-up, plus the measured memory bandwidth and the decode roofline. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aellm/dtype.h"
+#include "cli/cli.h"
+#include "core/membw.h"
+#include "core/rng.h"
+#include "core/timer.h"
+
+typedef struct {
+    double mean, sd;
+} stat;
+
+static stat summarize(const double *v, int n)
+{
+    stat s = {0, 0};
+    for (int i = 0; i < n; i++) s.mean += v[i] / n;
+    for (int i = 0; i < n && n > 1; i++) s.sd += (v[i] - s.mean) * (v[i] - s.mean) / (n - 1);
+    s.sd = sqrt(s.sd);
+    return s;
+}
+
+static void random_tokens(int32_t *ids, int n, int vocab, uint64_t seed)
+{
+    aellm_rng r;
+    aellm_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(aellm_rng_u64(&r) % (uint64_t)vocab);
+}
+
+/* One run of a test: tokens/s. */
+static double run_once(aellm_engine *e, const int32_t *ids, int n, int batch)
+{
+    double t0 = aellm_time_s();
+    if (batch) {
+        if (aellm_engine_eval(e, ids, n, 0, NULL, 0)) return -1;
+    } else
+        for (int i = 0; i < n; i++)
+            if (aellm_engine_eval(e, ids + i, 1, i, NULL, 0)) return -1;
+    return n / (aellm_time_s() - t0);
+}
+
+static int run_test(aellm_engine *e, int vocab, int n, int batch, int reps, stat *out)
+{
+    int32_t *ids = malloc((size_t)n * sizeof(int32_t));
+    double *tps = malloc((size_t)reps * sizeof(double));
+    int rc = !ids || !tps;
+    random_tokens(ids, n, vocab, 1234);
+    if (!rc && run_once(e, ids, n, batch) < 0) rc = 1; /* warm-up */
+    for (int r = 0; r < reps && !rc; r++)
+        if ((tps[r] = run_once(e, ids, n, batch)) < 0) rc = 1;
+    if (!rc) *out = summarize(tps, reps);
+    free(ids);
+    free(tps);
+    return rc;
+}
+
+/* Bytes one decode step reads: every weight matrix once, plus the KV cache
+ * up to the current position (averaged over a tg run of n tokens). */
+static double decode_bytes(const aellm_model *m, int n)
+{
+    const aellm_model_config *c = aellm_model_config_get(m);
+    double kv = 2.0 * c->n_layers * (n / 2.0) * c->n_kv_heads * c->head_dim * sizeof(float);
+    double embd_table = (double)c->vocab_size * aellm_dtype_row_size(aellm_model_weight_type(m), c->dim);
+    double weights = (double)aellm_model_weight_bytes(m);
+    if (!c->tied_output) weights -= embd_table; /* only one embedding row is read */
+    return weights + kv;
+}
+
+typedef struct {
+    const char *label, *type;
+    int threads, pp, tg;
+    stat pp_s, tg_s;
+    double bw, roof, bytes, params, size;
+} report;
+
+static void print_table(const report *r)
+{
+    printf("| model | size | params | type | threads | test | t/s |\n"
+           "| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
+    if (r->pp > 0)
+        printf("| %s | %.2f MiB | %.2f M | %s | %d | pp%d | %.2f ± %.2f |\n", r->label,
+               r->size / 1048576.0, r->params / 1e6, r->type, r->threads, r->pp, r->pp_s.mean,
+               r->pp_s.sd);
+    if (r->tg > 0)
+        printf("| %s | %.2f MiB | %.2f M | %s | %d | tg%d | %.2f ± %.2f |\n", r->label,
+               r->size / 1048576.0, r->params / 1e6, r->type, r->threads, r->tg, r->tg_s.mean,
+               r->tg_s.sd);
+    if (r->bw > 0 && r->tg > 0)
+        printf("\nmemory bandwidth %.1f GB/s (measured, %d threads); decode reads %.1f MiB/token "
+               "-> roofline %.1f t/s; tg%d reaches %.1f %% of it\n",
+               r->bw / 1e9, r->threads, r->bytes / 1048576.0, r->roof, r->tg,
+               100.0 * r->tg_s.mean / r->roof);
+}
+
+static void print_json(const report *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", r->label);
+    cJSON_AddStringToObject(o, "type", r->type);
+    cJSON_AddNumberToObject(o, "size_bytes", r->size);
+    cJSON_AddNumberToObject(o, "params", r->params);
+    cJSON_AddNumberToObject(o, "threads", r->threads);
+    if (r->pp > 0) {
+        cJSON_AddNumberToObject(o, "pp_tokens", r->pp);
+        cJSON_AddNumberToObject(o, "pp_tps", r->pp_s.mean);
+        cJSON_AddNumberToObject(o, "pp_tps_sd", r->pp_s.sd);
+    }
+    if (r->tg > 0) {
+        cJSON_AddNumberToObject(o, "tg_tokens", r->tg);
+        cJSON_AddNumberToObject(o, "tg_tps", r->tg_s.mean);
+        cJSON_AddNumberToObject(o, "tg_tps_sd", r->tg_s.sd);
+    }
+    if (r->bw > 0) {
+        cJSON_AddNumberToObject(o, "mem_bw_bytes_per_s", r->bw);
+        cJSON_AddNumberToObject(o, "decode_bytes_per_token", r->bytes);
+        cJSON_AddNumberToObject(o, "tg_roofline_tps", r->roof);
+        cJSON_AddNumberToObject(o, "tg_roofline_fraction", r->tg_s.mean / r->roof);
+    }
+    cJSON_AddStringToObject(o, "source", "measured");
+    cli_print_json(o);
+}
+
+static int open_bench_model(aellm_model **m, const char *path, const char *shape, const char *type_name)
+{
+    if (path) return cli_open_model("bench", m, path, NULL);
+    aellm_model_config cfg;
+    int type = aellm_dtype_from_name(type_name);
+    if (type < 0) return cli_fail("bench", "unknown type '%s'", type_name), -1;
+    if (aellm_model_shape(&cfg, shape) || aellm_model_random(m, &cfg, type, 42))
+        return cli_fail_last("bench"), -1;
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *path = NULL, *shape = NULL, *type_name = "f32";
+    int pp = 512, tg = 128, reps = 5, threads = 0, json = 0, no_bw = 0;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &path, "model file"},
+        {"shape", 0, OPT_STR, &shape, "instead of -m: random weights of a shape (260K 15M 110M 1.1B)"},
+        {"type", 0, OPT_STR, &type_name, "weight type of --shape (default f32)"},
+        {"n-prompt", 'p', OPT_INT, &pp, "prompt tokens, 0 = skip (default 512)"},
+        {"n-gen", 'n', OPT_INT, &tg, "generated tokens, 0 = skip (default 128)"},
+        {"repetitions", 'r', OPT_INT, &reps, "timed runs after one warm-up (default 5)"},
+        {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        {"no-bandwidth", 0, OPT_FLAG, &no_bw, "skip the memory-bandwidth measurement"},
+        {"json", 0, OPT_FLAG, &json, "print as JSON"},
+        {0}};
+    cli_command cmd = {"bench", "Measures prompt processing and generation speed (llama-bench's tests).",
+                       "-m MODEL | --shape NAME [--type T] [options]", NULL, opts};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc < 0 ? 1 : 0;
+    if (!path && !shape) return cli_fail("bench", "need -m MODEL or --shape NAME");
+    if (pp < 0 || tg < 0 || reps < 1) return cli_fail("bench", "need -p, -n >= 0 and -r >= 1");
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    if (open_bench_model(&m, path, shape, type_name)) return 1;
+    const aellm_model_config *c = aellm_model_config_get(m);
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_threads = threads;
+    ep.n_ctx = (pp > tg ? pp : tg) > 0 ? (pp > tg ? pp : tg) : 1;
+    ep.n_batch = pp > 0 ? pp : 1;
+    report r = {.label = shape ? shape : path, .pp = pp, .tg = tg};
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(aellm_model_weight_type(m));
+    r.type = tr ? tr->name : "?";
+    int status = 1;
+    if (aellm_engine_new(&e, m, &ep)) {
+        cli_fail_last("bench");
+        goto done;
+    }
+    r.threads = aellm_engine_n_threads(e);
+    r.size = (double)aellm_model_weight_bytes(m);
+    r.params = (double)aellm_model_n_params(m);
+    if ((pp > 0 && run_test(e, c->vocab_size, pp, 1, reps, &r.pp_s)) ||
+        (tg > 0 && run_test(e, c->vocab_size, tg, 0, reps, &r.tg_s))) {
+        cli_fail_last("bench");
+        goto done;
+    }
+    if (!no_bw) {
+        r.bw = aellm_memory_bandwidth((size_t)1 << 30, r.threads);
+        r.bytes = decode_bytes(m, tg);
+        r.roof = r.bw / r.bytes;
+    }
+    if (json) print_json(&r);
+    else print_table(&r);
+    status = 0;
+done:
+    aellm_engine_free(e);
+    aellm_model_free(m);
+    return status;
+}

@@ -1,0 +1,102 @@
+/* `aellm perplexity`: perplexity of a text file, llama.cpp's method. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "aellm/engine.h"
+#include "cli/cli.h"
+
+static void progress(int chunk, int n_chunks, double ppl, void *user)
+{
+    if (*(int *)user) return;
+    fprintf(stderr, "\r[%d/%d] running ppl %.4f", chunk, n_chunks, ppl);
+    if (chunk == n_chunks) fputc('\n', stderr);
+}
+
+static int tokenize_file(const aellm_model *m, const char *path, int32_t **ids, size_t *n)
+{
+    size_t len = 0;
+    char *text = cli_read_file("perplexity", path, &len);
+    if (!text) return -1;
+    const aellm_tokenizer *tok = aellm_model_tokenizer(m);
+    *ids = malloc((len + 3) * sizeof(int32_t));
+    if (!*ids || aellm_tokenizer_encode(tok, text, len, 1, *ids, len + 3, n)) {
+        free(text);
+        return *ids ? cli_fail_last("perplexity"), -1 : cli_fail("perplexity", "out of memory");
+    }
+    free(text);
+    return 0;
+}
+
+static cJSON *result_json(const char *file, const aellm_ppl_result *r, size_t n_tokens)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "file", file);
+    cJSON_AddNumberToObject(o, "tokens", (double)n_tokens);
+    cJSON_AddNumberToObject(o, "ctx", r->n_ctx);
+    cJSON_AddNumberToObject(o, "chunks", r->n_chunks);
+    cJSON_AddNumberToObject(o, "scored_tokens", (double)r->n_scored);
+    cJSON_AddNumberToObject(o, "ppl", r->ppl);
+    cJSON_AddNumberToObject(o, "ppl_stderr", r->ppl_stderr);
+    cJSON_AddNumberToObject(o, "nll", r->nll);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    cJSON_AddStringToObject(o, "source", "measured");
+    return o;
+}
+
+int cmd_perplexity(int argc, char **argv)
+{
+    const char *model = NULL, *tok = NULL, *file = NULL;
+    int ctx = 512, chunks = 0, threads = 0, json = 0, batch = 512;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
+        {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
+        {"file", 'f', OPT_STR, &file, "text file to score (required)"},
+        {"ctx-size", 'c', OPT_INT, &ctx, "window length (default 512)"},
+        {"chunks", 0, OPT_INT, &chunks, "score at most this many windows (default all)"},
+        {"batch-size", 'b', OPT_INT, &batch, "tokens per forward step (default 512)"},
+        {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
+        {0}};
+    cli_command cmd = {
+        "perplexity", "Perplexity of a text, by llama.cpp's method.", "[-m MODEL] -f TEXT [options]",
+        "The text is tokenized with BOS, cut into non-overlapping windows of --ctx-size tokens;\n"
+        "BOS goes first in each window and the second half of every window is scored.\n"
+        "Prints PPL +/- its standard error (first-order, from the NLL variance).",
+        opts};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc < 0 ? 1 : 0;
+    if (!file) return cli_fail("perplexity", "no text file given (-f FILE)");
+
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int status = 1;
+    aellm_ppl_result r;
+    if (cli_open_model("perplexity", &m, model, tok)) goto done;
+    if (!aellm_model_tokenizer(m)) {
+        cli_fail("perplexity", "model has no tokenizer (pass -z tokenizer.bin)");
+        goto done;
+    }
+    if (tokenize_file(m, file, &ids, &n)) goto done;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = ctx, ep.n_threads = threads, ep.n_batch = batch;
+    if (aellm_engine_new(&e, m, &ep) ||
+        aellm_perplexity(e, ids, (int64_t)n, ctx, chunks, progress, &json, &r)) {
+        cli_fail_last("perplexity");
+        goto done;
+    }
+    if (json) cli_print_json(result_json(file, &r, n));
+    else
+        printf("%s: %zu tokens, %d chunks of %d, %lld scored, %.1f tokens/s\n"
+               "PPL = %.4f +/- %.5f\n",
+               file, n, r.n_chunks, r.n_ctx, (long long)r.n_scored,
+               r.n_chunks * (double)r.n_ctx / r.seconds, r.ppl, r.ppl_stderr);
+    status = 0;
+done:
+    free(ids);
+    aellm_engine_free(e);
+    aellm_model_free(m);
+    return status;
+}

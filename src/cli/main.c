@@ -1,0 +1,45 @@
+/* `aellm <command>`: dispatch to one file per command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"demo", cmd_demo, "the main job on the bundled default model (generate + perplexity)"},
+    {"generate", cmd_generate, "generate text from a prompt"},
+    {"perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)"},
+    {"bench", cmd_bench, "prompt and generation speed, and the memory-bandwidth roofline"},
+    {"convert", cmd_convert, "convert a llama2.c checkpoint (or GGUF) to GGUF"},
+    {"info", cmd_info, "metadata, tensor shapes, types and sizes of a model file"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight model of a real shape (for speed work)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: aellm <command> [options]   (aellm <command> --help for details)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("aellm %s\n", AELLM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "aellm: unknown command '%s' (see aellm --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,159 @@
+/* Engine lifetime: sizing and carving the one block of buffers, the RoPE
+ * tables, and dispatch between prefill and decode. The maths is in
+ * forward.c; sampling, generation and perplexity each have their file. */
+#include "engine/engine_internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+
+void aellm_engine_params_default(aellm_engine_params *p)
+{
+    p->n_ctx = 0;
+    p->n_batch = 512;
+    p->n_threads = 0;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Largest scratch any weight matrix needs for a batch of B tokens. */
+static size_t matmul_scratch_max(const aellm_model *m, int B)
+{
+    size_t best = 0;
+    const aellm_tensor *all[] = {&m->output};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        size_t s = aellm_kernel_matmul_scratch(all[i]->type, all[i]->ne[1], all[i]->ne[0], B);
+        best = s > best ? s : best;
+    }
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const aellm_layer *L = &m->layers[l];
+        const aellm_tensor *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
+                                   &L->w_down};
+        for (int i = 0; i < 7; i++) {
+            size_t s = aellm_kernel_matmul_scratch(w[i]->type, w[i]->ne[1], w[i]->ne[0], B);
+            best = s > best ? s : best;
+        }
+    }
+    return best;
+}
+
+static void rope_tables(aellm_engine *e)
+{
+    int half = e->head_dim / 2;
+    float base = e->m->cfg.rope_base;
+    for (int p = 0; p < e->n_ctx; p++)
+        for (int i = 0; i < half; i++) {
+            /* the same float formula as llama2.c, so greedy outputs match it */
+            float freq = 1.0f / powf(base, (float)(2 * i) / (float)e->head_dim);
+            float val = (float)p * freq;
+            e->rope_cos[(size_t)p * half + i] = cosf(val);
+            e->rope_sin[(size_t)p * half + i] = sinf(val);
+        }
+}
+
+/* Hands out 64-byte-aligned slices of one block; a NULL base only counts. */
+static void *carve(char *base, size_t *off, size_t bytes)
+{
+    size_t at = (*off + 63) & ~(size_t)63;
+    *off = at + bytes;
+    return base ? base + at : NULL;
+}
+
+static void layout(aellm_engine *e, char *base)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    size_t B = (size_t)e->n_batch, C = (size_t)e->n_ctx, off = 0;
+    size_t wide = (size_t)(c->dim > e->q_dim ? c->dim : e->q_dim);
+    size_t kv = (size_t)c->n_layers * C * (size_t)e->kv_dim * sizeof(float);
+    e->k_cache = carve(base, &off, kv);
+    e->v_cache = carve(base, &off, kv);
+    e->rope_cos = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
+    e->rope_sin = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
+    e->x = carve(base, &off, B * (size_t)c->dim * sizeof(float));
+    e->xb = carve(base, &off, B * wide * sizeof(float));
+    e->xb2 = carve(base, &off, B * wide * sizeof(float));
+    e->q = carve(base, &off, B * (size_t)e->q_dim * sizeof(float));
+    e->hb = carve(base, &off, B * (size_t)c->hidden_dim * sizeof(float));
+    e->hb2 = carve(base, &off, B * (size_t)c->hidden_dim * sizeof(float));
+    e->scores = carve(base, &off, (size_t)e->n_threads * B * C * sizeof(float));
+    e->logits = carve(base, &off, (size_t)c->vocab_size * sizeof(float));
+    size_t widest = (size_t)(c->hidden_dim > (int)wide ? c->hidden_dim : (int)wide);
+    e->act = carve(base, &off, widest * sizeof(float) + 64);
+    e->scratch = carve(base, &off, e->scratch_bytes);
+    e->bytes = off;
+}
+
+int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engine_params *p)
+{
+    *out = NULL;
+    aellm_engine_params def;
+    if (!p) aellm_engine_params_default(&def), p = &def;
+    const aellm_model_config *c = &m->cfg;
+    aellm_engine *e = calloc(1, sizeof(*e));
+    if (!e) return aellm_error_oom("engine", sizeof(*e));
+    e->m = m;
+    e->n_ctx = p->n_ctx > 0 ? p->n_ctx : c->seq_len;
+    e->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    if (e->n_batch > e->n_ctx) e->n_batch = e->n_ctx;
+    e->n_threads = p->n_threads > 0 ? p->n_threads : default_threads();
+    e->head_dim = c->head_dim;
+    e->q_dim = c->n_heads * c->head_dim;
+    e->kv_dim = c->n_kv_heads * c->head_dim;
+    e->scratch_bytes = matmul_scratch_max(m, e->n_batch);
+    layout(e, NULL);
+    if (posix_memalign(&e->block, 64, e->bytes) != 0) {
+        size_t bytes = e->bytes;
+        free(e);
+        return aellm_error_oom("engine buffers (KV cache, activations)", bytes);
+    }
+    memset(e->block, 0, e->bytes);
+    layout(e, e->block);
+    rope_tables(e);
+    *out = e;
+    return 0;
+}
+
+void aellm_engine_free(aellm_engine *e)
+{
+    if (!e) return;
+    free(e->block);
+    free(e);
+}
+
+int aellm_engine_n_ctx(const aellm_engine *e) { return e->n_ctx; }
+int aellm_engine_n_threads(const aellm_engine *e) { return e->n_threads; }
+size_t aellm_engine_memory_bytes(const aellm_engine *e) { return e->bytes + sizeof(*e); }
+
+int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
+                      int all_logits)
+{
+    int vocab = e->m->cfg.vocab_size;
+    if (n <= 0 || pos < 0 || pos + n > e->n_ctx)
+        return aellm_error_set(AELLM_EINVAL,
+                               "eval of %d tokens at position %d does not fit the context of %d",
+                               n, pos, e->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= vocab)
+            return aellm_error_set(AELLM_EINVAL, "token id %d out of range [0, %d)", tokens[i],
+                                   vocab);
+    if (n == 1) return aellm_forward_decode(e, tokens[0], pos, logits);
+    for (int done = 0; done < n;) {
+        int step = n - done < e->n_batch ? n - done : e->n_batch;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)done * vocab;
+        else if (logits && done + step == n) out = logits;
+        int rc = aellm_forward_prefill(e, tokens + done, step, pos + done, out, all_logits);
+        if (rc) return rc;
+        done += step;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* The engine's buffers, laid out once at creation (llama2.c's habit: nothing
+ * is allocated per token). Shapes use B = n_batch, C = n_ctx. */
+#ifndef AELLM_ENGINE_INTERNAL_H
+#define AELLM_ENGINE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "aellm/engine.h"
+#include "model/model.h"
+
+struct aellm_engine {
+    const aellm_model *m;
+    int n_ctx, n_batch, n_threads;
+    int q_dim, kv_dim, head_dim;
+
+    float *k_cache; /* (L, C, kv_dim): layer l's keys for positions 0..C-1 */
+    float *v_cache; /* (L, C, kv_dim) */
+    float *rope_cos, *rope_sin; /* (C, head_dim/2) */
+
+    float *x;      /* (B, dim) residual stream */
+    float *xb;     /* (B, max(dim, q_dim)) normalised input, then attention output */
+    float *xb2;    /* (B, max(dim, q_dim)) a projection's output before the residual add */
+    float *q;      /* (B, q_dim) */
+    float *hb;     /* (B, hidden) gate, then silu(gate)*up */
+    float *hb2;    /* (B, hidden) up */
+    float *scores; /* (n_threads, B, C) attention weights, one head at a time per thread */
+    float *logits; /* (vocab) last token's logits */
+    void *act;     /* one activation row in a weight's vec_dot_type (decode) */
+    void *scratch; /* aellm_kernel_matmul scratch (prefill) */
+    size_t scratch_bytes;
+
+    void *block;   /* the single allocation behind all of the above */
+    size_t bytes;
+};
+
+/* Forward passes (forward.c). Both write the final hidden state of every
+ * token (normalised) to e->x and logits as aellm_engine_eval describes. */
+int aellm_forward_decode(aellm_engine *e, int32_t token, int pos, float *logits);
+int aellm_forward_prefill(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
+                          int all_logits);
+
+#endif

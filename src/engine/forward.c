@@ -1,0 +1,278 @@
+/* The Llama block, forward only: RMSNorm, RoPE (interleaved pairs, as
+ * llama2.c and llama.cpp's LLAMA arch), grouped-query attention over the KV
+ * cache, SwiGLU FFN, tied or separate output. Decode runs one token inside a
+ * single OpenMP region (threads split matrix rows and heads, meeting at
+ * barriers); prefill runs a batch through matrix products. Training's forward
+ * (which keeps activations) lives with the backward pass, not here. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "engine/engine_internal.h"
+#include "kernels/kernels.h"
+
+/* ---- elementwise pieces, shared by both paths ---- */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    ss = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
+}
+
+/* Rotates pairs (2i, 2i+1) of each head of `v` (n_heads heads). */
+static void rope(const aellm_engine *e, float *v, int n_heads, int pos)
+{
+    int half = e->head_dim / 2;
+    const float *cs = e->rope_cos + (size_t)pos * half, *sn = e->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *p = v + (size_t)h * e->head_dim;
+        for (int i = 0; i < half; i++) {
+            float a = p[2 * i], b = p[2 * i + 1];
+            p[2 * i] = a * cs[i] - b * sn[i];
+            p[2 * i + 1] = a * sn[i] + b * cs[i];
+        }
+    }
+}
+
+static void softmax(float *x, int n)
+{
+    float max = x[0], sum = 0.0f;
+    for (int i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int i = 0; i < n; i++) x[i] = expf(x[i] - max), sum += x[i];
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+static void swiglu(float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void add(float *x, const float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void embed(const aellm_engine *e, int32_t token, float *out)
+{
+    const aellm_tensor *t = &e->m->tok_embd;
+    const char *row = (const char *)t->data + (size_t)token * t->row_bytes;
+    aellm_dtype_traits_get(t->type)->to_float(row, out, t->ne[0]);
+}
+
+static float *k_at(const aellm_engine *e, int layer, int pos)
+{
+    return e->k_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_dim;
+}
+
+static float *v_at(const aellm_engine *e, int layer, int pos)
+{
+    return e->v_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_dim;
+}
+
+/* ---- decode: one token, one parallel region ---- */
+
+typedef struct {
+    aellm_engine *e;
+    int ith, nth;
+    int act_type;        /* vec_dot_type currently in e->act, -1 = none */
+    const float *act_of; /* the vector it was made from */
+} thread_ctx;
+
+/* Makes e->act hold `x` in w's vec_dot_type; all threads call it together. */
+static void act_for(thread_ctx *t, const aellm_tensor *w, const float *x)
+{
+    int vt = aellm_kernel_traits_get(w->type)->vec_dot_type;
+    if (vt == t->act_type && x == t->act_of) return;
+#pragma omp barrier
+#pragma omp single
+    aellm_kernel_quantize_act(w->type, x, t->e->act, w->ne[0]);
+    t->act_type = vt;
+    t->act_of = x;
+}
+
+/* y = W x for this thread's share of W's rows. */
+static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, float *y)
+{
+    act_for(t, w, x);
+    int64_t rows = w->ne[1];
+    int64_t per = ((rows + t->nth - 1) / t->nth + 3) & ~(int64_t)3;
+    int64_t r0 = per * t->ith, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) aellm_kernel_matvec(w->type, w->ne[0], w->data, w->row_bytes, t->e->act, y + r0, r0, r1);
+}
+
+/* Ends a group of products that read the same input: results are complete
+ * and the input may be overwritten. */
+static void group_done(thread_ctx *t)
+{
+#pragma omp barrier
+    t->act_of = NULL;
+}
+
+static void attend_head(aellm_engine *e, int layer, int h, int pos, float *att, float *out)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads);
+    const float *q = e->q + (size_t)h * hd;
+    aellm_vec_dot_fn dot = aellm_kernel_vec_dot(AELLM_DTYPE_F32);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int p = 0; p <= pos; p++) {
+        dot(hd, &att[p], q, k_at(e, layer, p) + (size_t)kvh * hd);
+        att[p] *= scale;
+    }
+    softmax(att, pos + 1);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int p = 0; p <= pos; p++) {
+        const float *v = v_at(e, layer, p) + (size_t)kvh * hd;
+        float a = att[p];
+#pragma omp simd
+        for (int i = 0; i < hd; i++) out[i] += a * v[i];
+    }
+}
+
+static void decode_layer(thread_ctx *t, int l, int pos)
+{
+    aellm_engine *e = t->e;
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+#pragma omp single
+    rmsnorm(e->xb, e->x, L->attn_norm.data, c->dim, c->norm_eps);
+    matvec_part(t, &L->wq, e->xb, e->q);
+    matvec_part(t, &L->wk, e->xb, k_at(e, l, pos));
+    matvec_part(t, &L->wv, e->xb, v_at(e, l, pos));
+    group_done(t);
+#pragma omp single
+    {
+        rope(e, e->q, c->n_heads, pos);
+        rope(e, k_at(e, l, pos), c->n_kv_heads, pos);
+    }
+    float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
+    for (int h = t->ith; h < c->n_heads; h += t->nth)
+        attend_head(e, l, h, pos, att, e->xb + (size_t)h * e->head_dim);
+    group_done(t);
+    matvec_part(t, &L->wo, e->xb, e->xb2);
+    group_done(t);
+#pragma omp single
+    {
+        add(e->x, e->xb2, c->dim);
+        rmsnorm(e->xb, e->x, L->ffn_norm.data, c->dim, c->norm_eps);
+    }
+    matvec_part(t, &L->w_gate, e->xb, e->hb);
+    matvec_part(t, &L->w_up, e->xb, e->hb2);
+    group_done(t);
+    int64_t per = (c->hidden_dim + t->nth - 1) / t->nth, i0 = per * t->ith;
+    if (i0 < c->hidden_dim)
+        swiglu(e->hb + i0, e->hb2 + i0, (i0 + per < c->hidden_dim ? per : c->hidden_dim - i0));
+    group_done(t);
+    matvec_part(t, &L->w_down, e->hb, e->xb2);
+    group_done(t);
+#pragma omp single
+    add(e->x, e->xb2, c->dim);
+}
+
+int aellm_forward_decode(aellm_engine *e, int32_t token, int pos, float *logits)
+{
+    const aellm_model *m = e->m;
+    float *out = logits ? logits : e->logits;
+    embed(e, token, e->x);
+#pragma omp parallel num_threads(e->n_threads)
+    {
+        thread_ctx t = {e, omp_get_thread_num(), omp_get_num_threads(), -1, NULL};
+        for (int l = 0; l < m->cfg.n_layers; l++) decode_layer(&t, l, pos);
+#pragma omp single
+        rmsnorm(e->xb, e->x, m->output_norm.data, m->cfg.dim, m->cfg.norm_eps);
+        matvec_part(&t, &m->output, e->xb, out);
+    }
+    return 0;
+}
+
+/* ---- prefill: a batch of tokens through matrix products ---- */
+
+static void matmul(aellm_engine *e, const aellm_tensor *w, const float *x, int n, float *y)
+{
+    aellm_kernel_matmul(w->type, w->data, w->row_bytes, w->ne[1], w->ne[0], x, n, y, e->scratch);
+}
+
+static void norm_rows(aellm_engine *e, float *o, const float *x, const aellm_tensor *w, int n)
+{
+    int dim = e->m->cfg.dim;
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++)
+        rmsnorm(o + (size_t)i * dim, x + (size_t)i * dim, w->data, dim, e->m->cfg.norm_eps);
+}
+
+/* One head over the batch: S = Q K^T / sqrt(hd) (causal), softmax, O = S V,
+ * as two single-threaded sgemms (heads run in parallel). */
+static void attend_head_batch(aellm_engine *e, int l, int h, int n, int pos, float *S)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads), len = pos + n;
+    const float *Q = e->q + (size_t)h * hd;
+    const float *K = k_at(e, l, 0) + (size_t)kvh * hd, *V = v_at(e, l, 0) + (size_t)kvh * hd;
+    float *O = e->xb + (size_t)h * hd;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, len, hd, 1.0f / sqrtf((float)hd), Q,
+                e->q_dim, K, e->kv_dim, 0.0f, S, len);
+    for (int i = 0; i < n; i++) {
+        float *row = S + (size_t)i * len;
+        softmax(row, pos + i + 1);
+        memset(row + pos + i + 1, 0, (size_t)(n - i - 1) * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, len, 1.0f, S, len, V,
+                e->kv_dim, 0.0f, O, e->q_dim);
+}
+
+static void attention_batch(aellm_engine *e, int l, int n, int pos)
+{
+    const aellm_model_config *c = &e->m->cfg;
+#pragma omp parallel for num_threads(e->n_threads) schedule(dynamic, 1)
+    for (int h = 0; h < c->n_heads; h++) {
+        float *S = e->scores + (size_t)omp_get_thread_num() * e->n_batch * e->n_ctx;
+        attend_head_batch(e, l, h, n, pos, S);
+    }
+}
+
+static void prefill_layer(aellm_engine *e, int l, int n, int pos)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+    int dim = c->dim, hidden = c->hidden_dim;
+    norm_rows(e, e->xb, e->x, &L->attn_norm, n);
+    matmul(e, &L->wq, e->xb, n, e->q);
+    matmul(e, &L->wk, e->xb, n, k_at(e, l, pos));
+    matmul(e, &L->wv, e->xb, n, v_at(e, l, pos));
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++) {
+        rope(e, e->q + (size_t)i * e->q_dim, c->n_heads, pos + i);
+        rope(e, k_at(e, l, pos + i), c->n_kv_heads, pos + i);
+    }
+    attention_batch(e, l, n, pos);
+    matmul(e, &L->wo, e->xb, n, e->xb2);
+    add(e->x, e->xb2, (int64_t)n * dim);
+    norm_rows(e, e->xb, e->x, &L->ffn_norm, n);
+    matmul(e, &L->w_gate, e->xb, n, e->hb);
+    matmul(e, &L->w_up, e->xb, n, e->hb2);
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++)
+        swiglu(e->hb + (size_t)i * hidden, e->hb2 + (size_t)i * hidden, hidden);
+    matmul(e, &L->w_down, e->hb, n, e->xb2);
+    add(e->x, e->xb2, (int64_t)n * dim);
+}
+
+int aellm_forward_prefill(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
+                          int all_logits)
+{
+    const aellm_model *m = e->m;
+    int dim = m->cfg.dim;
+    for (int i = 0; i < n; i++) embed(e, tokens[i], e->x + (size_t)i * dim);
+    for (int l = 0; l < m->cfg.n_layers; l++) prefill_layer(e, l, n, pos);
+    if (!logits) return 0;
+    int first = all_logits ? 0 : n - 1, rows = n - first;
+    norm_rows(e, e->xb, e->x + (size_t)first * dim, &m->output_norm, rows);
+    matmul(e, &m->output, e->xb, rows, logits);
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* The kernel traits table: per weight type, its activation type and the dot,
+ * quantize and dequantize kernels of each ISA, with the run-time pick of the
+ * best one. Block geometry and reference conversions are in src/core/dtype.c. */
+#include "kernels/kernels_impl.h"
+
+/* Flipped on as each ISA's file gains the kernels. */
+#define AVX2(f)   NULL
+#define AVX512(f) NULL
+#define PER_ISA(name)                                                                              \
+    {                                                                                              \
+        name##_scalar, AVX2(name##_avx2), AVX512(name##_avx512)                                    \
+    }
+
+static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
+    [AELLM_DTYPE_F32] = {.vec_dot_type = AELLM_DTYPE_F32,
+                         .vec_dot = PER_ISA(aellm_vec_dot_f32),
+                         .from_float = PER_ISA(aellm_from_float_f32),
+                         .to_float = PER_ISA(aellm_to_float_f32)},
+    [AELLM_DTYPE_F16] = {.vec_dot_type = AELLM_DTYPE_F32,
+                         .vec_dot = PER_ISA(aellm_vec_dot_f16),
+                         .from_float = PER_ISA(aellm_from_float_f16),
+                         .to_float = PER_ISA(aellm_to_float_f16)},
+    [AELLM_DTYPE_BF16] = {.vec_dot_type = AELLM_DTYPE_F32,
+                          .vec_dot = PER_ISA(aellm_vec_dot_bf16),
+                          .from_float = PER_ISA(aellm_from_float_bf16),
+                          .to_float = PER_ISA(aellm_to_float_bf16)},
+    [AELLM_DTYPE_Q8_0] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                          .vec_dot = PER_ISA(aellm_vec_dot_q8_0),
+                          .from_float = PER_ISA(aellm_from_float_q8_0),
+                          .to_float = PER_ISA(aellm_to_float_q8_0)},
+    /* Q8_1 is an activation type; its self-dot exists so that every type with
+     * kernels has one, and only the scalar one is worth having. */
+    [AELLM_DTYPE_Q8_1] = {.vec_dot_type = AELLM_DTYPE_Q8_1,
+                          .vec_dot = {aellm_vec_dot_q8_1_scalar},
+                          .from_float = PER_ISA(aellm_from_float_q8_1),
+                          .to_float = PER_ISA(aellm_to_float_q8_1)},
+    /* Weight-only quantizers run at model conversion, off the hot path. */
+    [AELLM_DTYPE_Q4_0] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                          .vec_dot = PER_ISA(aellm_vec_dot_q4_0),
+                          .from_float = {aellm_from_float_q4_0_scalar},
+                          .to_float = PER_ISA(aellm_to_float_q4_0)},
+    [AELLM_DTYPE_Q4_1] = {.vec_dot_type = AELLM_DTYPE_Q8_1,
+                          .vec_dot = PER_ISA(aellm_vec_dot_q4_1),
+                          .from_float = {aellm_from_float_q4_1_scalar},
+                          .to_float = PER_ISA(aellm_to_float_q4_1)},
+};
+
+static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
+    [AELLM_DTYPE_F32] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_f32_avx2),
+                                          AVX512(aellm_vec_dot_rows_f32_avx512)}},
+    [AELLM_DTYPE_F16] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_f16_avx2),
+                                          AVX512(aellm_vec_dot_rows_f16_avx512)}},
+    [AELLM_DTYPE_BF16] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_bf16_avx2),
+                                           AVX512(aellm_vec_dot_rows_bf16_avx512)}},
+    [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q8_0_avx2),
+                                           AVX512(aellm_vec_dot_rows_q8_0_avx512)},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q8_0_avx2),
+                                        AVX512(aellm_gemm_tile_q8_0_avx512)}},
+    [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_0_avx2),
+                                           AVX512(aellm_vec_dot_rows_q4_0_avx512)},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_0_avx2),
+                                        AVX512(aellm_gemm_tile_q4_0_avx512)}},
+    [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_1_avx2),
+                                           AVX512(aellm_vec_dot_rows_q4_1_avx512)},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_1_avx2),
+                                        AVX512(aellm_gemm_tile_q4_1_avx512)}},
+};
+
+static int known(int type)
+{
+    return type >= 0 && type < AELLM_DTYPE_MAX && traits[type].vec_dot[AELLM_ISA_SCALAR];
+}
+
+const aellm_kernel_traits *aellm_kernel_traits_get(int type)
+{
+    return known(type) ? &traits[type] : NULL;
+}
+
+const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type)
+{
+    return known(type) ? &traits_ext[type] : NULL;
+}
+
+aellm_vec_dot_fn aellm_kernel_vec_dot(int type)
+{
+    aellm_vec_dot_fn f = NULL;
+    if (known(type)) AELLM_PICK_ISA(traits[type].vec_dot, f);
+    return f;
+}
+
+aellm_from_float_fn aellm_kernel_from_float(int type)
+{
+    aellm_from_float_fn f = NULL;
+    if (known(type)) AELLM_PICK_ISA(traits[type].from_float, f);
+    return f;
+}
+
+aellm_to_float_fn aellm_kernel_to_float(int type)
+{
+    aellm_to_float_fn f = NULL;
+    if (known(type)) AELLM_PICK_ISA(traits[type].to_float, f);
+    return f;
+}

@@ -1,0 +1,510 @@
+/* The Llama model: loading GGUF files (llama.cpp's names and metadata),
+ * saving them, and the shared constructors, checks and accessors. The
+ * llama2.c checkpoint reader is llama2c.c; random models are random_model.c. */
+#include "model/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/error.h"
+
+/* ---- construction, checks, accessors ---- */
+
+int aellm_model_alloc(aellm_model **out, const aellm_model_config *cfg)
+{
+    *out = NULL;
+    aellm_model *m = calloc(1, sizeof(*m));
+    if (!m) return aellm_error_oom("a model", sizeof(*m));
+    m->cfg = *cfg;
+    m->layers = calloc((size_t)cfg->n_layers, sizeof(*m->layers));
+    if (!m->layers) {
+        free(m);
+        return aellm_error_oom("the model's layers", (size_t)cfg->n_layers * sizeof(aellm_layer));
+    }
+    *out = m;
+    return 0;
+}
+
+void aellm_tensor_set(aellm_tensor *t, int type, int64_t ne0, int64_t ne1, const void *data)
+{
+    t->type = type;
+    t->ne[0] = ne0;
+    t->ne[1] = ne1;
+    t->row_bytes = aellm_dtype_row_size(type, ne0);
+    t->data = data;
+}
+
+/* Caps keep every product of sizes (weights of a layer, a whole llama2.c
+ * file) far inside int64; they are well above any real Llama shape. */
+int aellm_model_config_check(const aellm_model_config *c, const char *what)
+{
+    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->n_kv_heads <= 0 || c->head_dim <= 0 || c->vocab_size <= 0 || c->seq_len <= 0)
+        return aellm_error_set(AELLM_ESHAPE,
+                               "%s: config has a size <= 0 (dim %d, hidden %d, layers %d, heads "
+                               "%d/%d, head_dim %d, vocab %d, context %d)",
+                               what, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                               c->head_dim, c->vocab_size, c->seq_len);
+    if (c->dim > (1 << 20) || c->hidden_dim > (1 << 20) || c->n_layers > 4096 ||
+        c->n_heads > 4096 || c->head_dim > 4096 || c->vocab_size > (1 << 24) ||
+        c->seq_len > (1 << 24))
+        return aellm_error_set(AELLM_ESHAPE, "%s: config sizes are implausibly large", what);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
+        return aellm_error_set(AELLM_ESHAPE, "%s: %d kv heads do not divide %d heads", what,
+                               c->n_kv_heads, c->n_heads);
+    if (c->head_dim % 2 != 0)
+        return aellm_error_set(AELLM_ESHAPE, "%s: head_dim %d is odd (RoPE rotates pairs)", what,
+                               c->head_dim);
+    if (!(c->rope_base > 0.0f) || !isfinite(c->rope_base) || !(c->norm_eps >= 0.0f) ||
+        !isfinite(c->norm_eps))
+        return aellm_error_set(AELLM_ESHAPE, "%s: bad rope base %g or norm epsilon %g", what,
+                               c->rope_base, c->norm_eps);
+    return 0;
+}
+
+void aellm_model_free(aellm_model *m)
+{
+    if (!m) return;
+    aellm_tokenizer_free(m->tokenizer);
+    aellm_gguf_free(m->gguf);
+    if (m->map) munmap(m->map, m->map_size);
+    free(m->owned);
+    free(m->layers);
+    free(m);
+}
+
+const aellm_model_config *aellm_model_config_get(const aellm_model *m)
+{
+    return &m->cfg;
+}
+const aellm_tokenizer *aellm_model_tokenizer(const aellm_model *m)
+{
+    return m->tokenizer;
+}
+int aellm_model_weight_type(const aellm_model *m)
+{
+    return m->layers[0].wq.type;
+}
+
+/* Calls fn on every distinct tensor (the output only when not tied). */
+static void each_tensor(const aellm_model *m, void (*fn)(const aellm_tensor *, void *), void *ctx)
+{
+    fn(&m->tok_embd, ctx);
+    fn(&m->output_norm, ctx);
+    if (!m->cfg.tied_output) fn(&m->output, ctx);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const aellm_layer *y = &m->layers[l];
+        const aellm_tensor *ts[] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
+                                    &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) fn(ts[i], ctx);
+    }
+}
+
+static void add_bytes(const aellm_tensor *t, void *ctx)
+{
+    *(size_t *)ctx += aellm_tensor_bytes(t);
+}
+static void add_params(const aellm_tensor *t, void *ctx)
+{
+    *(int64_t *)ctx += t->ne[0] * t->ne[1];
+}
+
+size_t aellm_model_weight_bytes(const aellm_model *m)
+{
+    size_t n = 0;
+    each_tensor(m, add_bytes, &n);
+    return n;
+}
+
+int64_t aellm_model_n_params(const aellm_model *m)
+{
+    int64_t n = 0;
+    each_tensor(m, add_params, &n);
+    return n;
+}
+
+/* ---- GGUF loading ---- */
+
+/* An integer key; def < 0 means required. */
+static int get_int(const aellm_gguf *g, const char *key, int def, int *out)
+{
+    uint32_t v;
+    int rc = aellm_gguf_get_u32(g, key, &v);
+    if (rc == AELLM_ENOTFOUND && def >= 0) {
+        *out = def;
+        return 0;
+    }
+    if (rc == AELLM_ENOTFOUND)
+        return aellm_error_set(AELLM_EFORMAT, "%s: missing key '%s'", aellm_gguf_path(g), key);
+    if (rc) return rc;
+    if (v > INT32_MAX)
+        return aellm_error_set(AELLM_EFORMAT, "%s: key '%s' = %u is too large", aellm_gguf_path(g),
+                               key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_float(const aellm_gguf *g, const char *key, float def, float *out)
+{
+    int rc = aellm_gguf_get_f32(g, key, out);
+    if (rc == AELLM_ENOTFOUND) *out = def, rc = 0;
+    return rc;
+}
+
+static int check_arch(const aellm_gguf *g)
+{
+    const char *arch;
+    int rc = aellm_gguf_get_str(g, "general.architecture", &arch);
+    if (rc == AELLM_ENOTFOUND)
+        return aellm_error_set(AELLM_EFORMAT, "%s: missing key 'general.architecture'",
+                               aellm_gguf_path(g));
+    if (rc) return rc;
+    if (strcmp(arch, "llama") != 0)
+        return aellm_error_set(AELLM_EFORMAT, "%s: architecture '%s' is not supported (only llama)",
+                               aellm_gguf_path(g), arch);
+    return 0;
+}
+
+/* head_dim is llama.rope.dimension_count (default dim / heads); a file whose
+ * attention.key_length differs would need partial RoPE, which is not done. */
+static int read_head_dim(const aellm_gguf *g, aellm_model_config *c)
+{
+    int def = c->n_heads > 0 && c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0, key_len;
+    int rc = get_int(g, "llama.rope.dimension_count", def, &c->head_dim);
+    if (!rc) rc = get_int(g, "llama.attention.key_length", c->head_dim, &key_len);
+    if (!rc && key_len != c->head_dim)
+        rc = aellm_error_set(AELLM_EFORMAT,
+                             "%s: rope dimension %d differs from key length %d (partial RoPE is "
+                             "not supported)",
+                             aellm_gguf_path(g), c->head_dim, key_len);
+    return rc;
+}
+
+static int read_config(const aellm_gguf *g, aellm_model_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = check_arch(g);
+    if (!rc) rc = get_int(g, "llama.context_length", -1, &c->seq_len);
+    if (!rc) rc = get_int(g, "llama.embedding_length", -1, &c->dim);
+    if (!rc) rc = get_int(g, "llama.block_count", -1, &c->n_layers);
+    if (!rc) rc = get_int(g, "llama.feed_forward_length", -1, &c->hidden_dim);
+    if (!rc) rc = get_int(g, "llama.attention.head_count", -1, &c->n_heads);
+    if (!rc) rc = get_int(g, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads);
+    if (!rc) rc = get_float(g, "llama.rope.freq_base", 10000.0f, &c->rope_base);
+    if (!rc) rc = get_float(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps);
+    if (!rc) rc = read_head_dim(g, c);
+    if (rc) return rc;
+    const aellm_gguf_tensor_info *te = aellm_gguf_find_tensor(g, "token_embd.weight");
+    if (!te)
+        return aellm_error_set(AELLM_EFORMAT, "%s: missing tensor 'token_embd.weight'",
+                               aellm_gguf_path(g));
+    c->vocab_size = te->ne[1] > INT32_MAX ? -1 : (int)te->ne[1];
+    c->tied_output = aellm_gguf_find_tensor(g, "output.weight") == NULL;
+    return aellm_model_config_check(c, aellm_gguf_path(g));
+}
+
+/* Points t at tensor `name`, whose shape must be [ne0, ne1]. */
+static int bind(const aellm_gguf *g, aellm_tensor *t, const char *name, int64_t ne0, int64_t ne1)
+{
+    const aellm_gguf_tensor_info *ti = aellm_gguf_find_tensor(g, name);
+    if (!ti)
+        return aellm_error_set(AELLM_EFORMAT, "%s: missing tensor '%s'", aellm_gguf_path(g), name);
+    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1)
+        return aellm_error_set(AELLM_ESHAPE,
+                               "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], the config "
+                               "implies [%lld, %lld]",
+                               aellm_gguf_path(g), name, (long long)ti->ne[0], (long long)ti->ne[1],
+                               (long long)ti->ne[2], (long long)ti->ne[3], (long long)ne0,
+                               (long long)ne1);
+    aellm_tensor_set(t, ti->type, ne0, ne1, ti->data);
+    return 0;
+}
+
+static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_layer *y, int l)
+{
+    const int64_t d = c->dim, h = c->hidden_dim, q = (int64_t)c->n_heads * c->head_dim,
+                  kv = (int64_t)c->n_kv_heads * c->head_dim;
+    const struct {
+        aellm_tensor *t;
+        const char *name;
+        int64_t ne0, ne1;
+    } want[] = {
+        {&y->attn_norm, "attn_norm", d, 1}, {&y->wq, "attn_q", d, q},
+        {&y->wk, "attn_k", d, kv},          {&y->wv, "attn_v", d, kv},
+        {&y->wo, "attn_output", q, d},      {&y->ffn_norm, "ffn_norm", d, 1},
+        {&y->w_gate, "ffn_gate", d, h},     {&y->w_up, "ffn_up", d, h},
+        {&y->w_down, "ffn_down", h, d},
+    };
+    char name[96];
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        snprintf(name, sizeof(name), "blk.%d.%s.weight", l, want[i].name);
+        int rc = bind(g, want[i].t, name, want[i].ne0, want[i].ne1);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Norm i: 0 is the output norm, then each layer's attention and FFN norms. */
+static aellm_tensor *norm_at(aellm_model *m, int i)
+{
+    if (i == 0) return &m->output_norm;
+    aellm_layer *y = &m->layers[(i - 1) / 2];
+    return (i - 1) % 2 == 0 ? &y->attn_norm : &y->ffn_norm;
+}
+
+/* Norm vectors are used as f32: those stored otherwise are converted into
+ * the model's owned block. */
+static int own_norms(aellm_model *m)
+{
+    const int n = 2 * m->cfg.n_layers + 1;
+    const size_t dim = (size_t)m->cfg.dim;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) k += norm_at(m, i)->type != AELLM_DTYPE_F32;
+    if (k == 0) return 0;
+    float *f = malloc(k * dim * sizeof(float));
+    if (!f) return aellm_error_oom("f32 norms", k * dim * sizeof(float));
+    m->owned = f;
+    for (int i = 0; i < n; i++) {
+        aellm_tensor *t = norm_at(m, i);
+        if (t->type == AELLM_DTYPE_F32) continue;
+        aellm_dtype_traits_get(t->type)->to_float(t->data, f, (int64_t)dim);
+        aellm_tensor_set(t, AELLM_DTYPE_F32, (int64_t)dim, 1, f);
+        f += dim;
+    }
+    return 0;
+}
+
+static int bind_all(aellm_model *m)
+{
+    const aellm_gguf *g = m->gguf;
+    const aellm_model_config *c = &m->cfg;
+    int rc = bind(g, &m->tok_embd, "token_embd.weight", c->dim, c->vocab_size);
+    if (!rc) rc = bind(g, &m->output_norm, "output_norm.weight", c->dim, 1);
+    if (!rc && !c->tied_output) rc = bind(g, &m->output, "output.weight", c->dim, c->vocab_size);
+    if (!rc && c->tied_output) m->output = m->tok_embd;
+    for (int l = 0; !rc && l < c->n_layers; l++) rc = bind_layer(g, c, &m->layers[l], l);
+    if (!rc) rc = own_norms(m);
+    return rc;
+}
+
+static int load_gguf(aellm_model **out, const char *path)
+{
+    aellm_gguf *g = NULL;
+    aellm_model *m = NULL;
+    aellm_model_config cfg;
+    int rc = aellm_gguf_open(&g, path);
+    if (!rc) rc = read_config(g, &cfg);
+    if (!rc) rc = aellm_model_alloc(&m, &cfg);
+    if (rc) goto done;
+    m->gguf = g;
+    g = NULL;
+    if ((rc = bind_all(m))) goto done;
+    if (aellm_gguf_find_key(m->gguf, "tokenizer.ggml.tokens") >= 0)
+        rc = aellm_tokenizer_from_gguf(&m->tokenizer, m->gguf);
+    if (rc) goto done;
+    *out = m;
+    m = NULL;
+done:
+    aellm_gguf_free(g);
+    aellm_model_free(m);
+    return rc;
+}
+
+int aellm_model_load(aellm_model **out, const char *path, const char *tokenizer_path)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return aellm_error_set(errno == ENOENT ? AELLM_ENOTFOUND : AELLM_EIO, "%s: cannot open: %s",
+                               path, strerror(errno));
+    char magic[4];
+    size_t n = fread(magic, 1, sizeof(magic), f);
+    fclose(f);
+    if (n == 4 && memcmp(magic, "GGUF", 4) == 0) return load_gguf(out, path);
+    return aellm_model_load_llama2c(out, path, tokenizer_path);
+}
+
+/* ---- GGUF saving ---- */
+
+/* llama.cpp's general.file_type (llama_ftype) of a model mostly in `type`. */
+static int file_type(int type)
+{
+    switch (type) {
+    case AELLM_DTYPE_F32:
+        return 0;
+    case AELLM_DTYPE_F16:
+        return 1;
+    case AELLM_DTYPE_Q4_0:
+        return 2;
+    case AELLM_DTYPE_Q4_1:
+        return 3;
+    case AELLM_DTYPE_Q8_0:
+        return 7;
+    case AELLM_DTYPE_BF16:
+        return 32;
+    default:
+        return -1;
+    }
+}
+
+/* general.name: the source file's, else the output file's base name. */
+static int set_name(aellm_gguf_writer *w, const aellm_model *m, const char *path)
+{
+    int64_t i = m->gguf ? aellm_gguf_find_key(m->gguf, "general.name") : -1;
+    if (i >= 0) return aellm_gguf_copy_kv(w, m->gguf, i);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "."), base);
+    return aellm_gguf_set_str(w, "general.name", name);
+}
+
+static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *path, int type)
+{
+    const aellm_model_config *c = &m->cfg;
+    int rc = aellm_gguf_set_str(w, "general.architecture", "llama");
+    if (!rc) rc = set_name(w, m, path);
+    if (!rc && file_type(type) >= 0)
+        rc = aellm_gguf_set_u32(w, "general.file_type", (uint32_t)file_type(type));
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {
+        {"llama.vocab_size", c->vocab_size},
+        {"llama.context_length", c->seq_len},
+        {"llama.embedding_length", c->dim},
+        {"llama.block_count", c->n_layers},
+        {"llama.feed_forward_length", c->hidden_dim},
+        {"llama.rope.dimension_count", c->head_dim},
+        {"llama.attention.head_count", c->n_heads},
+        {"llama.attention.head_count_kv", c->n_kv_heads},
+    };
+    for (size_t i = 0; !rc && i < sizeof(ints) / sizeof(ints[0]); i++)
+        rc = aellm_gguf_set_u32(w, ints[i].key, (uint32_t)ints[i].v);
+    if (!rc) rc = aellm_gguf_set_f32(w, "llama.rope.freq_base", c->rope_base);
+    if (!rc) rc = aellm_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    if (!rc && m->tokenizer) rc = aellm_tokenizer_write_gguf(m->tokenizer, w);
+    return rc;
+}
+
+/* One tensor to save: its GGUF name, source, stored type and where the
+ * converted bytes go (NULL: written from the source as it is). */
+typedef struct {
+    char name[64];
+    const aellm_tensor *src;
+    int type;
+    size_t offset;
+} save_item;
+
+static int plan_item(save_item *it, const char *name, const aellm_tensor *t, int type,
+                     size_t *total, const char *path)
+{
+    snprintf(it->name, sizeof(it->name), "%s", name);
+    it->src = t;
+    it->type = t->ne[1] == 1 || type < 0 ? t->type : type; /* vectors (norms) keep f32 */
+    if (it->type == t->type) return 0;
+    size_t row = aellm_dtype_row_size(it->type, t->ne[0]);
+    if (row == 0)
+        return aellm_error_set(AELLM_ESHAPE,
+                               "%s: tensor '%s' row of %lld is not a multiple of %s's block", path,
+                               name, (long long)t->ne[0], aellm_dtype_traits_get(it->type)->name);
+    it->offset = *total;
+    *total += (row * (size_t)t->ne[1] + 63) & ~(size_t)63;
+    return 0;
+}
+
+/* The save list in llama.cpp's order: embeddings, output, then the blocks. */
+static int plan(const aellm_model *m, int type, save_item *items, size_t *n, size_t *total,
+                const char *path)
+{
+    static const char *const names[] = {"attn_norm", "attn_q",   "attn_k", "attn_v",  "attn_output",
+                                        "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
+    char name[64];
+    int rc = plan_item(&items[0], "token_embd.weight", &m->tok_embd, type, total, path);
+    if (!rc) rc = plan_item(&items[1], "output_norm.weight", &m->output_norm, type, total, path);
+    *n = 2;
+    if (!rc && !m->cfg.tied_output)
+        rc = plan_item(&items[(*n)++], "output.weight", &m->output, type, total, path);
+    for (int l = 0; !rc && l < m->cfg.n_layers; l++) {
+        const aellm_layer *y = &m->layers[l];
+        const aellm_tensor *ts[] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
+                                    &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; !rc && i < 9; i++) {
+            snprintf(name, sizeof(name), "blk.%d.%s.weight", l, names[i]);
+            rc = plan_item(&items[(*n)++], name, ts[i], type, total, path);
+        }
+    }
+    return rc;
+}
+
+/* Row by row: dequantize to f32, quantize to the target type. */
+static int convert(const aellm_tensor *t, int type, uint8_t *dst)
+{
+    const aellm_dtype_traits *from = aellm_dtype_traits_get(t->type);
+    const aellm_dtype_traits *to = aellm_dtype_traits_get(type);
+    const int64_t ne0 = t->ne[0];
+    const size_t out_row = aellm_dtype_row_size(type, ne0);
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *row = malloc((size_t)ne0 * sizeof(float));
+        if (!row) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < t->ne[1]; r++) {
+            if (!row) continue;
+            from->to_float((const uint8_t *)t->data + (size_t)r * t->row_bytes, row, ne0);
+            to->from_float(row, dst + (size_t)r * out_row, ne0);
+        }
+        free(row);
+    }
+    return failed ? aellm_error_oom("a conversion row", (size_t)ne0 * sizeof(float)) : 0;
+}
+
+static int add_items(aellm_gguf_writer *w, save_item *items, size_t n, uint8_t *block)
+{
+    for (size_t i = 0; i < n; i++) {
+        const aellm_tensor *t = items[i].src;
+        const void *data = t->data;
+        if (items[i].type != t->type) {
+            int rc = convert(t, items[i].type, block + items[i].offset);
+            if (rc) return rc;
+            data = block + items[i].offset;
+        }
+        int64_t ne[2] = {t->ne[0], t->ne[1]};
+        int rc =
+            aellm_gguf_add_tensor(w, items[i].name, items[i].type, t->ne[1] == 1 ? 1 : 2, ne, data);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int aellm_model_save_gguf(const aellm_model *m, const char *path, int type)
+{
+    if (type >= 0 && !aellm_dtype_traits_get(type))
+        return aellm_error_set(AELLM_EINVAL, "%s: unknown target type %d", path, type);
+    aellm_gguf_writer *w = NULL;
+    size_t n = 0, total = 0;
+    uint8_t *block = NULL;
+    save_item *items = calloc(3 + 9 * (size_t)m->cfg.n_layers, sizeof(*items));
+    int rc = items ? aellm_gguf_writer_new(&w) : aellm_error_oom("the tensor list", 0);
+    if (!rc) rc = set_metadata(w, m, path, type >= 0 ? type : aellm_model_weight_type(m));
+    if (!rc) rc = plan(m, type, items, &n, &total, path);
+    if (rc) goto done;
+    if (total && !(block = malloc(total))) {
+        rc = aellm_error_oom("converted weights", total);
+        goto done;
+    }
+    rc = add_items(w, items, n, block);
+    if (!rc) rc = aellm_gguf_writer_write(w, path);
+done:
+    free(block);
+    free(items);
+    aellm_gguf_writer_free(w);
+    return rc;
+}

@@ -1,0 +1,191 @@
+/* Random-weight models of real shapes, for speed and memory work: weights
+ * N(0, 0.02), norms 1, in one owned block, deterministic for a seed whatever
+ * the thread count. Not a trained model, and (for now) without a tokenizer. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+static const struct {
+    const char *name;
+    aellm_model_config cfg;
+} shapes[] = {
+    /* llama2.c's TinyStories models */
+    {"260K", {64, 172, 5, 8, 4, 8, 512, 512, 10000.0f, 1e-5f, 0}},
+    {"15M", {288, 768, 6, 6, 6, 48, 32000, 256, 10000.0f, 1e-5f, 0}},
+    {"110M", {768, 2048, 12, 12, 12, 64, 32000, 1024, 10000.0f, 1e-5f, 0}},
+    /* TinyLlama 1.1B */
+    {"1.1B", {2048, 5632, 22, 32, 4, 64, 32000, 2048, 10000.0f, 1e-5f, 0}},
+};
+
+#define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
+
+int aellm_model_shape(aellm_model_config *out, const char *name)
+{
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        if (strcmp(shapes[i].name, name) != 0) continue;
+        *out = shapes[i].cfg;
+        return 0;
+    }
+    return aellm_error_set(AELLM_EINVAL, "unknown model shape '%s' (known: 260K, 15M, 110M, 1.1B)",
+                           name);
+}
+
+/* One tensor to fill: where it goes in the model, its shape and type. */
+typedef struct {
+    aellm_tensor *t;
+    int64_t ne0, ne1;
+    int type;
+    size_t offset; /* in the owned block, 64-byte aligned */
+} fill_item;
+
+/* A weight that does not fit the block of `type` falls back to f16, as
+ * llama.cpp's quantizer does (e.g. the 260K model's FFN down rows of 172). */
+static void add_item(fill_item *it, size_t *n, aellm_tensor *t, int64_t ne0, int64_t ne1, int type)
+{
+    if (ne1 == 1)
+        type = AELLM_DTYPE_F32;
+    else if (aellm_dtype_row_size(type, ne0) == 0)
+        type = AELLM_DTYPE_F16;
+    it[*n] = (fill_item){.t = t, .ne0 = ne0, .ne1 = ne1, .type = type};
+    (*n)++;
+}
+
+static void list_items(aellm_model *m, int type, fill_item *it, size_t *n)
+{
+    const aellm_model_config *c = &m->cfg;
+    const int64_t d = c->dim, h = c->hidden_dim, v = c->vocab_size;
+    const int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
+    *n = 0;
+    add_item(it, n, &m->tok_embd, d, v, type);
+    add_item(it, n, &m->output_norm, d, 1, type);
+    add_item(it, n, &m->output, d, v, type);
+    for (int l = 0; l < c->n_layers; l++) {
+        aellm_layer *y = &m->layers[l];
+        add_item(it, n, &y->attn_norm, d, 1, type);
+        add_item(it, n, &y->wq, d, q, type);
+        add_item(it, n, &y->wk, d, kv, type);
+        add_item(it, n, &y->wv, d, kv, type);
+        add_item(it, n, &y->wo, q, d, type);
+        add_item(it, n, &y->ffn_norm, d, 1, type);
+        add_item(it, n, &y->w_gate, d, h, type);
+        add_item(it, n, &y->w_up, d, h, type);
+        add_item(it, n, &y->w_down, h, d, type);
+    }
+}
+
+/* splitmix64's finaliser: decorrelates the seeds of neighbouring rows. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* n values of N(0, sigma), two per Box-Muller draw. */
+static void normal_row(aellm_rng *r, float *x, int64_t n, float sigma)
+{
+    for (int64_t i = 0; i < n; i += 2) {
+        float u1 = aellm_rng_f32(r), u2 = aellm_rng_f32(r);
+        float rad = sigma * sqrtf(-2.0f * logf(u1 < 1e-12f ? 1e-12f : u1));
+        x[i] = rad * cosf(6.2831853f * u2);
+        if (i + 1 < n) x[i + 1] = rad * sinf(6.2831853f * u2);
+    }
+}
+
+/* Every row gets its own generator, seeded from (seed, tensor, row), so the
+ * result does not depend on how rows are split across threads. */
+static void fill_rows(const fill_item *it, size_t k, uint8_t *block, uint64_t seed, float *row)
+{
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(it->type);
+    const size_t row_bytes = aellm_dtype_row_size(it->type, it->ne0);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < it->ne1; r++) {
+        aellm_rng rng;
+        aellm_rng_seed(&rng, mix(seed ^ mix(((uint64_t)k << 40) ^ (uint64_t)r)));
+        if (it->ne1 == 1)
+            for (int64_t i = 0; i < it->ne0; i++) row[i] = 1.0f;
+        else
+            normal_row(&rng, row, it->ne0, 0.02f);
+        tr->from_float(row, block + it->offset + (size_t)r * row_bytes, it->ne0);
+    }
+}
+
+static int fill_all(const fill_item *it, size_t n, uint8_t *block, uint64_t seed, int64_t max_ne0)
+{
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *row = malloc((size_t)max_ne0 * sizeof(float));
+        int ok = row != NULL;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        /* every thread sees the same `failed` here, so all skip or all run
+         * the worksharing loops, as OpenMP requires */
+        for (size_t k = 0; k < n && !failed; k++) fill_rows(&it[k], k, block, seed, row);
+        free(row);
+    }
+    return failed ? aellm_error_oom("a row of random weights", (size_t)max_ne0 * 4) : 0;
+}
+
+/* Lays the tensors out in one block and points the model at it. */
+static int place(aellm_model *m, fill_item *it, size_t n, size_t *total, int64_t *max_ne0)
+{
+    size_t off = 0;
+    *max_ne0 = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t bytes = aellm_dtype_row_size(it[k].type, it[k].ne0) * (size_t)it[k].ne1;
+        it[k].offset = off;
+        if (bytes > SIZE_MAX - off - 64)
+            return aellm_error_set(AELLM_ENOMEM, "random model: weights exceed the address space");
+        off += (bytes + 63) & ~(size_t)63;
+        if (it[k].ne0 > *max_ne0) *max_ne0 = it[k].ne0;
+    }
+    *total = off;
+    m->owned = aligned_alloc(64, off);
+    if (!m->owned) return aellm_error_oom("random model weights", off);
+    for (size_t k = 0; k < n; k++)
+        aellm_tensor_set(it[k].t, it[k].type, it[k].ne0, it[k].ne1,
+                         (uint8_t *)m->owned + it[k].offset);
+    return 0;
+}
+
+int aellm_model_random(aellm_model **out, const aellm_model_config *cfg_in, int type, uint64_t seed)
+{
+    *out = NULL;
+    if (!aellm_dtype_traits_get(type))
+        return aellm_error_set(AELLM_EINVAL, "random model: unknown weight type %d", type);
+    aellm_model_config cfg = *cfg_in;
+    if (cfg.head_dim == 0 && cfg.n_heads > 0) cfg.head_dim = cfg.dim / cfg.n_heads;
+    cfg.tied_output = 0;
+    int rc = aellm_model_config_check(&cfg, "random model");
+    aellm_model *m = NULL;
+    fill_item *items = NULL;
+    size_t n = 0, total = 0;
+    int64_t max_ne0 = 0;
+    if (!rc) rc = aellm_model_alloc(&m, &cfg);
+    if (rc) goto done;
+    items = malloc((3 + 9 * (size_t)cfg.n_layers) * sizeof(*items));
+    if (!items) {
+        rc = aellm_error_oom("the tensor list", 0);
+        goto done;
+    }
+    list_items(m, type, items, &n);
+    if (!(rc = place(m, items, n, &total, &max_ne0)))
+        rc = fill_all(items, n, m->owned, seed, max_ne0);
+    if (rc) goto done;
+    *out = m;
+    m = NULL;
+done:
+    free(items);
+    aellm_model_free(m);
+    return rc;
+}

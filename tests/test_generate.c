@@ -1,0 +1,118 @@
+/* End to end on the one real pretrained model: greedy decoding of stories260K
+ * must reproduce llama2.c's reference text byte for byte, from the llama2.c
+ * checkpoint and from the GGUF that aellm writes of it. Skips (exit 77) when
+ * ../shared/data is absent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aellm/aellm.h"
+
+#define DIR AELLM_DATA_DIR "/stories260K/"
+
+typedef struct {
+    char buf[8192];
+    size_t len;
+} text;
+
+static int collect(const char *piece, int len, void *user)
+{
+    text *t = user;
+    if (t->len + (size_t)len >= sizeof(t->buf)) return 1;
+    memcpy(t->buf + t->len, piece, (size_t)len);
+    t->len += (size_t)len;
+    t->buf[t->len] = '\0';
+    return 0;
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *s = calloc(1, 1 << 16);
+    size_t n = fread(s, 1, (1 << 16) - 1, f);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void greedy_matches(const char *model_path, const char *tok_path)
+{
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    aellm_generate_stats st;
+    aellm_sampler_params sp = {.temperature = 0.0f, .top_p = 1.0f, .seed = 1};
+    text out = {.len = 0};
+    int rc = aellm_model_load(&m, model_path, tok_path);
+    if (rc) fail_msg("%s", aellm_error_last());
+    assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+    assert_int_equal(aellm_generate(e, "", 200, &sp, collect, &out, &st), 0);
+    collect("\n", 1, &out); /* llama2.c ends its output with a newline */
+    char *expected = read_all(DIR "expected_greedy_200.txt");
+    assert_non_null(expected);
+    if (strcmp(expected, out.buf) != 0) fail_msg("got:\n%s\nexpected:\n%s", out.buf, expected);
+    assert_int_equal(st.n_generated, 200);
+    free(expected);
+    aellm_engine_free(e);
+    aellm_model_free(m);
+}
+
+static void test_greedy_llama2c(void **state)
+{
+    (void)state;
+    greedy_matches(DIR "stories260K.bin", DIR "tok512.bin");
+}
+
+static void test_greedy_gguf(void **state)
+{
+    (void)state;
+    aellm_model *m = NULL;
+    char path[] = "/tmp/aellm_test_gen_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(aellm_model_load(&m, DIR "stories260K.bin", DIR "tok512.bin"), 0);
+    assert_int_equal(aellm_model_save_gguf(m, path, -1), 0);
+    aellm_model_free(m);
+    greedy_matches(path, NULL);
+    unlink(path);
+}
+
+static void test_seeded_sampling_repeats(void **state)
+{
+    (void)state;
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    aellm_generate_stats st;
+    aellm_sampler_params sp = {.temperature = 1.0f, .top_p = 0.9f, .seed = 133742};
+    text a = {.len = 0}, b = {.len = 0};
+    assert_int_equal(aellm_model_load(&m, DIR "stories260K.bin", DIR "tok512.bin"), 0);
+    assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+    assert_int_equal(aellm_generate(e, "Once upon a time", 100, &sp, collect, &a, &st), 0);
+    assert_int_equal(aellm_generate(e, "Once upon a time", 100, &sp, collect, &b, &st), 0);
+    assert_string_equal(a.buf, b.buf);
+    assert_true(a.len > 100);
+    aellm_engine_free(e);
+    aellm_model_free(m);
+}
+
+int main(void)
+{
+    if (access(DIR "stories260K.bin", R_OK) != 0) {
+        printf("skip: %s not found (shared data absent)\n", DIR "stories260K.bin");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_greedy_llama2c),
+        cmocka_unit_test(test_greedy_gguf),
+        cmocka_unit_test(test_seeded_sampling_repeats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
