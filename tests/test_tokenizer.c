@@ -15,6 +15,7 @@
 #include "aellm/error.h"
 #include "aellm/gguf.h"
 #include "aellm/tokenizer.h"
+#include "core/rng.h"
 #include "core/timer.h"
 #include "model/tokenizer_impl.h"
 
@@ -23,6 +24,7 @@
 #define TOK512_BIN AELLM_DATA_DIR "/stories260K/tok512.bin"
 #define SAMPLE_TXT AELLM_DATA_DIR "/tinystories/tinystories_sample.txt"
 #define VAL_TXT    AELLM_DATA_DIR "/tinystories/tinystories_val.txt"
+#define WIKI_TXT   AELLM_DATA_DIR "/wikitext-2/test.txt"
 
 static char tmp_dir[64];
 
@@ -299,6 +301,23 @@ static void test_llama2c_malformed(void **state)
         free(copy);
     }
     for (size_t cut = 0; cut < 200; cut += 7) expect_bad_llama2c(buf, cut, 512, AELLM_EFORMAT);
+    aellm_rng rng; /* random damage: an error or a usable tokenizer, never a crash */
+    aellm_rng_seed(&rng, 11);
+    for (int it = 0; it < 100; it++) {
+        unsigned char *copy = malloc(size);
+        memcpy(copy, buf, size);
+        for (int k = 0; k < 4; k++)
+            copy[aellm_rng_u64(&rng) % size] = (unsigned char)aellm_rng_u64(&rng);
+        write_file(tmp_path("fuzz.bin"), copy, size);
+        aellm_tokenizer *t = NULL;
+        size_t n;
+        int32_t ids[64];
+        if (aellm_tokenizer_load_llama2c(&t, tmp_path("fuzz.bin"), 512) == 0)
+            assert_int_equal(aellm_tokenizer_encode(t, "Once upon a time", 16, 1, ids, 64, &n), 0);
+        aellm_tokenizer_free(t);
+        free(copy);
+    }
+    unlink(tmp_path("fuzz.bin"));
     aellm_tokenizer *t = (aellm_tokenizer *)1;
     assert_int_equal(aellm_tokenizer_load_llama2c(&t, tmp_path("absent.bin"), 512),
                      AELLM_ENOTFOUND);
@@ -419,6 +438,52 @@ static void test_byte_level(void **state)
     aellm_tokenizer_free(t);
 }
 
+/* ---- words merged one at a time = one queue for the whole text ---- */
+
+static void assert_same_split(aellm_tokenizer *t, const char *text, size_t len)
+{
+    size_t n1, n2;
+    t->word_split = 1;
+    int32_t *a = encode(t, text, len, 0, &n1);
+    t->word_split = 0;
+    int32_t *b = encode(t, text, len, 0, &n2);
+    t->word_split = 1;
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1 * sizeof(*a));
+    free(a);
+    free(b);
+}
+
+static void test_word_split(void **state)
+{
+    (void)state;
+    static const char *const parts[] = {" ",    "  ",   "a",    "b",    "ab", "the", "\xe2\x96\x81",
+                                        "\xe2", "\x96", "\x81", "\xf0", "\n", "3",   "\xc3\xa9"};
+    aellm_tokenizer *t[2] = {NULL, NULL};
+    assert_int_equal(aellm_tokenizer_load_llama2c(&t[0], LLAMA2_BIN, 32000), 0);
+    assert_int_equal(aellm_tokenizer_load_llama2c(&t[1], TOK512_BIN, 512), 0);
+    assert_true(t[0]->word_split && t[1]->word_split); /* the fast path is what runs */
+    aellm_rng rng;
+    aellm_rng_seed(&rng, 7);
+    char text[256];
+    for (int it = 0; it < 400; it++) {
+        size_t len = 0;
+        while (len < 200) {
+            const char *p = parts[aellm_rng_u64(&rng) % (sizeof(parts) / sizeof(parts[0]))];
+            memcpy(text + len, p, strlen(p));
+            len += strlen(p);
+        }
+        assert_same_split(t[it & 1], text, len);
+    }
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        char *wiki = read_file(WIKI_TXT, &len);
+        if (wiki) assert_same_split(t[i], wiki, len < 200000 ? len : 200000);
+        free(wiki);
+        aellm_tokenizer_free(t[i]);
+    }
+}
+
 /* ---- speed: ~1 MB of text, as perplexity tokenizes ---- */
 
 static void test_encode_speed(void **state)
@@ -466,7 +531,7 @@ int main(void)
         cmocka_unit_test(test_tok512_round_trip), cmocka_unit_test(test_decode_specials),
         cmocka_unit_test(test_llama2c_malformed), cmocka_unit_test(test_gguf_write_read),
         cmocka_unit_test(test_gguf_malformed),    cmocka_unit_test(test_byte_level),
-        cmocka_unit_test(test_encode_speed),
+        cmocka_unit_test(test_word_split),        cmocka_unit_test(test_encode_speed),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(tmp_dir);

@@ -1,6 +1,7 @@
 /* `aellm perplexity`: perplexity of a text file, llama.cpp's method. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aellm/engine.h"
 #include "cli/cli.h"
@@ -8,8 +9,11 @@
 static void progress(int chunk, int n_chunks, double ppl, void *user)
 {
     if (*(int *)user) return;
-    fprintf(stderr, "\r[%d/%d] running ppl %.4f", chunk, n_chunks, ppl);
-    if (chunk == n_chunks) fputc('\n', stderr);
+    if (isatty(2)) {
+        fprintf(stderr, "\r[%d/%d] running ppl %.4f", chunk, n_chunks, ppl);
+        if (chunk == n_chunks) fputc('\n', stderr);
+    } else if (chunk % 10 == 0 || chunk == n_chunks)
+        fprintf(stderr, "[%d/%d] running ppl %.4f\n", chunk, n_chunks, ppl);
 }
 
 static int tokenize_file(const aellm_model *m, const char *path, int32_t **ids, size_t *n)

@@ -23,8 +23,8 @@ const char *aellm_isa_name(aellm_isa isa);
 typedef void (*aellm_vec_dot_fn)(int64_t n, float *out, const void *w, const void *x);
 
 typedef struct {
-    int vec_dot_type;                       /* what activations are converted to */
-    aellm_vec_dot_fn vec_dot[AELLM_ISA_COUNT]; /* NULL where that ISA has no path */
+    int vec_dot_type;                                /* what activations are converted to */
+    aellm_vec_dot_fn vec_dot[AELLM_ISA_COUNT];       /* NULL where that ISA has no path */
     aellm_from_float_fn from_float[AELLM_ISA_COUNT]; /* fast quantizers (activations) */
     aellm_to_float_fn to_float[AELLM_ISA_COUNT];     /* fast dequantizers */
 } aellm_kernel_traits;

@@ -38,6 +38,13 @@ typedef struct {
 } aellm_gemm_tile_args;
 typedef void (*aellm_gemm_tile_fn)(const aellm_gemm_tile_args *a, int nr, int nt);
 
+/* The dequantize-to-f32 + sgemm path of aellm_kernel_matmul (any type with
+ * a to_float), exposed so the benchmark can compare it with the integer
+ * path. `scratch` holds aellm_kernel_matmul_dequant_scratch bytes. */
+size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n);
+void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows,
+                                 int64_t n, const float *x, int64_t T, float *y, void *scratch);
+
 /* Kernels that the public traits struct has no column for. */
 typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */

@@ -38,15 +38,16 @@ static int use_tiles(int wtype)
 
 /* ---- (a) dequantize chunks of W to f32, then sgemm ---------------------- */
 
-static size_t deq_scratch(int64_t rows, int64_t n)
+size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n)
 {
     int64_t chunk = rows < DEQ_CHUNK_ROWS ? rows : DEQ_CHUNK_ROWS;
     return (size_t)chunk * (size_t)n * sizeof(float);
 }
 
-static void matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
-                           const float *x, int64_t T, float *y, float *wf)
+void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows,
+                                 int64_t n, const float *x, int64_t T, float *y, void *scratch)
 {
+    float *wf = scratch;
     aellm_to_float_fn deq = aellm_kernel_to_float(wtype);
     for (int64_t r0 = 0; r0 < rows; r0 += DEQ_CHUNK_ROWS) {
         int64_t nr = rows - r0 < DEQ_CHUNK_ROWS ? rows - r0 : DEQ_CHUNK_ROWS;
@@ -197,7 +198,7 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
 {
     if (wtype == AELLM_DTYPE_F32) return 0;
     if (use_tiles(wtype)) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
-    return deq_scratch(rows, n);
+    return aellm_kernel_matmul_dequant_scratch(rows, n);
 }
 
 void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
@@ -209,5 +210,5 @@ void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t row
     else if (use_tiles(wtype))
         matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else
-        matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);
+        aellm_kernel_matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);
 }

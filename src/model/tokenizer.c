@@ -215,10 +215,10 @@ typedef struct {
 /* Copies text with ' ' -> '▁', after a '▁' prefix if asked. */
 static int escape_text(tok_session *s, const char *text, size_t len, int prefix)
 {
+    if (len > (INT32_MAX - 3) / 3) /* symbol offsets are int32 */
+        return aellm_error_set(AELLM_EINVAL, "tokenizer: text of %zu bytes is too long", len);
     size_t spaces = 0;
     for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
-    if (len > (INT32_MAX - 3) / 3)
-        return aellm_error_set(AELLM_EINVAL, "tokenizer: text of %zu bytes is too long", len);
     size_t n = len + 2 * spaces + (prefix ? 3 : 0);
     s->text = malloc(n ? n : 1);
     if (!s->text) return aellm_error_oom("escaped text", n);

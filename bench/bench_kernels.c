@@ -1,0 +1,197 @@
+/* Kernel benchmark (not a test): matvec GB/s against a streaming-read
+ * bandwidth reference, and prefill matmul GFLOP/s at T = 512 against f32
+ * sgemm, for the 110M and 1.1B matrix shapes and every weight type.
+ * Usage: bench_kernels [T] [seconds per measurement]. Not a correctness check. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/timer.h"
+#include "kernels/kernels_impl.h"
+
+static const int types[] = {AELLM_DTYPE_F32,  AELLM_DTYPE_F16,  AELLM_DTYPE_BF16,
+                            AELLM_DTYPE_Q8_0, AELLM_DTYPE_Q4_0, AELLM_DTYPE_Q4_1};
+#define NTYPES (int)(sizeof(types) / sizeof(types[0]))
+static const int64_t shapes[][2] = {{768, 768},   {2048, 768},  {768, 2048},  {2048, 2048},
+                                    {5632, 2048}, {2048, 5632}, {32000, 2048}};
+#define NSHAPES (int)(sizeof(shapes) / sizeof(shapes[0]))
+
+static double min_time = 0.15; /* seconds of repeats per measurement */
+
+static void *xmalloc(size_t n)
+{
+    void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    if (!p) {
+        fprintf(stderr, "out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+/* Cheap uniform noise in [-1, 1): generating 65M normals would dominate the run. */
+static void fill_random(float *x, int64_t n, uint64_t seed)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = (seed + (uint64_t)i) * 0x9e3779b97f4a7c15ull;
+        z ^= z >> 31, z *= 0xbf58476d1ce4e5b9ull, z ^= z >> 29;
+        x[i] = (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    }
+}
+
+/* Best-of streaming read of 1 GiB by all threads: the machine's practical
+ * DRAM bandwidth, measured in the same run as the kernels. */
+static double bandwidth_gbs(void)
+{
+    size_t n = (size_t)1 << 27; /* 2^27 uint64 = 1 GiB */
+    uint64_t *buf = xmalloc(n * sizeof(uint64_t));
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) buf[i] = i;
+    double best = 1e30;
+    uint64_t sink = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = aellm_time_s();
+        uint64_t total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+        for (size_t i = 0; i < n; i += 8) {
+            uint64_t s = buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3];
+            total += s + buf[i + 4] + buf[i + 5] + buf[i + 6] + buf[i + 7];
+        }
+        double dt = aellm_time_s() - t0;
+        sink += total;
+        if (dt < best) best = dt;
+    }
+    free(buf);
+    if (sink == 42) printf(" ");
+    return (double)(n * sizeof(uint64_t)) / best * 1e-9;
+}
+
+typedef struct {
+    int type;
+    int64_t rows, n;
+    size_t row_bytes;
+    void *w;
+    const float *xf; /* (T, n) */
+    void *xq;        /* activation in the vec_dot_type */
+    float *y;
+} case_t;
+
+static void matvec_once(const case_t *c)
+{
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t per = (c->rows / nt + 3) & ~(int64_t)3; /* whole 4-row steps */
+        int64_t r0 = id * per, r1 = r0 + per < c->rows ? r0 + per : c->rows;
+        if (r0 < r1)
+            aellm_kernel_matvec(c->type, c->n, c->w, c->row_bytes, c->xq, c->y + r0, r0, r1);
+    }
+}
+
+/* Seconds per call: best of repeats over about min_time. */
+typedef void (*bench_fn)(const void *arg);
+static double time_it(bench_fn f, const void *arg, double budget)
+{
+    f(arg); /* warm-up */
+    double best = 1e30, start = aellm_time_s();
+    int reps = 0;
+    do {
+        double t0 = aellm_time_s();
+        f(arg);
+        double dt = aellm_time_s() - t0;
+        if (dt < best) best = dt;
+        reps++;
+    } while (aellm_time_s() - start < budget || reps < 2);
+    return best;
+}
+
+static void matvec_fn(const void *arg)
+{
+    matvec_once(arg);
+}
+
+typedef struct {
+    const case_t *c;
+    int64_t T;
+    void *scratch;
+    int dequant; /* 1: force the dequantize + sgemm path */
+} mm_arg;
+
+static void matmul_fn(const void *arg)
+{
+    const mm_arg *a = arg;
+    const case_t *c = a->c;
+    if (a->dequant)
+        aellm_kernel_matmul_dequant(c->type, c->w, c->row_bytes, c->rows, c->n, c->xf, a->T, c->y,
+                                    a->scratch);
+    else
+        aellm_kernel_matmul(c->type, c->w, c->row_bytes, c->rows, c->n, c->xf, a->T, c->y,
+                            a->scratch);
+}
+
+int main(int argc, char **argv)
+{
+    int64_t T = argc > 1 ? atoll(argv[1]) : 512;
+    if (argc > 2) min_time = atof(argv[2]);
+    int64_t max_elems = 0, max_n = 0, max_rows = 0;
+    for (int s = 0; s < NSHAPES; s++) {
+        if (shapes[s][0] * shapes[s][1] > max_elems) max_elems = shapes[s][0] * shapes[s][1];
+        if (shapes[s][1] > max_n) max_n = shapes[s][1];
+        if (shapes[s][0] > max_rows) max_rows = shapes[s][0];
+    }
+    printf("aellm kernels: isa %s, %d threads, T = %lld\n", aellm_isa_name(aellm_cpu_isa()),
+           omp_get_max_threads(), (long long)T);
+    double bw = bandwidth_gbs();
+    printf("streaming read bandwidth (1 GiB): %.1f GB/s\n\n", bw);
+
+    float *src = xmalloc((size_t)max_elems * sizeof(float));
+    float *xf = xmalloc((size_t)(T * max_n) * sizeof(float));
+    float *y = xmalloc((size_t)(T * max_rows) * sizeof(float));
+    void *w = xmalloc((size_t)max_elems * sizeof(float));
+    void *xq = xmalloc((size_t)max_n * sizeof(float));
+    fill_random(src, max_elems, 1);
+    fill_random(xf, T * max_n, 2);
+
+    printf("%-12s %-5s | %8s %6s | %8s %6s %8s\n", "shape", "type", "mv GB/s", "/bw", "mm GF/s",
+           "/sgemm", "deq GF/s");
+    for (int s = 0; s < NSHAPES; s++) {
+        int64_t rows = shapes[s][0], n = shapes[s][1];
+        double sgemm_gfs = 0.0;
+        for (int ti = 0; ti < NTYPES; ti++) {
+            int type = types[ti], vdt = aellm_kernel_traits_get(type)->vec_dot_type;
+            case_t c = {type, rows, n, aellm_dtype_row_size(type, n), w, xf, xq, y};
+            aellm_from_float_fn q = aellm_kernel_from_float(type);
+            if (!q) q = aellm_dtype_traits_get(type)->from_float;
+#pragma omp parallel for schedule(static)
+            for (int64_t r = 0; r < rows; r++) q(src + r * n, (char *)w + r * c.row_bytes, n);
+            aellm_kernel_quantize_act(type, xf, xq, n);
+
+            double mv = time_it(matvec_fn, &c, min_time);
+            double mv_gbs = (double)(rows * c.row_bytes) / mv * 1e-9;
+
+            double flops = 2.0 * (double)T * (double)rows * (double)n;
+            size_t sb = aellm_kernel_matmul_scratch(type, rows, n, T);
+            mm_arg a = {&c, T, sb ? xmalloc(sb) : NULL, 0};
+            double mm_gfs = flops / time_it(matmul_fn, &a, min_time) * 1e-9;
+            free(a.scratch);
+            if (type == AELLM_DTYPE_F32) sgemm_gfs = mm_gfs;
+            double deq_gfs = 0.0;
+            if (type != AELLM_DTYPE_F32) {
+                mm_arg d = {&c, T, xmalloc(aellm_kernel_matmul_dequant_scratch(rows, n)), 1};
+                deq_gfs = flops / time_it(matmul_fn, &d, min_time) * 1e-9;
+                free(d.scratch);
+            }
+            char shape[32];
+            snprintf(shape, sizeof(shape), "%lldx%lld", (long long)rows, (long long)n);
+            printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f ", ti ? "" : shape,
+                   aellm_dtype_traits_get(type)->name, mv_gbs, mv_gbs / bw, mm_gfs,
+                   mm_gfs / sgemm_gfs);
+            if (deq_gfs > 0) printf("%8.1f", deq_gfs);
+            printf("\n");
+            (void)vdt;
+        }
+    }
+    free(src), free(xf), free(y), free(w), free(xq);
+    return 0;
+}

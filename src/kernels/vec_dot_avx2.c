@@ -1,0 +1,248 @@
+/* AVX2 dot products: one weight row (vec_dot) or four rows sharing one pass
+ * over the activation (vec_dot_rows, the matvec hot path). Mirrors
+ * vec_dot_scalar.c; conversions are in convert_avx2.c, prefill tiles in
+ * gemm_avx2.c. */
+#include "kernels/kernels_impl.h"
+
+#include "core/blocks.h"
+#include "kernels/simd_avx2.h"
+
+/* ---- float weights: f32, f16 (F16C), bf16 (a 16-bit shift) -------------- */
+
+static inline __m256 load_f32(const void *p, int64_t i)
+{
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
+static inline __m256 load_f16(const void *p, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+}
+
+static inline __m256 load_bf16(const void *p, int64_t i)
+{
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* Four independent accumulators (32 elements a step) cover the FMA latency;
+ * a scalar loop takes the last n % 8. */
+#define FLOAT_DOT(name, load, scalar_of)                                                           \
+    void aellm_vec_dot_##name##_avx2(int64_t n, float *out, const void *w, const void *x)          \
+    {                                                                                              \
+        const float *xf = x;                                                                       \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
+                         _mm256_setzero_ps()};                                                     \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32)                                                               \
+            for (int k = 0; k < 4; k++)                                                            \
+                acc[k] =                                                                           \
+                    _mm256_fmadd_ps(load(w, i + 8 * k), _mm256_loadu_ps(xf + i + 8 * k), acc[k]);  \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            acc[0] = _mm256_fmadd_ps(load(w, i), _mm256_loadu_ps(xf + i), acc[0]);                 \
+        float sum =                                                                                \
+            hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));  \
+        for (; i < n; i++) sum += scalar_of(w, i) * xf[i];                                         \
+        *out = sum;                                                                                \
+    }                                                                                              \
+    /* Four rows, two accumulators each: eight FMA chains, one x load per 8. */                    \
+    void aellm_vec_dot_rows_##name##_avx2(int64_t n, float *out, const void *w, size_t row_bytes,  \
+                                          const void *x)                                           \
+    {                                                                                              \
+        const float *xf = x;                                                                       \
+        const char *wr[4];                                                                         \
+        __m256 acc[4][2];                                                                          \
+        for (int r = 0; r < 4; r++) {                                                              \
+            wr[r] = (const char *)w + r * row_bytes;                                               \
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();                                           \
+        }                                                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            __m256 x0 = _mm256_loadu_ps(xf + i), x1 = _mm256_loadu_ps(xf + i + 8);                 \
+            for (int r = 0; r < 4; r++) {                                                          \
+                acc[r][0] = _mm256_fmadd_ps(load(wr[r], i), x0, acc[r][0]);                        \
+                acc[r][1] = _mm256_fmadd_ps(load(wr[r], i + 8), x1, acc[r][1]);                    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++) {                                                              \
+            float sum = hsum_ps(_mm256_add_ps(acc[r][0], acc[r][1]));                              \
+            for (int64_t j = i; j < n; j++) sum += scalar_of(wr[r], j) * xf[j];                    \
+            out[r] = sum;                                                                          \
+        }                                                                                          \
+    }
+
+static inline float f32_at(const void *p, int64_t i)
+{
+    return ((const float *)p)[i];
+}
+static inline float f16_at(const void *p, int64_t i)
+{
+    return f16_load((const uint16_t *)p + i);
+}
+static inline float bf16_at(const void *p, int64_t i)
+{
+    uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+FLOAT_DOT(f32, load_f32, f32_at)
+FLOAT_DOT(f16, load_f16, f16_at)
+FLOAT_DOT(bf16, load_bf16, bf16_at)
+
+/* ---- q8_0 x q8_0 ---------------------------------------------------------- */
+
+/* One block's integer dot as 8 lanes, scaled by dw * dx, into acc. */
+static inline __m256 q8_0_block(const aellm_block_q8_0 *a, const aellm_block_q8_0 *b, __m256 acc)
+{
+    __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)a->qs),
+                         _mm256_loadu_si256((const __m256i *)b->qs));
+    __m256 d = _mm256_set1_ps(f16_load(&a->d) * f16_load(&b->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+}
+
+void aellm_vec_dot_q8_0_avx2(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q8_0 *a = w, *b = x;
+    int64_t nb = n / QK8_0, i = 0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q8_0_block(a + i, b + i, acc0);
+        acc1 = q8_0_block(a + i + 1, b + i + 1, acc1);
+    }
+    if (i < nb) acc0 = q8_0_block(a + i, b + i, acc0);
+    *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+void aellm_vec_dot_rows_q8_0_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
+                                  const void *x)
+{
+    const aellm_block_q8_0 *b = x, *a[4];
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        float dx = f16_load(&b[i].d);
+        for (int r = 0; r < 4; r++) {
+            __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), xv);
+            __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]);
+}
+
+/* ---- q4_0 x q8_0 ---------------------------------------------------------- */
+
+/* sum (q - 8) x = sum q x - 8 sum x, all in int16 pairs: the nibbles stay
+ * unsigned for maddubs, and 8 sum x is one more maddubs, shared by all rows
+ * of a multi-row step. |q x pair - 8 x pair| <= 2 * 15 * 127 + 2 * 8 * 127. */
+static inline __m256i q4_dot(const uint8_t *qs, __m256i xv, __m256i x8)
+{
+    __m256i p = _mm256_maddubs_epi16(unpack_nibbles(qs), xv);
+    return _mm256_madd_epi16(_mm256_sub_epi16(p, x8), _mm256_set1_epi16(1));
+}
+
+static inline __m256i sum8_x(__m256i xv)
+{
+    return _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv);
+}
+
+static inline __m256 q4_0_block(const aellm_block_q4_0 *a, const aellm_block_q8_0 *b, __m256 acc)
+{
+    __m256i xv = _mm256_loadu_si256((const __m256i *)b->qs);
+    __m256i p = q4_dot(a->qs, xv, sum8_x(xv));
+    __m256 d = _mm256_set1_ps(f16_load(&a->d) * f16_load(&b->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+}
+
+void aellm_vec_dot_q4_0_avx2(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q4_0 *a = w;
+    const aellm_block_q8_0 *b = x;
+    int64_t nb = n / QK4_0, i = 0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q4_0_block(a + i, b + i, acc0);
+        acc1 = q4_0_block(a + i + 1, b + i + 1, acc1);
+    }
+    if (i < nb) acc0 = q4_0_block(a + i, b + i, acc0);
+    *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+void aellm_vec_dot_rows_q4_0_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
+                                  const void *x)
+{
+    const aellm_block_q8_0 *b = x;
+    const aellm_block_q4_0 *a[4];
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs), x8 = sum8_x(xv);
+        float dx = f16_load(&b[i].d);
+        for (int r = 0; r < 4; r++) {
+            __m256i p = q4_dot(a[r][i].qs, xv, x8);
+            __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]);
+}
+
+/* ---- q4_1 x q8_1 ---------------------------------------------------------- */
+
+/* dw dx sum q p + m s: the integer part as lanes, m s collected as a scalar. */
+static inline __m256 q4_1_block(const aellm_block_q4_1 *a, const aellm_block_q8_1 *b, __m256 acc,
+                                float *ms)
+{
+    __m256i p = dot_u8s8(unpack_nibbles(a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
+    __m256 d = _mm256_set1_ps(f16_load(&a->d) * f16_load(&b->d));
+    *ms += f16_load(&a->m) * f16_load(&b->s);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+}
+
+void aellm_vec_dot_q4_1_avx2(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q4_1 *a = w;
+    const aellm_block_q8_1 *b = x;
+    int64_t nb = n / QK4_1, i = 0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float ms0 = 0.0f, ms1 = 0.0f;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q4_1_block(a + i, b + i, acc0, &ms0);
+        acc1 = q4_1_block(a + i + 1, b + i + 1, acc1, &ms1);
+    }
+    if (i < nb) acc0 = q4_1_block(a + i, b + i, acc0, &ms0);
+    *out = hsum_ps(_mm256_add_ps(acc0, acc1)) + (ms0 + ms1);
+}
+
+void aellm_vec_dot_rows_q4_1_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
+                                  const void *x)
+{
+    const aellm_block_q8_1 *b = x;
+    const aellm_block_q4_1 *a[4];
+    __m256 acc[4];
+    float ms[4] = {0};
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q4_1 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK4_1; i++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        float dx = f16_load(&b[i].d), sx = f16_load(&b[i].s);
+        for (int r = 0; r < 4; r++) {
+            __m256i p = dot_u8s8(unpack_nibbles(a[r][i].qs), xv);
+            __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
+            ms[r] += f16_load(&a[r][i].m) * sx;
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]) + ms[r];
+}
