@@ -18,6 +18,9 @@ typedef struct aellm_tokenizer aellm_tokenizer;
 int aellm_tokenizer_from_gguf(aellm_tokenizer **out, const aellm_gguf *g);
 /* llama2.c's tokenizer.bin; vocab_size comes from the checkpoint header. */
 int aellm_tokenizer_load_llama2c(aellm_tokenizer **out, const char *path, int vocab_size);
+/* A byte-level vocabulary for random-weight models: <unk>, <s>, </s>, the 256
+ * byte tokens, "▁", then unused filler pieces up to vocab_size (>= 260). */
+int aellm_tokenizer_byte_level(aellm_tokenizer **out, int vocab_size);
 void aellm_tokenizer_free(aellm_tokenizer *t); /* accepts NULL */
 
 int aellm_tokenizer_vocab_size(const aellm_tokenizer *t);

@@ -243,9 +243,11 @@ int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size)
         const char *rel = vocab_size == 32000 ? "llama2-tokenizer/tokenizer.bin"
                           : vocab_size == 512 ? "stories260K/tok512.bin"
                                               : NULL;
-        if (!data || !rel) return 0;
-        snprintf(buf, sizeof(buf), "%s/%s", data, rel);
-        if (!is_file(buf)) return 0;
+        if (data && rel) snprintf(buf, sizeof(buf), "%s/%s", data, rel);
+        if (!data || !rel || !is_file(buf)) {
+            if (aellm_tokenizer_byte_level(out, vocab_size)) return cli_fail_last("mkmodel"), -1;
+            return 0;
+        }
         path = buf;
     }
     if (aellm_tokenizer_load_llama2c(out, path, vocab_size)) return cli_fail_last("mkmodel"), -1;

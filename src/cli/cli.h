@@ -49,7 +49,7 @@ const char *cli_data_dir(void);
 
 /* A vocabulary of `vocab_size` tokens for a random model: from `path`
  * (tokenizer.bin) if given, else the shared Llama 2 (32000) or stories (512)
- * one when present, else none (*out = NULL). Returns -1 after an error. */
+ * one when present, else a byte-level one. Returns -1 after an error. */
 int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size);
 
 /* Prints a cJSON document on stdout and frees it. */

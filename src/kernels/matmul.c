@@ -3,14 +3,16 @@
  * integer tiled kernel on activations quantized once. Not a general GEMM:
  * W is always the transposed right operand and Y is written, not added to. */
 #include <cblas.h>
+#include <omp.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/blocks.h"
 #include "core/half.h"
 #include "kernels/kernels_impl.h"
 
-/* Rows dequantized per sgemm call: large enough for sgemm to reach its speed,
- * small enough that the f32 copy stays in L3. */
+/* Rows dequantized per sgemm call, shared out between the threads: large
+ * enough for sgemm to reach its speed, small enough to stay in cache. */
 #define DEQ_CHUNK_ROWS 256
 /* Integer path work unit: a block of tokens whose activations stay in L2
  * while a chunk of weight rows streams past them. */
@@ -36,6 +38,50 @@ static int use_tiles(int wtype)
     return tile_kernel(wtype) != NULL;
 }
 
+/* ---- threading ---------------------------------------------------------- */
+
+/* All prefill threading is OpenMP's: each thread runs single-threaded sgemm
+ * on its own slice of W's rows. A multi-threaded OpenBLAS (the pthread build
+ * Debian ships) would keep its own pool spinning after each call, and on a
+ * machine with as many cores as threads that pool and OpenMP's steal each
+ * other's cores: measured, 3x to 30x slower matvecs after a prefill. So
+ * OpenBLAS is set to one thread, once, for the whole process. */
+static void blas_single_threaded(void)
+{
+    static atomic_int done;
+    if (!atomic_exchange(&done, 1)) openblas_set_num_threads(1);
+}
+
+/* Rows [r0, r1) of thread `id` among `nt`, in whole multiples of `align`. */
+static void thread_rows(int64_t rows, int64_t align, int id, int nt, int64_t *r0, int64_t *r1)
+{
+    int64_t units = (rows + align - 1) / align, per = units / nt, extra = units % nt;
+    int64_t u0 = id * per + (id < extra ? id : extra), u1 = u0 + per + (id < extra);
+    *r0 = u0 * align < rows ? u0 * align : rows;
+    *r1 = u1 * align < rows ? u1 * align : rows;
+}
+
+/* Y[:, r0:r1] (+)= X . W[r0:r1]^T; wr0 points at row r0 of W (f32, ldw apart). */
+static void sgemm_rows(const float *x, int64_t T, int64_t n, const float *wr0, int64_t ldw,
+                       int64_t r0, int64_t r1, float *y, int64_t ldy, float beta)
+{
+    if (r1 <= r0 || T <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)(r1 - r0), (int)n, 1.0f, x,
+                (int)n, wr0, (int)ldw, beta, y + r0, (int)ldy);
+}
+
+static void matmul_f32(const float *w, size_t row_bytes, int64_t rows, int64_t n, const float *x,
+                       int64_t T, float *y)
+{
+#pragma omp parallel
+    {
+        int64_t r0, r1;
+        thread_rows(rows, 16, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        int64_t ldw = (int64_t)(row_bytes / sizeof(float));
+        sgemm_rows(x, T, n, w + r0 * ldw, ldw, r0, r1, y, rows, 0.0f);
+    }
+}
+
 /* ---- (a) dequantize chunks of W to f32, then sgemm ---------------------- */
 
 size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n)
@@ -44,18 +90,29 @@ size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n)
     return (size_t)chunk * (size_t)n * sizeof(float);
 }
 
+/* Each thread owns a contiguous range of rows and a fixed slot of the
+ * scratch (DEQ_CHUNK_ROWS / threads rows); it dequantizes one slot's worth
+ * and multiplies it, with no barrier: no other thread touches the slot. */
 void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows,
                                  int64_t n, const float *x, int64_t T, float *y, void *scratch)
 {
-    float *wf = scratch;
     aellm_to_float_fn deq = aellm_kernel_to_float(wtype);
-    for (int64_t r0 = 0; r0 < rows; r0 += DEQ_CHUNK_ROWS) {
-        int64_t nr = rows - r0 < DEQ_CHUNK_ROWS ? rows - r0 : DEQ_CHUNK_ROWS;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < nr; i++)
-            deq((const char *)w + (size_t)(r0 + i) * row_bytes, wf + i * n, n);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nr, (int)n, 1.0f, x,
-                    (int)n, wf, (int)n, 0.0f, y + r0, (int)rows);
+    int64_t chunk = rows < DEQ_CHUNK_ROWS ? rows : DEQ_CHUNK_ROWS;
+    int max_threads = omp_get_max_threads();
+    if (max_threads > chunk) max_threads = (int)chunk;
+    blas_single_threaded();
+#pragma omp parallel num_threads(max_threads)
+    {
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t slot = chunk / nt, r0, r1;
+        float *wf = (float *)scratch + id * slot * n;
+        thread_rows(rows, 1, id, nt, &r0, &r1);
+        for (int64_t c0 = r0; c0 < r1; c0 += slot) {
+            int64_t c1 = c0 + slot < r1 ? c0 + slot : r1;
+            for (int64_t r = c0; r < c1; r++)
+                deq((const char *)w + (size_t)r * row_bytes, wf + (r - c0) * n, n);
+            sgemm_rows(x, T, n, wf, n, c0, c1, y, rows, 0.0f);
+        }
     }
 }
 
@@ -176,8 +233,12 @@ static void add_q4_offsets(int wtype, int64_t rows, int64_t nb, int64_t T, float
                            const tile_scratch *s)
 {
     const float *c = wtype == AELLM_DTYPE_Q4_1 ? s->wm : s->wd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)rows, (int)nb, 1.0f, s->xs,
-                (int)nb, c, (int)nb, 1.0f, y, (int)rows);
+#pragma omp parallel
+    {
+        int64_t r0, r1;
+        thread_rows(rows, 16, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        sgemm_rows(s->xs, T, nb, c + r0 * nb, nb, r0, r1, y, rows, 1.0f);
+    }
 }
 
 static void matmul_tiles(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
@@ -204,9 +265,9 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
 void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
                          const float *x, int64_t T, float *y, void *scratch)
 {
+    blas_single_threaded();
     if (wtype == AELLM_DTYPE_F32)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)rows, (int)n, 1.0f, x,
-                    (int)n, w, (int)(row_bytes / sizeof(float)), 0.0f, y, (int)rows);
+        matmul_f32(w, row_bytes, rows, n, x, T, y);
     else if (use_tiles(wtype))
         matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else

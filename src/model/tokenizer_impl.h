@@ -49,11 +49,6 @@ int aellm_tokenizer_index(aellm_tokenizer *t, const char *what);
  * twice, the later id wins (as llama.cpp's map). */
 int32_t aellm_tokenizer_find(const aellm_tokenizer *t, const char *s, size_t n);
 
-/* A byte-level vocabulary for random-weight models: <unk>, <s>, </s>, then
- * <0x00>..<0xFF>, '▁' (259) and unused <extra_N> pieces, as far as
- * vocab_size allows. */
-int aellm_tokenizer_byte_level(aellm_tokenizer **out, int vocab_size);
-
 static inline const char *aellm_tokenizer_piece(const aellm_tokenizer *t, int32_t id)
 {
     return t->text + t->off[id];
