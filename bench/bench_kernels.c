@@ -1,7 +1,8 @@
 /* Kernel benchmark (not a test): matvec GB/s against a streaming-read
  * bandwidth reference, and prefill matmul GFLOP/s at T = 512 against f32
  * sgemm, for the 110M and 1.1B matrix shapes and every weight type.
- * Usage: bench_kernels [T] [seconds per measurement]. Not a correctness check. */
+ * Usage: bench_kernels [T] [seconds per measurement] [type] [ROWSxN].
+ * Not a correctness check. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
 {
     int64_t T = argc > 1 ? atoll(argv[1]) : 512;
     if (argc > 2) min_time = atof(argv[2]);
+    const char *only_type = argc > 3 ? argv[3] : NULL, *only_shape = argc > 4 ? argv[4] : NULL;
     int64_t max_elems = 0, max_n = 0, max_rows = 0;
     for (int s = 0; s < NSHAPES; s++) {
         if (shapes[s][0] * shapes[s][1] > max_elems) max_elems = shapes[s][0] * shapes[s][1];
@@ -157,9 +159,15 @@ int main(int argc, char **argv)
            "/sgemm", "deq GF/s");
     for (int s = 0; s < NSHAPES; s++) {
         int64_t rows = shapes[s][0], n = shapes[s][1];
+        char shape[32];
+        snprintf(shape, sizeof(shape), "%lldx%lld", (long long)rows, (long long)n);
+        if (only_shape && strcmp(only_shape, shape) != 0) continue;
         double sgemm_gfs = 0.0;
         for (int ti = 0; ti < NTYPES; ti++) {
-            int type = types[ti], vdt = aellm_kernel_traits_get(type)->vec_dot_type;
+            int type = types[ti];
+            if (only_type && type != AELLM_DTYPE_F32 &&
+                strcmp(only_type, aellm_dtype_traits_get(type)->name) != 0)
+                continue;
             case_t c = {type, rows, n, aellm_dtype_row_size(type, n), w, xf, xq, y};
             aellm_from_float_fn q = aellm_kernel_from_float(type);
             if (!q) q = aellm_dtype_traits_get(type)->from_float;
@@ -182,14 +190,11 @@ int main(int argc, char **argv)
                 deq_gfs = flops / time_it(matmul_fn, &d, min_time) * 1e-9;
                 free(d.scratch);
             }
-            char shape[32];
-            snprintf(shape, sizeof(shape), "%lldx%lld", (long long)rows, (long long)n);
             printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f ", ti ? "" : shape,
                    aellm_dtype_traits_get(type)->name, mv_gbs, mv_gbs / bw, mm_gfs,
                    mm_gfs / sgemm_gfs);
             if (deq_gfs > 0) printf("%8.1f", deq_gfs);
             printf("\n");
-            (void)vdt;
         }
     }
     free(src), free(xf), free(y), free(w), free(xq);

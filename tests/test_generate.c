@@ -122,7 +122,8 @@ static void test_perplexity_matches_llamacpp(void **state)
     size_t len = strlen(txt) < 65536 ? strlen(txt) : 65536, n = 0;
     int32_t *ids = malloc((len + 3) * sizeof(int32_t));
     assert_int_equal(aellm_model_load(&m, DIR "stories260K.bin", DIR "tok512.bin"), 0);
-    assert_int_equal(aellm_tokenizer_encode(aellm_model_tokenizer(m), txt, len, 1, ids, len + 3, &n), 0);
+    assert_int_equal(
+        aellm_tokenizer_encode(aellm_model_tokenizer(m), txt, len, 1, ids, len + 3, &n), 0);
     assert_int_equal(n, 31402); /* llama.cpp: 61 chunks of 512 from this text */
     assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
     assert_int_equal(aellm_perplexity(e, ids, (int64_t)n, 512, 10, NULL, NULL, &r), 0);

@@ -58,10 +58,10 @@ int aellm_sampler_sample(aellm_sampler *s, float *logits);
 typedef int (*aellm_piece_fn)(const char *piece, int len, void *user);
 
 typedef struct {
-    int n_prompt;        /* tokens in the prompt, BOS included */
-    int n_generated;     /* tokens sampled */
-    double prefill_s;    /* time to evaluate the prompt */
-    double decode_s;     /* time of the generation loop */
+    int n_prompt;     /* tokens in the prompt, BOS included */
+    int n_generated;  /* tokens sampled */
+    double prefill_s; /* time to evaluate the prompt */
+    double decode_s;  /* time of the generation loop */
 } aellm_generate_stats;
 
 /* Encodes `prompt` (BOS first), then samples up to n_tokens tokens, stopping

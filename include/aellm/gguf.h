@@ -28,7 +28,7 @@ typedef enum {
     AELLM_GGUF_FLOAT64 = 12,
 } aellm_gguf_type;
 
-#define AELLM_GGUF_MAX_DIMS 4
+#define AELLM_GGUF_MAX_DIMS          4
 #define AELLM_GGUF_DEFAULT_ALIGNMENT 32
 
 typedef struct aellm_gguf aellm_gguf;
@@ -38,9 +38,9 @@ typedef struct {
     int type;         /* aellm_dtype id */
     int n_dims;
     int64_t ne[AELLM_GGUF_MAX_DIMS]; /* ne[0] is the contiguous (row) dimension; unused = 1 */
-    uint64_t offset;  /* from the start of the data section */
-    size_t size;      /* bytes */
-    const void *data; /* points into the mapping */
+    uint64_t offset;                 /* from the start of the data section */
+    size_t size;                     /* bytes */
+    const void *data;                /* points into the mapping */
 } aellm_gguf_tensor_info;
 
 /* Opens and validates `path`. On failure *out is NULL and the message names

@@ -16,12 +16,12 @@ extern "C" {
 #endif
 
 typedef struct {
-    int dim;         /* embedding width */
-    int hidden_dim;  /* FFN inner width */
+    int dim;        /* embedding width */
+    int hidden_dim; /* FFN inner width */
     int n_layers;
-    int n_heads;     /* query heads */
-    int n_kv_heads;  /* key/value heads: n_heads = MHA, 1 = MQA, between = GQA */
-    int head_dim;    /* dim / n_heads unless the file says otherwise */
+    int n_heads;    /* query heads */
+    int n_kv_heads; /* key/value heads: n_heads = MHA, 1 = MQA, between = GQA */
+    int head_dim;   /* dim / n_heads unless the file says otherwise */
     int vocab_size;
     int seq_len;     /* context length */
     float rope_base; /* RoPE theta */
@@ -56,8 +56,7 @@ int aellm_model_save_gguf(const aellm_model *m, const char *path, int type);
 int aellm_model_shape(aellm_model_config *out, const char *name);
 /* A model with weights drawn from N(0, 0.02) (norms 1), stored in `type`,
  * and a byte-level vocabulary of cfg->vocab_size tokens, seeded. */
-int aellm_model_random(aellm_model **out, const aellm_model_config *cfg, int type,
-                       uint64_t seed);
+int aellm_model_random(aellm_model **out, const aellm_model_config *cfg, int type, uint64_t seed);
 
 #ifdef __cplusplus
 }

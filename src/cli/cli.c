@@ -23,19 +23,24 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
-int cli_fail_last(const char *cmd) { return cli_fail(cmd, "%s", aellm_error_last()); }
+int cli_fail_last(const char *cmd)
+{
+    return cli_fail(cmd, "%s", aellm_error_last());
+}
 
 static void print_help(const cli_command *cmd)
 {
     printf("usage: aellm %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->summary);
     for (const cli_opt *o = cmd->opts; o->name; o++) {
         char left[64];
-        const char *arg = o->kind == OPT_FLAG  ? ""
-                          : o->kind == OPT_STR ? " S"
+        const char *arg = o->kind == OPT_FLAG    ? ""
+                          : o->kind == OPT_STR   ? " S"
                           : o->kind == OPT_FLOAT ? " X"
                                                  : " N";
-        if (o->short_name) snprintf(left, sizeof(left), "-%c, --%s%s", o->short_name, o->name, arg);
-        else snprintf(left, sizeof(left), "    --%s%s", o->name, arg);
+        if (o->short_name)
+            snprintf(left, sizeof(left), "-%c, --%s%s", o->short_name, o->name, arg);
+        else
+            snprintf(left, sizeof(left), "    --%s%s", o->name, arg);
         printf("  %-26s %s\n", left, o->help);
     }
     printf("  %-26s %s\n", "-h, --help", "show this help");

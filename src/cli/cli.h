@@ -13,10 +13,10 @@
 typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_U64 } opt_kind;
 
 typedef struct {
-    const char *name;  /* long name without "--" */
-    char short_name;   /* 0 for none */
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0 for none */
     opt_kind kind;
-    void *dst;         /* int* for FLAG/INT, const char** STR, float* FLOAT, uint64_t* U64 */
+    void *dst; /* int* for FLAG/INT, const char** STR, float* FLOAT, uint64_t* U64 */
     const char *help;
 } cli_opt;
 

@@ -65,7 +65,8 @@ static double decode_bytes(const aellm_model *m, int n)
 {
     const aellm_model_config *c = aellm_model_config_get(m);
     double kv = 2.0 * c->n_layers * (n / 2.0) * c->n_kv_heads * c->head_dim * sizeof(float);
-    double embd_table = (double)c->vocab_size * aellm_dtype_row_size(aellm_model_weight_type(m), c->dim);
+    double embd_table =
+        (double)c->vocab_size * aellm_dtype_row_size(aellm_model_weight_type(m), c->dim);
     double weights = (double)aellm_model_weight_bytes(m);
     if (!c->tied_output) weights -= embd_table; /* only one embedding row is read */
     return weights + kv;
@@ -125,7 +126,8 @@ static void print_json(const report *r)
     cli_print_json(o);
 }
 
-static int open_bench_model(aellm_model **m, const char *path, const char *shape, const char *type_name)
+static int open_bench_model(aellm_model **m, const char *path, const char *shape,
+                            const char *type_name)
 {
     if (path) return cli_open_model("bench", m, path, NULL);
     aellm_model_config cfg;
@@ -142,7 +144,8 @@ int cmd_bench(int argc, char **argv)
     int pp = 512, tg = 128, reps = 5, threads = 0, json = 0, no_bw = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &path, "model file"},
-        {"shape", 0, OPT_STR, &shape, "instead of -m: random weights of a shape (260K 15M 110M 1.1B)"},
+        {"shape", 0, OPT_STR, &shape,
+         "instead of -m: random weights of a shape (260K 15M 110M 1.1B)"},
         {"type", 0, OPT_STR, &type_name, "weight type of --shape (default f32)"},
         {"n-prompt", 'p', OPT_INT, &pp, "prompt tokens, 0 = skip (default 512)"},
         {"n-gen", 'n', OPT_INT, &tg, "generated tokens, 0 = skip (default 128)"},
@@ -151,7 +154,8 @@ int cmd_bench(int argc, char **argv)
         {"no-bandwidth", 0, OPT_FLAG, &no_bw, "skip the memory-bandwidth measurement"},
         {"json", 0, OPT_FLAG, &json, "print as JSON"},
         {0}};
-    cli_command cmd = {"bench", "Measures prompt processing and generation speed (llama-bench's tests).",
+    cli_command cmd = {"bench",
+                       "Measures prompt processing and generation speed (llama-bench's tests).",
                        "-m MODEL | --shape NAME [--type T] [options]", NULL, opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
@@ -187,8 +191,10 @@ int cmd_bench(int argc, char **argv)
         r.bytes = decode_bytes(m, tg);
         r.roof = r.bw / r.bytes;
     }
-    if (json) print_json(&r);
-    else print_table(&r);
+    if (json)
+        print_json(&r);
+    else
+        print_table(&r);
     status = 0;
 done:
     aellm_engine_free(e);

@@ -8,13 +8,13 @@ int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *tok = NULL, *out = NULL, *type_name = NULL;
     int json = 0;
-    cli_opt opts[] = {
-        {"model", 'm', OPT_STR, &in, "input: llama2.c checkpoint or GGUF (required)"},
-        {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin to embed (llama2.c input)"},
-        {"output", 'o', OPT_STR, &out, "output GGUF path (required)"},
-        {"type", 0, OPT_STR, &type_name, "weight type: f32 f16 bf16 q8_0 q4_0 q4_1 (default: keep)"},
-        {"json", 0, OPT_FLAG, &json, "print a JSON summary"},
-        {0}};
+    cli_opt opts[] = {{"model", 'm', OPT_STR, &in, "input: llama2.c checkpoint or GGUF (required)"},
+                      {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin to embed (llama2.c input)"},
+                      {"output", 'o', OPT_STR, &out, "output GGUF path (required)"},
+                      {"type", 0, OPT_STR, &type_name,
+                       "weight type: f32 f16 bf16 q8_0 q4_0 q4_1 (default: keep)"},
+                      {"json", 0, OPT_FLAG, &json, "print a JSON summary"},
+                      {0}};
     cli_command cmd = {"convert", "Writes a model as GGUF (llama.cpp's names and metadata).",
                        "-m IN [-z tokenizer.bin] -o OUT.gguf [--type T]",
                        "The file is written to OUT.tmp and renamed, so OUT is never half-written.",

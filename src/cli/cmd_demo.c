@@ -75,8 +75,9 @@ int cmd_demo(int argc, char **argv)
 {
     int n = 200;
     cli_opt opts[] = {{"n-predict", 'n', OPT_INT, &n, "tokens to generate (default 200)"}, {0}};
-    cli_command cmd = {"demo", "Runs the main job on the bundled default model: greedy "
-                               "generation, then perplexity on TinyStories validation text.",
+    cli_command cmd = {"demo",
+                       "Runs the main job on the bundled default model: greedy "
+                       "generation, then perplexity on TinyStories validation text.",
                        "[-n N]", NULL, opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;

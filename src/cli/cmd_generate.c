@@ -51,7 +51,8 @@ int cmd_generate(int argc, char **argv)
     int n = 256, threads = 0, ctx = 0, json = 0, quiet = 0;
     aellm_sampler_params sp = {.temperature = 0.8f, .top_p = 0.9f, .seed = 0};
     cli_opt opts[] = {
-        {"model", 'm', OPT_STR, &model, "model file: GGUF or llama2.c checkpoint (default: bundled)"},
+        {"model", 'm', OPT_STR, &model,
+         "model file: GGUF or llama2.c checkpoint (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
         {"prompt", 'p', OPT_STR, &prompt, "prompt text (default: empty)"},
         {"n-predict", 'n', OPT_INT, &n, "tokens to generate (default 256)"},
@@ -84,7 +85,8 @@ int cmd_generate(int argc, char **argv)
         cli_fail_last("generate");
         goto done;
     }
-    if (json) cli_print_json(stats_json(&st, s.text));
+    if (json)
+        cli_print_json(stats_json(&st, s.text));
     else {
         printf("\n");
         if (!quiet)

@@ -15,8 +15,10 @@ static void print_kv(const aellm_gguf *g, int64_t i)
         const char *s = aellm_gguf_kv_str(g, i, &len);
         printf("%.*s%s\n", len > 60 ? 60 : (int)len, s, len > 60 ? "..." : "");
     } else if (t == AELLM_GGUF_ARRAY)
-        printf("array of %" PRIu64 " (type %d)\n", aellm_gguf_arr_len(g, i), aellm_gguf_arr_type(g, i));
-    else printf("%.9g\n", aellm_gguf_kv_number(g, i));
+        printf("array of %" PRIu64 " (type %d)\n", aellm_gguf_arr_len(g, i),
+               aellm_gguf_arr_type(g, i));
+    else
+        printf("%.9g\n", aellm_gguf_kv_number(g, i));
 }
 
 static cJSON *kv_json(const aellm_gguf *g, int64_t i)
@@ -53,8 +55,10 @@ static int info_gguf(const char *path, int json)
         printf("%s: GGUF v%u, %" PRId64 " metadata keys, %" PRId64 " tensors\n", path,
                aellm_gguf_version(g), aellm_gguf_kv_count(g), aellm_gguf_tensor_count(g));
     for (int64_t i = 0; i < aellm_gguf_kv_count(g); i++)
-        if (json) cJSON_AddItemToObject(kv, aellm_gguf_kv_key(g, i), kv_json(g, i));
-        else print_kv(g, i);
+        if (json)
+            cJSON_AddItemToObject(kv, aellm_gguf_kv_key(g, i), kv_json(g, i));
+        else
+            print_kv(g, i);
     for (int64_t i = 0; i < aellm_gguf_tensor_count(g); i++) {
         const aellm_gguf_tensor_info *t = aellm_gguf_tensor(g, i);
         total += t->size;
@@ -62,7 +66,10 @@ static int info_gguf(const char *path, int json)
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", t->name);
             cJSON_AddStringToObject(o, "type", type_name(t->type));
-            cJSON_AddItemToObject(o, "shape", cJSON_CreateIntArray((int[]){(int)t->ne[0], (int)t->ne[1], (int)t->ne[2], (int)t->ne[3]}, t->n_dims));
+            cJSON_AddItemToObject(o, "shape",
+                                  cJSON_CreateIntArray((int[]){(int)t->ne[0], (int)t->ne[1],
+                                                               (int)t->ne[2], (int)t->ne[3]},
+                                                       t->n_dims));
             cJSON_AddNumberToObject(o, "bytes", (double)t->size);
             cJSON_AddItemToArray(tensors, o);
         } else
@@ -72,7 +79,8 @@ static int info_gguf(const char *path, int json)
     if (json) {
         cJSON_AddNumberToObject(doc, "tensor_bytes", (double)total);
         cli_print_json(doc);
-    } else printf("total tensor data: %.2f MiB\n", total / 1048576.0);
+    } else
+        printf("total tensor data: %.2f MiB\n", total / 1048576.0);
     aellm_gguf_free(g);
     return 0;
 }

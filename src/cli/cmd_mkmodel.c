@@ -34,9 +34,11 @@ int cmd_mkmodel(int argc, char **argv)
     }
     aellm_model_set_tokenizer(m, tok);
     rc = aellm_model_save_gguf(m, out, -1);
-    if (rc) cli_fail_last("mkmodel");
-    else fprintf(stderr, "wrote %s: %s shape, %s, %.1f MiB\n", out, shape, type_name,
-                 aellm_model_weight_bytes(m) / 1048576.0);
+    if (rc)
+        cli_fail_last("mkmodel");
+    else
+        fprintf(stderr, "wrote %s: %s shape, %s, %.1f MiB\n", out, shape, type_name,
+                aellm_model_weight_bytes(m) / 1048576.0);
     aellm_model_free(m);
     return rc ? 1 : 0;
 }

@@ -62,7 +62,8 @@ int cmd_perplexity(int argc, char **argv)
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
         {0}};
     cli_command cmd = {
-        "perplexity", "Perplexity of a text, by llama.cpp's method.", "[-m MODEL] -f TEXT [options]",
+        "perplexity", "Perplexity of a text, by llama.cpp's method.",
+        "[-m MODEL] -f TEXT [options]",
         "The text is tokenized with BOS, cut into non-overlapping windows of --ctx-size tokens;\n"
         "BOS goes first in each window and the second half of every window is scored.\n"
         "Prints PPL +/- its standard error (first-order, from the NLL variance).",
@@ -91,7 +92,8 @@ int cmd_perplexity(int argc, char **argv)
         cli_fail_last("perplexity");
         goto done;
     }
-    if (json) cli_print_json(result_json(file, &r, n));
+    if (json)
+        cli_print_json(result_json(file, &r, n));
     else
         printf("%s: %zu tokens, %d chunks of %d, %lld scored, %.1f tokens/s\n"
                "PPL = %.4f +/- %.5f\n",

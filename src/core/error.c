@@ -7,9 +7,15 @@
 
 static _Thread_local char last_message[512];
 
-const char *aellm_error_last(void) { return last_message; }
+const char *aellm_error_last(void)
+{
+    return last_message;
+}
 
-void aellm_error_clear(void) { last_message[0] = '\0'; }
+void aellm_error_clear(void)
+{
+    last_message[0] = '\0';
+}
 
 int aellm_error_set(int code, const char *fmt, ...)
 {
@@ -22,6 +28,5 @@ int aellm_error_set(int code, const char *fmt, ...)
 
 int aellm_error_oom(const char *what, unsigned long long bytes)
 {
-    return aellm_error_set(AELLM_ENOMEM, "out of memory allocating %llu bytes for %s", bytes,
-                           what);
+    return aellm_error_set(AELLM_ENOMEM, "out of memory allocating %llu bytes for %s", bytes, what);
 }

@@ -41,7 +41,7 @@ static inline uint16_t aellm_f32_to_f16(float f)
     if (ax < 0x38800000) {                                  /* below the smallest normal half */
         if (ax < 0x33000000) return (uint16_t)sign;         /* < 2^-25 rounds to 0 */
         uint32_t man = (ax & 0x7fffff) | 0x800000;
-        int shift = 126 - (int)(ax >> 23);                  /* 14..24 */
+        int shift = 126 - (int)(ax >> 23); /* 14..24 */
         uint32_t half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
         if (rest > mid || (rest == mid && (half & 1))) half++;
         return (uint16_t)(sign | half);
@@ -52,7 +52,10 @@ static inline uint16_t aellm_f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
-static inline float aellm_bf16_to_f32(uint16_t b) { return aellm_bits_f32((uint32_t)b << 16); }
+static inline float aellm_bf16_to_f32(uint16_t b)
+{
+    return aellm_bits_f32((uint32_t)b << 16);
+}
 
 static inline uint16_t aellm_f32_to_bf16(float f)
 {

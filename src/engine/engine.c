@@ -36,8 +36,8 @@ static size_t matmul_scratch_max(const aellm_model *m, int B)
     }
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const aellm_layer *L = &m->layers[l];
-        const aellm_tensor *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
-                                   &L->w_down};
+        const aellm_tensor *w[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                   &L->w_gate, &L->w_up, &L->w_down};
         for (int i = 0; i < 7; i++) {
             size_t s = aellm_kernel_matmul_scratch(w[i]->type, w[i]->ne[1], w[i]->ne[0], B);
             best = s > best ? s : best;
@@ -129,9 +129,18 @@ void aellm_engine_free(aellm_engine *e)
     free(e);
 }
 
-int aellm_engine_n_ctx(const aellm_engine *e) { return e->n_ctx; }
-int aellm_engine_n_threads(const aellm_engine *e) { return e->n_threads; }
-size_t aellm_engine_memory_bytes(const aellm_engine *e) { return e->bytes + sizeof(*e); }
+int aellm_engine_n_ctx(const aellm_engine *e)
+{
+    return e->n_ctx;
+}
+int aellm_engine_n_threads(const aellm_engine *e)
+{
+    return e->n_threads;
+}
+size_t aellm_engine_memory_bytes(const aellm_engine *e)
+{
+    return e->bytes + sizeof(*e);
+}
 
 int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
                       int all_logits)
@@ -139,8 +148,8 @@ int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, fl
     int vocab = e->m->cfg.vocab_size;
     if (n <= 0 || pos < 0 || pos + n > e->n_ctx)
         return aellm_error_set(AELLM_EINVAL,
-                               "eval of %d tokens at position %d does not fit the context of %d",
-                               n, pos, e->n_ctx);
+                               "eval of %d tokens at position %d does not fit the context of %d", n,
+                               pos, e->n_ctx);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= vocab)
             return aellm_error_set(AELLM_EINVAL, "token id %d out of range [0, %d)", tokens[i],
@@ -149,8 +158,10 @@ int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, fl
     for (int done = 0; done < n;) {
         int step = n - done < e->n_batch ? n - done : e->n_batch;
         float *out = NULL;
-        if (logits && all_logits) out = logits + (size_t)done * vocab;
-        else if (logits && done + step == n) out = logits;
+        if (logits && all_logits)
+            out = logits + (size_t)done * vocab;
+        else if (logits && done + step == n)
+            out = logits;
         int rc = aellm_forward_prefill(e, tokens + done, step, pos + done, out, all_logits);
         if (rc) return rc;
         done += step;

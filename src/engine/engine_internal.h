@@ -13,8 +13,8 @@ struct aellm_engine {
     int n_ctx, n_batch, n_threads;
     int q_dim, kv_dim, head_dim;
 
-    float *k_cache; /* (L, C, kv_dim): layer l's keys for positions 0..C-1 */
-    float *v_cache; /* (L, C, kv_dim) */
+    float *k_cache;             /* (L, C, kv_dim): layer l's keys for positions 0..C-1 */
+    float *v_cache;             /* (L, C, kv_dim) */
     float *rope_cos, *rope_sin; /* (C, head_dim/2) */
 
     float *x;      /* (B, dim) residual stream */
@@ -29,7 +29,7 @@ struct aellm_engine {
     void *scratch; /* aellm_kernel_matmul scratch (prefill) */
     size_t scratch_bytes;
 
-    void *block;   /* the single allocation behind all of the above */
+    void *block; /* the single allocation behind all of the above */
     size_t bytes;
 };
 

@@ -84,12 +84,15 @@ typedef struct {
     const float *act_of; /* the vector it was made from */
 } thread_ctx;
 
-/* Makes e->act hold `x` in w's vec_dot_type; all threads call it together. */
+/* Makes e->act hold `x` in w's vec_dot_type; all threads call it together,
+ * after the barrier that completed `x` (every producer of x ends in one). */
 static void act_for(thread_ctx *t, const aellm_tensor *w, const float *x)
 {
     int vt = aellm_kernel_traits_get(w->type)->vec_dot_type;
     if (vt == t->act_type && x == t->act_of) return;
+    if (x == t->act_of) { /* a mixed-type group: others may still read e->act */
 #pragma omp barrier
+    }
 #pragma omp single
     aellm_kernel_quantize_act(w->type, x, t->e->act, w->ne[0]);
     t->act_type = vt;
@@ -103,7 +106,8 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
     int64_t rows = w->ne[1];
     int64_t per = ((rows + t->nth - 1) / t->nth + 3) & ~(int64_t)3;
     int64_t r0 = per * t->ith, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) aellm_kernel_matvec(w->type, w->ne[0], w->data, w->row_bytes, t->e->act, y + r0, r0, r1);
+    if (r0 < r1)
+        aellm_kernel_matvec(w->type, w->ne[0], w->data, w->row_bytes, t->e->act, y + r0, r0, r1);
 }
 
 /* Ends a group of products that read the same input: results are complete
@@ -222,8 +226,8 @@ static void attend_head_batch(aellm_engine *e, int l, int h, int n, int pos, flo
         softmax(row, pos + i + 1);
         memset(row + pos + i + 1, 0, (size_t)(n - i - 1) * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, len, 1.0f, S, len, V,
-                e->kv_dim, 0.0f, O, e->q_dim);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, len, 1.0f, S, len, V, e->kv_dim,
+                0.0f, O, e->q_dim);
 }
 
 static void attention_batch(aellm_engine *e, int l, int n, int pos)

@@ -33,8 +33,7 @@ int aellm_perplexity(aellm_engine *e, const int32_t *tokens, int64_t n_tokens, i
     int64_t n_chunks = n_tokens / n_ctx;
     if (max_chunks > 0 && n_chunks > max_chunks) n_chunks = max_chunks;
     if (n_chunks < 1)
-        return aellm_error_set(AELLM_EINVAL,
-                               "text has %lld tokens, fewer than one window of %d",
+        return aellm_error_set(AELLM_EINVAL, "text has %lld tokens, fewer than one window of %d",
                                (long long)n_tokens, n_ctx);
     int32_t *window = malloc((size_t)n_ctx * sizeof(int32_t));
     float *logits = malloc((size_t)n_ctx * vocab * sizeof(float));

@@ -54,13 +54,16 @@ static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
                                            AVX512(aellm_vec_dot_rows_bf16_avx512)}},
     [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q8_0_avx2),
                                            AVX512(aellm_vec_dot_rows_q8_0_avx512)},
-                          .gemm_tile = {NULL, NULL, AVX512(aellm_gemm_tile_q8_0_avx512)}},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q8_0_avx2),
+                                        AVX512(aellm_gemm_tile_q8_0_avx512)}},
     [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_0_avx2),
                                            AVX512(aellm_vec_dot_rows_q4_0_avx512)},
-                          .gemm_tile = {NULL, NULL, AVX512(aellm_gemm_tile_q4_0_avx512)}},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_0_avx2),
+                                        AVX512(aellm_gemm_tile_q4_0_avx512)}},
     [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_1_avx2),
                                            AVX512(aellm_vec_dot_rows_q4_1_avx512)},
-                          .gemm_tile = {NULL, NULL, AVX512(aellm_gemm_tile_q4_1_avx512)}},
+                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_1_avx2),
+                                        AVX512(aellm_gemm_tile_q4_1_avx512)}},
 };
 
 static int known(int type)

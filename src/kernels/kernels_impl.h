@@ -32,7 +32,7 @@ typedef struct {
     size_t row_bytes;
     const float *wd;  /* (nr, nb) weight block scales as f32, row stride nb */
     const int8_t *xq; /* (nt, nb, 32) activation quants, token stride nb*32 */
-    const float *xd;  /* (nt, nb, 8) activation block scales, each repeated 8 times */
+    const float *xd;  /* (nt, nb) activation block scales, token stride nb */
     float *y;         /* y[t * ldy + r] */
     int64_t ldy;
 } aellm_gemm_tile_args;

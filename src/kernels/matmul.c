@@ -120,32 +120,36 @@ void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int
 
 typedef struct {
     int8_t *xq; /* (T, nb, 32) */
-    float *xd;  /* (T, nb, 8) */
+    float *xd;  /* (T, nb) */
     float *xs;  /* (T, nb) activation term of the q4 offset: -8 dx sum(q) or Q8_1's s */
     float *wd;  /* (rows, nb) weight scales */
     float *wm;  /* (rows, nb) q4_1 minimums */
     char *xraw; /* (T, row size of the vec_dot_type) */
 } tile_scratch;
 
+/* Carves `base` into the arrays of s (when base is not NULL); returns the
+ * bytes needed. Each array starts on a cache line. */
 static size_t tile_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *base,
                           tile_scratch *s)
 {
     int64_t nb = n / 32;
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
-    size_t sizes[6] = {(size_t)(T * nb * 32),
-                       (size_t)(T * nb * 8) * sizeof(float),
-                       (size_t)(T * nb) * sizeof(float),
-                       (size_t)(rows * nb) * sizeof(float),
-                       (size_t)(rows * nb) * sizeof(float),
-                       (size_t)T * aellm_dtype_row_size(vdt, n)};
-    void **slots[6] = {(void **)&s->xq, (void **)&s->xd, (void **)&s->xs,
-                       (void **)&s->wd, (void **)&s->wm, (void **)&s->xraw};
-    size_t off = 0;
-    for (int i = 0; i < 6; i++) {
-        if (base) *slots[i] = base + off;
-        off += align64(sizes[i]);
+    size_t off[7] = {0};
+    off[1] = off[0] + align64((size_t)(T * nb * 32));                    /* xq */
+    off[2] = off[1] + align64((size_t)(T * nb) * sizeof(float));         /* xd */
+    off[3] = off[2] + align64((size_t)(T * nb) * sizeof(float));         /* xs */
+    off[4] = off[3] + align64((size_t)(rows * nb) * sizeof(float));      /* wd */
+    off[5] = off[4] + align64((size_t)(rows * nb) * sizeof(float));      /* wm */
+    off[6] = off[5] + align64((size_t)T * aellm_dtype_row_size(vdt, n)); /* xraw */
+    if (base) {
+        s->xq = (int8_t *)(base + off[0]);
+        s->xd = (float *)(base + off[1]);
+        s->xs = (float *)(base + off[2]);
+        s->wd = (float *)(base + off[3]);
+        s->wm = (float *)(base + off[4]);
+        s->xraw = base + off[5];
     }
-    return off;
+    return off[6];
 }
 
 /* Quantizes X with the same fast quantizer as the matvec path (so prefill
@@ -174,7 +178,7 @@ static void pack_x(int wtype, const float *x, int64_t T, int64_t n, const tile_s
                 qs = blk->qs, d = aellm_f16_to_f32(blk->d), xs = -8.0f * d * (float)sum;
             }
             memcpy(s->xq + (t * nb + b) * 32, qs, 32);
-            for (int j = 0; j < 8; j++) s->xd[(t * nb + b) * 8 + j] = d;
+            s->xd[t * nb + b] = d;
             s->xs[t * nb + b] = xs;
         }
     }
@@ -216,7 +220,7 @@ static void run_tiles(aellm_gemm_tile_fn tile, const void *w, size_t row_bytes, 
                     .row_bytes = row_bytes,
                     .wd = s->wd + r * nb,
                     .xq = s->xq + t * nb * 32,
-                    .xd = s->xd + t * nb * 8,
+                    .xd = s->xd + t * nb,
                     .y = y + t * rows + r,
                     .ldy = rows,
                 };

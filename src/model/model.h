@@ -13,10 +13,10 @@
 #include "aellm/model.h"
 
 typedef struct {
-    int type;          /* aellm_dtype */
-    int64_t ne[2];     /* ne[0] row length, ne[1] rows (1 for vectors) */
-    size_t row_bytes;  /* bytes per row */
-    const void *data;  /* borrowed from the model's storage */
+    int type;         /* aellm_dtype */
+    int64_t ne[2];    /* ne[0] row length, ne[1] rows (1 for vectors) */
+    size_t row_bytes; /* bytes per row */
+    const void *data; /* borrowed from the model's storage */
 } aellm_tensor;
 
 typedef struct {
@@ -33,17 +33,17 @@ typedef struct {
 
 struct aellm_model {
     aellm_model_config cfg;
-    aellm_tensor tok_embd;    /* (vocab, dim): row t is token t's embedding */
-    aellm_tensor output_norm; /* (dim) f32 */
-    aellm_tensor output;      /* (dim) -> (vocab); same data as tok_embd when tied */
-    aellm_layer *layers;      /* n_layers, owned */
+    aellm_tensor tok_embd;      /* (vocab, dim): row t is token t's embedding */
+    aellm_tensor output_norm;   /* (dim) f32 */
+    aellm_tensor output;        /* (dim) -> (vocab); same data as tok_embd when tied */
+    aellm_layer *layers;        /* n_layers, owned */
     aellm_tokenizer *tokenizer; /* owned, may be NULL */
 
     /* storage the tensors point into; whichever are set are released by free */
-    aellm_gguf *gguf;   /* GGUF mapping */
-    void *map;          /* llama2.c mapping */
+    aellm_gguf *gguf; /* GGUF mapping */
+    void *map;        /* llama2.c mapping */
     size_t map_size;
-    void *owned;        /* heap block (random models, converted norms) */
+    void *owned; /* heap block (random models, converted norms) */
 };
 
 /* Bytes of a tensor. */
