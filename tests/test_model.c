@@ -57,6 +57,7 @@ static uint8_t *read_all(const char *path, size_t *n)
 
 static void write_all(const char *path, const void *b, size_t n)
 {
+    unlink(path); /* a fresh file: rewriting in place makes ext4 flush on close */
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, n, f), n);

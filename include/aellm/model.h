@@ -55,7 +55,8 @@ int aellm_model_save_gguf(const aellm_model *m, const char *path, int type);
 /* Named real shapes for speed work: "260K", "15M", "110M", "1.1B". */
 int aellm_model_shape(aellm_model_config *out, const char *name);
 /* A model with weights drawn from N(0, 0.02) (norms 1), stored in `type`,
- * and a byte-level vocabulary of cfg->vocab_size tokens, seeded. */
+ * seeded; no vocabulary (attach one with aellm_model_set_tokenizer).
+ * Rows that do not fit the block size are stored as f16 (llama.cpp's rule). */
 int aellm_model_random(aellm_model **out, const aellm_model_config *cfg, int type, uint64_t seed);
 
 #ifdef __cplusplus

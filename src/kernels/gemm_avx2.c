@@ -1,116 +1,170 @@
-/* AVX2 integer tile kernels for prefill: AELLM_MM_TR weight rows x
- * AELLM_MM_TT tokens of accumulators held in registers, per block one
- * integer dot per (row, token) pair, scaled by the two f32 block scales.
- * Operands come repacked by matmul.c; this file does no threading. */
+/* AVX2 integer GEMM for prefill: packs AELLM_MM_TR weight rows into a panel
+ * of plain bytes, then runs a 4 x 3 register tile over it (rows x tokens).
+ * Operands come prepared by matmul.c; this file does no threading. */
 #include "kernels/kernels_impl.h"
 
 #include "core/blocks.h"
 #include "kernels/simd_avx2.h"
 
-enum { KIND_Q8_0, KIND_Q4_0, KIND_Q4_1 };
+_Static_assert(AELLM_MM_TR == 4 && AELLM_MM_TT == 3, "tile() is written out for 4 x 3");
 
-/* Block geometry of the weight kinds: bytes per block, offset of the quants. */
-static inline size_t kind_bytes(int kind)
+/* ---- panels ----------------------------------------------------------------
+ * Layout: quants [nb][4 rows][32 bytes], block-interleaved so that the tile
+ * reads one sequential stream, then scales [nb][4 rows] f32. */
+
+static inline float *panel_scales(void *panel, int64_t nb)
 {
-    return kind == KIND_Q8_0   ? sizeof(aellm_block_q8_0)
-           : kind == KIND_Q4_0 ? sizeof(aellm_block_q4_0)
-                               : sizeof(aellm_block_q4_1);
+    return (float *)((char *)panel + nb * AELLM_MM_TR * 32);
 }
 
-static inline size_t kind_qs(int kind)
+/* Scales of the panel; rows past nr repeat row 0 (their results are dropped). */
+static void pack_scales(void *panel, int nr, const float *wd, int64_t nb)
 {
-    return kind == KIND_Q8_0   ? offsetof(aellm_block_q8_0, qs)
-           : kind == KIND_Q4_0 ? offsetof(aellm_block_q4_0, qs)
-                               : offsetof(aellm_block_q4_1, qs);
+    float *ps = panel_scales(panel, nb);
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < AELLM_MM_TR; r++)
+            ps[b * AELLM_MM_TR + r] = wd[(r < nr ? r : 0) * nb + b];
 }
 
-/* NR x NT accumulators of 8 lanes (at most 12 of the 16 ymm registers); with
- * NR, NT and kind constant after inlining, the loops unroll fully. Per pair
- * and block: (sign,) maddubs, madd, cvt, mul, fma. The weight block is
- * loaded and unpacked once per row and reused for the NT tokens. */
-static inline __attribute__((always_inline)) void tile(const aellm_gemm_tile_args *a, int NR,
-                                                       int NT, int kind)
+void aellm_gemm_pack_q8_0_avx2(void *panel, const void *w, size_t row_bytes, int nr,
+                               const float *wd, int64_t nb)
+{
+    int8_t *pq = panel;
+    for (int r = 0; r < AELLM_MM_TR; r++) {
+        const aellm_block_q8_0 *blk =
+            (const aellm_block_q8_0 *)((const char *)w + (r < nr ? r : 0) * row_bytes);
+        for (int64_t b = 0; b < nb; b++)
+            _mm256_storeu_si256((__m256i *)(pq + (b * AELLM_MM_TR + r) * 32),
+                                _mm256_loadu_si256((const __m256i *)blk[b].qs));
+    }
+    pack_scales(panel, nr, wd, nb);
+}
+
+/* q4_0 and q4_1 differ only in where the nibbles sit in a block. */
+static inline void pack_q4(void *panel, const void *w, size_t row_bytes, int nr, const float *wd,
+                           int64_t nb, size_t bbytes, size_t qoff)
+{
+    int8_t *pq = panel;
+    for (int r = 0; r < AELLM_MM_TR; r++) {
+        const uint8_t *row = (const uint8_t *)w + (r < nr ? r : 0) * row_bytes + qoff;
+        for (int64_t b = 0; b < nb; b++)
+            _mm256_storeu_si256((__m256i *)(pq + (b * AELLM_MM_TR + r) * 32),
+                                unpack_nibbles(row + b * bbytes));
+    }
+    pack_scales(panel, nr, wd, nb);
+}
+
+void aellm_gemm_pack_q4_0_avx2(void *panel, const void *w, size_t row_bytes, int nr,
+                               const float *wd, int64_t nb)
+{
+    pack_q4(panel, w, row_bytes, nr, wd, nb, sizeof(aellm_block_q4_0),
+            offsetof(aellm_block_q4_0, qs));
+}
+
+void aellm_gemm_pack_q4_1_avx2(void *panel, const void *w, size_t row_bytes, int nr,
+                               const float *wd, int64_t nb)
+{
+    pack_q4(panel, w, row_bytes, nr, wd, nb, sizeof(aellm_block_q4_1),
+            offsetof(aellm_block_q4_1, qs));
+}
+
+/* ---- tiles ---------------------------------------------------------------- */
+
+/* The row step is written in assembly for one reason: register
+ * allocation. The tile needs all sixteen ymm registers (twelve accumulators,
+ * the row's quants and scale, two temporaries). Compiled from intrinsics,
+ * GCC keeps the three tokens' quants and scales live across the four rows
+ * and spills accumulators to the stack, 20-30% slower; here every
+ * activation operand is read from L1 by the instruction that uses it.
+ *
+ * One (row, token) pair, W the row's 32 quants (unsigned for maddubs), DW
+ * its scale broadcast, x and d the token's quants and scale vector:
+ *   T1 = maddubs(W, x); T1 = madd(T1, ones); T1 = float(T1)
+ *   T2 = DW * d;        acc += T1 * T2
+ * For q8_0, W holds |w| and x first takes w's sign (vpsignb). */
+#define U8_PAIR(acc, x, d)                                                                         \
+    "vpmaddubsw %[" x "], %[w], %[t1]\n\t"                                                         \
+    "vpmaddwd %[ones], %[t1], %[t1]\n\t"                                                           \
+    "vcvtdq2ps %[t1], %[t1]\n\t"                                                                   \
+    "vbroadcastss %[" d "], %[t2]\n\t"                                                             \
+    "vmulps %[t2], %[dw], %[t2]\n\t"                                                               \
+    "vfmadd231ps %[t2], %[t1], %[" acc "]\n\t"
+
+#define S8_PAIR(acc, x, d)                                                                         \
+    "vmovdqu %[" x "], %[t1]\n\t"                                                                  \
+    "vpsignb %[wq], %[t1], %[t1]\n\t"                                                              \
+    "vpmaddubsw %[t1], %[w], %[t1]\n\t"                                                            \
+    "vpmaddwd %[ones], %[t1], %[t1]\n\t"                                                           \
+    "vcvtdq2ps %[t1], %[t1]\n\t"                                                                   \
+    "vbroadcastss %[" d "], %[t2]\n\t"                                                             \
+    "vmulps %[t2], %[dw], %[t2]\n\t"                                                               \
+    "vfmadd231ps %[t2], %[t1], %[" acc "]\n\t"
+
+static const int16_t ones16[16]
+    __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+/* Block b of one panel row against the three tokens. */
+static inline __attribute__((always_inline)) void
+row_step(__m256 *a0, __m256 *a1, __m256 *a2, const int8_t *wq, const float *dwp,
+         const int8_t *const xq[3], const float *const xd[3], int64_t b, int is_signed)
+{
+    __m256i w, t1;
+    __m256 dw, t2;
+#define ROW_OPERANDS                                                                               \
+    : [a0] "+x"(*a0), [a1] "+x"(*a1), [a2] "+x"(*a2), [w] "=&x"(w), [dw] "=&x"(dw),               \
+      [t1] "=&x"(t1), [t2] "=&x"(t2)                                                               \
+    : [wq] "m"(*(const __m256i *)wq), [dwp] "m"(*dwp),                                             \
+      [x0] "m"(*(const __m256i *)(xq[0] + b * 32)), [x1] "m"(*(const __m256i *)(xq[1] + b * 32)),  \
+      [x2] "m"(*(const __m256i *)(xq[2] + b * 32)), [d0] "m"(xd[0][b]),    \
+      [d1] "m"(xd[1][b]), [d2] "m"(xd[2][b]),      \
+      [ones] "m"(*(const __m256i *)ones16)
+    if (is_signed)
+        __asm__("vpabsb %[wq], %[w]\n\t"
+                "vbroadcastss %[dwp], %[dw]\n\t" S8_PAIR("a0", "x0", "d0") S8_PAIR("a1", "x1", "d1")
+                    S8_PAIR("a2", "x2", "d2") ROW_OPERANDS);
+    else
+        __asm__("vmovdqu %[wq], %[w]\n\t"
+                "vbroadcastss %[dwp], %[dw]\n\t" U8_PAIR("a0", "x0", "d0") U8_PAIR("a1", "x1", "d1")
+                    U8_PAIR("a2", "x2", "d2") ROW_OPERANDS);
+#undef ROW_OPERANDS
+}
+
+/* Twelve named accumulators (an array of vectors would live in memory).
+ * Missing tokens (nt < 3) repeat token 0; only valid results are stored. */
+static inline __attribute__((always_inline)) void tile(const aellm_gemm_tile_args *a, int nr,
+                                                       int nt, int is_signed)
 {
     const int64_t nb = a->nb;
-    const size_t bbytes = kind_bytes(kind), qoff = kind_qs(kind);
-    __m256 acc[AELLM_MM_TR][AELLM_MM_TT];
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    const int8_t *pq = a->panel;
+    const float *ps = panel_scales((void *)a->panel, nb);
+    const int8_t *xq[AELLM_MM_TT];
+    const float *xd[AELLM_MM_TT];
+    for (int t = 0; t < AELLM_MM_TT; t++) {
+        xq[t] = a->xq + (t < nt ? t : 0) * nb * 32;
+        xd[t] = a->xd + (t < nt ? t : 0) * nb;
+    }
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (int64_t b = 0; b < nb; b++) {
-        __m256i xv[AELLM_MM_TT];
-        for (int t = 0; t < NT; t++)
-            xv[t] = _mm256_loadu_si256((const __m256i *)(a->xq + (t * nb + b) * 32));
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *q = (const uint8_t *)a->w + r * a->row_bytes + b * bbytes + qoff;
-            __m256 dw = _mm256_broadcast_ss(a->wd + r * nb + b);
-            __m256i wv =
-                kind == KIND_Q8_0 ? _mm256_loadu_si256((const __m256i *)q) : unpack_nibbles(q);
-            __m256i aw = kind == KIND_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
-            for (int t = 0; t < NT; t++) {
-                __m256i xs = kind == KIND_Q8_0 ? _mm256_sign_epi8(xv[t], wv) : xv[t];
-                __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(a->xd + t * nb + b));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8s8(aw, xs)), d, acc[r][t]);
-            }
-        }
+        const int8_t *wq = pq + b * AELLM_MM_TR * 32;
+        const float *dw = ps + b * AELLM_MM_TR;
+        row_step(&c00, &c01, &c02, wq, dw, xq, xd, b, is_signed);
+        row_step(&c10, &c11, &c12, wq + 32, dw + 1, xq, xd, b, is_signed);
+        row_step(&c20, &c21, &c22, wq + 64, dw + 2, xq, xd, b, is_signed);
+        row_step(&c30, &c31, &c32, wq + 96, dw + 3, xq, xd, b, is_signed);
     }
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) a->y[t * a->ldy + r] = hsum_ps(acc[r][t]);
+    const __m256 acc[AELLM_MM_TR][AELLM_MM_TT] = {
+        {c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) a->y[t * a->ldy + r] = hsum_ps(acc[r][t]);
 }
 
-/* One instance per (rows, tokens) edge shape, so every loop bound is constant. */
-#define TILE_SHAPES(kind)                                                                          \
-    switch (nr * 4 + nt) {                                                                         \
-    case 4 * 4 + 3:                                                                                \
-        tile(a, 4, 3, kind);                                                                       \
-        break;                                                                                     \
-    case 4 * 4 + 2:                                                                                \
-        tile(a, 4, 2, kind);                                                                       \
-        break;                                                                                     \
-    case 4 * 4 + 1:                                                                                \
-        tile(a, 4, 1, kind);                                                                       \
-        break;                                                                                     \
-    case 3 * 4 + 3:                                                                                \
-        tile(a, 3, 3, kind);                                                                       \
-        break;                                                                                     \
-    case 3 * 4 + 2:                                                                                \
-        tile(a, 3, 2, kind);                                                                       \
-        break;                                                                                     \
-    case 3 * 4 + 1:                                                                                \
-        tile(a, 3, 1, kind);                                                                       \
-        break;                                                                                     \
-    case 2 * 4 + 3:                                                                                \
-        tile(a, 2, 3, kind);                                                                       \
-        break;                                                                                     \
-    case 2 * 4 + 2:                                                                                \
-        tile(a, 2, 2, kind);                                                                       \
-        break;                                                                                     \
-    case 2 * 4 + 1:                                                                                \
-        tile(a, 2, 1, kind);                                                                       \
-        break;                                                                                     \
-    case 1 * 4 + 3:                                                                                \
-        tile(a, 1, 3, kind);                                                                       \
-        break;                                                                                     \
-    case 1 * 4 + 2:                                                                                \
-        tile(a, 1, 2, kind);                                                                       \
-        break;                                                                                     \
-    default:                                                                                       \
-        tile(a, 1, 1, kind);                                                                       \
-        break;                                                                                     \
-    }
-
-_Static_assert(AELLM_MM_TR == 4 && AELLM_MM_TT == 3, "TILE_SHAPES lists a 4x3 tile's edges");
-
-void aellm_gemm_tile_q8_0_avx2(const aellm_gemm_tile_args *a, int nr, int nt)
+void aellm_gemm_tile_s8_avx2(const aellm_gemm_tile_args *a, int nr, int nt)
 {
-    TILE_SHAPES(KIND_Q8_0)
+    tile(a, nr, nt, 1);
 }
 
-void aellm_gemm_tile_q4_0_avx2(const aellm_gemm_tile_args *a, int nr, int nt)
+void aellm_gemm_tile_u8_avx2(const aellm_gemm_tile_args *a, int nr, int nt)
 {
-    TILE_SHAPES(KIND_Q4_0)
-}
-
-void aellm_gemm_tile_q4_1_avx2(const aellm_gemm_tile_args *a, int nr, int nt)
-{
-    TILE_SHAPES(KIND_Q4_1)
+    tile(a, nr, nt, 0);
 }

@@ -5,7 +5,7 @@
 
 /* Flipped on as each ISA's file gains the kernels. */
 #define AVX2(f)   f
-#define AVX512(f) NULL
+#define AVX512(f) f
 #define PER_ISA(name)                                                                              \
     {                                                                                              \
         name##_scalar, AVX2(name##_avx2), AVX512(name##_avx512)                                    \
@@ -45,25 +45,35 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
                           .to_float = PER_ISA(aellm_to_float_q4_1)},
 };
 
+/* Multi-row matvec kernels exist for the SIMD ISAs only (the scalar matvec
+ * is row by row); so do the integer prefill kernels, whose q4_0 and q4_1
+ * panels are both unsigned nibbles and share one tile. */
+#define ROWS(name)                                                                                 \
+    {                                                                                              \
+        NULL, AVX2(aellm_vec_dot_rows_##name##_avx2), AVX512(aellm_vec_dot_rows_##name##_avx512)   \
+    }
+#define PACK(name)                                                                                 \
+    {                                                                                              \
+        NULL, AVX2(aellm_gemm_pack_##name##_avx2), AVX512(aellm_gemm_pack_##name##_avx512)         \
+    }
+#define TILE(sign)                                                                                 \
+    {                                                                                              \
+        NULL, AVX2(aellm_gemm_tile_##sign##_avx2), AVX512(aellm_gemm_tile_##sign##_avx512)         \
+    }
+
 static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
-    [AELLM_DTYPE_F32] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_f32_avx2),
-                                          AVX512(aellm_vec_dot_rows_f32_avx512)}},
-    [AELLM_DTYPE_F16] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_f16_avx2),
-                                          AVX512(aellm_vec_dot_rows_f16_avx512)}},
-    [AELLM_DTYPE_BF16] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_bf16_avx2),
-                                           AVX512(aellm_vec_dot_rows_bf16_avx512)}},
-    [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q8_0_avx2),
-                                           AVX512(aellm_vec_dot_rows_q8_0_avx512)},
-                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q8_0_avx2),
-                                        AVX512(aellm_gemm_tile_q8_0_avx512)}},
-    [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_0_avx2),
-                                           AVX512(aellm_vec_dot_rows_q4_0_avx512)},
-                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_0_avx2),
-                                        AVX512(aellm_gemm_tile_q4_0_avx512)}},
-    [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = {NULL, AVX2(aellm_vec_dot_rows_q4_1_avx2),
-                                           AVX512(aellm_vec_dot_rows_q4_1_avx512)},
-                          .gemm_tile = {NULL, AVX2(aellm_gemm_tile_q4_1_avx2),
-                                        AVX512(aellm_gemm_tile_q4_1_avx512)}},
+    [AELLM_DTYPE_F32] = {.vec_dot_rows = ROWS(f32)},
+    [AELLM_DTYPE_F16] = {.vec_dot_rows = ROWS(f16)},
+    [AELLM_DTYPE_BF16] = {.vec_dot_rows = ROWS(bf16)},
+    [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = ROWS(q8_0),
+                          .gemm_pack = PACK(q8_0),
+                          .gemm_tile = TILE(s8)},
+    [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = ROWS(q4_0),
+                          .gemm_pack = PACK(q4_0),
+                          .gemm_tile = TILE(u8)},
+    [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = ROWS(q4_1),
+                          .gemm_pack = PACK(q4_1),
+                          .gemm_tile = TILE(u8)},
 };
 
 static int known(int type)

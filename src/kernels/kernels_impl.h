@@ -17,23 +17,31 @@
 typedef void (*aellm_vec_dot_rows_fn)(int64_t n, float *out, const void *w, size_t row_bytes,
                                       const void *x);
 
-/* Integer GEMM tile kernel for prefill, on operands that matmul.c has
- * repacked so the inner loop loads no f16 scale and no block header:
- *   y[t * ldy + r] = sum_b wd[r * nb + b] * xd[t][b] * idot(W[r] block b, xq[t][b])
- * for r < nr <= AELLM_MM_TR, t < nt <= AELLM_MM_TT. idot is the exact
- * integer dot of the weight quants (q4 nibbles as stored, 0..15, without
- * the -8; q8_0 as signed) with the activation quants; q4 offsets are added
- * afterwards by one small sgemm over per-block sums. */
+/* Integer GEMM for prefill, in two steps per ISA. A pack function unpacks
+ * AELLM_MM_TR weight rows (a panel) into a per-thread buffer in the ISA's
+ * own layout: quants as plain bytes (q4 nibbles as 0..15, without the -8;
+ * q8_0 as signed) and block scales as f32. A tile function then computes,
+ * for r < nr <= AELLM_MM_TR and t < nt <= AELLM_MM_TT,
+ *   y[t * ldy + r] = sum_b wd[r][b] * xd[t][b] * idot(panel row r block b, xq[t][b])
+ * with idot the exact integer dot. q4 offsets (-8, or m) are added by
+ * matmul.c afterwards, as one small sgemm over per-block sums. */
 #define AELLM_MM_TR 4
 #define AELLM_MM_TT 3
+/* Bytes of a packed panel of n-element rows (quants and scales), with the
+ * block count rounded up to even for layouts that pair blocks. */
+#define AELLM_MM_PANEL_BYTES(n)                                                                    \
+    ((size_t)AELLM_MM_TR * (size_t)(((n) / 32 + 1) & ~(int64_t)1) * (32 + sizeof(float)))
+
+/* Packs rows [0, nr) of W (row_bytes apart) with their scales wd (nr, nb);
+ * rows nr..AELLM_MM_TR-1 of the panel repeat row 0. */
+typedef void (*aellm_gemm_pack_fn)(void *panel, const void *w, size_t row_bytes, int nr,
+                                   const float *wd, int64_t nb);
 typedef struct {
-    int64_t nb;    /* blocks per row */
-    const void *w; /* first weight row of the tile, `row_bytes` apart */
-    size_t row_bytes;
-    const float *wd;  /* (nr, nb) weight block scales as f32, row stride nb */
-    const int8_t *xq; /* (nt, nb, 32) activation quants, token stride nb*32 */
-    const float *xd;  /* (nt, nb) activation block scales, token stride nb */
-    float *y;         /* y[t * ldy + r] */
+    int64_t nb;        /* blocks per row */
+    const void *panel; /* from the pack function of the same ISA */
+    const int8_t *xq;  /* (nt, nb, 32) activation quants, token stride nb*32 */
+    const float *xd;   /* (nt, nb) activation block scales, token stride nb */
+    float *y;          /* y[t * ldy + r] */
     int64_t ldy;
 } aellm_gemm_tile_args;
 typedef void (*aellm_gemm_tile_fn)(const aellm_gemm_tile_args *a, int nr, int nt);
@@ -48,7 +56,8 @@ void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int
 /* Kernels that the public traits struct has no column for. */
 typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
-    aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
+    aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
+    aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
 } aellm_kernel_traits_ext;
 
 const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);
@@ -103,9 +112,14 @@ void aellm_from_float_q4_1_scalar(const float *src, void *dst, int64_t n);
                                        const void *x);                                             \
     void aellm_vec_dot_rows_q4_1_##isa(int64_t n, float *out, const void *w, size_t row_bytes,     \
                                        const void *x);                                             \
-    void aellm_gemm_tile_q8_0_##isa(const aellm_gemm_tile_args *a, int nr, int nt);                \
-    void aellm_gemm_tile_q4_0_##isa(const aellm_gemm_tile_args *a, int nr, int nt);                \
-    void aellm_gemm_tile_q4_1_##isa(const aellm_gemm_tile_args *a, int nr, int nt)
+    void aellm_gemm_pack_q8_0_##isa(void *panel, const void *w, size_t row_bytes, int nr,          \
+                                    const float *wd, int64_t nb);                                  \
+    void aellm_gemm_pack_q4_0_##isa(void *panel, const void *w, size_t row_bytes, int nr,          \
+                                    const float *wd, int64_t nb);                                  \
+    void aellm_gemm_pack_q4_1_##isa(void *panel, const void *w, size_t row_bytes, int nr,          \
+                                    const float *wd, int64_t nb);                                  \
+    void aellm_gemm_tile_s8_##isa(const aellm_gemm_tile_args *a, int nr, int nt);                  \
+    void aellm_gemm_tile_u8_##isa(const aellm_gemm_tile_args *a, int nr, int nt)
 
 AELLM_DECLARE_ROW_KERNELS(avx2);
 AELLM_DECLARE_ROW_KERNELS(avx512);

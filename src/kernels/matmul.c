@@ -14,28 +14,40 @@
 /* Rows dequantized per sgemm call, shared out between the threads: large
  * enough for sgemm to reach its speed, small enough to stay in cache. */
 #define DEQ_CHUNK_ROWS 256
-/* Integer path work unit: a block of tokens whose activations stay in L2
- * while a chunk of weight rows streams past them. */
-#define MM_TOK_BLOCK (16 * AELLM_MM_TT)
-#define MM_ROW_CHUNK (16 * AELLM_MM_TR)
+/* Integer path work unit: a block of tokens whose packed activations (2n
+ * bytes each) fit in about half of a 512 KiB L2, against a chunk of weight
+ * rows, packed one panel at a time into L1 and reused for every token. */
+#define MM_TOK_BLOCK_BYTES (256 * 1024)
+#define MM_TOK_BLOCK_MAX   (32 * AELLM_MM_TT)
+#define MM_ROW_CHUNK       (16 * AELLM_MM_TR)
+/* Panel buffers are per thread; scratch holds this many whatever the thread
+ * count, so its size never depends on OpenMP settings. */
+#define MM_MAX_THREADS 64
 
 static size_t align64(size_t x)
 {
     return (x + 63) & ~(size_t)63;
 }
 
-static aellm_gemm_tile_fn tile_kernel(int wtype)
+/* Pack and tile kernels of one ISA (the best with both), or 0. */
+static int tile_kernels(int wtype, aellm_gemm_pack_fn *pack, aellm_gemm_tile_fn *tile)
 {
-    aellm_gemm_tile_fn f;
-    AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->gemm_tile, f);
-    return f;
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(wtype);
+    for (int isa = (int)aellm_cpu_isa(); isa > 0; isa--)
+        if (ext->gemm_pack[isa] && ext->gemm_tile[isa]) {
+            *pack = ext->gemm_pack[isa], *tile = ext->gemm_tile[isa];
+            return 1;
+        }
+    return 0;
 }
 
 /* The integer path wins over dequantize+sgemm at every T measured (see
- * bench/bench_kernels.c); it needs a tile kernel for the CPU's ISA. */
+ * bench/bench_kernels.c); it needs kernels for the CPU's ISA. */
 static int use_tiles(int wtype)
 {
-    return tile_kernel(wtype) != NULL;
+    aellm_gemm_pack_fn pack;
+    aellm_gemm_tile_fn tile;
+    return tile_kernels(wtype, &pack, &tile);
 }
 
 /* ---- threading ---------------------------------------------------------- */
@@ -119,12 +131,13 @@ void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int
 /* ---- (b) integer tiles on repacked operands ----------------------------- */
 
 typedef struct {
-    int8_t *xq; /* (T, nb, 32) */
-    float *xd;  /* (T, nb) */
-    float *xs;  /* (T, nb) activation term of the q4 offset: -8 dx sum(q) or Q8_1's s */
-    float *wd;  /* (rows, nb) weight scales */
-    float *wm;  /* (rows, nb) q4_1 minimums */
-    char *xraw; /* (T, row size of the vec_dot_type) */
+    int8_t *xq;   /* (T, nb, 32) */
+    float *xd;    /* (T, nb) */
+    float *xs;    /* (T, nb) activation term of the q4 offset: -8 dx sum(q) or Q8_1's s */
+    float *wd;    /* (rows, nb) weight scales */
+    float *wm;    /* (rows, nb) q4_1 minimums */
+    char *xraw;   /* (T, row size of the vec_dot_type) */
+    char *panels; /* MM_MAX_THREADS panels of AELLM_MM_PANEL_BYTES(n) */
 } tile_scratch;
 
 /* Carves `base` into the arrays of s (when base is not NULL); returns the
@@ -134,13 +147,14 @@ static size_t tile_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *b
 {
     int64_t nb = n / 32;
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
-    size_t off[7] = {0};
+    size_t off[8] = {0};
     off[1] = off[0] + align64((size_t)(T * nb * 32));                    /* xq */
     off[2] = off[1] + align64((size_t)(T * nb) * sizeof(float));         /* xd */
     off[3] = off[2] + align64((size_t)(T * nb) * sizeof(float));         /* xs */
     off[4] = off[3] + align64((size_t)(rows * nb) * sizeof(float));      /* wd */
     off[5] = off[4] + align64((size_t)(rows * nb) * sizeof(float));      /* wm */
     off[6] = off[5] + align64((size_t)T * aellm_dtype_row_size(vdt, n)); /* xraw */
+    off[7] = off[6] + MM_MAX_THREADS * align64(AELLM_MM_PANEL_BYTES(n)); /* panels */
     if (base) {
         s->xq = (int8_t *)(base + off[0]);
         s->xd = (float *)(base + off[1]);
@@ -148,8 +162,9 @@ static size_t tile_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *b
         s->wd = (float *)(base + off[3]);
         s->wm = (float *)(base + off[4]);
         s->xraw = base + off[5];
+        s->panels = base + off[6];
     }
-    return off[6];
+    return off[7];
 }
 
 /* Quantizes X with the same fast quantizer as the matvec path (so prefill
@@ -200,31 +215,45 @@ static void pack_w_scales(int wtype, const void *w, size_t row_bytes, int64_t ro
     }
 }
 
-static void run_tiles(aellm_gemm_tile_fn tile, const void *w, size_t row_bytes, int64_t rows,
-                      int64_t nb, int64_t T, float *y, const tile_scratch *s)
+static int64_t token_block(int64_t n)
 {
-    int64_t ntb = (T + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK;
-    int64_t nrc = (rows + MM_ROW_CHUNK - 1) / MM_ROW_CHUNK;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t job = 0; job < ntb * nrc; job++) {
-        int64_t t0 = job / nrc * MM_TOK_BLOCK, rc0 = job % nrc * MM_ROW_CHUNK;
-        int64_t t1 = t0 + MM_TOK_BLOCK < T ? t0 + MM_TOK_BLOCK : T;
-        int64_t rc1 = rc0 + MM_ROW_CHUNK < rows ? rc0 + MM_ROW_CHUNK : rows;
-        for (int64_t r = rc0; r < rc1; r += AELLM_MM_TR) {
-            int nr = rc1 - r < AELLM_MM_TR ? (int)(rc1 - r) : AELLM_MM_TR;
-            for (int64_t t = t0; t < t1; t += AELLM_MM_TT) {
-                int nt = t1 - t < AELLM_MM_TT ? (int)(t1 - t) : AELLM_MM_TT;
-                aellm_gemm_tile_args a = {
-                    .nb = nb,
-                    .w = (const char *)w + (size_t)r * row_bytes,
-                    .row_bytes = row_bytes,
-                    .wd = s->wd + r * nb,
-                    .xq = s->xq + t * nb * 32,
-                    .xd = s->xd + t * nb,
-                    .y = y + t * rows + r,
-                    .ldy = rows,
-                };
-                tile(&a, nr, nt);
+    int64_t tb = MM_TOK_BLOCK_BYTES / (2 * n) / AELLM_MM_TT * AELLM_MM_TT;
+    return tb < AELLM_MM_TT ? AELLM_MM_TT : tb > MM_TOK_BLOCK_MAX ? MM_TOK_BLOCK_MAX : tb;
+}
+
+/* Jobs are (token block, row chunk) pairs, token block major, so the
+ * threads share one token block in L3 at a time. */
+static void run_tiles(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
+                      int64_t T, float *y, const tile_scratch *s)
+{
+    aellm_gemm_pack_fn pack;
+    aellm_gemm_tile_fn tile;
+    tile_kernels(wtype, &pack, &tile);
+    int64_t nb = n / 32, tb = token_block(n);
+    int64_t ntb = (T + tb - 1) / tb, nrc = (rows + MM_ROW_CHUNK - 1) / MM_ROW_CHUNK;
+    int nthreads = omp_get_max_threads() < MM_MAX_THREADS ? omp_get_max_threads() : MM_MAX_THREADS;
+#pragma omp parallel num_threads(nthreads)
+    {
+        void *panel = s->panels + omp_get_thread_num() * align64(AELLM_MM_PANEL_BYTES(n));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t job = 0; job < ntb * nrc; job++) {
+            int64_t t0 = job / nrc * tb, rc0 = job % nrc * MM_ROW_CHUNK;
+            int64_t t1 = t0 + tb < T ? t0 + tb : T;
+            int64_t rc1 = rc0 + MM_ROW_CHUNK < rows ? rc0 + MM_ROW_CHUNK : rows;
+            for (int64_t r = rc0; r < rc1; r += AELLM_MM_TR) {
+                int nr = rc1 - r < AELLM_MM_TR ? (int)(rc1 - r) : AELLM_MM_TR;
+                pack(panel, (const char *)w + (size_t)r * row_bytes, row_bytes, nr, s->wd + r * nb,
+                     nb);
+                for (int64_t t = t0; t < t1; t += AELLM_MM_TT) {
+                    int nt = t1 - t < AELLM_MM_TT ? (int)(t1 - t) : AELLM_MM_TT;
+                    aellm_gemm_tile_args a = {.nb = nb,
+                                              .panel = panel,
+                                              .xq = s->xq + t * nb * 32,
+                                              .xd = s->xd + t * nb,
+                                              .y = y + t * rows + r,
+                                              .ldy = rows};
+                    tile(&a, nr, nt);
+                }
             }
         }
     }
@@ -253,7 +282,7 @@ static void matmul_tiles(int wtype, const void *w, size_t row_bytes, int64_t row
     tile_layout(wtype, rows, n, T, scratch, &s);
     pack_x(wtype, x, T, n, &s);
     pack_w_scales(wtype, w, row_bytes, rows, nb, &s);
-    run_tiles(tile_kernel(wtype), w, row_bytes, rows, nb, T, y, &s);
+    run_tiles(wtype, w, row_bytes, rows, n, T, y, &s);
     if (wtype != AELLM_DTYPE_Q8_0) add_q4_offsets(wtype, rows, nb, T, y, &s);
 }
 

@@ -174,28 +174,6 @@ void aellm_vec_dot_q4_0_avx2(int64_t n, float *out, const void *w, const void *x
     *out = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-void aellm_vec_dot_rows_q4_0_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
-                                  const void *x)
-{
-    const aellm_block_q8_0 *b = x;
-    const aellm_block_q4_0 *a[4];
-    __m256 acc[4];
-    for (int r = 0; r < 4; r++) {
-        a[r] = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
-        acc[r] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK4_0; i++) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs), x8 = sum8_x(xv);
-        float dx = f16_load(&b[i].d);
-        for (int r = 0; r < 4; r++) {
-            __m256i p = q4_dot(a[r][i].qs, xv, x8);
-            __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]);
-}
-
 /* ---- q4_1 x q8_1 ---------------------------------------------------------- */
 
 /* dw dx sum q p + m s: the integer part as lanes, m s collected as a scalar. */
@@ -223,26 +201,119 @@ void aellm_vec_dot_q4_1_avx2(int64_t n, float *out, const void *w, const void *x
     *out = hsum_ps(_mm256_add_ps(acc0, acc1)) + (ms0 + ms1);
 }
 
+/* ---- q4 rows, two blocks a step (the decode hot path) ----------------------
+ * Blocks i and i+1 of a row are 16 + 16 nibble bytes that one 256-bit load
+ * pair brings in: low nibbles are elements 0..15 of each block, high ones
+ * 16..31. The activation is loaded the same way (its first halves, then its
+ * second halves), once for the four rows, so a step costs per row: two
+ * maddubs, one madd and one FMA for 64 weights. After the madd, lanes 0..3
+ * belong to block i and 4..7 to block i+1; the scale vector matches. */
+
+/* 8 halves [r0 blk i, r0 blk i+1, r1 blk i, ...] from the four rows at byte
+ * offset `off` of block i, as floats. */
+static inline __m256 gather_halves(const uint8_t *const rows[4], size_t i_off, size_t bbytes,
+                                   size_t off)
+{
+    __m128i h = _mm_setzero_si128();
+    uint16_t v;
+#define INS(k, r, j)                                                                               \
+    memcpy(&v, rows[r] + i_off + (j)*bbytes + off, 2);                                             \
+    h = _mm_insert_epi16(h, v, k)
+    INS(0, 0, 0);
+    INS(1, 0, 1);
+    INS(2, 1, 0);
+    INS(3, 1, 1);
+    INS(4, 2, 0);
+    INS(5, 2, 1);
+    INS(6, 3, 0);
+    INS(7, 3, 1);
+#undef INS
+    return _mm256_cvtph_ps(h);
+}
+
+/* Lanes 2r and 2r+1 of v spread to [v[2r] x4, v[2r+1] x4]. */
+static inline __m256 spread_row(__m256 v, int r)
+{
+    return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(2 * r, 2 * r, 2 * r, 2 * r, 2 * r + 1,
+                                                         2 * r + 1, 2 * r + 1, 2 * r + 1));
+}
+
+static inline __attribute__((always_inline)) void
+q4_rows(int64_t n, float *out, const void *w, size_t row_bytes, const void *x, int is_q4_1)
+{
+    const size_t bbytes = is_q4_1 ? sizeof(aellm_block_q4_1) : sizeof(aellm_block_q4_0);
+    const size_t qoff = is_q4_1 ? offsetof(aellm_block_q4_1, qs) : offsetof(aellm_block_q4_0, qs);
+    const size_t xbytes = is_q4_1 ? sizeof(aellm_block_q8_1) : sizeof(aellm_block_q8_0);
+    const size_t xoff = is_q4_1 ? offsetof(aellm_block_q8_1, qs) : offsetof(aellm_block_q8_0, qs);
+    const uint8_t *rows[4];
+    __m256 acc[4], msacc = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) {
+        rows[r] = (const uint8_t *)w + r * row_bytes;
+        acc[r] = _mm256_setzero_ps();
+    }
+    const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const __m256i eights = _mm256_set1_epi8(8);
+    int64_t nb = n / 32, i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const uint8_t *x0 = (const uint8_t *)x + i * xbytes, *x1 = x0 + xbytes;
+        __m256i xlo =
+            _mm256_loadu2_m128i((const __m128i *)(x1 + xoff), (const __m128i *)(x0 + xoff));
+        __m256i xhi = _mm256_loadu2_m128i((const __m128i *)(x1 + xoff + 16),
+                                          (const __m128i *)(x0 + xoff + 16));
+        /* q4_0: 8 sum x, subtracted in int16 (|sum q x - 8 sum x| < 2^14). */
+        __m256i x8 = is_q4_1 ? _mm256_setzero_si256()
+                             : _mm256_add_epi16(_mm256_maddubs_epi16(eights, xlo),
+                                                _mm256_maddubs_epi16(eights, xhi));
+        float dx0 = f16_load(x0), dx1 = f16_load(x1);
+        __m256 dx = _mm256_setr_ps(dx0, dx1, dx0, dx1, dx0, dx1, dx0, dx1);
+        __m256 d = _mm256_mul_ps(gather_halves(rows, i * bbytes, bbytes, 0), dx);
+        if (is_q4_1) {
+            float s0 = f16_load(x0 + 2), s1 = f16_load(x1 + 2);
+            __m256 sx = _mm256_setr_ps(s0, s1, s0, s1, s0, s1, s0, s1);
+            msacc = _mm256_fmadd_ps(gather_halves(rows, i * bbytes, bbytes, 2), sx, msacc);
+        }
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *q = rows[r] + i * bbytes + qoff;
+            __m256i v = _mm256_loadu2_m128i((const __m128i *)(q + bbytes), (const __m128i *)q);
+            __m256i lo = _mm256_and_si256(v, nib),
+                    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+            __m256i p =
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+            p = _mm256_madd_epi16(_mm256_sub_epi16(p, x8), ones);
+#ifdef SCALAR_SCALE
+            (void)d;
+            float d0 = f16_load(rows[r] + i * bbytes) * dx0, d1 = f16_load(rows[r] + (i + 1) * bbytes) * dx1;
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0)), acc[r]);
+#else
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), spread_row(d, r), acc[r]);
+#endif
+        }
+    }
+    float tail[4];
+    for (int r = 0; r < 4; r++) {
+        /* An odd last block goes through the one-row kernel. */
+        tail[r] = 0.0f;
+        if (i < nb) {
+            const void *wr = rows[r] + i * bbytes, *xr = (const uint8_t *)x + i * xbytes;
+            if (is_q4_1)
+                aellm_vec_dot_q4_1_avx2(32, &tail[r], wr, xr);
+            else
+                aellm_vec_dot_q4_0_avx2(32, &tail[r], wr, xr);
+        }
+    }
+    float ms[8];
+    _mm256_storeu_ps(ms, msacc);
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]) + tail[r] + (ms[2 * r] + ms[2 * r + 1]);
+}
+
+void aellm_vec_dot_rows_q4_0_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
+                                  const void *x)
+{
+    q4_rows(n, out, w, row_bytes, x, 0);
+}
+
 void aellm_vec_dot_rows_q4_1_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
                                   const void *x)
 {
-    const aellm_block_q8_1 *b = x;
-    const aellm_block_q4_1 *a[4];
-    __m256 acc[4];
-    float ms[4] = {0};
-    for (int r = 0; r < 4; r++) {
-        a[r] = (const aellm_block_q4_1 *)((const char *)w + r * row_bytes);
-        acc[r] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / QK4_1; i++) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        float dx = f16_load(&b[i].d), sx = f16_load(&b[i].s);
-        for (int r = 0; r < 4; r++) {
-            __m256i p = dot_u8s8(unpack_nibbles(a[r][i].qs), xv);
-            __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
-            ms[r] += f16_load(&a[r][i].m) * sx;
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]) + ms[r];
+    q4_rows(n, out, w, row_bytes, x, 1);
 }

@@ -312,8 +312,10 @@ static void put_header(buf *b, const aellm_gguf_writer *w, size_t align)
         put_u32(b, (uint32_t)t->type);
         put_u64(b, t->offset);
     }
+    /* the data section starts aligned; with no tensors there is none, and
+     * the file ends here (as gguf-py writes it) */
     static const uint8_t zeros[256];
-    while (!b->oom && b->len % align) {
+    while (w->n_t && !b->oom && b->len % align) {
         size_t pad = align - b->len % align;
         put(b, zeros, pad > sizeof(zeros) ? sizeof(zeros) : pad);
     }

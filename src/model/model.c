@@ -305,6 +305,11 @@ static int load_gguf(aellm_model **out, const char *path)
     if ((rc = bind_all(m))) goto done;
     if (aellm_gguf_find_key(m->gguf, "tokenizer.ggml.tokens") >= 0)
         rc = aellm_tokenizer_from_gguf(&m->tokenizer, m->gguf);
+    /* every id the tokenizer can produce must have an embedding row */
+    if (!rc && m->tokenizer && aellm_tokenizer_vocab_size(m->tokenizer) > cfg.vocab_size)
+        rc =
+            aellm_error_set(AELLM_EFORMAT, "%s: the tokenizer has %d tokens, the embedding %d rows",
+                            path, aellm_tokenizer_vocab_size(m->tokenizer), cfg.vocab_size);
     if (rc) goto done;
     *out = m;
     m = NULL;

@@ -1,0 +1,240 @@
+/* AVX-512 dot products, mirroring vec_dot_avx2.c at twice the width: float
+ * weights 16 lanes at a time (masked tails), quantized weights two blocks
+ * per zmm with VNNI (vpdpbusd). Conversions: convert_avx512.c; prefill
+ * tiles: gemm_avx512.c. Not tuned on hardware: written to be obviously right. */
+#include "kernels/kernels_impl.h"
+
+#include "core/blocks.h"
+#include "kernels/simd_avx512.h"
+
+/* ---- float weights ------------------------------------------------------- */
+
+/* Loads of 16 weights as f32; `m` masks a tail (masked-off lanes read as
+ * zero and never fault). */
+static inline __m512 load_f32(const void *p, int64_t i, __mmask16 m)
+{
+    return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+static inline __m512 load_f16(const void *p, int64_t i, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+}
+
+static inline __m512 load_bf16(const void *p, int64_t i, __mmask16 m)
+{
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+#define ALL 0xffff
+
+static inline __mmask16 tail_mask(int64_t left)
+{
+    return (__mmask16)((1u << left) - 1);
+}
+
+#define FLOAT_DOT(name, load)                                                                      \
+    void aellm_vec_dot_##name##_avx512(int64_t n, float *out, const void *w, const void *x)        \
+    {                                                                                              \
+        const float *xf = x;                                                                       \
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),            \
+                         _mm512_setzero_ps()};                                                     \
+        int64_t i = 0;                                                                             \
+        for (; i + 64 <= n; i += 64)                                                               \
+            for (int k = 0; k < 4; k++)                                                            \
+                acc[k] = _mm512_fmadd_ps(load(w, i + 16 * k, ALL),                                 \
+                                         _mm512_loadu_ps(xf + i + 16 * k), acc[k]);                \
+        for (; i < n; i += 16) {                                                                   \
+            __mmask16 m = n - i >= 16 ? ALL : tail_mask(n - i);                                    \
+            acc[0] = _mm512_fmadd_ps(load(w, i, m), _mm512_maskz_loadu_ps(m, xf + i), acc[0]);     \
+        }                                                                                          \
+        *out = _mm512_reduce_add_ps(                                                               \
+            _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));          \
+    }                                                                                              \
+    void aellm_vec_dot_rows_##name##_avx512(int64_t n, float *out, const void *w,                  \
+                                            size_t row_bytes, const void *x)                       \
+    {                                                                                              \
+        const float *xf = x;                                                                       \
+        const char *wr[4];                                                                         \
+        __m512 acc[4][2];                                                                          \
+        for (int r = 0; r < 4; r++) {                                                              \
+            wr[r] = (const char *)w + r * row_bytes;                                               \
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                           \
+        }                                                                                          \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
+            for (int r = 0; r < 4; r++) {                                                          \
+                acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
+                acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i < n; i += 16) {                                                                   \
+            __mmask16 m = n - i >= 16 ? ALL : tail_mask(n - i);                                    \
+            __m512 x0 = _mm512_maskz_loadu_ps(m, xf + i);                                          \
+            for (int r = 0; r < 4; r++)                                                            \
+                acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, m), x0, acc[r][0]);                     \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));                    \
+    }
+
+FLOAT_DOT(f32, load_f32)
+FLOAT_DOT(f16, load_f16)
+FLOAT_DOT(bf16, load_bf16)
+
+/* ---- quantized weights: two blocks per step -------------------------------
+ * A step covers blocks i and i+1 (the second one absent, hence zero, at an
+ * odd tail): quants side by side in a zmm, one scale per 256-bit half. */
+
+static inline __m512i q8_pair(const int8_t *qs0, const int8_t *qs1)
+{
+    return pair_si512(load_si256(qs0), qs1 ? load_si256(qs1) : _mm256_setzero_si256());
+}
+
+static inline __m512i q4_pair(const uint8_t *qs0, const uint8_t *qs1)
+{
+    return pair_si512(unpack_nibbles_256(qs0),
+                      qs1 ? unpack_nibbles_256(qs1) : _mm256_setzero_si256());
+}
+
+/* sum (q - 8) x = sum q x - 8 sum x, both exact with VNNI. */
+static inline __m512i q4_0_dot(__m512i q, __m512i xv)
+{
+    return _mm512_sub_epi32(dot_u8s8(q, xv), dot_u8s8(_mm512_set1_epi8(8), xv));
+}
+
+void aellm_vec_dot_q8_0_avx512(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q8_0 *a = w, *b = x;
+    int64_t nb = n / QK8_0;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i p = dot_s8s8(q8_pair(a[i].qs, two ? a[i + 1].qs : NULL),
+                             q8_pair(b[i].qs, two ? b[i + 1].qs : NULL));
+        __m512 d = pair_ps(f16_load(&a[i].d) * f16_load(&b[i].d),
+                           two ? f16_load(&a[i + 1].d) * f16_load(&b[i + 1].d) : 0.0f);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    }
+    *out = _mm512_reduce_add_ps(acc);
+}
+
+void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t row_bytes,
+                                    const void *x)
+{
+    const aellm_block_q8_0 *b = x, *a[4];
+    __m512 acc[4];
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    int64_t nb = n / QK8_0;
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
+        float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
+        for (int r = 0; r < 4; r++) {
+            __m512i p = dot_s8s8(q8_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), xv);
+            __m512 d =
+                pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+void aellm_vec_dot_q4_0_avx512(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q4_0 *a = w;
+    const aellm_block_q8_0 *b = x;
+    int64_t nb = n / QK4_0;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i p = q4_0_dot(q4_pair(a[i].qs, two ? a[i + 1].qs : NULL),
+                             q8_pair(b[i].qs, two ? b[i + 1].qs : NULL));
+        __m512 d = pair_ps(f16_load(&a[i].d) * f16_load(&b[i].d),
+                           two ? f16_load(&a[i + 1].d) * f16_load(&b[i + 1].d) : 0.0f);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    }
+    *out = _mm512_reduce_add_ps(acc);
+}
+
+void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t row_bytes,
+                                    const void *x)
+{
+    const aellm_block_q8_0 *b = x;
+    const aellm_block_q4_0 *a[4];
+    __m512 acc[4];
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    int64_t nb = n / QK4_0;
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
+        __m512i x8 = dot_u8s8(_mm512_set1_epi8(8), xv); /* 8 sum x, shared by the rows */
+        float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
+        for (int r = 0; r < 4; r++) {
+            __m512i q = q4_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL);
+            __m512i p = _mm512_sub_epi32(dot_u8s8(q, xv), x8);
+            __m512 d =
+                pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+/* dw dx sum q p + m s: the integer part in lanes, m s as a scalar. */
+void aellm_vec_dot_q4_1_avx512(int64_t n, float *out, const void *w, const void *x)
+{
+    const aellm_block_q4_1 *a = w;
+    const aellm_block_q8_1 *b = x;
+    int64_t nb = n / QK4_1;
+    __m512 acc = _mm512_setzero_ps();
+    float ms = 0.0f;
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i p = dot_u8s8(q4_pair(a[i].qs, two ? a[i + 1].qs : NULL),
+                             q8_pair(b[i].qs, two ? b[i + 1].qs : NULL));
+        __m512 d = pair_ps(f16_load(&a[i].d) * f16_load(&b[i].d),
+                           two ? f16_load(&a[i + 1].d) * f16_load(&b[i + 1].d) : 0.0f);
+        ms += f16_load(&a[i].m) * f16_load(&b[i].s);
+        if (two) ms += f16_load(&a[i + 1].m) * f16_load(&b[i + 1].s);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    }
+    *out = _mm512_reduce_add_ps(acc) + ms;
+}
+
+void aellm_vec_dot_rows_q4_1_avx512(int64_t n, float *out, const void *w, size_t row_bytes,
+                                    const void *x)
+{
+    const aellm_block_q8_1 *b = x;
+    const aellm_block_q4_1 *a[4];
+    __m512 acc[4];
+    float ms[4] = {0};
+    for (int r = 0; r < 4; r++) {
+        a[r] = (const aellm_block_q4_1 *)((const char *)w + r * row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    int64_t nb = n / QK4_1;
+    for (int64_t i = 0; i < nb; i += 2) {
+        int two = i + 1 < nb;
+        __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
+        float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
+        float sx0 = f16_load(&b[i].s), sx1 = two ? f16_load(&b[i + 1].s) : 0.0f;
+        for (int r = 0; r < 4; r++) {
+            __m512i p = dot_u8s8(q4_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), xv);
+            __m512 d =
+                pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);
+            ms[r] += f16_load(&a[r][i].m) * sx0;
+            if (two) ms[r] += f16_load(&a[r][i + 1].m) * sx1;
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + ms[r];
+}
