@@ -73,14 +73,17 @@ void aellm_gemm_pack_q4_1_avx2(void *panel, const void *w, size_t row_bytes, int
 /* The row step is written in assembly for one reason: register
  * allocation. The tile needs all sixteen ymm registers (twelve accumulators,
  * the row's quants and scale, two temporaries). Compiled from intrinsics,
- * GCC keeps the three tokens' quants and scales live across the four rows
- * and spills accumulators to the stack, 20-30% slower; here every
- * activation operand is read from L1 by the instruction that uses it.
+ * GCC 12 keeps the three tokens' quants and scales live across the four
+ * rows and spills six accumulators, reloading and storing them every block;
+ * here every activation operand is read by the instruction that uses it and
+ * nothing spills. (On the noisy 2-core machine this was written on, the
+ * gain over the spilling intrinsics was within the noise, 0-10%: the tile
+ * is bound by the multiply pipes, ~25 cycles per 12 pairs of blocks.)
  *
  * One (row, token) pair, W the row's 32 quants (unsigned for maddubs), DW
- * its scale broadcast, x and d the token's quants and scale vector:
+ * its scale broadcast, x the token's quants, d its scale:
  *   T1 = maddubs(W, x); T1 = madd(T1, ones); T1 = float(T1)
- *   T2 = DW * d;        acc += T1 * T2
+ *   T2 = DW * broadcast(d);  acc += T1 * T2
  * For q8_0, W holds |w| and x first takes w's sign (vpsignb). */
 #define U8_PAIR(acc, x, d)                                                                         \
     "vpmaddubsw %[" x "], %[w], %[t1]\n\t"                                                         \
@@ -104,9 +107,10 @@ static const int16_t ones16[16]
     __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
 /* Block b of one panel row against the three tokens. */
-static inline __attribute__((always_inline)) void
-row_step(__m256 *a0, __m256 *a1, __m256 *a2, const int8_t *wq, const float *dwp,
-         const int8_t *const xq[3], const float *const xd[3], int64_t b, int is_signed)
+static inline __attribute__((always_inline)) void row_step(__m256 *a0, __m256 *a1, __m256 *a2,
+                                                           const int8_t *wq, const float *dwp,
+                                                           const int8_t *xb, const float *db,
+                                                           int is_signed)
 {
     __m256i w, t1;
     __m256 dw, t2;
@@ -114,9 +118,8 @@ row_step(__m256 *a0, __m256 *a1, __m256 *a2, const int8_t *wq, const float *dwp,
     : [a0] "+x"(*a0), [a1] "+x"(*a1), [a2] "+x"(*a2), [w] "=&x"(w), [dw] "=&x"(dw),               \
       [t1] "=&x"(t1), [t2] "=&x"(t2)                                                               \
     : [wq] "m"(*(const __m256i *)wq), [dwp] "m"(*dwp),                                             \
-      [x0] "m"(*(const __m256i *)(xq[0] + b * 32)), [x1] "m"(*(const __m256i *)(xq[1] + b * 32)),  \
-      [x2] "m"(*(const __m256i *)(xq[2] + b * 32)), [d0] "m"(xd[0][b]),    \
-      [d1] "m"(xd[1][b]), [d2] "m"(xd[2][b]),      \
+      [x0] "m"(*(const __m256i *)xb), [x1] "m"(*(const __m256i *)(xb + 64)),                      \
+      [x2] "m"(*(const __m256i *)(xb + 128)), [d0] "m"(db[0]), [d1] "m"(db[1]), [d2] "m"(db[2]),    \
       [ones] "m"(*(const __m256i *)ones16)
     if (is_signed)
         __asm__("vpabsb %[wq], %[w]\n\t"
@@ -130,28 +133,25 @@ row_step(__m256 *a0, __m256 *a1, __m256 *a2, const int8_t *wq, const float *dwp,
 }
 
 /* Twelve named accumulators (an array of vectors would live in memory).
- * Missing tokens (nt < 3) repeat token 0; only valid results are stored. */
+ * Block b of token t is at xq + ((b / 2) * 3 + t) * 64 + (b % 2) * 32 and its
+ * scale at xd[3 b + t]; padded tokens are zero and their results dropped. */
 static inline __attribute__((always_inline)) void tile(const aellm_gemm_tile_args *a, int nr,
                                                        int nt, int is_signed)
 {
     const int64_t nb = a->nb;
     const int8_t *pq = a->panel;
     const float *ps = panel_scales((void *)a->panel, nb);
-    const int8_t *xq[AELLM_MM_TT];
-    const float *xd[AELLM_MM_TT];
-    for (int t = 0; t < AELLM_MM_TT; t++) {
-        xq[t] = a->xq + (t < nt ? t : 0) * nb * 32;
-        xd[t] = a->xd + (t < nt ? t : 0) * nb;
-    }
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
     __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *wq = pq + b * AELLM_MM_TR * 32;
         const float *dw = ps + b * AELLM_MM_TR;
-        row_step(&c00, &c01, &c02, wq, dw, xq, xd, b, is_signed);
-        row_step(&c10, &c11, &c12, wq + 32, dw + 1, xq, xd, b, is_signed);
-        row_step(&c20, &c21, &c22, wq + 64, dw + 2, xq, xd, b, is_signed);
-        row_step(&c30, &c31, &c32, wq + 96, dw + 3, xq, xd, b, is_signed);
+        const int8_t *xb = a->xq + (b / 2) * AELLM_MM_TT * 64 + (b & 1) * 32;
+        const float *db = a->xd + b * AELLM_MM_TT;
+        row_step(&c00, &c01, &c02, wq, dw, xb, db, is_signed);
+        row_step(&c10, &c11, &c12, wq + 32, dw + 1, xb, db, is_signed);
+        row_step(&c20, &c21, &c22, wq + 64, dw + 2, xb, db, is_signed);
+        row_step(&c30, &c31, &c32, wq + 96, dw + 3, xb, db, is_signed);
     }
     const __m256 acc[AELLM_MM_TR][AELLM_MM_TT] = {
         {c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};

@@ -1,6 +1,7 @@
 /* AVX-512 integer GEMM for prefill, mirroring gemm_avx2.c: a 4 x 3 tile of
  * rows x tokens, but each step covers two blocks per zmm and the integer dot
  * is one VNNI vpdpbusd. Plain intrinsics: with 32 registers nothing spills.
+ * Activations come packed in token groups (kernels_impl.h).
  * Not tuned on hardware: written to be obviously right. */
 #include "kernels/kernels_impl.h"
 
@@ -100,32 +101,26 @@ void aellm_gemm_pack_q4_1_avx512(void *panel, const void *w, size_t row_bytes, i
         PAIR(a2, 2);                                                                               \
     } while (0)
 
-/* Twelve named accumulators; missing tokens (nt < 3) repeat token 0 and
- * only valid results are stored. At an odd tail the activations' upper half
- * is loaded masked (zero, and never past the row) with a zero scale. */
+/* Twelve named accumulators. Blocks 2i, 2i+1 of token t are the 64 bytes at
+ * xq + (3 i + t) * 64, their scales xd[3 (2i) + t] and xd[3 (2i+1) + t];
+ * padding (missing tokens, the block after an odd last one) is zero in both
+ * the activations and the panel, and results of missing rows and tokens
+ * are dropped. */
 static inline __attribute__((always_inline)) void tile(const aellm_gemm_tile_args *a, int nr,
                                                        int nt, int is_signed)
 {
-    const int64_t nb = a->nb, nb2 = (nb + 1) / 2;
+    const int64_t nb2 = (a->nb + 1) / 2;
     const int8_t *pq = a->panel;
-    const float *ps = panel_scales(a->panel, nb);
-    const int8_t *xq[AELLM_MM_TT];
-    const float *xd[AELLM_MM_TT];
-    for (int t = 0; t < AELLM_MM_TT; t++) {
-        xq[t] = a->xq + (t < nt ? t : 0) * nb * 32;
-        xd[t] = a->xd + (t < nt ? t : 0) * nb;
-    }
+    const float *ps = panel_scales(a->panel, a->nb);
     const __m512i zero = _mm512_setzero_si512();
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
     __m512 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (int64_t i = 0; i < nb2; i++) {
-        int two = 2 * i + 1 < nb;
-        __mmask64 m = two ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
         __m512i xv[AELLM_MM_TT];
         __m512 dx[AELLM_MM_TT];
         for (int t = 0; t < AELLM_MM_TT; t++) {
-            xv[t] = _mm512_maskz_loadu_epi8(m, xq[t] + i * 64);
-            dx[t] = pair_ps(xd[t][2 * i], two ? xd[t][2 * i + 1] : 0.0f);
+            xv[t] = _mm512_loadu_si512(a->xq + (i * AELLM_MM_TT + t) * 64);
+            dx[t] = pair_ps(a->xd[2 * i * AELLM_MM_TT + t], a->xd[(2 * i + 1) * AELLM_MM_TT + t]);
         }
         ROW(0, c00, c01, c02);
         ROW(1, c10, c11, c12);

@@ -3,12 +3,10 @@
  * best one. Block geometry and reference conversions are in src/core/dtype.c. */
 #include "kernels/kernels_impl.h"
 
-/* Flipped on as each ISA's file gains the kernels. */
-#define AVX2(f)   f
-#define AVX512(f) f
+/* A kernel of every ISA; aellm_cpu_isa() decides which may run. */
 #define PER_ISA(name)                                                                              \
     {                                                                                              \
-        name##_scalar, AVX2(name##_avx2), AVX512(name##_avx512)                                    \
+        name##_scalar, name##_avx2, name##_avx512                                                  \
     }
 
 static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
@@ -50,15 +48,15 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
  * panels are both unsigned nibbles and share one tile. */
 #define ROWS(name)                                                                                 \
     {                                                                                              \
-        NULL, AVX2(aellm_vec_dot_rows_##name##_avx2), AVX512(aellm_vec_dot_rows_##name##_avx512)   \
+        NULL, aellm_vec_dot_rows_##name##_avx2, aellm_vec_dot_rows_##name##_avx512                 \
     }
 #define PACK(name)                                                                                 \
     {                                                                                              \
-        NULL, AVX2(aellm_gemm_pack_##name##_avx2), AVX512(aellm_gemm_pack_##name##_avx512)         \
+        NULL, aellm_gemm_pack_##name##_avx2, aellm_gemm_pack_##name##_avx512                       \
     }
 #define TILE(sign)                                                                                 \
     {                                                                                              \
-        NULL, AVX2(aellm_gemm_tile_##sign##_avx2), AVX512(aellm_gemm_tile_##sign##_avx512)         \
+        NULL, aellm_gemm_tile_##sign##_avx2, aellm_gemm_tile_##sign##_avx512                       \
     }
 
 static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {

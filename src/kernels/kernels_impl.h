@@ -24,13 +24,21 @@ typedef void (*aellm_vec_dot_rows_fn)(int64_t n, float *out, const void *w, size
  * for r < nr <= AELLM_MM_TR and t < nt <= AELLM_MM_TT,
  *   y[t * ldy + r] = sum_b wd[r][b] * xd[t][b] * idot(panel row r block b, xq[t][b])
  * with idot the exact integer dot. q4 offsets (-8, or m) are added by
- * matmul.c afterwards, as one small sgemm over per-block sums. */
+ * matmul.c afterwards, as one small sgemm over per-block sums.
+ *
+ * Activations come packed by matmul.c in groups of AELLM_MM_TT tokens, so a
+ * tile reads one sequential stream: quants [nb2][TT][64 bytes = blocks 2i,
+ * 2i+1] and scales [2 nb2][TT], nb2 = ceil(nb / 2). Padding (a missing
+ * token of the last group, the block after an odd last one) is zero. */
 #define AELLM_MM_TR 4
 #define AELLM_MM_TT 3
 /* Bytes of a packed panel of n-element rows (quants and scales), with the
  * block count rounded up to even for layouts that pair blocks. */
 #define AELLM_MM_PANEL_BYTES(n)                                                                    \
     ((size_t)AELLM_MM_TR * (size_t)(((n) / 32 + 1) & ~(int64_t)1) * (32 + sizeof(float)))
+/* Bytes of one packed group of AELLM_MM_TT activation rows. */
+#define AELLM_MM_XGROUP_BYTES(n)  ((size_t)AELLM_MM_TT * (size_t)(((n) / 32 + 1) & ~(int64_t)1) * 32)
+#define AELLM_MM_XGROUP_SCALES(n) ((size_t)AELLM_MM_TT * (size_t)(((n) / 32 + 1) & ~(int64_t)1))
 
 /* Packs rows [0, nr) of W (row_bytes apart) with their scales wd (nr, nb);
  * rows nr..AELLM_MM_TR-1 of the panel repeat row 0. */
@@ -39,12 +47,16 @@ typedef void (*aellm_gemm_pack_fn)(void *panel, const void *w, size_t row_bytes,
 typedef struct {
     int64_t nb;        /* blocks per row */
     const void *panel; /* from the pack function of the same ISA */
-    const int8_t *xq;  /* (nt, nb, 32) activation quants, token stride nb*32 */
-    const float *xd;   /* (nt, nb) activation block scales, token stride nb */
+    const int8_t *xq;  /* one packed group of activation quants */
+    const float *xd;   /* its scales */
     float *y;          /* y[t * ldy + r] */
     int64_t ldy;
 } aellm_gemm_tile_args;
 typedef void (*aellm_gemm_tile_fn)(const aellm_gemm_tile_args *a, int nr, int nt);
+
+/* Whether aellm_kernel_matmul takes the integer path for this type and
+ * batch (else dequantize + sgemm, which never quantizes the activations). */
+int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T);
 
 /* The dequantize-to-f32 + sgemm path of aellm_kernel_matmul (any type with
  * a to_float), exposed so the benchmark can compare it with the integer
@@ -76,7 +88,6 @@ const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);
     void aellm_vec_dot_q8_0_##isa(int64_t n, float *out, const void *w, const void *x);            \
     void aellm_vec_dot_q4_0_##isa(int64_t n, float *out, const void *w, const void *x);            \
     void aellm_vec_dot_q4_1_##isa(int64_t n, float *out, const void *w, const void *x);            \
-    void aellm_vec_dot_q8_1_##isa(int64_t n, float *out, const void *w, const void *x);            \
     void aellm_to_float_f32_##isa(const void *src, float *dst, int64_t n);                         \
     void aellm_to_float_f16_##isa(const void *src, float *dst, int64_t n);                         \
     void aellm_to_float_bf16_##isa(const void *src, float *dst, int64_t n);                        \
@@ -94,8 +105,10 @@ AELLM_DECLARE_TYPE_KERNELS(scalar);
 AELLM_DECLARE_TYPE_KERNELS(avx2);
 AELLM_DECLARE_TYPE_KERNELS(avx512);
 
-/* Quantizers of weights (q4_0, q4_1) are not on any hot path: the scalar
- * reference in src/core/dtype.c serves them. */
+/* Q8_1 x Q8_1 exists only as the scalar reference (Q8_1 is an activation
+ * type). Quantizers of weights (q4_0, q4_1) are not on any hot path: the
+ * scalar references in src/core/dtype.c serve them. */
+void aellm_vec_dot_q8_1_scalar(int64_t n, float *out, const void *w, const void *x);
 void aellm_from_float_q4_0_scalar(const float *src, void *dst, int64_t n);
 void aellm_from_float_q4_1_scalar(const float *src, void *dst, int64_t n);
 

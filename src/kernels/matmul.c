@@ -1,7 +1,8 @@
 /* Prefill products Y (T, rows) = X (T, n) . W^T: OpenBLAS sgemm for f32
- * weights, dequantize-and-sgemm for f16/bf16, and for q8_0/q4_0/q4_1 an
- * integer tiled kernel on activations quantized once. Not a general GEMM:
- * W is always the transposed right operand and Y is written, not added to. */
+ * weights, dequantize-and-sgemm for f16/bf16 (and q8_0 from 32 tokens), and
+ * an integer tiled kernel on activations quantized once for q4_0/q4_1 (and
+ * short q8_0 batches). Not a general GEMM: W is always the transposed right
+ * operand and Y is written, not added to. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdatomic.h>
@@ -14,7 +15,7 @@
 /* Rows dequantized per sgemm call, shared out between the threads: large
  * enough for sgemm to reach its speed, small enough to stay in cache. */
 #define DEQ_CHUNK_ROWS 256
-/* Integer path work unit: a block of tokens whose packed activations (2n
+/* Integer path work unit: a block of tokens whose packed activations (9n/8
  * bytes each) fit in about half of a 512 KiB L2, against a chunk of weight
  * rows, packed one panel at a time into L1 and reused for every token. */
 #define MM_TOK_BLOCK_BYTES (256 * 1024)
@@ -41,13 +42,21 @@ static int tile_kernels(int wtype, aellm_gemm_pack_fn *pack, aellm_gemm_tile_fn 
     return 0;
 }
 
-/* The integer path wins over dequantize+sgemm at every T measured (see
- * bench/bench_kernels.c); it needs kernels for the CPU's ISA. */
-static int use_tiles(int wtype)
+/* Measured on the 2-core Zen 3 this was written on (bench/bench_kernels.c,
+ * 2048 x 2048, 2 threads; dequantize + sgemm vs integer tiles, GFLOP/s):
+ *   q4_0: T=16 52 vs 65, T=64 105 vs 113, T=256 117 vs 120, T=512 92-103 vs 98-113
+ *   q8_0: T=16 53 vs 60, T=64 96 vs 83,   T=256 94 vs 77,   T=512 93 vs 82
+ * The q4 tiles are never slower; the q8_0 tile pays one more instruction
+ * per pair (the sign trick) and loses to sgemm from a few dozen tokens on.
+ * Below that, dequantizing all of W costs more than the product itself. */
+#define MM_Q8_0_TILES_BELOW_T 32
+
+int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
 {
     aellm_gemm_pack_fn pack;
     aellm_gemm_tile_fn tile;
-    return tile_kernels(wtype, &pack, &tile);
+    if (!tile_kernels(wtype, &pack, &tile)) return 0;
+    return wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T;
 }
 
 /* ---- threading ---------------------------------------------------------- */
@@ -131,8 +140,8 @@ void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int
 /* ---- (b) integer tiles on repacked operands ----------------------------- */
 
 typedef struct {
-    int8_t *xq;   /* (T, nb, 32) */
-    float *xd;    /* (T, nb) */
+    int8_t *xq;   /* (groups, AELLM_MM_XGROUP_BYTES(n)) */
+    float *xd;    /* (groups, AELLM_MM_XGROUP_SCALES(n)) */
     float *xs;    /* (T, nb) activation term of the q4 offset: -8 dx sum(q) or Q8_1's s */
     float *wd;    /* (rows, nb) weight scales */
     float *wm;    /* (rows, nb) q4_1 minimums */
@@ -148,13 +157,14 @@ static size_t tile_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *b
     int64_t nb = n / 32;
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
     size_t off[8] = {0};
-    off[1] = off[0] + align64((size_t)(T * nb * 32));                    /* xq */
-    off[2] = off[1] + align64((size_t)(T * nb) * sizeof(float));         /* xd */
-    off[3] = off[2] + align64((size_t)(T * nb) * sizeof(float));         /* xs */
-    off[4] = off[3] + align64((size_t)(rows * nb) * sizeof(float));      /* wd */
-    off[5] = off[4] + align64((size_t)(rows * nb) * sizeof(float));      /* wm */
-    off[6] = off[5] + align64((size_t)T * aellm_dtype_row_size(vdt, n)); /* xraw */
-    off[7] = off[6] + MM_MAX_THREADS * align64(AELLM_MM_PANEL_BYTES(n)); /* panels */
+    size_t groups = (size_t)((T + AELLM_MM_TT - 1) / AELLM_MM_TT);
+    off[1] = off[0] + align64(groups * AELLM_MM_XGROUP_BYTES(n));                  /* xq */
+    off[2] = off[1] + align64(groups * AELLM_MM_XGROUP_SCALES(n) * sizeof(float)); /* xd */
+    off[3] = off[2] + align64((size_t)(T * nb) * sizeof(float));                   /* xs */
+    off[4] = off[3] + align64((size_t)(rows * nb) * sizeof(float));                /* wd */
+    off[5] = off[4] + align64((size_t)(rows * nb) * sizeof(float));                /* wm */
+    off[6] = off[5] + align64((size_t)T * aellm_dtype_row_size(vdt, n));           /* xraw */
+    off[7] = off[6] + MM_MAX_THREADS * align64(AELLM_MM_PANEL_BYTES(n));           /* panels */
     if (base) {
         s->xq = (int8_t *)(base + off[0]);
         s->xd = (float *)(base + off[1]);
@@ -168,17 +178,24 @@ static size_t tile_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *b
 }
 
 /* Quantizes X with the same fast quantizer as the matvec path (so prefill
- * and decode see identical activation quants), then splits the blocks into
- * quants and f32 scales. */
+ * and decode see identical activation quants), then lays the blocks out in
+ * token groups as the tiles read them (kernels_impl.h) with f32 scales. */
 static void pack_x(int wtype, const float *x, int64_t T, int64_t n, const tile_scratch *s)
 {
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
     aellm_from_float_fn quant = aellm_kernel_from_float(vdt);
     size_t xrow = aellm_dtype_row_size(vdt, n);
-    int64_t nb = n / 32;
+    int64_t nb = n / 32, groups = (T + AELLM_MM_TT - 1) / AELLM_MM_TT;
+    /* Zero the padding once: missing tokens of the last group and the
+     * block after an odd last one contribute nothing. */
+    memset(s->xq, 0, (size_t)groups * AELLM_MM_XGROUP_BYTES(n));
+    memset(s->xd, 0, (size_t)groups * AELLM_MM_XGROUP_SCALES(n) * sizeof(float));
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < T; t++) {
         char *raw = s->xraw + (size_t)t * xrow;
+        int8_t *gq = s->xq + (size_t)(t / AELLM_MM_TT) * AELLM_MM_XGROUP_BYTES(n);
+        float *gd = s->xd + (size_t)(t / AELLM_MM_TT) * AELLM_MM_XGROUP_SCALES(n);
+        int k = (int)(t % AELLM_MM_TT);
         quant(x + t * n, raw, n);
         for (int64_t b = 0; b < nb; b++) {
             const int8_t *qs;
@@ -192,8 +209,8 @@ static void pack_x(int wtype, const float *x, int64_t T, int64_t n, const tile_s
                 for (int j = 0; j < 32; j++) sum += blk->qs[j];
                 qs = blk->qs, d = aellm_f16_to_f32(blk->d), xs = -8.0f * d * (float)sum;
             }
-            memcpy(s->xq + (t * nb + b) * 32, qs, 32);
-            s->xd[t * nb + b] = d;
+            memcpy(gq + ((b / 2) * AELLM_MM_TT + k) * 64 + (b & 1) * 32, qs, 32);
+            gd[b * AELLM_MM_TT + k] = d;
             s->xs[t * nb + b] = xs;
         }
     }
@@ -217,7 +234,7 @@ static void pack_w_scales(int wtype, const void *w, size_t row_bytes, int64_t ro
 
 static int64_t token_block(int64_t n)
 {
-    int64_t tb = MM_TOK_BLOCK_BYTES / (2 * n) / AELLM_MM_TT * AELLM_MM_TT;
+    int64_t tb = MM_TOK_BLOCK_BYTES / (n + n / 8) / AELLM_MM_TT * AELLM_MM_TT;
     return tb < AELLM_MM_TT ? AELLM_MM_TT : tb > MM_TOK_BLOCK_MAX ? MM_TOK_BLOCK_MAX : tb;
 }
 
@@ -246,12 +263,13 @@ static void run_tiles(int wtype, const void *w, size_t row_bytes, int64_t rows, 
                      nb);
                 for (int64_t t = t0; t < t1; t += AELLM_MM_TT) {
                     int nt = t1 - t < AELLM_MM_TT ? (int)(t1 - t) : AELLM_MM_TT;
-                    aellm_gemm_tile_args a = {.nb = nb,
-                                              .panel = panel,
-                                              .xq = s->xq + t * nb * 32,
-                                              .xd = s->xd + t * nb,
-                                              .y = y + t * rows + r,
-                                              .ldy = rows};
+                    aellm_gemm_tile_args a = {
+                        .nb = nb,
+                        .panel = panel,
+                        .xq = s->xq + (size_t)(t / AELLM_MM_TT) * AELLM_MM_XGROUP_BYTES(n),
+                        .xd = s->xd + (size_t)(t / AELLM_MM_TT) * AELLM_MM_XGROUP_SCALES(n),
+                        .y = y + t * rows + r,
+                        .ldy = rows};
                     tile(&a, nr, nt);
                 }
             }
@@ -291,7 +309,8 @@ static void matmul_tiles(int wtype, const void *w, size_t row_bytes, int64_t row
 size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T)
 {
     if (wtype == AELLM_DTYPE_F32) return 0;
-    if (use_tiles(wtype)) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
+    if (aellm_kernel_matmul_uses_tiles(wtype, T))
+        return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
     return aellm_kernel_matmul_dequant_scratch(rows, n);
 }
 
@@ -301,7 +320,7 @@ void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t row
     blas_single_threaded();
     if (wtype == AELLM_DTYPE_F32)
         matmul_f32(w, row_bytes, rows, n, x, T, y);
-    else if (use_tiles(wtype))
+    else if (aellm_kernel_matmul_uses_tiles(wtype, T))
         matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else
         aellm_kernel_matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);

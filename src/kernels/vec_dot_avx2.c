@@ -7,6 +7,19 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx2.h"
 
+/* The row kernels read four rows side by side, each only a few cache lines
+ * long for quantized types (18 for a q4_0 row of 2048): too short for the
+ * hardware prefetcher to lock on, so without help every line waits on DRAM.
+ * Each step asks for the same position in the next group of four rows,
+ * which matvec reads next (contiguous rows). Measured on Zen 3, q4_0 2048 x
+ * 2048 streaming from DRAM: 3.5 -> 8 GB/s on one thread, 5.4 -> 14 on two.
+ * Prefetches never fault, so running past the matrix is harmless (the
+ * address is computed as an integer: no out-of-bounds pointer is formed).
+ * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline
+ * function inside the always_inline q4 kernel.) */
+#define prefetch_next_group(p, row_bytes)                                                          \
+    _mm_prefetch((const char *)((uintptr_t)(p) + AELLM_MV_ROWS * (row_bytes)), _MM_HINT_T0)
+
 /* ---- float weights: f32, f16 (F16C), bf16 (a 16-bit shift) -------------- */
 
 static inline __m256 load_f32(const void *p, int64_t i)
@@ -27,7 +40,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
 
 /* Four independent accumulators (32 elements a step) cover the FMA latency;
  * a scalar loop takes the last n % 8. */
-#define FLOAT_DOT(name, load, scalar_of)                                                           \
+#define FLOAT_DOT(name, load, scalar_of, esize)                                                    \
     void aellm_vec_dot_##name##_avx2(int64_t n, float *out, const void *w, const void *x)          \
     {                                                                                              \
         const float *xf = x;                                                                       \
@@ -60,6 +73,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         for (; i + 16 <= n; i += 16) {                                                             \
             __m256 x0 = _mm256_loadu_ps(xf + i), x1 = _mm256_loadu_ps(xf + i + 8);                 \
             for (int r = 0; r < 4; r++) {                                                          \
+                prefetch_next_group(wr[r] + i * (esize), row_bytes);                               \
                 acc[r][0] = _mm256_fmadd_ps(load(wr[r], i), x0, acc[r][0]);                        \
                 acc[r][1] = _mm256_fmadd_ps(load(wr[r], i + 8), x1, acc[r][1]);                    \
             }                                                                                      \
@@ -87,9 +101,9 @@ static inline float bf16_at(const void *p, int64_t i)
     return f;
 }
 
-FLOAT_DOT(f32, load_f32, f32_at)
-FLOAT_DOT(f16, load_f16, f16_at)
-FLOAT_DOT(bf16, load_bf16, bf16_at)
+FLOAT_DOT(f32, load_f32, f32_at, 4)
+FLOAT_DOT(f16, load_f16, f16_at, 2)
+FLOAT_DOT(bf16, load_bf16, bf16_at, 2)
 
 /* ---- q8_0 x q8_0 ---------------------------------------------------------- */
 
@@ -128,6 +142,7 @@ void aellm_vec_dot_rows_q8_0_avx2(int64_t n, float *out, const void *w, size_t r
         __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
         float dx = f16_load(&b[i].d);
         for (int r = 0; r < 4; r++) {
+            prefetch_next_group(&a[r][i], row_bytes);
             __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), xv);
             __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
@@ -274,19 +289,14 @@ q4_rows(int64_t n, float *out, const void *w, size_t row_bytes, const void *x, i
         }
         for (int r = 0; r < 4; r++) {
             const uint8_t *q = rows[r] + i * bbytes + qoff;
+            prefetch_next_group(q, row_bytes);
             __m256i v = _mm256_loadu2_m128i((const __m128i *)(q + bbytes), (const __m128i *)q);
             __m256i lo = _mm256_and_si256(v, nib),
                     hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
             __m256i p =
                 _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
             p = _mm256_madd_epi16(_mm256_sub_epi16(p, x8), ones);
-#ifdef SCALAR_SCALE
-            (void)d;
-            float d0 = f16_load(rows[r] + i * bbytes) * dx0, d1 = f16_load(rows[r] + (i + 1) * bbytes) * dx1;
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0)), acc[r]);
-#else
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), spread_row(d, r), acc[r]);
-#endif
         }
     }
     float tail[4];
