@@ -29,8 +29,7 @@ BLOCK_SUM(block_sum_plain, __attribute__((optimize("O3"))))
 
 static double one_pass(const float *buf, size_t n, int threads)
 {
-    float (*sum)(const float *) =
-        __builtin_cpu_supports("avx2") ? block_sum_avx2 : block_sum_plain;
+    float (*sum)(const float *) = __builtin_cpu_supports("avx2") ? block_sum_avx2 : block_sum_plain;
     double t0 = aellm_time_s();
     float total = 0.0f;
 #pragma omp parallel for num_threads(threads) reduction(+ : total) schedule(static)

@@ -211,23 +211,30 @@ static void norm_rows(aellm_engine *e, float *o, const float *x, const aellm_ten
 }
 
 /* One head over the batch: S = Q K^T / sqrt(hd) (causal), softmax, O = S V,
- * as two single-threaded sgemms (heads run in parallel). */
+ * as single-threaded sgemms (heads run in parallel). Query rows go in blocks
+ * so each block multiplies only the keys it may see: the causal triangle
+ * costs about half the square. */
+#define ATT_ROWS 64
 static void attend_head_batch(aellm_engine *e, int l, int h, int n, int pos, float *S)
 {
     const aellm_model_config *c = &e->m->cfg;
-    int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads), len = pos + n;
-    const float *Q = e->q + (size_t)h * hd;
+    int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads);
     const float *K = k_at(e, l, 0) + (size_t)kvh * hd, *V = v_at(e, l, 0) + (size_t)kvh * hd;
-    float *O = e->xb + (size_t)h * hd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, len, hd, 1.0f / sqrtf((float)hd), Q,
-                e->q_dim, K, e->kv_dim, 0.0f, S, len);
-    for (int i = 0; i < n; i++) {
-        float *row = S + (size_t)i * len;
-        softmax(row, pos + i + 1);
-        memset(row + pos + i + 1, 0, (size_t)(n - i - 1) * sizeof(float));
+    for (int i0 = 0; i0 < n; i0 += ATT_ROWS) {
+        int rows = n - i0 < ATT_ROWS ? n - i0 : ATT_ROWS, len = pos + i0 + rows;
+        const float *Q = e->q + (size_t)i0 * e->q_dim + (size_t)h * hd;
+        float *O = e->xb + (size_t)i0 * e->q_dim + (size_t)h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, len, hd, 1.0f / sqrtf((float)hd),
+                    Q, e->q_dim, K, e->kv_dim, 0.0f, S, len);
+        for (int i = 0; i < rows; i++) {
+            float *row = S + (size_t)i * len;
+            int seen = pos + i0 + i + 1;
+            softmax(row, seen);
+            memset(row + seen, 0, (size_t)(len - seen) * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, len, 1.0f, S, len, V,
+                    e->kv_dim, 0.0f, O, e->q_dim);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, len, 1.0f, S, len, V, e->kv_dim,
-                0.0f, O, e->q_dim);
 }
 
 static void attention_batch(aellm_engine *e, int l, int n, int pos)
