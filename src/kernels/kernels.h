@@ -49,7 +49,8 @@ void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, 
 /* Batched product for prefill: Y (T, rows) = X (T, n) . W(rows, n)^T, all
  * row-major f32 except W in `wtype`. Uses OpenBLAS sgemm for f32 and fast
  * per-type paths otherwise; threads itself (OpenMP / OpenBLAS). `scratch`
- * holds aellm_kernel_matmul_scratch(wtype, rows, n, T) bytes (may be 0). */
+ * holds aellm_kernel_matmul_scratch(wtype, rows, n, T) bytes (may be 0); that
+ * size serves every batch of at most T tokens. */
 size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T);
 void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
                          const float *x, int64_t T, float *y, void *scratch);

@@ -308,10 +308,13 @@ static void matmul_tiles(int wtype, const void *w, size_t row_bytes, int64_t row
 
 size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T)
 {
+    /* Callers size the scratch once for their largest batch and then run
+     * smaller ones, which may take the other path: cover both. */
     if (wtype == AELLM_DTYPE_F32) return 0;
-    if (aellm_kernel_matmul_uses_tiles(wtype, T))
-        return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
-    return aellm_kernel_matmul_dequant_scratch(rows, n);
+    size_t deq = aellm_kernel_matmul_dequant_scratch(rows, n), tiles = 0;
+    if (aellm_kernel_matmul_uses_tiles(wtype, 1) || aellm_kernel_matmul_uses_tiles(wtype, T))
+        tiles = tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0}); /* grows with T */
+    return tiles > deq ? tiles : deq;
 }
 
 void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
