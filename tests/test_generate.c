@@ -136,6 +136,37 @@ static void test_perplexity_matches_llamacpp(void **state)
     free(txt);
 }
 
+/* Quantized decode against llama.cpp: a random-weight model of the 15M shape
+ * (seed 42, Llama 2 vocabulary) in q4_0 and q8_0, written by `aellm mkmodel`,
+ * gave this greedy text from the empty prompt under llama.cpp's llama-cli
+ * (commit c392e50, -n 8 --temp 0). llama-quantize --pure of the f32 model
+ * gives byte-identical q4_0/q8_0 tensors, so the files are the same too. */
+static void test_random_quantized_matches_llamacpp(void **state)
+{
+    (void)state;
+    const char *vocab = AELLM_DATA_DIR "/llama2-tokenizer/tokenizer.bin";
+    if (access(vocab, R_OK) != 0) skip();
+    const int types[] = {AELLM_DTYPE_Q4_0, AELLM_DTYPE_Q8_0};
+    for (int i = 0; i < 2; i++) {
+        aellm_model_config cfg;
+        aellm_model *m = NULL;
+        aellm_tokenizer *tok = NULL;
+        aellm_engine *e = NULL;
+        aellm_generate_stats st;
+        aellm_sampler_params sp = {.temperature = 0.0f, .top_p = 1.0f, .seed = 1};
+        text out = {.len = 0};
+        assert_int_equal(aellm_model_shape(&cfg, "15M"), 0);
+        assert_int_equal(aellm_model_random(&m, &cfg, types[i], 42), 0);
+        assert_int_equal(aellm_tokenizer_load_llama2c(&tok, vocab, cfg.vocab_size), 0);
+        aellm_model_set_tokenizer(m, tok);
+        assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+        assert_int_equal(aellm_generate(e, "", 8, &sp, collect, &out, &st), 0);
+        assert_string_equal(out.buf, "significopy switch switch switch switch switch switch");
+        aellm_engine_free(e);
+        aellm_model_free(m);
+    }
+}
+
 int main(void)
 {
     if (access(DIR "stories260K.bin", R_OK) != 0) {
@@ -147,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_greedy_gguf),
         cmocka_unit_test(test_seeded_sampling_repeats),
         cmocka_unit_test(test_perplexity_matches_llamacpp),
+        cmocka_unit_test(test_random_quantized_matches_llamacpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
