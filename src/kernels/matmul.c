@@ -12,9 +12,6 @@
 #include "core/half.h"
 #include "kernels/kernels_impl.h"
 
-/* Rows dequantized per sgemm call, shared out between the threads: large
- * enough for sgemm to reach its speed, small enough to stay in cache. */
-#define DEQ_CHUNK_ROWS 256
 /* Integer path work unit: a block of tokens whose packed activations (9n/8
  * bytes each) fit in about half of a 512 KiB L2, against a chunk of weight
  * rows, packed one panel at a time into L1 and reused for every token. */
@@ -105,34 +102,42 @@ static void matmul_f32(const float *w, size_t row_bytes, int64_t rows, int64_t n
 
 /* ---- (a) dequantize chunks of W to f32, then sgemm ---------------------- */
 
-size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n)
+/* Rows converted per step: as many as fit in 32 MiB of f32 (a whole matrix
+ * of the shapes we run, the 32000-row output in a few steps). Few, large
+ * sgemms matter: each call packs X again, so small chunks paid that T x n
+ * packing once per chunk and ran at half of sgemm's speed. Converting a
+ * matrix costs ~1/T of the product, nothing next to it at T = 512. */
+#define DEQ_CHUNK_BYTES ((int64_t)32 << 20)
+
+static int64_t deq_chunk_rows(int64_t rows, int64_t n)
 {
-    int64_t chunk = rows < DEQ_CHUNK_ROWS ? rows : DEQ_CHUNK_ROWS;
-    return (size_t)chunk * (size_t)n * sizeof(float);
+    int64_t fit = DEQ_CHUNK_BYTES / (n * (int64_t)sizeof(float));
+    fit = fit < 64 ? 64 : fit;
+    return rows < fit ? rows : fit;
 }
 
-/* Each thread owns a contiguous range of rows and a fixed slot of the
- * scratch (DEQ_CHUNK_ROWS / threads rows); it dequantizes one slot's worth
- * and multiplies it, with no barrier: no other thread touches the slot. */
+size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n)
+{
+    return (size_t)deq_chunk_rows(rows, n) * (size_t)n * sizeof(float);
+}
+
 void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows,
                                  int64_t n, const float *x, int64_t T, float *y, void *scratch)
 {
     aellm_to_float_fn deq = aellm_kernel_to_float(wtype);
-    int64_t chunk = rows < DEQ_CHUNK_ROWS ? rows : DEQ_CHUNK_ROWS;
-    int max_threads = omp_get_max_threads();
-    if (max_threads > chunk) max_threads = (int)chunk;
+    int64_t chunk = deq_chunk_rows(rows, n);
+    float *wf = scratch;
     blas_single_threaded();
-#pragma omp parallel num_threads(max_threads)
-    {
-        int id = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t slot = chunk / nt, r0, r1;
-        float *wf = (float *)scratch + id * slot * n;
-        thread_rows(rows, 1, id, nt, &r0, &r1);
-        for (int64_t c0 = r0; c0 < r1; c0 += slot) {
-            int64_t c1 = c0 + slot < r1 ? c0 + slot : r1;
+    for (int64_t c0 = 0; c0 < rows; c0 += chunk) {
+        int64_t c1 = c0 + chunk < rows ? c0 + chunk : rows;
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
             for (int64_t r = c0; r < c1; r++)
                 deq((const char *)w + (size_t)r * row_bytes, wf + (r - c0) * n, n);
-            sgemm_rows(x, T, n, wf, n, c0, c1, y, rows, 0.0f);
+            int64_t r0, r1;
+            thread_rows(c1 - c0, 16, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+            sgemm_rows(x, T, n, wf + r0 * n, n, c0 + r0, c0 + r1, y, rows, 0.0f);
         }
     }
 }
