@@ -29,6 +29,9 @@ rows=list(csv.DictReader(sys.stdin)); r=rows[-1]
 print("%.2f %.2f" % (float(r["avg_ts"]), float(r["stddev_ts"])))'
 }
 
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $threads threads; $reps repetitions after a warm-up; $(date -u +%F)"
+[ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $("$LLAMA_BENCH" --help 2>/dev/null | head -0)$(cd "$(dirname "$LLAMA_BENCH")" && git rev-parse --short HEAD 2>/dev/null || echo "commit unknown")"
+echo
 echo "| shape | type | size MiB | aellm pp512 | aellm tg128 | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio | tg / roofline |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for shape in $shapes; do

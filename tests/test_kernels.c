@@ -264,7 +264,8 @@ static void test_matvec(void **state)
 
 /* Y (T, rows) against two references: the exact product of f32 X with the
  * dequantized W, and per token the scalar dot with quantized activations. */
-static void check_matmul(int type, int64_t rows, int64_t n, int64_t T, aellm_rng *rng)
+static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T,
+                         aellm_rng *rng)
 {
     int vdt = vdt_of(type);
     size_t rb = aellm_dtype_row_size(type, n), xb = aellm_dtype_row_size(vdt, n);
@@ -272,14 +273,15 @@ static void check_matmul(int type, int64_t rows, int64_t n, int64_t T, aellm_rng
     void *w = encode(type, wf, rows * n);
     float *wd = decode(type, w, rows * n), *y = malloc((size_t)(T * rows) * sizeof(float));
     void *xq = malloc(xb);
-    size_t sbytes = aellm_kernel_matmul_scratch(type, rows, n, T);
+    size_t sbytes = aellm_kernel_matmul_path_scratch(path, type, rows, n, T);
     void *scratch = sbytes ? malloc(sbytes) : NULL;
     assert_non_null(y), assert_non_null(xq);
     assert_true(sbytes == 0 || scratch);
     /* The dequantize + sgemm path never quantizes the activations; only the
      * integer path is compared with the quantized-activation dot. */
-    int tiles = aellm_kernel_matmul_uses_tiles(type, T);
-    aellm_kernel_matmul(type, w, rb, rows, n, x, T, y, scratch);
+    int tiles = path == AELLM_MM_AUTO ? aellm_kernel_matmul_uses_tiles(type, T)
+                                      : type != AELLM_DTYPE_F32 && path != AELLM_MM_DEQUANT;
+    aellm_kernel_matmul_path(path, type, w, rb, rows, n, x, T, y, scratch);
     for (int64_t t = 0; t < T; t++) {
         const float *xt = x + t * n;
         aellm_dtype_traits_get(vdt)->from_float(xt, xq, n);
@@ -313,16 +315,82 @@ static void check_matmul(int type, int64_t rows, int64_t n, int64_t T, aellm_rng
 static void test_matmul(void **state)
 {
     (void)state;
-    static const int64_t Ts[] = {1, 5, 64};
-    /* 67 rows: tile and row-chunk edges; 300 rows: more than one dequantized
-     * chunk; n = 256 and 96: several blocks, and an odd block count. */
+    static const int64_t Ts[] = {1, 5, 64, 512};
+    /* 67 rows: tile, 8-row group and row-chunk edges; 300 rows: more than
+     * one dequantized chunk; n = 256 and 96: several blocks, and an odd
+     * block count. Every path the type has, and the automatic choice. */
     static const int64_t shapes[][2] = {{67, 256}, {300, 96}};
+    static const int paths[] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8};
     aellm_rng rng;
     aellm_rng_seed(&rng, 4);
     for (int ti = 0; ti < NTYPES; ti++)
-        for (int s = 0; s < 2; s++)
-            for (int k = 0; k < 3; k++)
-                check_matmul(types[ti], shapes[s][0], shapes[s][1], Ts[k], &rng);
+        for (int p = 0; p < 4; p++) {
+            if (!aellm_kernel_matmul_has_path(types[ti], paths[p])) continue;
+            if (types[ti] == AELLM_DTYPE_F32 && p) continue;
+            for (int s = 0; s < 2; s++)
+                for (int k = 0; k < 4; k++)
+                    check_matmul(types[ti], paths[p], shapes[s][0], shapes[s][1], Ts[k], &rng);
+        }
+}
+
+/* x8 tiles of every ISA against the scalar reference on the same packed
+ * operands: the integer dots are exact and the float steps are the same
+ * (one fma per block, in block order), so only fma vs mul+add rounding
+ * differs: 1e-5 S. Partial groups and tiles included. */
+static void test_x8_tiles(void **state)
+{
+    (void)state;
+    static const int wtypes[] = {AELLM_DTYPE_Q4_0, AELLM_DTYPE_Q8_0};
+    aellm_rng rng;
+    aellm_rng_seed(&rng, 5);
+    for (int wi = 0; wi < 2; wi++) {
+        int type = wtypes[wi];
+        const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(type);
+        int64_t n = 160, nb = n / 32; /* odd block count */
+        size_t rb = aellm_dtype_row_size(type, n), xb = aellm_dtype_row_size(AELLM_DTYPE_Q8_0, n);
+        float *wf = random_floats(&rng, AELLM_X8_ROWS * n, 1.0f);
+        float *xf = random_floats(&rng, AELLM_X8_TOKS * n, 1.0f);
+        void *w = encode(type, wf, AELLM_X8_ROWS * n);
+        void *xq = encode(AELLM_DTYPE_Q8_0, xf, AELLM_X8_TOKS * n);
+        float *wd = decode(type, w, AELLM_X8_ROWS * n), *xd = decode(AELLM_DTYPE_Q8_0, xq, AELLM_X8_TOKS * n);
+        void *g = malloc(aellm_x8_group_bytes(type, n));
+        aellm_x8_act *xt = malloc((size_t)nb * sizeof(*xt));
+        assert_non_null(g), assert_non_null(xt);
+        for (int nr = 1; nr <= AELLM_X8_ROWS; nr += AELLM_X8_ROWS - 1)
+            for (int nt = 1; nt <= AELLM_X8_TOKS; nt += AELLM_X8_TOKS - 1) {
+                aellm_x8_pack_w(type, g, w, rb, nr, nb);
+                aellm_x8_pack_x(type, xt, xq, xb, nt, nb);
+                float want[AELLM_X8_TOKS][AELLM_X8_ROWS], got[AELLM_X8_TOKS][AELLM_X8_ROWS];
+                aellm_x8_args a = {.nb = nb, .w = g, .x = xt, .y = &want[0][0], .ldy = AELLM_X8_ROWS};
+                ext->x8_tile[AELLM_ISA_SCALAR](&a, nr, nt);
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < nr; r++) {
+                        /* The scalar tile against the decode dot. */
+                        float dot;
+                        aellm_kernel_traits_get(type)->vec_dot[0](n, &dot, (char *)w + r * rb,
+                                                                  (char *)xq + t * xb);
+                        check_close(want[t][r], dot, 1e-5 * abs_dot(wd + r * n, xd + t * n, n),
+                                    "x8 scalar~vec_dot", type, 0, n);
+                    }
+                for (int isa = 1; isa <= (int)aellm_cpu_isa(); isa++) {
+                    if (!ext->x8_tile[isa]) continue;
+                    for (int t = 0; t < AELLM_X8_TOKS; t++)
+                        for (int r = 0; r < AELLM_X8_ROWS; r++) got[t][r] = -12345.0f;
+                    a.y = &got[0][0];
+                    ext->x8_tile[isa](&a, nr, nt);
+                    for (int t = 0; t < AELLM_X8_TOKS; t++)
+                        for (int r = 0; r < AELLM_X8_ROWS; r++) {
+                            if (t < nt && r < nr)
+                                check_close(got[t][r], want[t][r],
+                                            1e-5 * abs_dot(wd + r * n, xd + t * n, n), "x8 tile",
+                                            type, isa, n);
+                            else
+                                assert_true(got[t][r] == -12345.0f); /* not written */
+                        }
+                }
+            }
+        free(wf), free(xf), free(w), free(xq), free(wd), free(xd), free(g), free(xt);
+    }
 }
 
 int main(void)
@@ -333,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_quantizers_identical),
         cmocka_unit_test(test_matvec),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_x8_tiles),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

@@ -65,11 +65,72 @@ size_t aellm_kernel_matmul_dequant_scratch(int64_t rows, int64_t n);
 void aellm_kernel_matmul_dequant(int wtype, const void *w, size_t row_bytes, int64_t rows,
                                  int64_t n, const float *x, int64_t T, float *y, void *scratch);
 
+/* Integer GEMM for prefill on 8-row interleaved weights ("x8"): matmul.c
+ * repacks W once per call into groups of AELLM_X8_ROWS rows, so that one
+ * 256-bit vector holds 4 consecutive quants of each of the 8 rows, and a
+ * tile computes AELLM_X8_ROWS rows x AELLM_X8_TOKS tokens with one lane per
+ * row: maddubs against the token's 4 quants broadcast, summed in int16 over
+ * a block, one madd, one cvt and one fma per (8 rows, token, block).
+ *
+ * Weight group, per block b (in order): 8 row scales (f32), then quants
+ * q[m * 32 + r * 4 + j] = element e(m, j) of row r:
+ *  - q4_0: m < 4, the row's byte qs[4m + j] (low nibble element 4m + j,
+ *    high nibble element 16 + 4m + j; unsigned, the -8 is in x's offset);
+ *  - q8_0: m < 8, qs[4m + j] (signed).
+ * Rows past the matrix are zero (scale 0), their results dropped.
+ * Activation tile, per block b: quants of AELLM_X8_TOKS tokens, their f32
+ * scales, and int32 offsets o = -8 sum(q) (q4_0) or 0 (q8_0), so that
+ * y = sum_b dw dx (idot + o) is the exact decode dot up to float order.
+ * Tokens past T are zero. */
+#define AELLM_X8_ROWS 8
+#define AELLM_X8_TOKS 4
+typedef struct {
+    float d[AELLM_X8_ROWS];
+    uint8_t q[AELLM_X8_ROWS * 16];
+} aellm_x8_q4_0;
+typedef struct {
+    float d[AELLM_X8_ROWS];
+    int8_t q[AELLM_X8_ROWS * 32];
+} aellm_x8_q8_0;
+typedef struct {
+    int8_t q[AELLM_X8_TOKS][32];
+    float d[AELLM_X8_TOKS];
+    int32_t o[AELLM_X8_TOKS];
+} aellm_x8_act;
+typedef struct {
+    int64_t nb;     /* blocks per row */
+    const void *w;  /* one weight group: nb aellm_x8_q4_0 or aellm_x8_q8_0 */
+    const aellm_x8_act *x; /* one activation tile: nb blocks */
+    float *y;       /* y[t * ldy + r], r < nr, t < nt */
+    int64_t ldy;
+} aellm_x8_args;
+typedef void (*aellm_x8_tile_fn)(const aellm_x8_args *a, int nr, int nt);
+/* Bytes of one weight group of n-element rows (0: type has no x8 path). */
+size_t aellm_x8_group_bytes(int wtype, int64_t n);
+/* Packs rows [0, nr) (row_bytes apart), nr <= AELLM_X8_ROWS, into one group. */
+void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, int nr, int64_t nb);
+/* Packs nt <= AELLM_X8_TOKS Q8_0 rows (xrow bytes apart) into one tile. */
+void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow, int nt,
+                     int64_t nb);
+void aellm_x8_tile_q4_0_scalar(const aellm_x8_args *a, int nr, int nt);
+void aellm_x8_tile_q8_0_scalar(const aellm_x8_args *a, int nr, int nt);
+void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt);
+void aellm_x8_tile_q8_0_avx2(const aellm_x8_args *a, int nr, int nt);
+
+/* aellm_kernel_matmul with its path forced, for the benchmark and tests:
+ * the path must exist for the type (f32 takes sgemm whatever the path). */
+enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8 };
+int aellm_kernel_matmul_has_path(int wtype, int path);
+size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64_t n, int64_t T);
+void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_bytes, int64_t rows,
+                              int64_t n, const float *x, int64_t T, float *y, void *scratch);
+
 /* Kernels that the public traits struct has no column for. */
 typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
     aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
     aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
+    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];           /* NULL: no x8 path */
 } aellm_kernel_traits_ext;
 
 const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);

@@ -1,7 +1,8 @@
 /* Prefill products Y (T, rows) = X (T, n) . W^T: OpenBLAS sgemm for f32
- * weights, dequantize-and-sgemm for f16/bf16 (and q8_0 from 32 tokens), and
- * an integer tiled kernel on activations quantized once for q4_0/q4_1 (and
- * short q8_0 batches). Not a general GEMM: W is always the transposed right
+ * weights, dequantize-and-sgemm for f16/bf16, integer tiles on 8-row
+ * interleaved weights ("x8") for q4_0 and q8_0 from a few tokens on, and
+ * the 4x3 integer tiles for q4_1 and the shortest q4_0/q8_0 batches; the
+ * integer paths quantize the activations once. Not a general GEMM: W is always the transposed right
  * operand and Y is written, not added to. */
 #include <cblas.h>
 #include <omp.h>
@@ -48,13 +49,25 @@ static int tile_kernels(int wtype, aellm_gemm_pack_fn *pack, aellm_gemm_tile_fn 
  * Below that, dequantizing all of W costs more than the product itself. */
 #define MM_Q8_0_TILES_BELOW_T 32
 
-int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
-{
-    aellm_gemm_pack_fn pack;
-    aellm_gemm_tile_fn tile;
-    if (!tile_kernels(wtype, &pack, &tile)) return 0;
-    return wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T;
-}
+/* x8 tiles (8-row interleaved weights, section (c)) replace both for q4_0
+ * and q8_0 from a few tokens on. Measured interleaved in one process
+ * (bench/bench_matmul_ab, 5 rounds x best of 2 calls, median of per-round
+ * ratios; same 2-core Zen 3, 2 threads), T = 512, x8 / f32 sgemm and
+ * x8 / the 4x3 tiles:
+ *   q4_0: 768x768 1.50 / 1.63, 2048x768 1.51 / 1.65, 768x2048 1.35 / 1.62,
+ *         2048x2048 1.52 / 1.62, 256x2048 1.37 / 1.54, 5632x2048 1.52 / 1.62,
+ *         2048x5632 1.47 / 1.59 (then ~+10% more from keeping GCC from
+ *         unrolling the tiles' inner loop, which had spilled: 768x768
+ *         1.42 / 1.75, 2048x2048 1.48 / 1.77 in a slower period)
+ *   q8_0: 768x768 1.14 / 1.56, 2048x768 1.16 / 1.56, 768x2048 1.18 / 1.54,
+ *         2048x2048 1.15 / 1.53, 256x2048 1.06 / 1.47, 5632x2048 1.18 / 1.58,
+ *         2048x5632 1.09 / 1.51 (dequantize + sgemm: 0.95-1.02)
+ * Short batches, 2048x2048 and 768x768, x8 / 4x3 tiles: T = 3: q4_0 1.15,
+ * q8_0 0.67-0.71; T = 4: ~1.0 both; T = 8: q4_0 1.42-1.49, q8_0 1.09-1.10;
+ * T = 16: 1.20 / 1.18-1.25; T = 64: 1.39-1.49 / 1.41-1.44. Below those
+ * thresholds the tiles pad less (3 tokens, not 4) and pack only panels. */
+#define X8_Q4_0_MIN_T 3
+#define X8_Q8_0_MIN_T 8
 
 /* ---- threading ---------------------------------------------------------- */
 
@@ -309,27 +322,185 @@ static void matmul_tiles(int wtype, const void *w, size_t row_bytes, int64_t row
     if (wtype != AELLM_DTYPE_Q8_0) add_q4_offsets(wtype, rows, nb, T, y, &s);
 }
 
+/* ---- (c) integer tiles on 8-row interleaved weights ----------------------- */
+
+/* The x8 tile kernel of the best ISA that has one, or NULL. */
+static aellm_x8_tile_fn x8_kernel(int wtype)
+{
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(wtype);
+    aellm_x8_tile_fn f = NULL;
+    if (ext && aellm_x8_group_bytes(wtype, 32)) AELLM_PICK_ISA(ext->x8_tile, f);
+    return f;
+}
+
+/* Work unit: a block of tokens whose packed tiles (1.25 n bytes a token)
+ * fit in about half of a 512 KiB L2, against a chunk of weight groups; each
+ * group (9n/16 or 17n/16 bytes a row x 8) stays in L1/L2 for every tile of
+ * the block. */
+#define X8_TOK_BLOCK_BYTES (256 * 1024)
+#define X8_TOK_BLOCK_MAX   (32 * AELLM_X8_TOKS)
+#define X8_GROUP_CHUNK     4
+
+typedef struct {
+    char *xraw;        /* (T, Q8_0 row) */
+    aellm_x8_act *xt;  /* (tiles, nb) */
+    char *wg;          /* (groups, aellm_x8_group_bytes) */
+} x8_scratch;
+
+/* Packed weights live in the scratch a chunk of groups at a time (at most
+ * X8_W_CHUNK_BYTES, at least one group), so the scratch never holds a copy
+ * of a whole large matrix (the 32000-row output layer). */
+#define X8_W_CHUNK_BYTES ((size_t)8 << 20)
+
+static int64_t x8_chunk_groups(int wtype, int64_t rows, int64_t n)
+{
+    int64_t groups = (rows + AELLM_X8_ROWS - 1) / AELLM_X8_ROWS;
+    int64_t fit = (int64_t)(X8_W_CHUNK_BYTES / align64(aellm_x8_group_bytes(wtype, n)));
+    fit = fit < 1 ? 1 : fit;
+    return groups < fit ? groups : fit;
+}
+
+static size_t x8_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *base, x8_scratch *s)
+{
+    size_t tiles = (size_t)((T + AELLM_X8_TOKS - 1) / AELLM_X8_TOKS);
+    size_t o1 = align64((size_t)T * aellm_dtype_row_size(AELLM_DTYPE_Q8_0, n));
+    size_t o2 = o1 + align64(tiles * (size_t)(n / 32) * sizeof(aellm_x8_act));
+    size_t o3 = o2 + (size_t)x8_chunk_groups(wtype, rows, n) * align64(aellm_x8_group_bytes(wtype, n));
+    if (base) s->xraw = base, s->xt = (aellm_x8_act *)(base + o1), s->wg = base + o2;
+    return o3;
+}
+
+static void matmul_x8(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
+                      const float *x, int64_t T, float *y, void *scratch)
+{
+    aellm_x8_tile_fn tile = x8_kernel(wtype);
+    aellm_from_float_fn quant = aellm_kernel_from_float(AELLM_DTYPE_Q8_0);
+    x8_scratch s;
+    x8_layout(wtype, rows, n, T, scratch, &s);
+    int64_t nb = n / 32, ntiles = (T + AELLM_X8_TOKS - 1) / AELLM_X8_TOKS;
+    int64_t groups = (rows + AELLM_X8_ROWS - 1) / AELLM_X8_ROWS;
+    size_t xrow = aellm_dtype_row_size(AELLM_DTYPE_Q8_0, n);
+    size_t gbytes = align64(aellm_x8_group_bytes(wtype, n));
+    int64_t tb = X8_TOK_BLOCK_BYTES / (n + n / 4) / AELLM_X8_TOKS * AELLM_X8_TOKS;
+    tb = tb < AELLM_X8_TOKS ? AELLM_X8_TOKS : tb > X8_TOK_BLOCK_MAX ? X8_TOK_BLOCK_MAX : tb;
+    int64_t ntb = (T + tb - 1) / tb, cg = x8_chunk_groups(wtype, rows, n);
+#pragma omp parallel
+    {
+        /* The same fast quantizer as the matvec path, so that prefill and
+         * decode see identical activation quants. */
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < T; t++) quant(x + t * n, s.xraw + (size_t)t * xrow, n);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < ntiles; i++) {
+            int64_t t0 = i * AELLM_X8_TOKS;
+            int nt = T - t0 < AELLM_X8_TOKS ? (int)(T - t0) : AELLM_X8_TOKS;
+            aellm_x8_pack_x(wtype, s.xt + i * nb, s.xraw + (size_t)t0 * xrow, xrow, nt, nb);
+        }
+        for (int64_t c0 = 0; c0 < groups; c0 += cg) {
+            int64_t c1 = c0 + cg < groups ? c0 + cg : groups, nchunks;
+#pragma omp for schedule(static)
+            for (int64_t g = c0; g < c1; g++) {
+                int64_t r0 = g * AELLM_X8_ROWS;
+                int nr = rows - r0 < AELLM_X8_ROWS ? (int)(rows - r0) : AELLM_X8_ROWS;
+                aellm_x8_pack_w(wtype, s.wg + (size_t)(g - c0) * gbytes,
+                                (const char *)w + (size_t)r0 * row_bytes, row_bytes, nr, nb);
+            }
+            /* Jobs are (token block, group chunk), token block major, so
+             * that the threads share one token block in L3 at a time. */
+            nchunks = (c1 - c0 + X8_GROUP_CHUNK - 1) / X8_GROUP_CHUNK;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t job = 0; job < ntb * nchunks; job++) {
+                int64_t t0 = job / nchunks * tb, g0 = c0 + job % nchunks * X8_GROUP_CHUNK;
+                int64_t t1 = t0 + tb < T ? t0 + tb : T;
+                int64_t g1 = g0 + X8_GROUP_CHUNK < c1 ? g0 + X8_GROUP_CHUNK : c1;
+                for (int64_t g = g0; g < g1; g++) {
+                    int64_t r0 = g * AELLM_X8_ROWS;
+                    int nr = rows - r0 < AELLM_X8_ROWS ? (int)(rows - r0) : AELLM_X8_ROWS;
+                    for (int64_t t = t0; t < t1; t += AELLM_X8_TOKS) {
+                        int nt = t1 - t < AELLM_X8_TOKS ? (int)(t1 - t) : AELLM_X8_TOKS;
+                        aellm_x8_args a = {.nb = nb,
+                                           .w = s.wg + (size_t)(g - c0) * gbytes,
+                                           .x = s.xt + (t / AELLM_X8_TOKS) * nb,
+                                           .y = y + t * rows + r0,
+                                           .ldy = rows};
+                        tile(&a, nr, nt);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* ---- entry points ------------------------------------------------------- */
+
+int aellm_kernel_matmul_has_path(int wtype, int path)
+{
+    aellm_gemm_pack_fn pack;
+    aellm_gemm_tile_fn tile;
+    if (wtype == AELLM_DTYPE_F32 || path == AELLM_MM_AUTO) return 1;
+    if (path == AELLM_MM_DEQUANT) return aellm_kernel_to_float(wtype) != NULL;
+    if (path == AELLM_MM_TILES) return tile_kernels(wtype, &pack, &tile);
+    return path == AELLM_MM_X8 && x8_kernel(wtype) != NULL;
+}
+
+static int auto_path(int wtype, int64_t T)
+{
+    int64_t x8_min = wtype == AELLM_DTYPE_Q8_0 ? X8_Q8_0_MIN_T : X8_Q4_0_MIN_T;
+    if (x8_kernel(wtype) && aellm_cpu_isa() > AELLM_ISA_SCALAR && T >= x8_min) return AELLM_MM_X8;
+    aellm_gemm_pack_fn pack;
+    aellm_gemm_tile_fn tile;
+    if (tile_kernels(wtype, &pack, &tile) && (wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T))
+        return AELLM_MM_TILES;
+    return AELLM_MM_DEQUANT;
+}
+
+int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
+{
+    return wtype != AELLM_DTYPE_F32 && auto_path(wtype, T) != AELLM_MM_DEQUANT;
+}
+
+size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64_t n, int64_t T)
+{
+    if (wtype == AELLM_DTYPE_F32) return 0;
+    if (path == AELLM_MM_DEQUANT) return aellm_kernel_matmul_dequant_scratch(rows, n);
+    if (path == AELLM_MM_TILES) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
+    if (path == AELLM_MM_X8) return x8_layout(wtype, rows, n, T, NULL, &(x8_scratch){0});
+    return aellm_kernel_matmul_scratch(wtype, rows, n, T);
+}
 
 size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T)
 {
     /* Callers size the scratch once for their largest batch and then run
-     * smaller ones, which may take the other path: cover both. */
+     * smaller ones, which may take another path: cover all of them (each
+     * path's size grows with T). */
     if (wtype == AELLM_DTYPE_F32) return 0;
-    size_t deq = aellm_kernel_matmul_dequant_scratch(rows, n), tiles = 0;
-    if (aellm_kernel_matmul_uses_tiles(wtype, 1) || aellm_kernel_matmul_uses_tiles(wtype, T))
-        tiles = tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0}); /* grows with T */
-    return tiles > deq ? tiles : deq;
+    size_t need = aellm_kernel_matmul_dequant_scratch(rows, n), p;
+    if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_TILES) &&
+        (p = tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0})) > need)
+        need = p;
+    if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_X8) &&
+        (p = x8_layout(wtype, rows, n, T, NULL, &(x8_scratch){0})) > need)
+        need = p;
+    return need;
+}
+
+void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_bytes, int64_t rows,
+                              int64_t n, const float *x, int64_t T, float *y, void *scratch)
+{
+    blas_single_threaded();
+    if (path == AELLM_MM_AUTO && wtype != AELLM_DTYPE_F32) path = auto_path(wtype, T);
+    if (wtype == AELLM_DTYPE_F32)
+        matmul_f32(w, row_bytes, rows, n, x, T, y);
+    else if (path == AELLM_MM_X8)
+        matmul_x8(wtype, w, row_bytes, rows, n, x, T, y, scratch);
+    else if (path == AELLM_MM_TILES)
+        matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
+    else
+        aellm_kernel_matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);
 }
 
 void aellm_kernel_matmul(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
                          const float *x, int64_t T, float *y, void *scratch)
 {
-    blas_single_threaded();
-    if (wtype == AELLM_DTYPE_F32)
-        matmul_f32(w, row_bytes, rows, n, x, T, y);
-    else if (aellm_kernel_matmul_uses_tiles(wtype, T))
-        matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
-    else
-        aellm_kernel_matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);
+    aellm_kernel_matmul_path(AELLM_MM_AUTO, wtype, w, row_bytes, rows, n, x, T, y, scratch);
 }
