@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     int64_t T = argc > 1 ? atoll(argv[1]) : 512;
     const char *tname = argc > 2 ? argv[2] : "q4_0";
     int reps = argc > 3 ? atoi(argv[3]) : 5, calls = argc > 4 ? atoi(argv[4]) : 2;
-    static const char *def_shapes[] = {"768x768", "2048x768", "768x2048", "2048x2048",
+    static const char *def_shapes[] = {"768x768",  "2048x768",  "768x2048", "2048x2048",
                                        "256x2048", "5632x2048", "2048x5632"};
     const char **shapes = argc > 5 ? (const char **)argv + 5 : def_shapes;
     int nshapes = argc > 5 ? argc - 5 : 7;
@@ -46,10 +46,10 @@ int main(int argc, char **argv)
     for (int t = 0; t < AELLM_DTYPE_MAX; t++)
         if (aellm_dtype_traits_get(t) && !strcmp(aellm_dtype_traits_get(t)->name, tname)) type = t;
     if (type < 0) return 1;
-    printf("T = %lld, %s, %d threads, %d rounds x best of %d calls; medians\n", (long long)T,
-           tname, omp_get_max_threads(), reps, calls);
-    printf("%-10s | %7s %7s %7s %7s | %9s %9s %9s | %9s\n", "shape", "sgemm", "deq", "tiles",
-           "x8", "deq/sg", "tiles/sg", "x8/sg", "x8/tiles");
+    printf("T = %lld, %s, %d threads, %d rounds x best of %d calls; medians\n", (long long)T, tname,
+           omp_get_max_threads(), reps, calls);
+    printf("%-10s | %7s %7s %7s %7s | %9s %9s %9s | %9s\n", "shape", "sgemm", "deq", "tiles", "x8",
+           "deq/sg", "tiles/sg", "x8/sg", "x8/tiles");
     for (int s = 0; s < nshapes; s++) {
         long long rl, nl;
         if (sscanf(shapes[s], "%lldx%lld", &rl, &nl) != 2) return 1;

@@ -264,8 +264,7 @@ static void test_matvec(void **state)
 
 /* Y (T, rows) against two references: the exact product of f32 X with the
  * dequantized W, and per token the scalar dot with quantized activations. */
-static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T,
-                         aellm_rng *rng)
+static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T, aellm_rng *rng)
 {
     int vdt = vdt_of(type);
     size_t rb = aellm_dtype_row_size(type, n), xb = aellm_dtype_row_size(vdt, n);
@@ -352,7 +351,8 @@ static void test_x8_tiles(void **state)
         float *xf = random_floats(&rng, AELLM_X8_TOKS * n, 1.0f);
         void *w = encode(type, wf, AELLM_X8_ROWS * n);
         void *xq = encode(AELLM_DTYPE_Q8_0, xf, AELLM_X8_TOKS * n);
-        float *wd = decode(type, w, AELLM_X8_ROWS * n), *xd = decode(AELLM_DTYPE_Q8_0, xq, AELLM_X8_TOKS * n);
+        float *wd = decode(type, w, AELLM_X8_ROWS * n),
+              *xd = decode(AELLM_DTYPE_Q8_0, xq, AELLM_X8_TOKS * n);
         void *g = malloc(aellm_x8_group_bytes(type, n));
         aellm_x8_act *xt = malloc((size_t)nb * sizeof(*xt));
         assert_non_null(g), assert_non_null(xt);
@@ -361,7 +361,8 @@ static void test_x8_tiles(void **state)
                 aellm_x8_pack_w(type, g, w, rb, nr, nb);
                 aellm_x8_pack_x(type, xt, xq, xb, nt, nb);
                 float want[AELLM_X8_TOKS][AELLM_X8_ROWS], got[AELLM_X8_TOKS][AELLM_X8_ROWS];
-                aellm_x8_args a = {.nb = nb, .w = g, .x = xt, .y = &want[0][0], .ldy = AELLM_X8_ROWS};
+                aellm_x8_args a = {
+                    .nb = nb, .w = g, .x = xt, .y = &want[0][0], .ldy = AELLM_X8_ROWS};
                 ext->x8_tile[AELLM_ISA_SCALAR](&a, nr, nt);
                 for (int t = 0; t < nt; t++)
                     for (int r = 0; r < nr; r++) {

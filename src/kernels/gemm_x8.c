@@ -22,7 +22,8 @@ void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, in
         aellm_x8_q4_0 *g = group;
         memset(g, 0, (size_t)nb * sizeof(*g));
         for (int r = 0; r < nr; r++) {
-            const aellm_block_q4_0 *blk = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
+            const aellm_block_q4_0 *blk =
+                (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
             for (int64_t b = 0; b < nb; b++) {
                 g[b].d[r] = aellm_f16_to_f32(blk[b].d);
                 for (int m = 0; m < 4; m++) memcpy(g[b].q + m * 32 + r * 4, blk[b].qs + 4 * m, 4);
@@ -32,7 +33,8 @@ void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, in
         aellm_x8_q8_0 *g = group;
         memset(g, 0, (size_t)nb * sizeof(*g));
         for (int r = 0; r < nr; r++) {
-            const aellm_block_q8_0 *blk = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
+            const aellm_block_q8_0 *blk =
+                (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
             for (int64_t b = 0; b < nb; b++) {
                 g[b].d[r] = aellm_f16_to_f32(blk[b].d);
                 for (int m = 0; m < 8; m++) memcpy(g[b].q + m * 32 + r * 4, blk[b].qs + 4 * m, 4);
@@ -41,8 +43,7 @@ void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, in
     }
 }
 
-void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow, int nt,
-                     int64_t nb)
+void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow, int nt, int64_t nb)
 {
     memset(tile, 0, (size_t)nb * sizeof(*tile));
     for (int t = 0; t < nt; t++) {
@@ -73,7 +74,8 @@ static void tile_ref(const aellm_x8_args *a, int nr, int nt, int q4)
                     for (int m = 0; m < 4; m++)
                         for (int j = 0; j < 4; j++) {
                             uint8_t v = g->q[m * 32 + r * 4 + j];
-                            dot += (v & 15) * x->q[t][4 * m + j] + (v >> 4) * x->q[t][16 + 4 * m + j];
+                            dot +=
+                                (v & 15) * x->q[t][4 * m + j] + (v >> 4) * x->q[t][16 + 4 * m + j];
                         }
                     dw = g->d[r];
                 } else {

@@ -37,9 +37,9 @@ static inline void store_tile(const aellm_x8_args *a, int nr, int nt, const __m2
 
 /* acc += float(isum + o) * (dw * dx) for one token of one block. */
 #define X8_FINISH(acc, isum, x, t, dw)                                                             \
-    acc = _mm256_fmadd_ps(                                                                         \
-        _mm256_cvtepi32_ps(_mm256_add_epi32(isum, _mm256_set1_epi32((x)->o[t]))),                  \
-        _mm256_mul_ps(dw, _mm256_set1_ps((x)->d[t])), acc)
+    acc =                                                                                          \
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum, _mm256_set1_epi32((x)->o[t]))),  \
+                        _mm256_mul_ps(dw, _mm256_set1_ps((x)->d[t])), acc)
 
 /* q4_0: weights are unsigned nibbles (0..15), activations signed. Each
  * int16 lane sums 8 maddubs pairs per block: |sum| <= 8 * 2 * 15 * 128 =
@@ -58,7 +58,7 @@ void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt)
             __m256i lo = _mm256_and_si256(v, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
 #define Q4_TOKEN(s, t)                                                                             \
-    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, bcast4(x->q[t] + 4 * m)));                   \
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, bcast4(x->q[t] + 4 * m)));                    \
     s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, bcast4(x->q[t] + 16 + 4 * m)))
             Q4_TOKEN(s0, 0);
             Q4_TOKEN(s1, 1);

@@ -98,10 +98,10 @@ typedef struct {
     int32_t o[AELLM_X8_TOKS];
 } aellm_x8_act;
 typedef struct {
-    int64_t nb;     /* blocks per row */
-    const void *w;  /* one weight group: nb aellm_x8_q4_0 or aellm_x8_q8_0 */
+    int64_t nb;            /* blocks per row */
+    const void *w;         /* one weight group: nb aellm_x8_q4_0 or aellm_x8_q8_0 */
     const aellm_x8_act *x; /* one activation tile: nb blocks */
-    float *y;       /* y[t * ldy + r], r < nr, t < nt */
+    float *y;              /* y[t * ldy + r], r < nr, t < nt */
     int64_t ldy;
 } aellm_x8_args;
 typedef void (*aellm_x8_tile_fn)(const aellm_x8_args *a, int nr, int nt);
@@ -130,7 +130,7 @@ typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
     aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
     aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
-    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];           /* NULL: no x8 path */
+    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT]; /* NULL: no x8 path */
 } aellm_kernel_traits_ext;
 
 const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);

@@ -342,9 +342,9 @@ static aellm_x8_tile_fn x8_kernel(int wtype)
 #define X8_GROUP_CHUNK     4
 
 typedef struct {
-    char *xraw;        /* (T, Q8_0 row) */
-    aellm_x8_act *xt;  /* (tiles, nb) */
-    char *wg;          /* (groups, aellm_x8_group_bytes) */
+    char *xraw;       /* (T, Q8_0 row) */
+    aellm_x8_act *xt; /* (tiles, nb) */
+    char *wg;         /* (groups, aellm_x8_group_bytes) */
 } x8_scratch;
 
 /* Packed weights live in the scratch a chunk of groups at a time (at most
@@ -365,7 +365,8 @@ static size_t x8_layout(int wtype, int64_t rows, int64_t n, int64_t T, char *bas
     size_t tiles = (size_t)((T + AELLM_X8_TOKS - 1) / AELLM_X8_TOKS);
     size_t o1 = align64((size_t)T * aellm_dtype_row_size(AELLM_DTYPE_Q8_0, n));
     size_t o2 = o1 + align64(tiles * (size_t)(n / 32) * sizeof(aellm_x8_act));
-    size_t o3 = o2 + (size_t)x8_chunk_groups(wtype, rows, n) * align64(aellm_x8_group_bytes(wtype, n));
+    size_t o3 =
+        o2 + (size_t)x8_chunk_groups(wtype, rows, n) * align64(aellm_x8_group_bytes(wtype, n));
     if (base) s->xraw = base, s->xt = (aellm_x8_act *)(base + o1), s->wg = base + o2;
     return o3;
 }
@@ -449,7 +450,8 @@ static int auto_path(int wtype, int64_t T)
     if (x8_kernel(wtype) && aellm_cpu_isa() > AELLM_ISA_SCALAR && T >= x8_min) return AELLM_MM_X8;
     aellm_gemm_pack_fn pack;
     aellm_gemm_tile_fn tile;
-    if (tile_kernels(wtype, &pack, &tile) && (wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T))
+    if (tile_kernels(wtype, &pack, &tile) &&
+        (wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T))
         return AELLM_MM_TILES;
     return AELLM_MM_DEQUANT;
 }
