@@ -30,7 +30,7 @@ print("%.2f %.2f" % (float(r["avg_ts"]), float(r["stddev_ts"])))'
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $threads threads; $reps repetitions after a warm-up; $(date -u +%F)"
-[ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $("$LLAMA_BENCH" --help 2>/dev/null | head -0)$(cd "$(dirname "$LLAMA_BENCH")" && git rev-parse --short HEAD 2>/dev/null || echo "commit unknown")"
+[ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $LLAMA_BENCH (commit $(git -C "$(dirname "$LLAMA_BENCH")" rev-parse --short HEAD 2>/dev/null || echo unknown)), llama-bench -t $threads -r $reps"
 echo
 echo "| shape | type | size MiB | aellm pp512 | aellm tg128 | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio | tg / roofline |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -38,14 +38,16 @@ for shape in $shapes; do
     for type in $types; do
         f=$dir/$shape-$type.gguf
         [ -f "$f" ] || "$aellm" mkmodel --shape "$shape" --type "$type" -o "$f" 2>/dev/null
+        # each aellm test runs right beside llama.cpp's same test, so both see the
+        # same machine (a VM's speed drifts by tens of percent over minutes)
+        l_pp="-" l_tg="-" r_pp="-" r_tg="-"
         pp=$("$aellm" bench -m "$f" -p 512 -n 0 -r "$reps" -t "$threads" --no-bandwidth --json)
+        [ -n "${LLAMA_BENCH:-}" ] && read -r l_pp _ < <(llama_tps "$f" 512 0)
         tg=$("$aellm" bench -m "$f" -p 0 -n 128 -r "$reps" -t "$threads" --json)
+        [ -n "${LLAMA_BENCH:-}" ] && read -r l_tg _ < <(llama_tps "$f" 0 128)
         a_pp=$(echo "$pp" | jget pp_tps); a_tg=$(echo "$tg" | jget tg_tps)
         roof=$(echo "$tg" | jget tg_roofline_fraction); size=$(echo "$tg" | jget size_bytes)
-        l_pp="-" l_tg="-" r_pp="-" r_tg="-"
         if [ -n "${LLAMA_BENCH:-}" ]; then
-            read -r l_pp _ < <(llama_tps "$f" 512 0)
-            read -r l_tg _ < <(llama_tps "$f" 0 128)
             r_pp=$(python3 -c "print('%.2f' % ($a_pp / $l_pp))")
             r_tg=$(python3 -c "print('%.2f' % ($a_tg / $l_tg))")
         fi
