@@ -19,7 +19,7 @@ dir=${MODELS_DIR:-/tmp/aellm-bench-models}
 mkdir -p "$dir"
 [ -x "$aellm" ] || { echo "no $aellm: build first" >&2; exit 1; }
 
-jget() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" | head -1; }
+jget() { sed -n "s/.*\"$1\":[[:space:]]*\([0-9.eE+-]*\).*/\1/p" | head -1; }
 
 # llama-bench -o csv: fields include n_prompt, n_gen, avg_ts, stddev_ts
 llama_tps() { # file, -p N, -n N -> "avg sd"
