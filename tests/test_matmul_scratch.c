@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <omp.h>
 
 #include "aellm/dtype.h"
 #include "core/rng.h"
@@ -57,8 +58,22 @@ static void test_scratch_serves_smaller_batches(void **state)
     }
 }
 
+/* OpenBLAS's OpenMP build sets the caller's OpenMP thread count when told to
+ * run single-threaded; a matmul must not leave it changed, or every later
+ * parallel region (the rest of prefill) runs on one thread. */
+static void test_matmul_keeps_thread_count(void **state)
+{
+    (void)state;
+    omp_set_num_threads(2);
+    check_type(AELLM_DTYPE_F16, 64, 64);
+    check_type(AELLM_DTYPE_Q4_0, 64, 64);
+    assert_int_equal(omp_get_max_threads(), 2);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_scratch_serves_smaller_batches)};
+    /* the thread-count check first: OpenBLAS is switched once per process */
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_matmul_keeps_thread_count),
+                                       cmocka_unit_test(test_scratch_serves_smaller_batches)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,7 +80,14 @@ static int tile_kernels(int wtype, aellm_gemm_pack_fn *pack, aellm_gemm_tile_fn 
 static void blas_single_threaded(void)
 {
     static atomic_int done;
-    if (!atomic_exchange(&done, 1)) openblas_set_num_threads(1);
+    if (atomic_exchange(&done, 1)) return;
+    int omp_threads = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    /* OpenBLAS's OpenMP build does that with omp_set_num_threads(1), which
+     * left every later parallel region of ours on one thread: prefill ran at
+     * single-core speed. Our regions get their thread count back; sgemm,
+     * always called inside them, stays single-threaded either way. */
+    omp_set_num_threads(omp_threads);
 }
 
 /* Rows [r0, r1) of thread `id` among `nt`, in whole multiples of `align`. */
