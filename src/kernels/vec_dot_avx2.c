@@ -40,7 +40,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
 
 /* Four independent accumulators (32 elements a step) cover the FMA latency;
  * a scalar loop takes the last n % 8. */
-#define FLOAT_DOT(name, load, scalar_of, esize)                                                    \
+#define FLOAT_DOT(name, load, scalar_of, esize, prefetch)                                          \
     void aellm_vec_dot_##name##_avx2(int64_t n, float *out, const void *w, const void *x)          \
     {                                                                                              \
         const float *xf = x;                                                                       \
@@ -58,7 +58,10 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         for (; i < n; i++) sum += scalar_of(w, i) * xf[i];                                         \
         *out = sum;                                                                                \
     }                                                                                              \
-    /* Four rows, two accumulators each: eight FMA chains, one x load per 8. */                    \
+    /* Four rows, two accumulators each: eight FMA chains, one x load per 8.                       \
+     * The software prefetch of the next row group helps the 16-bit types                          \
+     * (+10 % tg at 110M) and costs f32, whose four plain streams the                              \
+     * hardware prefetcher already covers (-7 % at 110M, -15 % at 1.1B). */                        \
     void aellm_vec_dot_rows_##name##_avx2(int64_t n, float *out, const void *w, size_t row_bytes,  \
                                           const void *x)                                           \
     {                                                                                              \
@@ -73,7 +76,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         for (; i + 16 <= n; i += 16) {                                                             \
             __m256 x0 = _mm256_loadu_ps(xf + i), x1 = _mm256_loadu_ps(xf + i + 8);                 \
             for (int r = 0; r < 4; r++) {                                                          \
-                prefetch_next_group(wr[r] + i * (esize), row_bytes);                               \
+                if (prefetch) prefetch_next_group(wr[r] + i * (esize), row_bytes);                 \
                 acc[r][0] = _mm256_fmadd_ps(load(wr[r], i), x0, acc[r][0]);                        \
                 acc[r][1] = _mm256_fmadd_ps(load(wr[r], i + 8), x1, acc[r][1]);                    \
             }                                                                                      \
@@ -101,9 +104,9 @@ static inline float bf16_at(const void *p, int64_t i)
     return f;
 }
 
-FLOAT_DOT(f32, load_f32, f32_at, 4)
-FLOAT_DOT(f16, load_f16, f16_at, 2)
-FLOAT_DOT(bf16, load_bf16, bf16_at, 2)
+FLOAT_DOT(f32, load_f32, f32_at, 4, 0)
+FLOAT_DOT(f16, load_f16, f16_at, 2, 1)
+FLOAT_DOT(bf16, load_bf16, bf16_at, 2, 1)
 
 /* ---- q8_0 x q8_0 ---------------------------------------------------------- */
 
