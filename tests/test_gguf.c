@@ -17,18 +17,9 @@
 #include "aellm/error.h"
 #include "aellm/gguf.h"
 
-static char tmp_dir[64];
+#include "test_tmpdir.h"
 
 /* ---- helpers ---- */
-
-static const char *tmp_path(const char *name)
-{
-    static char path[4][160];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmp_dir, name);
-    return path[k];
-}
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -675,21 +666,6 @@ static void test_llama_cpp_file(void **state)
     aellm_gguf_free(g);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/aellm_test_gguf_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -701,5 +677,5 @@ int main(void)
         cmocka_unit_test(test_ndims_zero),     cmocka_unit_test(test_corruptions),
         cmocka_unit_test(test_llama_cpp_file),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

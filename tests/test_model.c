@@ -23,18 +23,9 @@
 #define STORIES_BIN AELLM_DATA_DIR "/stories260K/stories260K.bin"
 #define TOK512_BIN  AELLM_DATA_DIR "/stories260K/tok512.bin"
 
-static char tmp_dir[64];
+#include "test_tmpdir.h"
 
 /* ---- helpers ---- */
-
-static const char *tmp_path(const char *name)
-{
-    static char path[4][160];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmp_dir, name);
-    return path[k];
-}
 
 static int exists(const char *path)
 {
@@ -453,21 +444,6 @@ static void test_random_save_reload(void **state)
     aellm_model_free(NULL);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/aellm_test_model_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
     const struct CMUnitTest random_tests[] = {
@@ -479,7 +455,7 @@ int main(void)
     if (access(STORIES_BIN, R_OK) != 0 || access(TOK512_BIN, R_OK) != 0) {
         printf("skip: %s or %s not found; running the random-model tests only\n", STORIES_BIN,
                TOK512_BIN);
-        int rc = cmocka_run_group_tests(random_tests, setup, teardown);
+        int rc = cmocka_run_group_tests(random_tests, tmpdir_setup, tmpdir_teardown);
         return rc ? rc : 77;
     }
     const struct CMUnitTest tests[] = {
@@ -489,5 +465,5 @@ int main(void)
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_random_sizes),
         cmocka_unit_test(test_random_values),  cmocka_unit_test(test_random_save_reload),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
