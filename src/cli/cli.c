@@ -239,7 +239,7 @@ char *cli_read_file(const char *cmd, const char *path, size_t *len)
     return buf;
 }
 
-int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size)
+int cli_vocab_for(const char *cmd, aellm_tokenizer **out, const char *path, int vocab_size)
 {
     char buf[PATH_MAX + 64];
     *out = NULL;
@@ -250,11 +250,23 @@ int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size)
                                               : NULL;
         if (data && rel) snprintf(buf, sizeof(buf), "%s/%s", data, rel);
         if (!data || !rel || !is_file(buf)) {
-            if (aellm_tokenizer_byte_level(out, vocab_size)) return cli_fail_last("mkmodel"), -1;
+            if (aellm_tokenizer_byte_level(out, vocab_size)) return cli_fail_last(cmd), -1;
             return 0;
         }
         path = buf;
     }
-    if (aellm_tokenizer_load_llama2c(out, path, vocab_size)) return cli_fail_last("mkmodel"), -1;
+    if (aellm_tokenizer_load_llama2c(out, path, vocab_size)) return cli_fail_last(cmd), -1;
     return 0;
+}
+
+int cli_encode(const char *cmd, const aellm_tokenizer *tok, const char *text, size_t len,
+               int32_t **ids, size_t *n)
+{
+    size_t cap = len + 3; /* at most one token a byte, plus BOS and the space prefix */
+    *ids = malloc(cap * sizeof(int32_t));
+    if (!*ids) return cli_fail(cmd, "out of memory for %zu tokens", cap), -1;
+    if (aellm_tokenizer_encode(tok, text, len, 1, *ids, cap, n) == 0) return 0;
+    free(*ids);
+    *ids = NULL;
+    return cli_fail_last(cmd), -1;
 }

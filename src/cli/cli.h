@@ -50,7 +50,12 @@ const char *cli_data_dir(void);
 /* A vocabulary of `vocab_size` tokens for a random model: from `path`
  * (tokenizer.bin) if given, else the shared Llama 2 (32000) or stories (512)
  * one when present, else a byte-level one. Returns -1 after an error. */
-int cli_vocab_for(aellm_tokenizer **out, const char *path, int vocab_size);
+int cli_vocab_for(const char *cmd, aellm_tokenizer **out, const char *path, int vocab_size);
+
+/* Tokenizes `len` bytes of text with BOS first into a new array (*ids, the
+ * caller frees it). Returns -1 after printing an error. */
+int cli_encode(const char *cmd, const aellm_tokenizer *tok, const char *text, size_t len,
+               int32_t **ids, size_t *n);
 
 /* Prints a cJSON document on stdout and frees it. */
 void cli_print_json(cJSON *doc);

@@ -33,7 +33,7 @@ static int open_demo_model(aellm_model **m, int *random_weights)
     aellm_tokenizer *vocab = NULL;
     if (aellm_model_shape(&cfg, "260K") || aellm_model_random(m, &cfg, 0, 42))
         return cli_fail_last("demo"), -1;
-    if (cli_vocab_for(&vocab, NULL, cfg.vocab_size)) return -1;
+    if (cli_vocab_for("demo", &vocab, NULL, cfg.vocab_size)) return -1;
     aellm_model_set_tokenizer(*m, vocab);
     return 0;
 }
@@ -53,18 +53,18 @@ static int demo_perplexity(aellm_engine *e, const aellm_model *m)
         len = strlen(text);
         snprintf(path, sizeof(path), "(built-in paragraph)");
     }
-    size_t cap = len + 3, n = 0;
-    int32_t *ids = malloc(cap * sizeof(int32_t));
+    size_t n = 0;
+    int32_t *ids = NULL;
     aellm_ppl_result r;
-    int ctx = 128, rc = 1;
-    if (ids && !aellm_tokenizer_encode(aellm_model_tokenizer(m), text, len, 1, ids, cap, &n) &&
-        !aellm_perplexity(e, ids, (int64_t)n, (int)n >= 512 ? 512 : ctx, 64, NULL, NULL, &r)) {
+    int rc = 1;
+    if (!cli_encode("demo", aellm_model_tokenizer(m), text, len, &ids, &n) &&
+        !aellm_perplexity(e, ids, (int64_t)n, n >= 512 ? 512 : 128, 64, NULL, NULL, &r)) {
         printf("== perplexity of %s: %d windows of %d tokens\nPPL = %.4f +/- %.5f  (%.0f "
                "tokens/s)\n",
                path, r.n_chunks, r.n_ctx, r.ppl, r.ppl_stderr,
                r.n_chunks * (double)r.n_ctx / r.seconds);
         rc = 0;
-    } else
+    } else if (ids)
         cli_fail_last("demo");
     free(ids);
     free(text);

@@ -27,7 +27,7 @@ int cmd_mkmodel(int argc, char **argv)
     if (aellm_model_shape(&cfg, shape)) return cli_fail_last("mkmodel");
     aellm_model *m = NULL;
     aellm_tokenizer *tok = NULL;
-    if (cli_vocab_for(&tok, vocab, cfg.vocab_size)) return 1;
+    if (cli_vocab_for("mkmodel", &tok, vocab, cfg.vocab_size)) return 1;
     if (aellm_model_random(&m, &cfg, type, seed)) {
         aellm_tokenizer_free(tok);
         return cli_fail_last("mkmodel");

@@ -21,14 +21,9 @@ static int tokenize_file(const aellm_model *m, const char *path, int32_t **ids, 
     size_t len = 0;
     char *text = cli_read_file("perplexity", path, &len);
     if (!text) return -1;
-    const aellm_tokenizer *tok = aellm_model_tokenizer(m);
-    *ids = malloc((len + 3) * sizeof(int32_t));
-    if (!*ids || aellm_tokenizer_encode(tok, text, len, 1, *ids, len + 3, n)) {
-        free(text);
-        return *ids ? cli_fail_last("perplexity"), -1 : cli_fail("perplexity", "out of memory");
-    }
+    int rc = cli_encode("perplexity", aellm_model_tokenizer(m), text, len, ids, n);
     free(text);
-    return 0;
+    return rc;
 }
 
 static cJSON *result_json(const char *file, const aellm_ppl_result *r, size_t n_tokens)

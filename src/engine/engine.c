@@ -25,23 +25,21 @@ static int default_threads(void)
     return n > 0 ? (int)n : 1;
 }
 
-/* Largest scratch any weight matrix needs for a batch of B tokens. */
+static size_t max_scratch(size_t best, const aellm_tensor *w, int B)
+{
+    size_t s = aellm_kernel_matmul_scratch(w->type, w->ne[1], w->ne[0], B);
+    return s > best ? s : best;
+}
+
+/* Largest scratch any weight matrix needs for a batch of up to B tokens. */
 static size_t matmul_scratch_max(const aellm_model *m, int B)
 {
-    size_t best = 0;
-    const aellm_tensor *all[] = {&m->output};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        size_t s = aellm_kernel_matmul_scratch(all[i]->type, all[i]->ne[1], all[i]->ne[0], B);
-        best = s > best ? s : best;
-    }
+    size_t best = max_scratch(0, &m->output, B);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const aellm_layer *L = &m->layers[l];
         const aellm_tensor *w[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
                                    &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) {
-            size_t s = aellm_kernel_matmul_scratch(w[i]->type, w[i]->ne[1], w[i]->ne[0], B);
-            best = s > best ? s : best;
-        }
+        for (int i = 0; i < 7; i++) best = max_scratch(best, w[i], B);
     }
     return best;
 }
