@@ -31,15 +31,29 @@ static size_t max_scratch(size_t best, const aellm_tensor *w, int B)
     return s > best ? s : best;
 }
 
+static size_t max_act(size_t best, const aellm_tensor *w)
+{
+    size_t s = aellm_kernel_act_bytes(w->type, w->ne[0]);
+    return s > best ? s : best;
+}
+
+/* Largest activation row any weight matrix takes in decode. */
+static size_t act_bytes_max(const aellm_model *m)
+{
+    size_t best = max_act(0, &m->output);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int i = 0; i < AELLM_LINEAR_COUNT; i++)
+            best = max_act(best, aellm_layer_linear(&m->layers[l], i));
+    return best;
+}
+
 /* Largest scratch any weight matrix needs for a batch of up to B tokens. */
 static size_t matmul_scratch_max(const aellm_model *m, int B)
 {
     size_t best = max_scratch(0, &m->output, B);
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        const aellm_layer *L = &m->layers[l];
-        const aellm_tensor *w[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
-                                   &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) best = max_scratch(best, w[i], B);
+        for (int i = 0; i < AELLM_LINEAR_COUNT; i++)
+            best = max_scratch(best, aellm_layer_linear(&m->layers[l], i), B);
     }
     return best;
 }
@@ -84,8 +98,7 @@ static void layout(aellm_engine *e, char *base)
     e->hb2 = carve(base, &off, B * (size_t)c->hidden_dim * sizeof(float));
     e->scores = carve(base, &off, (size_t)e->n_threads * B * C * sizeof(float));
     e->logits = carve(base, &off, (size_t)c->vocab_size * sizeof(float));
-    size_t widest = (size_t)(c->hidden_dim > (int)wide ? c->hidden_dim : (int)wide);
-    e->act = carve(base, &off, widest * sizeof(float) + 64);
+    e->act = carve(base, &off, e->act_bytes);
     e->scratch = carve(base, &off, e->scratch_bytes);
     e->bytes = off;
 }
@@ -107,6 +120,7 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
     e->scratch_bytes = matmul_scratch_max(m, e->n_batch);
+    e->act_bytes = act_bytes_max(m);
     layout(e, NULL);
     if (posix_memalign(&e->block, 64, e->bytes) != 0) {
         size_t bytes = e->bytes;

@@ -8,6 +8,12 @@
 #include "aellm/engine.h"
 #include "model/model.h"
 
+/* Sees the input rows x (n rows of `width` floats) of matrix `linear`
+ * (aellm_linear) of layer `layer` just before the product; used by
+ * quantization methods to collect calibration statistics. */
+typedef void (*aellm_linear_hook)(void *user, int layer, int linear, const float *x, int n,
+                                  int64_t width);
+
 struct aellm_engine {
     const aellm_model *m;
     int n_ctx, n_batch, n_threads;
@@ -26,8 +32,12 @@ struct aellm_engine {
     float *scores; /* (n_threads, B, C) attention weights, one head at a time per thread */
     float *logits; /* (vocab) last token's logits */
     void *act;     /* one activation row in a weight's vec_dot_type (decode) */
+    size_t act_bytes;
     void *scratch; /* aellm_kernel_matmul scratch (prefill) */
     size_t scratch_bytes;
+
+    aellm_linear_hook hook; /* called with each prefill matmul's input; may be NULL */
+    void *hook_user;
 
     void *block; /* the single allocation behind all of the above */
     size_t bytes;
@@ -38,5 +48,14 @@ struct aellm_engine {
 int aellm_forward_decode(aellm_engine *e, int32_t token, int pos, float *logits);
 int aellm_forward_prefill(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
                           int all_logits);
+
+/* ---- For the techniques layer: calibration runs a model layer by layer ---- */
+
+/* Installs (or with NULL removes) the prefill hook. */
+void aellm_engine_set_hook(aellm_engine *e, aellm_linear_hook hook, void *user);
+/* Runs layer `l` in place over x (n rows of dim floats, n <= n_batch) at
+ * positions pos..pos+n-1, through the prefill path (the hook sees its
+ * matrices' inputs), writing that layer's KV cache. */
+int aellm_engine_run_layer(aellm_engine *e, int l, float *x, int n, int pos);
 
 #endif

@@ -202,6 +202,14 @@ static void matmul(aellm_engine *e, const aellm_tensor *w, const float *x, int n
     aellm_kernel_matmul(w->type, w->data, w->row_bytes, w->ne[1], w->ne[0], x, n, y, e->scratch);
 }
 
+/* Matrix `which` of layer l, shown to the hook first. */
+static void linear(aellm_engine *e, int l, int which, const float *x, int n, float *y)
+{
+    const aellm_tensor *w = aellm_layer_linear(&e->m->layers[l], which);
+    if (e->hook) e->hook(e->hook_user, l, which, x, n, w->ne[0]);
+    matmul(e, w, x, n, y);
+}
+
 static void norm_rows(aellm_engine *e, float *o, const float *x, const aellm_tensor *w, int n)
 {
     int dim = e->m->cfg.dim;
@@ -253,24 +261,24 @@ static void prefill_layer(aellm_engine *e, int l, int n, int pos)
     const aellm_layer *L = &e->m->layers[l];
     int dim = c->dim, hidden = c->hidden_dim;
     norm_rows(e, e->xb, e->x, &L->attn_norm, n);
-    matmul(e, &L->wq, e->xb, n, e->q);
-    matmul(e, &L->wk, e->xb, n, k_at(e, l, pos));
-    matmul(e, &L->wv, e->xb, n, v_at(e, l, pos));
+    linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
+    linear(e, l, AELLM_LINEAR_WK, e->xb, n, k_at(e, l, pos));
+    linear(e, l, AELLM_LINEAR_WV, e->xb, n, v_at(e, l, pos));
 #pragma omp parallel for num_threads(e->n_threads)
     for (int i = 0; i < n; i++) {
         rope(e, e->q + (size_t)i * e->q_dim, c->n_heads, pos + i);
         rope(e, k_at(e, l, pos + i), c->n_kv_heads, pos + i);
     }
     attention_batch(e, l, n, pos);
-    matmul(e, &L->wo, e->xb, n, e->xb2);
+    linear(e, l, AELLM_LINEAR_WO, e->xb, n, e->xb2);
     add(e->x, e->xb2, (int64_t)n * dim);
     norm_rows(e, e->xb, e->x, &L->ffn_norm, n);
-    matmul(e, &L->w_gate, e->xb, n, e->hb);
-    matmul(e, &L->w_up, e->xb, n, e->hb2);
+    linear(e, l, AELLM_LINEAR_W_GATE, e->xb, n, e->hb);
+    linear(e, l, AELLM_LINEAR_W_UP, e->xb, n, e->hb2);
 #pragma omp parallel for num_threads(e->n_threads)
     for (int i = 0; i < n; i++)
         swiglu(e->hb + (size_t)i * hidden, e->hb2 + (size_t)i * hidden, hidden);
-    matmul(e, &L->w_down, e->hb, n, e->xb2);
+    linear(e, l, AELLM_LINEAR_W_DOWN, e->hb, n, e->xb2);
     add(e->x, e->xb2, (int64_t)n * dim);
 }
 
@@ -285,5 +293,24 @@ int aellm_forward_prefill(aellm_engine *e, const int32_t *tokens, int n, int pos
     int first = all_logits ? 0 : n - 1, rows = n - first;
     norm_rows(e, e->xb, e->x + (size_t)first * dim, &m->output_norm, rows);
     matmul(e, &m->output, e->xb, rows, logits);
+    return 0;
+}
+
+void aellm_engine_set_hook(aellm_engine *e, aellm_linear_hook hook, void *user)
+{
+    e->hook = hook;
+    e->hook_user = user;
+}
+
+int aellm_engine_run_layer(aellm_engine *e, int l, float *x, int n, int pos)
+{
+    if (l < 0 || l >= e->m->cfg.n_layers || n <= 0 || n > e->n_batch || pos < 0 ||
+        pos + n > e->n_ctx)
+        return aellm_error_set(AELLM_EINVAL,
+                               "layer %d over %d tokens at %d does not fit the engine", l, n, pos);
+    size_t bytes = (size_t)n * e->m->cfg.dim * sizeof(float);
+    memcpy(e->x, x, bytes);
+    prefill_layer(e, l, n, pos);
+    memcpy(x, e->x, bytes);
     return 0;
 }

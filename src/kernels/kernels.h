@@ -37,9 +37,12 @@ aellm_vec_dot_fn aellm_kernel_vec_dot(int type);
 aellm_from_float_fn aellm_kernel_from_float(int type);
 aellm_to_float_fn aellm_kernel_to_float(int type);
 
-/* Converts an f32 activation row to the vec_dot_type of weight type `wtype`
- * (a copy for f32). `dst` holds aellm_dtype_row_size(vec_dot_type, n) bytes. */
+/* Converts an f32 activation row of n elements to the vec_dot_type of weight
+ * type `wtype` (a copy for f32), zero-padded to the weight's padded row
+ * length so that a partial last group dots with zeros. `dst` holds
+ * aellm_kernel_act_bytes(wtype, n) bytes. */
 void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n);
+size_t aellm_kernel_act_bytes(int wtype, int64_t n);
 
 /* y[r - r0] for r in [r0, r1): y = W[r,:] . x, W rows of `wtype` with n
  * elements and `row_bytes` stride, x from aellm_kernel_quantize_act. */

@@ -9,6 +9,12 @@ void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n)
     aellm_kernel_from_float(tr->vec_dot_type)(x, dst, n);
 }
 
+size_t aellm_kernel_act_bytes(int wtype, int64_t n)
+{
+    const aellm_kernel_traits *tr = aellm_kernel_traits_get(wtype);
+    return aellm_dtype_row_size(tr->vec_dot_type, aellm_dtype_padded(wtype, n));
+}
+
 void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
                          float *y, int64_t r0, int64_t r1)
 {

@@ -73,8 +73,24 @@ void aellm_model_free(aellm_model *m)
     aellm_gguf_free(m->gguf);
     if (m->map) munmap(m->map, m->map_size);
     free(m->owned);
+    for (int i = 0; i < m->n_extra; i++) free(m->extra[i]);
+    free(m->extra);
+    free(m->quantize_json);
     free(m->layers);
     free(m);
+}
+
+void *aellm_model_own(aellm_model *m, size_t bytes)
+{
+    void **list = realloc(m->extra, (size_t)(m->n_extra + 1) * sizeof(*list));
+    if (!list) return aellm_error_oom("a model's block list", 0), NULL;
+    m->extra = list;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+        return aellm_error_oom("a model transform", bytes), NULL;
+    memset(p, 0, bytes);
+    m->extra[m->n_extra++] = p;
+    return p;
 }
 
 const aellm_model_config *aellm_model_config_get(const aellm_model *m)

@@ -31,6 +31,27 @@ typedef struct {
     aellm_tensor w_down;    /* (hidden) -> (dim) */
 } aellm_layer;
 
+/* The seven matrices of a layer by number, in the order the forward uses
+ * them, for code that treats them alike (quantizers, calibration). */
+typedef enum {
+    AELLM_LINEAR_WQ,
+    AELLM_LINEAR_WK,
+    AELLM_LINEAR_WV,
+    AELLM_LINEAR_WO,
+    AELLM_LINEAR_W_GATE,
+    AELLM_LINEAR_W_UP,
+    AELLM_LINEAR_W_DOWN,
+    AELLM_LINEAR_COUNT
+} aellm_linear;
+
+/* Like strchr, const in and mutable out: callers that own the model may write. */
+static inline aellm_tensor *aellm_layer_linear(const aellm_layer *L, int which)
+{
+    const aellm_tensor *t[AELLM_LINEAR_COUNT] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                                 &L->w_gate, &L->w_up, &L->w_down};
+    return (aellm_tensor *)t[which];
+}
+
 struct aellm_model {
     aellm_model_config cfg;
     aellm_tensor tok_embd;      /* (vocab, dim): row t is token t's embedding */
@@ -43,7 +64,12 @@ struct aellm_model {
     aellm_gguf *gguf; /* GGUF mapping */
     void *map;        /* llama2.c mapping */
     size_t map_size;
-    void *owned; /* heap block (random models, converted norms) */
+    void *owned;  /* heap block (random models, converted norms) */
+    void **extra; /* further heap blocks, from aellm_model_own */
+    int n_extra;
+
+    char *quantize_json; /* owned, may be NULL: how the weights were quantized,
+                            saved as the metadata key aellm.quantize */
 };
 
 /* Bytes of a tensor. */
@@ -56,11 +82,20 @@ static inline size_t aellm_tensor_bytes(const aellm_tensor *t)
  * divide, kv heads divide heads. Message names `what` (the file). */
 int aellm_model_config_check(const aellm_model_config *cfg, const char *what);
 
+/* ---- For the layers above (techniques) that transform a model ---- */
+
+/* A zeroed, 64-byte-aligned block of `bytes` that lives as long as the
+ * model: new tensors of a transformed model point into it. NULL (with the
+ * error set) when out of memory. */
+void *aellm_model_own(aellm_model *m, size_t bytes);
+
 /* ---- Shared between the files of src/model; not for other layers. ---- */
 
-/* A zeroed model with `cfg` copied and cfg->n_layers zeroed layers. */
+/* A zeroed model with `cfg` copied and cfg->n_layers zeroed layers (also
+ * for the techniques layer, which builds transformed models). */
 int aellm_model_alloc(aellm_model **out, const aellm_model_config *cfg);
-/* Sets t to ne0 x ne1 elements of `type` at `data` (ne0 a multiple of the block). */
+/* Sets t to ne0 x ne1 elements of `type` at `data` (rows of
+ * aellm_dtype_row_size(type, ne0) bytes, which must be non-zero). */
 void aellm_tensor_set(aellm_tensor *t, int type, int64_t ne0, int64_t ne1, const void *data);
 /* A llama2.c legacy checkpoint (llama2c.c). */
 int aellm_model_load_llama2c(aellm_model **out, const char *path, const char *tokenizer_path);
