@@ -2,7 +2,9 @@
  * bandwidth reference, and prefill matmul GFLOP/s at T = 512 against f32
  * sgemm, for the 110M and 1.1B matrix shapes and every weight type; the
  * last column is the dequantize + sgemm path, for comparison with the path
- * matmul chose ("path").
+ * matmul chose ("path": sgemm, deq, tiles, x8 or w8a8). The type argument
+ * may name several types, comma-separated ("q4_0,nf4"); f32 always runs,
+ * as the reference of the ratios.
  * Usage: bench_kernels [T] [seconds per measurement] [type] [ROWSxN].
  * Not a correctness check. */
 #include <omp.h>
@@ -13,8 +15,11 @@
 #include "core/timer.h"
 #include "kernels/kernels_impl.h"
 
-static const int types[] = {AELLM_DTYPE_F32,  AELLM_DTYPE_F16,  AELLM_DTYPE_BF16,
-                            AELLM_DTYPE_Q8_0, AELLM_DTYPE_Q4_0, AELLM_DTYPE_Q4_1};
+static const int types[] = {
+    AELLM_DTYPE_F32,        AELLM_DTYPE_F16,       AELLM_DTYPE_BF16,      AELLM_DTYPE_Q8_0,
+    AELLM_DTYPE_Q4_0,       AELLM_DTYPE_Q4_1,      AELLM_DTYPE_INT4S_G32, AELLM_DTYPE_INT4S_G64,
+    AELLM_DTYPE_INT4S_G128, AELLM_DTYPE_INT4A_G32, AELLM_DTYPE_INT4A_G64, AELLM_DTYPE_INT4A_G128,
+    AELLM_DTYPE_NF4,        AELLM_DTYPE_FP8_E4M3,  AELLM_DTYPE_INT8,      AELLM_DTYPE_INT8_G32};
 #define NTYPES (int)(sizeof(types) / sizeof(types[0]))
 static const int64_t shapes[][2] = {{768, 768},   {2048, 768},  {768, 2048},  {2048, 2048},
                                     {5632, 2048}, {2048, 5632}, {32000, 2048}};
@@ -84,6 +89,15 @@ static double bandwidth_gbs(void)
     free(buf);
     if (sink == 42) printf(" ");
     return (double)(n * sizeof(uint64_t)) / best * 1e-9;
+}
+
+/* Whether `name` is one of the comma-separated names in `list`. */
+static int listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0')) return 1;
+    return 0;
 }
 
 typedef struct {
@@ -179,11 +193,12 @@ int main(int argc, char **argv)
     size_t wbuf = (size_t)256 << 20;
     if ((size_t)max_elems * sizeof(float) > wbuf) wbuf = (size_t)max_elems * sizeof(float);
     void *w = xmalloc(wbuf);
-    void *xq = xmalloc((size_t)max_n * sizeof(float));
+    /* f32 activations padded to a whole group (nf4: up to 63 more). */
+    void *xq = xmalloc((size_t)(max_n + 128) * sizeof(float));
     fill_random(src, max_elems, 1);
     fill_random(xf, T * max_n, 2);
 
-    printf("%-12s %-5s | %8s %6s | %8s %6s %-5s | %8s\n", "shape", "type", "mv GB/s", "/bw",
+    printf("%-12s %-10s | %8s %6s | %8s %6s %-5s | %8s\n", "shape", "type", "mv GB/s", "/bw",
            "mm GF/s", "/sgemm", "path", "deq GF/s");
     for (int s = 0; s < NSHAPES; s++) {
         int64_t rows = shapes[s][0], n = shapes[s][1];
@@ -194,7 +209,7 @@ int main(int argc, char **argv)
         for (int ti = 0; ti < NTYPES; ti++) {
             int type = types[ti];
             if (only_type && type != AELLM_DTYPE_F32 &&
-                strcmp(only_type, aellm_dtype_traits_get(type)->name) != 0)
+                !listed(only_type, aellm_dtype_traits_get(type)->name))
                 continue;
             size_t rb = aellm_dtype_row_size(type, n), mbytes = (size_t)rows * rb;
             case_t c = {type, rows, n, rb, w, (int64_t)(wbuf / mbytes), 0, xf, xq, y};
@@ -221,10 +236,9 @@ int main(int argc, char **argv)
                 deq_gfs = flops / time_it(matmul_fn, &d, min_time) * 1e-9;
                 free(d.scratch);
             }
-            const char *path = type == AELLM_DTYPE_F32                   ? "sgemm"
-                               : aellm_kernel_matmul_uses_tiles(type, T) ? "int8"
-                                                                         : "deq";
-            printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f %-5s | ", ti ? "" : shape,
+            static const char *const path_names[] = {"sgemm", "deq", "tiles", "x8", "w8a8"};
+            const char *path = path_names[aellm_kernel_matmul_auto_path(type, n, T)];
+            printf("%-12s %-10s | %8.1f %6.2f | %8.1f %6.2f %-5s | ", ti ? "" : shape,
                    aellm_dtype_traits_get(type)->name, mv_gbs, mv_gbs / bw, mm_gfs,
                    mm_gfs / sgemm_gfs, path);
             if (deq_gfs > 0) printf("%8.1f", deq_gfs);

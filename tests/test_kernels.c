@@ -34,25 +34,27 @@
 #include "core/rng.h"
 #include "kernels/kernels_impl.h"
 
-static const int types[] = {AELLM_DTYPE_F32,  AELLM_DTYPE_F16,  AELLM_DTYPE_BF16,
-                            AELLM_DTYPE_Q8_0, AELLM_DTYPE_Q4_0, AELLM_DTYPE_Q4_1};
+static const int types[] = {
+    AELLM_DTYPE_F32,        AELLM_DTYPE_F16,       AELLM_DTYPE_BF16,      AELLM_DTYPE_Q8_0,
+    AELLM_DTYPE_Q4_0,       AELLM_DTYPE_Q4_1,      AELLM_DTYPE_INT4S_G32, AELLM_DTYPE_INT4S_G64,
+    AELLM_DTYPE_INT4S_G128, AELLM_DTYPE_INT4A_G32, AELLM_DTYPE_INT4A_G64, AELLM_DTYPE_INT4A_G128,
+    AELLM_DTYPE_NF4,        AELLM_DTYPE_FP8_E4M3,  AELLM_DTYPE_INT8,      AELLM_DTYPE_INT8_G32};
 #define NTYPES (int)(sizeof(types) / sizeof(types[0]))
-static const int64_t sizes[] = {32, 64, 96, 768, 2048 + 32, 5632};
+/* Rows of whole blocks for every type, and (172, 100, 33) rows that end in a
+ * partial group, for the types that allow them. */
+static const int64_t sizes[] = {32, 64, 96, 768, 2048 + 32, 5632, 172, 100, 33};
 #define NSIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
 
 /* ---- helpers ---- */
 
-static int64_t block_of(int type)
-{
-    return aellm_dtype_traits_get(type)->block_size;
-}
 static int vdt_of(int type)
 {
     return aellm_kernel_traits_get(type)->vec_dot_type;
 }
-static int quantized(int type)
+/* Rows of n elements exist for this type. */
+static int holds(int type, int64_t n)
 {
-    return block_of(type) > 1;
+    return aellm_dtype_row_size(type, n) != 0;
 }
 
 static float *random_floats(aellm_rng *rng, int64_t n, float scale)
@@ -63,20 +65,69 @@ static float *random_floats(aellm_rng *rng, int64_t n, float scale)
     return v;
 }
 
-/* f32 data converted to `type` by the scalar reference quantizer. */
+/* f32 rows (rows, n) converted to `type` by the scalar reference quantizer,
+ * a row at a time (rows of the new formats are not whole blocks). */
+static void *encode_rows(int type, const float *x, int64_t rows, int64_t n)
+{
+    size_t rb = aellm_dtype_row_size(type, n);
+    char *q = malloc(rb * (size_t)rows);
+    assert_non_null(q);
+    for (int64_t r = 0; r < rows; r++)
+        aellm_dtype_traits_get(type)->from_float(x + r * n, q + r * rb, n);
+    return q;
+}
+
 static void *encode(int type, const float *x, int64_t n)
 {
-    void *q = malloc(aellm_dtype_row_size(type, n));
-    assert_non_null(q);
-    aellm_dtype_traits_get(type)->from_float(x, q, n);
-    return q;
+    return encode_rows(type, x, 1, n);
+}
+
+static float *decode_rows(int type, const void *q, int64_t rows, int64_t n)
+{
+    size_t rb = aellm_dtype_row_size(type, n);
+    float *x = malloc((size_t)(rows * n) * sizeof(float));
+    assert_non_null(x);
+    for (int64_t r = 0; r < rows; r++)
+        aellm_dtype_traits_get(type)->to_float((const char *)q + r * rb, x + r * n, n);
+    return x;
 }
 
 static float *decode(int type, const void *q, int64_t n)
 {
-    float *x = malloc((size_t)n * sizeof(float));
+    return decode_rows(type, q, 1, n);
+}
+
+/* The activation of weight type `wtype`, by the reference quantizer of its
+ * vec_dot_type on the row zero-padded to the weight's padded length; checks
+ * that aellm_kernel_quantize_act (the fast path) writes the same bytes. */
+static void *encode_act(int wtype, const float *x, int64_t n)
+{
+    int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
+    int64_t padded = aellm_dtype_padded(wtype, n);
+    size_t bytes = aellm_kernel_act_bytes(wtype, n);
+    assert_int_equal(bytes, aellm_dtype_row_size(vdt, padded));
+    float *xp = calloc((size_t)padded, sizeof(float));
+    void *q = malloc(bytes), *fast = malloc(bytes);
+    assert_non_null(xp), assert_non_null(q), assert_non_null(fast);
+    memcpy(xp, x, (size_t)n * sizeof(float));
+    aellm_dtype_traits_get(vdt)->from_float(xp, q, padded);
+    aellm_kernel_quantize_act(wtype, x, fast, n);
+    if (memcmp(q, fast, bytes) != 0)
+        fail_msg("quantize_act %s n=%lld differs from the padded reference",
+                 aellm_dtype_traits_get(wtype)->name, (long long)n);
+    free(xp), free(fast);
+    return q;
+}
+
+/* Dequantized activation, n values (the padding is zero). */
+static float *decode_act(int wtype, const void *q, int64_t n)
+{
+    int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
+    int64_t padded = aellm_dtype_padded(wtype, n);
+    float *x = malloc((size_t)padded * sizeof(float));
     assert_non_null(x);
-    aellm_dtype_traits_get(type)->to_float(q, x, n);
+    aellm_dtype_traits_get(vdt)->to_float(q, x, padded);
+    for (int64_t i = n; i < padded; i++) assert_true(x[i] == 0.0f);
     return x;
 }
 
@@ -87,9 +138,10 @@ static double abs_dot(const float *a, const float *b, int64_t n)
     return s;
 }
 
+/* Integer activations: exact block sums, 1e-5; float activations: 2e-5. */
 static double dot_tol(int type)
 {
-    return quantized(type) ? 1e-5 : 2e-5;
+    return vdt_of(type) == AELLM_DTYPE_F32 ? 2e-5 : 1e-5;
 }
 
 /* ISAs this CPU cannot run are skipped, saying so once per program. */
@@ -141,13 +193,14 @@ static void test_vec_dot(void **state)
         const aellm_kernel_traits *tr = aellm_kernel_traits_get(type);
         for (int si = 0; si < NSIZES; si++) {
             int64_t n = sizes[si];
-            if (n % block_of(type)) continue;
+            if (!holds(type, n)) continue;
             float *wf = random_floats(&rng, n, 1.0f), *xf = random_floats(&rng, n, 1.0f);
-            void *w = encode(type, wf, n), *x = encode(tr->vec_dot_type, xf, n);
-            float *wd = decode(type, w, n), *xd = decode(tr->vec_dot_type, x, n);
+            void *w = encode(type, wf, n), *x = encode_act(type, xf, n);
+            float *wd = decode(type, w, n), *xd = decode_act(type, x, n);
             float want;
             tr->vec_dot[AELLM_ISA_SCALAR](n, &want, w, x);
-            double tol = dot_tol(type) * abs_dot(wd, xd, n);
+            /* W8A8 sums exact integers in every path: equal, not close. */
+            double tol = type == AELLM_DTYPE_INT8 ? 0.0 : dot_tol(type) * abs_dot(wd, xd, n);
             for (int isa = 1; isa < AELLM_ISA_COUNT; isa++) {
                 if (!tr->vec_dot[isa] || !isa_runs(isa)) continue;
                 float got = NAN;
@@ -179,9 +232,13 @@ static void fill_edge_cases(float *x, int64_t n, aellm_rng *rng)
 static void test_quantizers_identical(void **state)
 {
     (void)state;
-    static const int qtypes[] = {AELLM_DTYPE_F32,  AELLM_DTYPE_F16,  AELLM_DTYPE_BF16,
-                                 AELLM_DTYPE_Q8_0, AELLM_DTYPE_Q8_1, AELLM_DTYPE_Q4_0,
-                                 AELLM_DTYPE_Q4_1};
+    static const int qtypes[] = {
+        AELLM_DTYPE_F32,        AELLM_DTYPE_F16,       AELLM_DTYPE_BF16,
+        AELLM_DTYPE_Q8_0,       AELLM_DTYPE_Q8_1,      AELLM_DTYPE_Q4_0,
+        AELLM_DTYPE_Q4_1,       AELLM_DTYPE_INT4S_G32, AELLM_DTYPE_INT4S_G64,
+        AELLM_DTYPE_INT4S_G128, AELLM_DTYPE_INT4A_G32, AELLM_DTYPE_INT4A_G64,
+        AELLM_DTYPE_INT4A_G128, AELLM_DTYPE_NF4,       AELLM_DTYPE_FP8_E4M3,
+        AELLM_DTYPE_INT8,       AELLM_DTYPE_INT8_G32};
     aellm_rng rng;
     aellm_rng_seed(&rng, 2);
     for (int ti = 0; ti < (int)(sizeof(qtypes) / sizeof(qtypes[0])); ti++) {
@@ -189,6 +246,7 @@ static void test_quantizers_identical(void **state)
         const aellm_kernel_traits *tr = aellm_kernel_traits_get(type);
         for (int si = 0; si < NSIZES; si++) {
             int64_t n = sizes[si];
+            if (!holds(type, n)) continue;
             float *x = malloc((size_t)n * sizeof(float));
             assert_non_null(x);
             fill_edge_cases(x, n, &rng);
@@ -229,14 +287,15 @@ static void test_matvec(void **state)
     aellm_rng rng;
     aellm_rng_seed(&rng, 3);
     for (int ti = 0; ti < NTYPES; ti++) {
-        int type = types[ti], vdt = vdt_of(type);
+        int type = types[ti];
         const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(type);
         for (int si = 0; si < NSIZES; si++) {
             int64_t n = sizes[si];
+            if (!holds(type, n)) continue;
             size_t rb = aellm_dtype_row_size(type, n);
             float *wf = random_floats(&rng, ROWS * n, 1.0f), *xf = random_floats(&rng, n, 1.0f);
-            void *w = encode(type, wf, ROWS * n), *x = encode(vdt, xf, n);
-            float *wd = decode(type, w, ROWS * n), *xd = decode(vdt, x, n);
+            void *w = encode_rows(type, wf, ROWS, n), *x = encode_act(type, xf, n);
+            float *wd = decode_rows(type, w, ROWS, n), *xd = decode_act(type, x, n);
             float want[ROWS], got[ROWS];
             double tol[ROWS];
             for (int r = 0; r < ROWS; r++) {
@@ -263,36 +322,40 @@ static void test_matvec(void **state)
 }
 
 /* Y (T, rows) against two references: the exact product of f32 X with the
- * dequantized W, and per token the scalar dot with quantized activations. */
+ * dequantized W, and per token the scalar dot with quantized activations.
+ * Integer paths round the activations, by at most amax / 200 per element
+ * (amax of its block of 32, or of the whole row for W8A8's per-token int8:
+ * half a step amax / 254, plus the f16 scale's rounding for the blocks).
+ * W8A8's integer GEMM equals the decode dot exactly. */
 static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T, aellm_rng *rng)
 {
-    int vdt = vdt_of(type);
-    size_t rb = aellm_dtype_row_size(type, n), xb = aellm_dtype_row_size(vdt, n);
+    size_t rb = aellm_dtype_row_size(type, n);
     float *wf = random_floats(rng, rows * n, 1.0f), *x = random_floats(rng, T * n, 1.0f);
-    void *w = encode(type, wf, rows * n);
-    float *wd = decode(type, w, rows * n), *y = malloc((size_t)(T * rows) * sizeof(float));
-    void *xq = malloc(xb);
+    void *w = encode_rows(type, wf, rows, n);
+    float *wd = decode_rows(type, w, rows, n), *y = malloc((size_t)(T * rows) * sizeof(float));
     size_t sbytes = aellm_kernel_matmul_path_scratch(path, type, rows, n, T);
     void *scratch = sbytes ? malloc(sbytes) : NULL;
-    assert_non_null(y), assert_non_null(xq);
+    assert_non_null(y);
     assert_true(sbytes == 0 || scratch);
     /* The dequantize + sgemm path never quantizes the activations; only the
-     * integer path is compared with the quantized-activation dot. */
-    int tiles = path == AELLM_MM_AUTO ? aellm_kernel_matmul_uses_tiles(type, T)
-                                      : type != AELLM_DTYPE_F32 && path != AELLM_MM_DEQUANT;
+     * integer paths are compared with the quantized-activation dot. */
+    int taken = path == AELLM_MM_AUTO ? aellm_kernel_matmul_auto_path(type, n, T) : path;
+    int tiles = type != AELLM_DTYPE_F32 && taken != AELLM_MM_DEQUANT && taken != AELLM_MM_AUTO;
+    int64_t ablock = vdt_of(type) == AELLM_DTYPE_INT8 ? n : 32;
     aellm_kernel_matmul_path(path, type, w, rb, rows, n, x, T, y, scratch);
     for (int64_t t = 0; t < T; t++) {
         const float *xt = x + t * n;
-        aellm_dtype_traits_get(vdt)->from_float(xt, xq, n);
-        float *xd = decode(vdt, xq, n);
+        void *xq = encode_act(type, xt, n);
+        float *xd = decode_act(type, xq, n);
         for (int64_t r = 0; r < rows; r++) {
             const float *wr = wd + r * n;
             double exact = 0.0, bound = 0.0, amax = 0.0;
             for (int64_t i = 0; i < n; i++) {
                 exact += (double)wr[i] * xt[i];
-                if (i % 32 == 0) {
+                if (i % ablock == 0) {
                     amax = 0.0;
-                    for (int j = 0; j < 32 && i + j < n; j++) amax = fmax(amax, fabs(xt[i + j]));
+                    for (int64_t j = 0; j < ablock && i + j < n; j++)
+                        amax = fmax(amax, fabs(xt[i + j]));
                 }
                 bound += tiles ? fabs(wr[i]) * amax / 200.0 : 0.0;
             }
@@ -302,13 +365,13 @@ static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T,
             if (tiles) {
                 float want;
                 aellm_kernel_traits_get(type)->vec_dot[0](n, &want, (char *)w + r * rb, xq);
-                check_close(got, want, 1e-4 * abs_dot(wr, xd, n), "matmul~qdot", type,
-                            aellm_cpu_isa(), n);
+                double tol = taken == AELLM_MM_I8 ? 0.0 : 1e-4 * abs_dot(wr, xd, n);
+                check_close(got, want, tol, "matmul~qdot", type, aellm_cpu_isa(), n);
             }
         }
-        free(xd);
+        free(xd), free(xq);
     }
-    free(wf), free(x), free(w), free(wd), free(y), free(xq), free(scratch);
+    free(wf), free(x), free(w), free(wd), free(y), free(scratch);
 }
 
 static void test_matmul(void **state)
@@ -317,19 +380,72 @@ static void test_matmul(void **state)
     static const int64_t Ts[] = {1, 5, 64, 512};
     /* 67 rows: tile, 8-row group and row-chunk edges; 300 rows: more than
      * one dequantized chunk; n = 256 and 96: several blocks, and an odd
-     * block count. Every path the type has, and the automatic choice. */
-    static const int64_t shapes[][2] = {{67, 256}, {300, 96}};
-    static const int paths[] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8};
+     * block count; n = 172: a partial last group (types that allow it).
+     * Every path the type has, and the automatic choice. */
+    static const int64_t shapes[][2] = {{67, 256}, {300, 96}, {67, 172}};
+    static const int paths[] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8,
+                                AELLM_MM_I8};
     aellm_rng rng;
     aellm_rng_seed(&rng, 4);
     for (int ti = 0; ti < NTYPES; ti++)
-        for (int p = 0; p < 4; p++) {
+        for (int p = 0; p < 5; p++) {
             if (!aellm_kernel_matmul_has_path(types[ti], paths[p])) continue;
             if (types[ti] == AELLM_DTYPE_F32 && p) continue;
-            for (int s = 0; s < 2; s++)
+            for (int s = 0; s < 3; s++)
                 for (int k = 0; k < 4; k++)
-                    check_matmul(types[ti], paths[p], shapes[s][0], shapes[s][1], Ts[k], &rng);
+                    if (holds(types[ti], shapes[s][1]))
+                        check_matmul(types[ti], paths[p], shapes[s][0], shapes[s][1], Ts[k], &rng);
         }
+}
+
+/* W8A8 tiles of every ISA (scalar included) against a naive int32 dot of
+ * the unpacked operands: equal. Partial groups and tiles, a row length that
+ * is not a multiple of 4, and full-scale +-127 quants (the maddubs pairs'
+ * extreme, 2 * 127 * 127 < 2^15). */
+static void test_i8_tiles(void **state)
+{
+    (void)state;
+    enum { N = 173, MAXR = 16 };
+    aellm_rng rng;
+    aellm_rng_seed(&rng, 6);
+    size_t rb = aellm_dtype_row_size(AELLM_DTYPE_INT8, N);
+    char *w = malloc(MAXR * rb), *x = malloc(AELLM_I8_TOKS * rb);
+    int8_t *g = malloc((size_t)(N + 3) / 4 * MAXR * 4), *tile = malloc((size_t)(N + 3) / 4 * 16);
+    assert_non_null(w), assert_non_null(x), assert_non_null(g), assert_non_null(tile);
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(AELLM_DTYPE_INT8);
+    for (int rep = 0; rep < 4; rep++) {
+        for (int r = 0; r < MAXR; r++)
+            for (int i = 0; i < N; i++)
+                w[r * rb + 4 + i] = (int8_t)(rep == 3 ? (i + r) % 2 ? 127 : -127
+                                                      : (int)(aellm_rng_u64(&rng) % 255) - 127);
+        for (int t = 0; t < AELLM_I8_TOKS; t++)
+            for (int i = 0; i < N; i++)
+                x[t * rb + 4 + i] =
+                    (int8_t)(rep == 3 ? -127 : (int)(aellm_rng_u64(&rng) % 255) - 127);
+        for (int isa = 0; isa < AELLM_ISA_COUNT; isa++) {
+            const aellm_i8_kernel *k = ext->i8[isa];
+            if (!k || !isa_runs(isa)) continue;
+            for (int nr = 1; nr <= k->rows; nr += k->rows - 1)
+                for (int nt = 1; nt <= AELLM_I8_TOKS; nt += AELLM_I8_TOKS - 1) {
+                    int32_t xsum[AELLM_I8_TOKS], out[AELLM_I8_TOKS * MAXR];
+                    aellm_i8_pack_w(k, g, w, rb, nr, N);
+                    aellm_i8_pack_x(tile, xsum, x, rb, nt, N);
+                    aellm_i8_args a = {.k4 = (N + 3) / 4, .w = g, .x = tile, .xsum = xsum};
+                    k->tile(&a, out);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < nr; r++) {
+                            int32_t want = 0;
+                            for (int i = 0; i < N; i++)
+                                want += (int8_t)w[r * rb + 4 + i] * (int8_t)x[t * rb + 4 + i];
+                            if (out[t * k->rows + r] != want)
+                                fail_msg("i8 tile %s nr=%d nt=%d (%d,%d): %d, want %d",
+                                         aellm_isa_name((aellm_isa)isa), nr, nt, t, r,
+                                         out[t * k->rows + r], want);
+                        }
+                }
+        }
+    }
+    free(w), free(x), free(g), free(tile);
 }
 
 /* x8 tiles of every ISA against the scalar reference on the same packed
@@ -403,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_matvec),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_x8_tiles),
+        cmocka_unit_test(test_i8_tiles),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

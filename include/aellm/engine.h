@@ -18,6 +18,10 @@ typedef struct {
     int n_ctx;     /* positions the KV cache holds; 0 = the model's context */
     int n_batch;   /* most tokens per prefill step (default 512) */
     int n_threads; /* 0 = number of cores */
+    /* Element type of the KV cache: AELLM_DTYPE_F32 (default), F16 or Q8_0
+     * (blocks of 32, or of head_dim's largest power-of-two divisor below 32;
+     * see src/kernels/attention.h). Attention reads it in that type. */
+    int kv_type;
 } aellm_engine_params;
 
 void aellm_engine_params_default(aellm_engine_params *p);
@@ -30,8 +34,12 @@ void aellm_engine_free(aellm_engine *e); /* accepts NULL */
 
 int aellm_engine_n_ctx(const aellm_engine *e);
 int aellm_engine_n_threads(const aellm_engine *e);
+int aellm_engine_kv_type(const aellm_engine *e);
 /* Bytes the engine holds: KV cache, activations and scratch. */
 size_t aellm_engine_memory_bytes(const aellm_engine *e);
+/* Bytes of the KV cache alone (keys and values of every layer and position;
+ * part of aellm_engine_memory_bytes). */
+size_t aellm_engine_kv_bytes(const aellm_engine *e);
 
 /* Runs tokens[0..n) at positions pos..pos+n-1, appending to the KV cache
  * (entries at and after `pos` are overwritten). Writes the logits of every

@@ -44,6 +44,9 @@ const aellm_tokenizer *aellm_model_tokenizer(const aellm_model *m);     /* borro
 void aellm_model_set_tokenizer(aellm_model *m, aellm_tokenizer *tok);
 /* Weight type of the big matrices (that of layer 0's attention query). */
 int aellm_model_weight_type(const aellm_model *m);
+/* How the weights were quantized (JSON of the method and options, the
+ * file's aellm.quantize key), or NULL. Borrowed. */
+const char *aellm_model_quantize_info(const aellm_model *m);
 /* Bytes of all weights as stored, and parameter count. */
 size_t aellm_model_weight_bytes(const aellm_model *m);
 int64_t aellm_model_n_params(const aellm_model *m);

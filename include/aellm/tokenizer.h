@@ -22,6 +22,8 @@ int aellm_tokenizer_load_llama2c(aellm_tokenizer **out, const char *path, int vo
  * byte tokens, "▁", then unused filler pieces up to vocab_size (>= 260). */
 int aellm_tokenizer_byte_level(aellm_tokenizer **out, int vocab_size);
 void aellm_tokenizer_free(aellm_tokenizer *t); /* accepts NULL */
+/* A deep copy of `t` (for transformed models, which own their vocabulary). */
+int aellm_tokenizer_copy(aellm_tokenizer **out, const aellm_tokenizer *t);
 
 int aellm_tokenizer_vocab_size(const aellm_tokenizer *t);
 int aellm_tokenizer_bos(const aellm_tokenizer *t);

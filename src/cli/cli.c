@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aellm/arch.h"
+#include "aellm/dtype.h"
 #include "aellm/error.h"
 
 int cli_fail(const char *cmd, const char *fmt, ...)
@@ -269,4 +271,29 @@ int cli_encode(const char *cmd, const aellm_tokenizer *tok, const char *text, si
     free(*ids);
     *ids = NULL;
     return cli_fail_last(cmd), -1;
+}
+
+int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_heads,
+                 aellm_engine_params *ep)
+{
+    int type = kv_type ? aellm_dtype_from_name(kv_type) : AELLM_DTYPE_F32;
+    if (type != AELLM_DTYPE_F32 && type != AELLM_DTYPE_F16 && type != AELLM_DTYPE_Q8_0)
+        return cli_fail(cmd, "--kv-type: '%s' is not one of f32, f16, q8_0", kv_type), -1;
+    int have = aellm_model_config_get(m)->n_kv_heads;
+    if (kv_heads < 0 || (kv_heads > 0 && have % kv_heads != 0))
+        return cli_fail(cmd, "--kv-heads: %d does not divide the model's %d KV heads", kv_heads,
+                        have),
+               -1;
+    if (kv_heads > 0 && aellm_model_share_kv_heads(m, kv_heads))
+        return cli_fail(cmd, "--kv-heads: %s", aellm_error_last()), -1;
+    ep->kv_type = type;
+    return 0;
+}
+
+void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m)
+{
+    const aellm_dtype_traits *t = aellm_dtype_traits_get(aellm_engine_kv_type(e));
+    cJSON_AddStringToObject(o, "kv_type", t ? t->name : "?");
+    cJSON_AddNumberToObject(o, "kv_heads", aellm_model_config_get(m)->n_kv_heads);
+    cJSON_AddNumberToObject(o, "kv_bytes", (double)aellm_engine_kv_bytes(e));
 }

@@ -57,6 +57,21 @@ int cli_vocab_for(const char *cmd, aellm_tokenizer **out, const char *path, int 
 int cli_encode(const char *cmd, const aellm_tokenizer *tok, const char *text, size_t len,
                int32_t **ids, size_t *n);
 
+/* --kv-type NAME and --kv-heads N (0 = the model's), shared by generate,
+ * perplexity and bench: the option table entries, help included. */
+#define CLI_KV_OPTS(type_ptr, heads_ptr)                                                           \
+    {"kv-type", 0, OPT_STR, type_ptr, "KV cache element type: f32 (default), f16, q8_0"},          \
+    {                                                                                              \
+        "kv-heads", 0, OPT_INT, heads_ptr,                                                         \
+            "mean-pool key/value heads into N (divides the model's; 1 = MQA)"                      \
+    }
+/* Applies them: pools the model's KV heads when kv_heads > 0 and sets
+ * ep->kv_type. Returns -1 after printing an error naming the option. */
+int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_heads,
+                 aellm_engine_params *ep);
+/* Adds kv_type, kv_heads and kv_bytes of an engine to a JSON object. */
+void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m);
+
 /* Prints a cJSON document on stdout and frees it. */
 void cli_print_json(cJSON *doc);
 
@@ -67,6 +82,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

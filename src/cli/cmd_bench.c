@@ -32,27 +32,32 @@ static void random_tokens(int32_t *ids, int n, int vocab, uint64_t seed)
     for (int i = 0; i < n; i++) ids[i] = (int32_t)(aellm_rng_u64(&r) % (uint64_t)vocab);
 }
 
-/* One run of a test: tokens/s. */
-static double run_once(aellm_engine *e, const int32_t *ids, int n, int batch)
+/* One run of a test: tokens/s. pp evaluates n tokens in one batch from an
+ * empty cache; tg decodes n tokens one at a time at positions depth.. (the
+ * first `depth` positions were filled by run_test). */
+static double run_once(aellm_engine *e, const int32_t *ids, int n, int pp, int depth)
 {
     double t0 = aellm_time_s();
-    if (batch) {
+    if (pp) {
         if (aellm_engine_eval(e, ids, n, 0, NULL, 0)) return -1;
     } else
         for (int i = 0; i < n; i++)
-            if (aellm_engine_eval(e, ids + i, 1, i, NULL, 0)) return -1;
+            if (aellm_engine_eval(e, ids + depth + i, 1, depth + i, NULL, 0)) return -1;
     return n / (aellm_time_s() - t0);
 }
 
-static int run_test(aellm_engine *e, int vocab, int n, int batch, int reps, stat *out)
+/* pp (depth < 0) or tg after a context of depth tokens. */
+static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat *out)
 {
-    int32_t *ids = malloc((size_t)n * sizeof(int32_t));
+    int pp = depth < 0, d = pp ? 0 : depth;
+    int32_t *ids = malloc((size_t)(d + n) * sizeof(int32_t));
     double *tps = malloc((size_t)reps * sizeof(double));
     int rc = !ids || !tps;
-    random_tokens(ids, n, vocab, 1234);
-    if (!rc && run_once(e, ids, n, batch) < 0) rc = 1; /* warm-up */
+    if (!rc) random_tokens(ids, d + n, vocab, 1234);
+    if (!rc && d > 0 && aellm_engine_eval(e, ids, d, 0, NULL, 0)) rc = 1;
+    if (!rc && run_once(e, ids, n, pp, d) < 0) rc = 1; /* warm-up */
     for (int r = 0; r < reps && !rc; r++)
-        if ((tps[r] = run_once(e, ids, n, batch)) < 0) rc = 1;
+        if ((tps[r] = run_once(e, ids, n, pp, d)) < 0) rc = 1;
     if (!rc) *out = summarize(tps, reps);
     free(ids);
     free(tps);
@@ -60,11 +65,13 @@ static int run_test(aellm_engine *e, int vocab, int n, int batch, int reps, stat
 }
 
 /* Bytes one decode step reads: every weight matrix once, plus the KV cache
- * up to the current position (averaged over a tg run of n tokens). */
-static double decode_bytes(const aellm_model *m, int n)
+ * up to the current position (averaged over a tg run of n tokens), in the
+ * cache's own type. */
+static double decode_bytes(const aellm_model *m, const aellm_engine *e, int depth, int n)
 {
     const aellm_model_config *c = aellm_model_config_get(m);
-    double kv = 2.0 * c->n_layers * (n / 2.0) * c->n_kv_heads * c->head_dim * sizeof(float);
+    double per_pos = (double)aellm_engine_kv_bytes(e) / aellm_engine_n_ctx(e);
+    double kv = (depth + n / 2.0) * per_pos;
     double embd_table =
         (double)c->vocab_size * aellm_dtype_row_size(aellm_model_weight_type(m), c->dim);
     double weights = (double)aellm_model_weight_bytes(m);
@@ -73,8 +80,9 @@ static double decode_bytes(const aellm_model *m, int n)
 }
 
 typedef struct {
-    const char *label, *type;
-    int threads, pp, tg;
+    const char *label, *type, *kv_type;
+    int threads, pp, tg, depth, kv_heads;
+    double kv_bytes;
     stat pp_s, tg_s;
     double bw, roof, bytes, params, size;
 } report;
@@ -87,10 +95,18 @@ static void print_table(const report *r)
         printf("| %s | %.2f MiB | %.2f M | %s | %d | pp%d | %.2f ± %.2f |\n", r->label,
                r->size / 1048576.0, r->params / 1e6, r->type, r->threads, r->pp, r->pp_s.mean,
                r->pp_s.sd);
-    if (r->tg > 0)
-        printf("| %s | %.2f MiB | %.2f M | %s | %d | tg%d | %.2f ± %.2f |\n", r->label,
-               r->size / 1048576.0, r->params / 1e6, r->type, r->threads, r->tg, r->tg_s.mean,
+    if (r->tg > 0) {
+        char test[48];
+        if (r->depth > 0)
+            snprintf(test, sizeof(test), "tg%d @ d%d", r->tg, r->depth);
+        else
+            snprintf(test, sizeof(test), "tg%d", r->tg);
+        printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", r->label,
+               r->size / 1048576.0, r->params / 1e6, r->type, r->threads, test, r->tg_s.mean,
                r->tg_s.sd);
+    }
+    printf("\nKV cache %s, %d KV heads: %.2f MiB\n", r->kv_type, r->kv_heads,
+           r->kv_bytes / 1048576.0);
     if (r->bw > 0 && r->tg > 0)
         printf("\nmemory bandwidth %.1f GB/s (measured, %d threads); decode reads %.1f MiB/token "
                "-> roofline %.1f t/s; tg%d reaches %.1f %% of it\n",
@@ -106,6 +122,9 @@ static void print_json(const report *r)
     cJSON_AddNumberToObject(o, "size_bytes", r->size);
     cJSON_AddNumberToObject(o, "params", r->params);
     cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON_AddStringToObject(o, "kv_type", r->kv_type);
+    cJSON_AddNumberToObject(o, "kv_heads", r->kv_heads);
+    cJSON_AddNumberToObject(o, "kv_bytes", r->kv_bytes);
     if (r->pp > 0) {
         cJSON_AddNumberToObject(o, "pp_tokens", r->pp);
         cJSON_AddNumberToObject(o, "pp_tps", r->pp_s.mean);
@@ -113,6 +132,7 @@ static void print_json(const report *r)
     }
     if (r->tg > 0) {
         cJSON_AddNumberToObject(o, "tg_tokens", r->tg);
+        cJSON_AddNumberToObject(o, "tg_depth", r->depth);
         cJSON_AddNumberToObject(o, "tg_tps", r->tg_s.mean);
         cJSON_AddNumberToObject(o, "tg_tps_sd", r->tg_s.sd);
     }
@@ -140,8 +160,8 @@ static int open_bench_model(aellm_model **m, const char *path, const char *shape
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *path = NULL, *shape = NULL, *type_name = "f32";
-    int pp = 512, tg = 128, reps = 5, threads = 0, json = 0, no_bw = 0;
+    const char *path = NULL, *shape = NULL, *type_name = "f32", *kv_type = NULL;
+    int pp = 512, tg = 128, reps = 5, threads = 0, json = 0, no_bw = 0, kv_heads = 0, depth = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &path, "model file"},
         {"shape", 0, OPT_STR, &shape,
@@ -149,8 +169,11 @@ int cmd_bench(int argc, char **argv)
         {"type", 0, OPT_STR, &type_name, "weight type of --shape (default f32)"},
         {"n-prompt", 'p', OPT_INT, &pp, "prompt tokens, 0 = skip (default 512)"},
         {"n-gen", 'n', OPT_INT, &tg, "generated tokens, 0 = skip (default 128)"},
+        {"depth", 'd', OPT_INT, &depth,
+         "tokens already in the KV cache when tg starts (default 0)"},
         {"repetitions", 'r', OPT_INT, &reps, "timed runs after one warm-up (default 5)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        CLI_KV_OPTS(&kv_type, &kv_heads),
         {"no-bandwidth", 0, OPT_FLAG, &no_bw, "skip the memory-bandwidth measurement"},
         {"json", 0, OPT_FLAG, &json, "print as JSON"},
         {0}};
@@ -160,7 +183,8 @@ int cmd_bench(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
     if (!path && !shape) return cli_fail("bench", "need -m MODEL or --shape NAME");
-    if (pp < 0 || tg < 0 || reps < 1) return cli_fail("bench", "need -p, -n >= 0 and -r >= 1");
+    if (pp < 0 || tg < 0 || depth < 0 || reps < 1)
+        return cli_fail("bench", "need -p, -n, -d >= 0 and -r >= 1");
     aellm_model *m = NULL;
     aellm_engine *e = NULL;
     if (open_bench_model(&m, path, shape, type_name)) return 1;
@@ -168,27 +192,32 @@ int cmd_bench(int argc, char **argv)
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_threads = threads;
-    ep.n_ctx = (pp > tg ? pp : tg) > 0 ? (pp > tg ? pp : tg) : 1;
-    ep.n_batch = pp > 0 ? pp : 1;
-    report r = {.label = shape ? shape : path, .pp = pp, .tg = tg};
+    ep.n_ctx = pp > depth + tg ? pp : depth + tg;
+    ep.n_ctx = ep.n_ctx > 0 ? ep.n_ctx : 1;
+    ep.n_batch = pp > 0 ? pp : depth > 0 ? depth : 1;
+    report r = {.label = shape ? shape : path, .pp = pp, .tg = tg, .depth = depth};
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(aellm_model_weight_type(m));
     r.type = tr ? tr->name : "?";
     int status = 1;
+    if (cli_kv_apply("bench", m, kv_type, kv_heads, &ep)) goto done;
     if (aellm_engine_new(&e, m, &ep)) {
         cli_fail_last("bench");
         goto done;
     }
     r.threads = aellm_engine_n_threads(e);
+    r.kv_type = aellm_dtype_traits_get(aellm_engine_kv_type(e))->name;
+    r.kv_heads = c->n_kv_heads;
+    r.kv_bytes = (double)aellm_engine_kv_bytes(e);
     r.size = (double)aellm_model_weight_bytes(m);
     r.params = (double)aellm_model_n_params(m);
-    if ((pp > 0 && run_test(e, c->vocab_size, pp, 1, reps, &r.pp_s)) ||
-        (tg > 0 && run_test(e, c->vocab_size, tg, 0, reps, &r.tg_s))) {
+    if ((pp > 0 && run_test(e, c->vocab_size, pp, -1, reps, &r.pp_s)) ||
+        (tg > 0 && run_test(e, c->vocab_size, tg, depth, reps, &r.tg_s))) {
         cli_fail_last("bench");
         goto done;
     }
     if (!no_bw) {
         r.bw = aellm_memory_bandwidth((size_t)1 << 30, r.threads);
-        r.bytes = decode_bytes(m, tg);
+        r.bytes = decode_bytes(m, e, depth, tg);
         r.roof = r.bw / r.bytes;
     }
     if (json)

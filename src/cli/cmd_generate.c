@@ -47,8 +47,8 @@ static cJSON *stats_json(const aellm_generate_stats *st, const char *text)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model = NULL, *tok = NULL, *prompt = "";
-    int n = 256, threads = 0, ctx = 0, json = 0, quiet = 0;
+    const char *model = NULL, *tok = NULL, *prompt = "", *kv_type = NULL;
+    int n = 256, threads = 0, ctx = 0, json = 0, quiet = 0, kv_heads = 0;
     aellm_sampler_params sp = {.temperature = 0.8f, .top_p = 0.9f, .seed = 0};
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model,
@@ -61,6 +61,7 @@ int cmd_generate(int argc, char **argv)
         {"seed", 's', OPT_U64, &sp.seed, "random seed (default: from the clock)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
         {"ctx-size", 'c', OPT_INT, &ctx, "context length (default: the model's)"},
+        CLI_KV_OPTS(&kv_type, &kv_heads),
         {"quiet", 'q', OPT_FLAG, &quiet, "no statistics on stderr"},
         {"json", 0, OPT_FLAG, &json, "print text and statistics as JSON"},
         {0}};
@@ -81,13 +82,16 @@ int cmd_generate(int argc, char **argv)
     if (cli_open_model("generate", &m, model, tok)) goto done;
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads;
+    if (cli_kv_apply("generate", m, kv_type, kv_heads, &ep)) goto done;
     if (aellm_engine_new(&e, m, &ep) || aellm_generate(e, prompt, n, &sp, on_piece, &s, &st)) {
         cli_fail_last("generate");
         goto done;
     }
-    if (json)
-        cli_print_json(stats_json(&st, s.text));
-    else {
+    if (json) {
+        cJSON *o = stats_json(&st, s.text);
+        cli_kv_json(o, e, m);
+        cli_print_json(o);
+    } else {
         printf("\n");
         if (!quiet)
             fprintf(stderr, "prompt %d tokens in %.3f s; generated %d tokens, %.2f tokens/s\n",

@@ -44,8 +44,8 @@ static cJSON *result_json(const char *file, const aellm_ppl_result *r, size_t n_
 
 int cmd_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *tok = NULL, *file = NULL;
-    int ctx = 512, chunks = 0, threads = 0, json = 0, batch = 512;
+    const char *model = NULL, *tok = NULL, *file = NULL, *kv_type = NULL;
+    int ctx = 512, chunks = 0, threads = 0, json = 0, batch = 512, kv_heads = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
@@ -54,6 +54,7 @@ int cmd_perplexity(int argc, char **argv)
         {"chunks", 0, OPT_INT, &chunks, "score at most this many windows (default all)"},
         {"batch-size", 'b', OPT_INT, &batch, "tokens per forward step (default 512)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        CLI_KV_OPTS(&kv_type, &kv_heads),
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
         {0}};
     cli_command cmd = {
@@ -82,14 +83,17 @@ int cmd_perplexity(int argc, char **argv)
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads, ep.n_batch = batch;
+    if (cli_kv_apply("perplexity", m, kv_type, kv_heads, &ep)) goto done;
     if (aellm_engine_new(&e, m, &ep) ||
         aellm_perplexity(e, ids, (int64_t)n, ctx, chunks, progress, &json, &r)) {
         cli_fail_last("perplexity");
         goto done;
     }
-    if (json)
-        cli_print_json(result_json(file, &r, n));
-    else
+    if (json) {
+        cJSON *o = result_json(file, &r, n);
+        cli_kv_json(o, e, m);
+        cli_print_json(o);
+    } else
         printf("%s: %zu tokens, %d chunks of %d, %lld scored, %.1f tokens/s\n"
                "PPL = %.4f +/- %.5f\n",
                file, n, r.n_chunks, r.n_ctx, (long long)r.n_scored,

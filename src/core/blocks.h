@@ -39,4 +39,52 @@ typedef struct {
 } aellm_block_q8_1;
 static_assert(sizeof(aellm_block_q8_1) == 36, "q8_1 block is 36 bytes");
 
+/* aellm's INT4 groups (dtype.h): a scale (and a minimum) per group of G
+ * elements, then G/32 sub-blocks of 16 bytes, each in q4_0's nibble order.
+ * The g32 groups are q4_0's and q4_1's blocks; a row may end in a partial
+ * group, padded with the code of zero. */
+#define AELLM_INT4_MAX_GROUP 128
+typedef struct {
+    uint16_t d;
+    uint8_t qs[32];
+} aellm_block_int4s_g64;
+static_assert(sizeof(aellm_block_int4s_g64) == 34, "int4s_g64 block is 34 bytes");
+typedef struct {
+    uint16_t d;
+    uint8_t qs[64];
+} aellm_block_int4s_g128;
+static_assert(sizeof(aellm_block_int4s_g128) == 66, "int4s_g128 block is 66 bytes");
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[32];
+} aellm_block_int4a_g64;
+static_assert(sizeof(aellm_block_int4a_g64) == 36, "int4a_g64 block is 36 bytes");
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[64];
+} aellm_block_int4a_g128;
+static_assert(sizeof(aellm_block_int4a_g128) == 68, "int4a_g128 block is 68 bytes");
+
+/* Bytes of a group of g elements, and where its nibbles start: the symmetric
+ * groups hold d, the asymmetric ones d and m (all IEEE half). */
+static inline int aellm_int4_qoff(int asym)
+{
+    return asym ? 4 : 2;
+}
+static inline int aellm_int4_block_bytes(int64_t g, int asym)
+{
+    return aellm_int4_qoff(asym) + (int)(g / 2);
+}
+
+/* NF4: x[j] = aellm_nf4_codebook[code] * d, d = the group's absmax; codes in
+ * q4_0's nibble order, 64 per group. */
+#define QK_NF4 64
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK_NF4 / 2];
+} aellm_block_nf4;
+static_assert(sizeof(aellm_block_nf4) == 34, "nf4 block is 34 bytes");
+/* QLoRA's NormalFloat4 values, ascending; defined in src/core/dtype.c. */
+extern const float aellm_nf4_codebook[16];
+
 #endif

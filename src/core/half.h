@@ -3,6 +3,7 @@
 #ifndef AELLM_CORE_HALF_H
 #define AELLM_CORE_HALF_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -63,6 +64,31 @@ static inline uint16_t aellm_f32_to_bf16(float f)
     if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
+}
+
+/* FP8 E4M3 (OCP "fn" variant): bias 7, no infinities, 0x7f / 0xff are NaN,
+ * largest finite 448. The byte shifted into an IEEE half's exponent and
+ * mantissa is the same number times 2^-8, subnormals included. */
+static inline float aellm_e4m3_to_f32(uint8_t b)
+{
+    if ((b & 0x7f) == 0x7f) return NAN;
+    uint16_t h = (uint16_t)(((b & 0x7f) << 7) | ((b & 0x80) << 8));
+    return aellm_f16_to_f32(h) * 256.0f;
+}
+
+/* Round to nearest even, saturating at +-448 (never a NaN byte); NaN -> 0. */
+static inline uint8_t aellm_f32_to_e4m3(float f)
+{
+    uint8_t sign = (uint8_t)((aellm_f32_bits(f) >> 24) & 0x80);
+    float a = fabsf(f);
+    if (a != a) return 0;
+    if (!(a < 448.0f)) return (uint8_t)(sign | 0x7e);
+    if (a < 0.015625f) /* subnormal: steps of 2^-9; 8 steps is the smallest normal, 0x08 */
+        return (uint8_t)(sign | (int)nearbyintf(a * 512.0f));
+    uint32_t u = aellm_f32_bits(a);
+    u += 0x7ffff + ((u >> 20) & 1); /* to nearest even on the top 3 mantissa bits */
+    uint32_t e = (u >> 23) - 127 + 7, m = (u >> 20) & 7;
+    return (uint8_t)(sign | (e << 3) | m);
 }
 
 #endif

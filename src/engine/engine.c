@@ -17,6 +17,7 @@ void aellm_engine_params_default(aellm_engine_params *p)
     p->n_ctx = 0;
     p->n_batch = 512;
     p->n_threads = 0;
+    p->kv_type = AELLM_DTYPE_F32;
 }
 
 static int default_threads(void)
@@ -85,9 +86,13 @@ static void layout(aellm_engine *e, char *base)
     const aellm_model_config *c = &e->m->cfg;
     size_t B = (size_t)e->n_batch, C = (size_t)e->n_ctx, off = 0;
     size_t wide = (size_t)(c->dim > e->q_dim ? c->dim : e->q_dim);
-    size_t kv = (size_t)c->n_layers * C * (size_t)e->kv_dim * sizeof(float);
+    size_t kv = (size_t)c->n_layers * C * e->kv_row_bytes;
     e->k_cache = carve(base, &off, kv);
     e->v_cache = carve(base, &off, kv);
+    e->k_new = carve(base, &off, B * (size_t)e->kv_dim * sizeof(float));
+    e->v_new = carve(base, &off, B * (size_t)e->kv_dim * sizeof(float));
+    if (e->kv_type != AELLM_DTYPE_F32) /* an f32 cache is read in place */
+        e->kv_f32 = carve(base, &off, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
     e->rope_cos = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
     e->rope_sin = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
     e->x = carve(base, &off, B * (size_t)c->dim * sizeof(float));
@@ -103,14 +108,10 @@ static void layout(aellm_engine *e, char *base)
     e->bytes = off;
 }
 
-int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engine_params *p)
+/* Every size the layout needs, from the model and the parameters. */
+static void size_buffers(aellm_engine *e, const aellm_model *m, const aellm_engine_params *p)
 {
-    *out = NULL;
-    aellm_engine_params def;
-    if (!p) aellm_engine_params_default(&def), p = &def;
     const aellm_model_config *c = &m->cfg;
-    aellm_engine *e = calloc(1, sizeof(*e));
-    if (!e) return aellm_error_oom("engine", sizeof(*e));
     e->m = m;
     e->n_ctx = p->n_ctx > 0 ? p->n_ctx : c->seq_len;
     e->n_batch = p->n_batch > 0 ? p->n_batch : 512;
@@ -119,8 +120,27 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
     e->head_dim = c->head_dim;
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
+    e->kv_type = p->kv_type;
+    e->attn = aellm_attn_kernels_get(p->kv_type);
+    e->kv_head_bytes = aellm_attn_head_bytes(p->kv_type, c->head_dim);
+    e->kv_row_bytes = (size_t)c->n_kv_heads * e->kv_head_bytes;
     e->scratch_bytes = matmul_scratch_max(m, e->n_batch);
     e->act_bytes = act_bytes_max(m);
+}
+
+int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engine_params *p)
+{
+    *out = NULL;
+    aellm_engine_params def;
+    if (!p) aellm_engine_params_default(&def), p = &def;
+    if (!aellm_attn_type_ok(p->kv_type)) {
+        const aellm_dtype_traits *t = aellm_dtype_traits_get(p->kv_type);
+        return aellm_error_set(AELLM_EINVAL, "KV cache type %s is not one of f32, f16, q8_0",
+                               t ? t->name : "(unknown)");
+    }
+    aellm_engine *e = calloc(1, sizeof(*e));
+    if (!e) return aellm_error_oom("engine", sizeof(*e));
+    size_buffers(e, m, p);
     layout(e, NULL);
     if (posix_memalign(&e->block, 64, e->bytes) != 0) {
         size_t bytes = e->bytes;
@@ -149,9 +169,17 @@ int aellm_engine_n_threads(const aellm_engine *e)
 {
     return e->n_threads;
 }
+int aellm_engine_kv_type(const aellm_engine *e)
+{
+    return e->kv_type;
+}
 size_t aellm_engine_memory_bytes(const aellm_engine *e)
 {
     return e->bytes + sizeof(*e);
+}
+size_t aellm_engine_kv_bytes(const aellm_engine *e)
+{
+    return 2 * (size_t)e->m->cfg.n_layers * (size_t)e->n_ctx * e->kv_row_bytes;
 }
 
 int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,

@@ -65,14 +65,24 @@ static void embed(const aellm_engine *e, int32_t token, float *out)
     aellm_dtype_traits_get(t->type)->to_float(row, out, t->ne[0]);
 }
 
-static float *k_at(const aellm_engine *e, int layer, int pos)
+/* Layer `layer`'s keys (values) at position pos, all KV heads, in kv_type. */
+static char *k_at(const aellm_engine *e, int layer, int pos)
 {
-    return e->k_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_dim;
+    return e->k_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_row_bytes;
 }
 
-static float *v_at(const aellm_engine *e, int layer, int pos)
+static char *v_at(const aellm_engine *e, int layer, int pos)
 {
-    return e->v_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_dim;
+    return e->v_cache + ((size_t)layer * e->n_ctx + pos) * e->kv_row_bytes;
+}
+
+/* Writes row i of k_new / v_new (roped keys, values) to position pos. */
+static void store_kv(aellm_engine *e, int layer, int i, int pos)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    size_t off = (size_t)i * e->kv_dim;
+    aellm_attn_store(e->kv_type, e->head_dim, c->n_kv_heads, e->k_new + off, k_at(e, layer, pos));
+    aellm_attn_store(e->kv_type, e->head_dim, c->n_kv_heads, e->v_new + off, v_at(e, layer, pos));
 }
 
 /* ---- decode: one token, one parallel region ---- */
@@ -118,25 +128,17 @@ static void group_done(thread_ctx *t)
     t->act_of = NULL;
 }
 
+/* Decode attention of query head h over positions 0..pos, read from the
+ * cache in its stored type (nothing is expanded). */
 static void attend_head(aellm_engine *e, int layer, int h, int pos, float *att, float *out)
 {
     const aellm_model_config *c = &e->m->cfg;
     int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads);
-    const float *q = e->q + (size_t)h * hd;
-    aellm_vec_dot_fn dot = aellm_kernel_vec_dot(AELLM_DTYPE_F32);
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int p = 0; p <= pos; p++) {
-        dot(hd, &att[p], q, k_at(e, layer, p) + (size_t)kvh * hd);
-        att[p] *= scale;
-    }
+    size_t head = (size_t)kvh * e->kv_head_bytes;
+    e->attn->scores(hd, e->q + (size_t)h * hd, k_at(e, layer, 0) + head, e->kv_row_bytes, pos + 1,
+                    1.0f / sqrtf((float)hd), att);
     softmax(att, pos + 1);
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = 0; p <= pos; p++) {
-        const float *v = v_at(e, layer, p) + (size_t)kvh * hd;
-        float a = att[p];
-#pragma omp simd
-        for (int i = 0; i < hd; i++) out[i] += a * v[i];
-    }
+    e->attn->accum(hd, att, v_at(e, layer, 0) + head, e->kv_row_bytes, pos + 1, out);
 }
 
 static void decode_layer(thread_ctx *t, int l, int pos)
@@ -147,13 +149,14 @@ static void decode_layer(thread_ctx *t, int l, int pos)
 #pragma omp single
     rmsnorm(e->xb, e->x, L->attn_norm.data, c->dim, c->norm_eps);
     matvec_part(t, &L->wq, e->xb, e->q);
-    matvec_part(t, &L->wk, e->xb, k_at(e, l, pos));
-    matvec_part(t, &L->wv, e->xb, v_at(e, l, pos));
+    matvec_part(t, &L->wk, e->xb, e->k_new);
+    matvec_part(t, &L->wv, e->xb, e->v_new);
     group_done(t);
 #pragma omp single
     {
         rope(e, e->q, c->n_heads, pos);
-        rope(e, k_at(e, l, pos), c->n_kv_heads, pos);
+        rope(e, e->k_new, c->n_kv_heads, pos);
+        store_kv(e, l, 0, pos);
     }
     float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
     for (int h = t->ith; h < c->n_heads; h += t->nth)
@@ -219,39 +222,73 @@ static void norm_rows(aellm_engine *e, float *o, const float *x, const aellm_ten
 }
 
 /* One head over the batch: S = Q K^T / sqrt(hd) (causal), softmax, O = S V,
- * as single-threaded sgemms (heads run in parallel). Query rows go in blocks
- * so each block multiplies only the keys it may see: the causal triangle
- * costs about half the square. */
+ * as single-threaded sgemms (heads run in parallel) on K, V rows `ld` floats
+ * apart (positions 0..pos+n-1). Query rows go in blocks so each block
+ * multiplies only the keys it may see: the causal triangle costs about half
+ * the square. */
 #define ATT_ROWS 64
-static void attend_head_batch(aellm_engine *e, int l, int h, int n, int pos, float *S)
+static void attend_head_batch(aellm_engine *e, int h, int n, int pos, const float *K,
+                              const float *V, int ld, float *S)
 {
-    const aellm_model_config *c = &e->m->cfg;
-    int hd = e->head_dim, kvh = h / (c->n_heads / c->n_kv_heads);
-    const float *K = k_at(e, l, 0) + (size_t)kvh * hd, *V = v_at(e, l, 0) + (size_t)kvh * hd;
+    int hd = e->head_dim;
     for (int i0 = 0; i0 < n; i0 += ATT_ROWS) {
         int rows = n - i0 < ATT_ROWS ? n - i0 : ATT_ROWS, len = pos + i0 + rows;
         const float *Q = e->q + (size_t)i0 * e->q_dim + (size_t)h * hd;
         float *O = e->xb + (size_t)i0 * e->q_dim + (size_t)h * hd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, len, hd, 1.0f / sqrtf((float)hd),
-                    Q, e->q_dim, K, e->kv_dim, 0.0f, S, len);
+                    Q, e->q_dim, K, ld, 0.0f, S, len);
         for (int i = 0; i < rows; i++) {
             float *row = S + (size_t)i * len;
             int seen = pos + i0 + i + 1;
             softmax(row, seen);
             memset(row + seen, 0, (size_t)(len - seen) * sizeof(float));
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, len, 1.0f, S, len, V,
-                    e->kv_dim, 0.0f, O, e->q_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, len, 1.0f, S, len, V, ld,
+                    0.0f, O, e->q_dim);
     }
+}
+
+/* Query head h's keys and values for positions 0..len-1 as f32 rows: the
+ * cache itself when it is f32, else KV head kvh dequantized into this
+ * thread's scratch (kept while consecutive heads share it: *have). */
+static int kv_rows(aellm_engine *e, int l, int kvh, int len, int *have, const float **K,
+                   const float **V)
+{
+    size_t head = (size_t)kvh * e->kv_head_bytes;
+    if (e->kv_type == AELLM_DTYPE_F32) {
+        *K = (const float *)(k_at(e, l, 0) + head);
+        *V = (const float *)(v_at(e, l, 0) + head);
+        return e->kv_dim;
+    }
+    float *k = e->kv_f32 + (size_t)omp_get_thread_num() * 2 * e->n_ctx * e->head_dim;
+    float *v = k + (size_t)e->n_ctx * e->head_dim;
+    if (*have != kvh) {
+        aellm_attn_load(e->kv_type, e->head_dim, k_at(e, l, 0) + head, e->kv_row_bytes, len, k,
+                        e->head_dim);
+        aellm_attn_load(e->kv_type, e->head_dim, v_at(e, l, 0) + head, e->kv_row_bytes, len, v,
+                        e->head_dim);
+        *have = kvh;
+    }
+    *K = k, *V = v;
+    return e->head_dim;
 }
 
 static void attention_batch(aellm_engine *e, int l, int n, int pos)
 {
     const aellm_model_config *c = &e->m->cfg;
-#pragma omp parallel for num_threads(e->n_threads) schedule(dynamic, 1)
-    for (int h = 0; h < c->n_heads; h++) {
+    int group = c->n_heads / c->n_kv_heads;
+#pragma omp parallel num_threads(e->n_threads)
+    {
         float *S = e->scores + (size_t)omp_get_thread_num() * e->n_batch * e->n_ctx;
-        attend_head_batch(e, l, h, n, pos, S);
+        int have = -1;
+        /* static: a thread's heads are consecutive, so a GQA group shares
+         * one dequantization */
+#pragma omp for schedule(static)
+        for (int h = 0; h < c->n_heads; h++) {
+            const float *K, *V;
+            int ld = kv_rows(e, l, h / group, pos + n, &have, &K, &V);
+            attend_head_batch(e, h, n, pos, K, V, ld, S);
+        }
     }
 }
 
@@ -262,12 +299,13 @@ static void prefill_layer(aellm_engine *e, int l, int n, int pos)
     int dim = c->dim, hidden = c->hidden_dim;
     norm_rows(e, e->xb, e->x, &L->attn_norm, n);
     linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
-    linear(e, l, AELLM_LINEAR_WK, e->xb, n, k_at(e, l, pos));
-    linear(e, l, AELLM_LINEAR_WV, e->xb, n, v_at(e, l, pos));
+    linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->k_new);
+    linear(e, l, AELLM_LINEAR_WV, e->xb, n, e->v_new);
 #pragma omp parallel for num_threads(e->n_threads)
     for (int i = 0; i < n; i++) {
         rope(e, e->q + (size_t)i * e->q_dim, c->n_heads, pos + i);
-        rope(e, k_at(e, l, pos + i), c->n_kv_heads, pos + i);
+        rope(e, e->k_new + (size_t)i * e->kv_dim, c->n_kv_heads, pos + i);
+        store_kv(e, l, i, pos + i);
     }
     attention_batch(e, l, n, pos);
     linear(e, l, AELLM_LINEAR_WO, e->xb, n, e->xb2);

@@ -41,6 +41,50 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
                           .vec_dot = PER_ISA(aellm_vec_dot_q4_1),
                           .from_float = {aellm_from_float_q4_1_scalar},
                           .to_float = PER_ISA(aellm_to_float_q4_1)},
+    /* aellm's own formats. The g32 types are q4_0 / q4_1 / q8_0's blocks and
+     * take their dots (which run over ceil(n / 32) blocks); only their
+     * dequantizers differ, stopping at n. */
+    [AELLM_DTYPE_INT4S_G32] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                               .vec_dot = PER_ISA(aellm_vec_dot_q4_0),
+                               .from_float = {aellm_from_float_int4s_g32_scalar},
+                               .to_float = PER_ISA(aellm_to_float_int4s_g32)},
+    [AELLM_DTYPE_INT4S_G64] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                               .vec_dot = PER_ISA(aellm_vec_dot_int4s_g64),
+                               .from_float = {aellm_from_float_int4s_g64_scalar},
+                               .to_float = PER_ISA(aellm_to_float_int4s_g64)},
+    [AELLM_DTYPE_INT4S_G128] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                                .vec_dot = PER_ISA(aellm_vec_dot_int4s_g128),
+                                .from_float = {aellm_from_float_int4s_g128_scalar},
+                                .to_float = PER_ISA(aellm_to_float_int4s_g128)},
+    [AELLM_DTYPE_INT4A_G32] = {.vec_dot_type = AELLM_DTYPE_Q8_1,
+                               .vec_dot = PER_ISA(aellm_vec_dot_q4_1),
+                               .from_float = {aellm_from_float_int4a_g32_scalar},
+                               .to_float = PER_ISA(aellm_to_float_int4a_g32)},
+    [AELLM_DTYPE_INT4A_G64] = {.vec_dot_type = AELLM_DTYPE_Q8_1,
+                               .vec_dot = PER_ISA(aellm_vec_dot_int4a_g64),
+                               .from_float = {aellm_from_float_int4a_g64_scalar},
+                               .to_float = PER_ISA(aellm_to_float_int4a_g64)},
+    [AELLM_DTYPE_INT4A_G128] = {.vec_dot_type = AELLM_DTYPE_Q8_1,
+                                .vec_dot = PER_ISA(aellm_vec_dot_int4a_g128),
+                                .from_float = {aellm_from_float_int4a_g128_scalar},
+                                .to_float = PER_ISA(aellm_to_float_int4a_g128)},
+    [AELLM_DTYPE_NF4] = {.vec_dot_type = AELLM_DTYPE_F32,
+                         .vec_dot = PER_ISA(aellm_vec_dot_nf4),
+                         .from_float = {aellm_from_float_nf4_scalar},
+                         .to_float = PER_ISA(aellm_to_float_nf4)},
+    [AELLM_DTYPE_FP8_E4M3] = {.vec_dot_type = AELLM_DTYPE_F32,
+                              .vec_dot = PER_ISA(aellm_vec_dot_fp8_e4m3),
+                              .from_float = {aellm_from_float_fp8_e4m3_scalar},
+                              .to_float = PER_ISA(aellm_to_float_fp8_e4m3)},
+    /* INT8 is its own activation type: W8A8, activations quantized per token. */
+    [AELLM_DTYPE_INT8] = {.vec_dot_type = AELLM_DTYPE_INT8,
+                          .vec_dot = PER_ISA(aellm_vec_dot_int8),
+                          .from_float = PER_ISA(aellm_from_float_int8),
+                          .to_float = PER_ISA(aellm_to_float_int8)},
+    [AELLM_DTYPE_INT8_G32] = {.vec_dot_type = AELLM_DTYPE_Q8_0,
+                              .vec_dot = PER_ISA(aellm_vec_dot_q8_0),
+                              .from_float = {aellm_from_float_int8_g32_scalar},
+                              .to_float = PER_ISA(aellm_to_float_int8_g32)},
 };
 
 /* Multi-row matvec kernels exist for the SIMD ISAs only (the scalar matvec
@@ -74,6 +118,21 @@ static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
     [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = ROWS(q4_1),
                           .gemm_pack = PACK(q4_1),
                           .gemm_tile = TILE(u8)},
+    /* Prefill of the new formats dequantizes (matmul.c), except W8A8's
+     * integer GEMM; the g32 types take their GGML twin's integer paths when
+     * rows are whole blocks (matmul.c maps them). */
+    [AELLM_DTYPE_INT4S_G32] = {.vec_dot_rows = ROWS(q4_0)},
+    [AELLM_DTYPE_INT4S_G64] = {.vec_dot_rows = ROWS(int4s_g64)},
+    [AELLM_DTYPE_INT4S_G128] = {.vec_dot_rows = ROWS(int4s_g128)},
+    [AELLM_DTYPE_INT4A_G32] = {.vec_dot_rows = ROWS(q4_1)},
+    [AELLM_DTYPE_INT4A_G64] = {.vec_dot_rows = ROWS(int4a_g64)},
+    [AELLM_DTYPE_INT4A_G128] = {.vec_dot_rows = ROWS(int4a_g128)},
+    [AELLM_DTYPE_NF4] = {.vec_dot_rows = ROWS(nf4)},
+    [AELLM_DTYPE_FP8_E4M3] = {.vec_dot_rows = ROWS(fp8_e4m3)},
+    [AELLM_DTYPE_INT8] = {.vec_dot_rows = ROWS(int8),
+                          .i8 = {&aellm_i8_kernel_scalar, &aellm_i8_kernel_avx2,
+                                 &aellm_i8_kernel_avx512}},
+    [AELLM_DTYPE_INT8_G32] = {.vec_dot_rows = ROWS(q8_0)},
 };
 
 static int known(int type)

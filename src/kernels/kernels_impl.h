@@ -117,10 +117,45 @@ void aellm_x8_tile_q8_0_scalar(const aellm_x8_args *a, int nr, int nt);
 void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt);
 void aellm_x8_tile_q8_0_avx2(const aellm_x8_args *a, int nr, int nt);
 
+/* W8A8 prefill (INT8 weights, gemm_w8a8.c): the T activation rows are
+ * quantized per token to INT8 (the decode quantizer), then an exact int8 x
+ * int8 -> int32 product per (row, token) over the whole row, scaled once by
+ * s_w s_x, so that prefill equals the decode dot bit for bit.
+ * Operands are packed in steps of 4 elements (k4 = ceil(n / 4), zero past
+ * n): a weight group of `rows` rows is [k4][rows][4 bytes] (one 32-bit lane
+ * per row), an activation tile [k4][AELLM_I8_TOKS][4 bytes]. A tile kernel
+ * writes out[t * rows + r] = sum_i w[r][i] x[t][i] exactly, for all rows
+ * and AELLM_I8_TOKS tokens (padding is zero). */
+#define AELLM_I8_TOKS 4
+typedef struct {
+    int64_t k4;          /* steps of 4 elements */
+    const int8_t *w;     /* one weight group */
+    const int8_t *x;     /* one activation tile */
+    const int32_t *xsum; /* per token: sum of its quants (for the xor80 layout) */
+} aellm_i8_args;
+typedef struct {
+    int rows;  /* rows per weight group */
+    int xor80; /* weights stored as w ^ 0x80 (w + 128 unsigned, for vpdpbusd) */
+    void (*tile)(const aellm_i8_args *a, int32_t *out);
+} aellm_i8_kernel;
+extern const aellm_i8_kernel aellm_i8_kernel_scalar, aellm_i8_kernel_avx2, aellm_i8_kernel_avx512;
+size_t aellm_w8a8_scratch(const aellm_i8_kernel *k, int64_t rows, int64_t n, int64_t T);
+void aellm_w8a8_matmul(const aellm_i8_kernel *k, const void *w, size_t row_bytes, int64_t rows,
+                       int64_t n, const float *x, int64_t T, float *y, void *scratch);
+/* Packs nr <= k->rows rows (row_bytes apart, INT8 rows) into one group. */
+void aellm_i8_pack_w(const aellm_i8_kernel *k, int8_t *group, const void *w, size_t row_bytes,
+                     int nr, int64_t n);
+/* Packs nt <= AELLM_I8_TOKS INT8 activation rows (xrow bytes apart) into a
+ * tile, with their quant sums. */
+void aellm_i8_pack_x(int8_t *tile, int32_t *xsum, const void *xq, size_t xrow, int nt, int64_t n);
+
 /* aellm_kernel_matmul with its path forced, for the benchmark and tests:
  * the path must exist for the type (f32 takes sgemm whatever the path). */
-enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8 };
+enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8, AELLM_MM_I8 };
 int aellm_kernel_matmul_has_path(int wtype, int path);
+/* The path aellm_kernel_matmul takes for rows of n elements and a batch of
+ * T (AELLM_MM_AUTO for f32's sgemm). */
+int aellm_kernel_matmul_auto_path(int wtype, int64_t n, int64_t T);
 size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64_t n, int64_t T);
 void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_bytes, int64_t rows,
                               int64_t n, const float *x, int64_t T, float *y, void *scratch);
@@ -130,7 +165,8 @@ typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
     aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
     aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
-    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT]; /* NULL: no x8 path */
+    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];  /* NULL: no x8 path */
+    const aellm_i8_kernel *i8[AELLM_ISA_COUNT]; /* NULL: no W8A8 path */
 } aellm_kernel_traits_ext;
 
 const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);
@@ -197,5 +233,61 @@ void aellm_from_float_q4_1_scalar(const float *src, void *dst, int64_t n);
 
 AELLM_DECLARE_ROW_KERNELS(avx2);
 AELLM_DECLARE_ROW_KERNELS(avx512);
+
+/* aellm's own weight formats (vec_dot_wq_*.c). The g32 types use q4_0,
+ * q4_1 and q8_0's dots; their to_float here stops at n (a partial group). */
+#define AELLM_DECLARE_WQ_KERNELS(isa)                                                              \
+    void aellm_vec_dot_int4s_g64_##isa(int64_t n, float *out, const void *w, const void *x);       \
+    void aellm_vec_dot_int4s_g128_##isa(int64_t n, float *out, const void *w, const void *x);      \
+    void aellm_vec_dot_int4a_g64_##isa(int64_t n, float *out, const void *w, const void *x);       \
+    void aellm_vec_dot_int4a_g128_##isa(int64_t n, float *out, const void *w, const void *x);      \
+    void aellm_vec_dot_nf4_##isa(int64_t n, float *out, const void *w, const void *x);             \
+    void aellm_vec_dot_fp8_e4m3_##isa(int64_t n, float *out, const void *w, const void *x);        \
+    void aellm_vec_dot_int8_##isa(int64_t n, float *out, const void *w, const void *x);            \
+    void aellm_to_float_int4s_g32_##isa(const void *src, float *dst, int64_t n);                   \
+    void aellm_to_float_int4s_g64_##isa(const void *src, float *dst, int64_t n);                   \
+    void aellm_to_float_int4s_g128_##isa(const void *src, float *dst, int64_t n);                  \
+    void aellm_to_float_int4a_g32_##isa(const void *src, float *dst, int64_t n);                   \
+    void aellm_to_float_int4a_g64_##isa(const void *src, float *dst, int64_t n);                   \
+    void aellm_to_float_int4a_g128_##isa(const void *src, float *dst, int64_t n);                  \
+    void aellm_to_float_nf4_##isa(const void *src, float *dst, int64_t n);                         \
+    void aellm_to_float_fp8_e4m3_##isa(const void *src, float *dst, int64_t n);                    \
+    void aellm_to_float_int8_##isa(const void *src, float *dst, int64_t n);                        \
+    void aellm_to_float_int8_g32_##isa(const void *src, float *dst, int64_t n);                    \
+    void aellm_from_float_int8_##isa(const float *src, void *dst, int64_t n)
+
+AELLM_DECLARE_WQ_KERNELS(scalar);
+AELLM_DECLARE_WQ_KERNELS(avx2);
+AELLM_DECLARE_WQ_KERNELS(avx512);
+
+/* Weight-only quantizers of the new formats: the scalar references. */
+void aellm_from_float_int4s_g32_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int4s_g64_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int4s_g128_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int4a_g32_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int4a_g64_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int4a_g128_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_nf4_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_fp8_e4m3_scalar(const float *src, void *dst, int64_t n);
+void aellm_from_float_int8_g32_scalar(const float *src, void *dst, int64_t n);
+
+#define AELLM_DECLARE_WQ_ROW_KERNELS(isa)                                                          \
+    void aellm_vec_dot_rows_int4s_g64_##isa(int64_t n, float *out, const void *w,                  \
+                                            size_t row_bytes, const void *x);                      \
+    void aellm_vec_dot_rows_int4s_g128_##isa(int64_t n, float *out, const void *w,                 \
+                                             size_t row_bytes, const void *x);                     \
+    void aellm_vec_dot_rows_int4a_g64_##isa(int64_t n, float *out, const void *w,                  \
+                                            size_t row_bytes, const void *x);                      \
+    void aellm_vec_dot_rows_int4a_g128_##isa(int64_t n, float *out, const void *w,                 \
+                                             size_t row_bytes, const void *x);                     \
+    void aellm_vec_dot_rows_nf4_##isa(int64_t n, float *out, const void *w, size_t row_bytes,      \
+                                      const void *x);                                              \
+    void aellm_vec_dot_rows_fp8_e4m3_##isa(int64_t n, float *out, const void *w, size_t row_bytes, \
+                                           const void *x);                                         \
+    void aellm_vec_dot_rows_int8_##isa(int64_t n, float *out, const void *w, size_t row_bytes,     \
+                                       const void *x)
+
+AELLM_DECLARE_WQ_ROW_KERNELS(avx2);
+AELLM_DECLARE_WQ_ROW_KERNELS(avx512);
 
 #endif

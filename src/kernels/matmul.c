@@ -1,5 +1,7 @@
 /* Prefill products Y (T, rows) = X (T, n) . W^T: OpenBLAS sgemm for f32
- * weights, dequantize-and-sgemm for f16/bf16, integer tiles on 8-row
+ * weights, dequantize-and-sgemm (a row at a time, so rows of any length and
+ * row headers work) for f16/bf16 and the INT4-group / NF4 / FP8 formats,
+ * W8A8's int32 GEMM for INT8, integer tiles on 8-row
  * interleaved weights ("x8") for q4_0 and q8_0 from a few tokens on, and
  * the 4x3 integer tiles for q4_1 and the shortest q4_0/q8_0 batches; the
  * integer paths quantize the activations once. Not a general GEMM: W is always the transposed right
@@ -439,7 +441,28 @@ static void matmul_x8(int wtype, const void *w, size_t row_bytes, int64_t rows, 
     }
 }
 
+/* ---- (d) W8A8: int8 activations per token, int32 GEMM (gemm_w8a8.c) ------- */
+
+static const aellm_i8_kernel *i8_kernel(int wtype)
+{
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(wtype);
+    const aellm_i8_kernel *k = NULL;
+    if (ext) AELLM_PICK_ISA(ext->i8, k);
+    return k;
+}
+
 /* ---- entry points ------------------------------------------------------- */
+
+/* The g32 types are q4_0 / q4_1 / q8_0's bytes: rows of whole blocks take
+ * their twin's integer paths; rows ending in a partial block dequantize. */
+static int twin(int wtype, int64_t n)
+{
+    if (n % 32) return wtype;
+    return wtype == AELLM_DTYPE_INT4S_G32   ? AELLM_DTYPE_Q4_0
+           : wtype == AELLM_DTYPE_INT4A_G32 ? AELLM_DTYPE_Q4_1
+           : wtype == AELLM_DTYPE_INT8_G32  ? AELLM_DTYPE_Q8_0
+                                            : wtype;
+}
 
 int aellm_kernel_matmul_has_path(int wtype, int path)
 {
@@ -448,11 +471,14 @@ int aellm_kernel_matmul_has_path(int wtype, int path)
     if (wtype == AELLM_DTYPE_F32 || path == AELLM_MM_AUTO) return 1;
     if (path == AELLM_MM_DEQUANT) return aellm_kernel_to_float(wtype) != NULL;
     if (path == AELLM_MM_TILES) return tile_kernels(wtype, &pack, &tile);
+    if (path == AELLM_MM_I8) return i8_kernel(wtype) != NULL;
     return path == AELLM_MM_X8 && x8_kernel(wtype) != NULL;
 }
 
 static int auto_path(int wtype, int64_t T)
 {
+    if (i8_kernel(wtype))
+        return aellm_cpu_isa() > AELLM_ISA_SCALAR ? AELLM_MM_I8 : AELLM_MM_DEQUANT;
     int64_t x8_min = wtype == AELLM_DTYPE_Q8_0 ? X8_Q8_0_MIN_T : X8_Q4_0_MIN_T;
     if (x8_kernel(wtype) && aellm_cpu_isa() > AELLM_ISA_SCALAR && T >= x8_min) return AELLM_MM_X8;
     aellm_gemm_pack_fn pack;
@@ -468,12 +494,20 @@ int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
     return wtype != AELLM_DTYPE_F32 && auto_path(wtype, T) != AELLM_MM_DEQUANT;
 }
 
+int aellm_kernel_matmul_auto_path(int wtype, int64_t n, int64_t T)
+{
+    wtype = twin(wtype, n);
+    return wtype == AELLM_DTYPE_F32 ? AELLM_MM_AUTO : auto_path(wtype, T);
+}
+
 size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64_t n, int64_t T)
 {
+    wtype = twin(wtype, n);
     if (wtype == AELLM_DTYPE_F32) return 0;
     if (path == AELLM_MM_DEQUANT) return aellm_kernel_matmul_dequant_scratch(rows, n);
     if (path == AELLM_MM_TILES) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
     if (path == AELLM_MM_X8) return x8_layout(wtype, rows, n, T, NULL, &(x8_scratch){0});
+    if (path == AELLM_MM_I8) return aellm_w8a8_scratch(i8_kernel(wtype), rows, n, T);
     return aellm_kernel_matmul_scratch(wtype, rows, n, T);
 }
 
@@ -482,6 +516,7 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
     /* Callers size the scratch once for their largest batch and then run
      * smaller ones, which may take another path: cover all of them (each
      * path's size grows with T). */
+    wtype = twin(wtype, n);
     if (wtype == AELLM_DTYPE_F32) return 0;
     size_t need = aellm_kernel_matmul_dequant_scratch(rows, n), p;
     if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_TILES) &&
@@ -490,6 +525,9 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
     if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_X8) &&
         (p = x8_layout(wtype, rows, n, T, NULL, &(x8_scratch){0})) > need)
         need = p;
+    if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_I8) &&
+        (p = aellm_w8a8_scratch(i8_kernel(wtype), rows, n, T)) > need)
+        need = p;
     return need;
 }
 
@@ -497,9 +535,12 @@ void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_byt
                               int64_t n, const float *x, int64_t T, float *y, void *scratch)
 {
     blas_single_threaded();
+    wtype = twin(wtype, n);
     if (path == AELLM_MM_AUTO && wtype != AELLM_DTYPE_F32) path = auto_path(wtype, T);
     if (wtype == AELLM_DTYPE_F32)
         matmul_f32(w, row_bytes, rows, n, x, T, y);
+    else if (path == AELLM_MM_I8)
+        aellm_w8a8_matmul(i8_kernel(wtype), w, row_bytes, rows, n, x, T, y, scratch);
     else if (path == AELLM_MM_X8)
         matmul_x8(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else if (path == AELLM_MM_TILES)

@@ -1,12 +1,29 @@
 /* The decode hot path: one activation row against a range of weight rows,
  * several rows per step where the ISA has a multi-row kernel. No threading
  * here; each engine thread calls this on its own row range. */
+#include <string.h>
+
+#include "core/blocks.h"
 #include "kernels/kernels_impl.h"
 
+/* Rows of a weight type whose rows end in a partial group meet activations
+ * padded with zeros to whole groups: whole activation blocks are converted
+ * in place, the rest (at most one weight group) through a zero-filled copy.
+ * (Activation types with a row header have one-element blocks: never padded.) */
 void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n)
 {
-    const aellm_kernel_traits *tr = aellm_kernel_traits_get(wtype);
-    aellm_kernel_from_float(tr->vec_dot_type)(x, dst, n);
+    int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
+    aellm_from_float_fn quant = aellm_kernel_from_float(vdt);
+    int64_t padded = aellm_dtype_padded(wtype, n);
+    if (padded == n) {
+        quant(x, dst, n);
+        return;
+    }
+    int64_t vb = aellm_dtype_traits_get(vdt)->block_size, whole = n / vb * vb;
+    float tail[AELLM_INT4_MAX_GROUP] = {0};
+    if (whole) quant(x, dst, whole);
+    memcpy(tail, x + whole, (size_t)(n - whole) * sizeof(float));
+    quant(tail, (char *)dst + aellm_dtype_row_size(vdt, whole), padded - whole);
 }
 
 size_t aellm_kernel_act_bytes(int wtype, int64_t n)

@@ -55,4 +55,25 @@ static inline __m256i dot_s8s8(__m256i a, __m256i b)
     return dot_u8s8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
+/* Codes 0..15 (one per int32 lane) to NF4 values: two 8-entry permutes,
+ * and bit 3 of the code (moved to the sign bit) picks between them. */
+static inline __m256 nf4_lookup(__m256i idx, __m256 lo8, __m256 hi8)
+{
+    __m256 a = _mm256_permutevar8x32_ps(lo8, idx), b = _mm256_permutevar8x32_ps(hi8, idx);
+    return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+/* 16 E4M3 bytes to floats divided by 256 (exact, subnormals included): each
+ * byte's exponent and mantissa moved into an IEEE half's, then F16C. The
+ * byte is sign-extended, so after the shift by 7 its sign fills bits 15 and
+ * 14; the mask keeps bit 15 (the half's sign) and the 7 value bits. The NaN
+ * bytes 0x7f / 0xff come out as 480 / 256; no encoder writes them. */
+static inline void fp8_decode16(__m128i bytes, __m256 *f0, __m256 *f1)
+{
+    __m256i v = _mm256_cvtepi8_epi16(bytes);
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(v, 7), _mm256_set1_epi16((short)0xbf80));
+    *f0 = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *f1 = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
 #endif

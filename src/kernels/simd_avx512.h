@@ -56,4 +56,18 @@ static inline __m512i dot_s8s8(__m512i a, __m512i b)
     return dot_u8s8(_mm512_abs_epi8(a), _mm512_mask_sub_epi8(b, neg, _mm512_setzero_si512(), b));
 }
 
+/* 16 E4M3 bytes to floats divided by 256 (exact; see simd_avx2.h). */
+static inline __m512 fp8_decode16(__m128i bytes)
+{
+    __m256i v = _mm256_cvtepi8_epi16(bytes);
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(v, 7), _mm256_set1_epi16((short)0xbf80));
+    return _mm512_cvtph_ps(h);
+}
+
+/* 16 NF4 codes (nibbles in int32 lanes) to values: one 16-entry permute. */
+static inline __m512 nf4_lookup(__m512i idx, __m512 table)
+{
+    return _mm512_permutexvar_ps(idx, table);
+}
+
 #endif

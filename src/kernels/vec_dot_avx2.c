@@ -122,7 +122,7 @@ static inline __m256 q8_0_block(const aellm_block_q8_0 *a, const aellm_block_q8_
 void aellm_vec_dot_q8_0_avx2(int64_t n, float *out, const void *w, const void *x)
 {
     const aellm_block_q8_0 *a = w, *b = x;
-    int64_t nb = n / QK8_0, i = 0;
+    int64_t nb = (n + QK8_0 - 1) / QK8_0, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; i + 2 <= nb; i += 2) {
         acc0 = q8_0_block(a + i, b + i, acc0);
@@ -141,7 +141,7 @@ void aellm_vec_dot_rows_q8_0_avx2(int64_t n, float *out, const void *w, size_t r
         a[r] = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
         acc[r] = _mm256_setzero_ps();
     }
-    for (int64_t i = 0; i < n / QK8_0; i++) {
+    for (int64_t i = 0; i < (n + QK8_0 - 1) / QK8_0; i++) {
         __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
         float dx = f16_load(&b[i].d);
         for (int r = 0; r < 4; r++) {
@@ -182,7 +182,7 @@ void aellm_vec_dot_q4_0_avx2(int64_t n, float *out, const void *w, const void *x
 {
     const aellm_block_q4_0 *a = w;
     const aellm_block_q8_0 *b = x;
-    int64_t nb = n / QK4_0, i = 0;
+    int64_t nb = (n + QK4_0 - 1) / QK4_0, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; i + 2 <= nb; i += 2) {
         acc0 = q4_0_block(a + i, b + i, acc0);
@@ -208,7 +208,7 @@ void aellm_vec_dot_q4_1_avx2(int64_t n, float *out, const void *w, const void *x
 {
     const aellm_block_q4_1 *a = w;
     const aellm_block_q8_1 *b = x;
-    int64_t nb = n / QK4_1, i = 0;
+    int64_t nb = (n + QK4_1 - 1) / QK4_1, i = 0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     float ms0 = 0.0f, ms1 = 0.0f;
     for (; i + 2 <= nb; i += 2) {
@@ -271,7 +271,7 @@ q4_rows(int64_t n, float *out, const void *w, size_t row_bytes, const void *x, i
     }
     const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     const __m256i eights = _mm256_set1_epi8(8);
-    int64_t nb = n / 32, i = 0;
+    int64_t nb = (n + 31) / 32, i = 0;
     for (; i + 2 <= nb; i += 2) {
         const uint8_t *x0 = (const uint8_t *)x + i * xbytes, *x1 = x0 + xbytes;
         __m256i xlo =

@@ -116,7 +116,7 @@ static inline __m512i q4_0_dot(__m512i q, __m512i xv)
 void aellm_vec_dot_q8_0_avx512(int64_t n, float *out, const void *w, const void *x)
 {
     const aellm_block_q8_0 *a = w, *b = x;
-    int64_t nb = n / QK8_0;
+    int64_t nb = (n + QK8_0 - 1) / QK8_0;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
@@ -138,7 +138,7 @@ void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t
         a[r] = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
         acc[r] = _mm512_setzero_ps();
     }
-    int64_t nb = n / QK8_0;
+    int64_t nb = (n + QK8_0 - 1) / QK8_0;
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
         __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
@@ -159,7 +159,7 @@ void aellm_vec_dot_q4_0_avx512(int64_t n, float *out, const void *w, const void 
 {
     const aellm_block_q4_0 *a = w;
     const aellm_block_q8_0 *b = x;
-    int64_t nb = n / QK4_0;
+    int64_t nb = (n + QK4_0 - 1) / QK4_0;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
@@ -182,7 +182,7 @@ void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t
         a[r] = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
         acc[r] = _mm512_setzero_ps();
     }
-    int64_t nb = n / QK4_0;
+    int64_t nb = (n + QK4_0 - 1) / QK4_0;
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
         __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
@@ -206,7 +206,7 @@ void aellm_vec_dot_q4_1_avx512(int64_t n, float *out, const void *w, const void 
 {
     const aellm_block_q4_1 *a = w;
     const aellm_block_q8_1 *b = x;
-    int64_t nb = n / QK4_1;
+    int64_t nb = (n + QK4_1 - 1) / QK4_1;
     __m512 acc = _mm512_setzero_ps();
     float ms = 0.0f;
     for (int64_t i = 0; i < nb; i += 2) {
@@ -233,7 +233,7 @@ void aellm_vec_dot_rows_q4_1_avx512(int64_t n, float *out, const void *w, size_t
         a[r] = (const aellm_block_q4_1 *)((const char *)w + r * row_bytes);
         acc[r] = _mm512_setzero_ps();
     }
-    int64_t nb = n / QK4_1;
+    int64_t nb = (n + QK4_1 - 1) / QK4_1;
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
         __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);

@@ -34,12 +34,14 @@ void aellm_vec_dot_bf16_scalar(int64_t n, float *out, const void *w, const void 
 }
 
 /* Quantized dots: an exact integer sum per block, then one float multiply by
- * the product of the two block scales. */
+ * the product of the two block scales. Rows may end in a partial block (the
+ * int4*_g32 and int8_g32 types share these kernels): both operands are
+ * zero-padded to whole blocks, so the loops run over ceil(n / 32). */
 void aellm_vec_dot_q8_0_scalar(int64_t n, float *out, const void *w, const void *x)
 {
     const aellm_block_q8_0 *a = w, *b = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK8_0; i++) {
+    for (int64_t i = 0; i < (n + QK8_0 - 1) / QK8_0; i++) {
         int isum = 0;
         for (int j = 0; j < QK8_0; j++) isum += a[i].qs[j] * b[i].qs[j];
         sum += (float)isum * (aellm_f16_to_f32(a[i].d) * aellm_f16_to_f32(b[i].d));
@@ -51,7 +53,7 @@ void aellm_vec_dot_q8_1_scalar(int64_t n, float *out, const void *w, const void 
 {
     const aellm_block_q8_1 *a = w, *b = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK8_1; i++) {
+    for (int64_t i = 0; i < (n + QK8_1 - 1) / QK8_1; i++) {
         int isum = 0;
         for (int j = 0; j < QK8_1; j++) isum += a[i].qs[j] * b[i].qs[j];
         sum += (float)isum * (aellm_f16_to_f32(a[i].d) * aellm_f16_to_f32(b[i].d));
@@ -64,7 +66,7 @@ void aellm_vec_dot_q4_0_scalar(int64_t n, float *out, const void *w, const void 
     const aellm_block_q4_0 *a = w;
     const aellm_block_q8_0 *b = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK4_0; i++) {
+    for (int64_t i = 0; i < (n + QK4_0 - 1) / QK4_0; i++) {
         int isum = 0;
         for (int j = 0; j < QK4_0 / 2; j++) {
             isum += ((a[i].qs[j] & 0x0f) - 8) * b[i].qs[j];
@@ -82,7 +84,7 @@ void aellm_vec_dot_q4_1_scalar(int64_t n, float *out, const void *w, const void 
     const aellm_block_q4_1 *a = w;
     const aellm_block_q8_1 *b = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK4_1; i++) {
+    for (int64_t i = 0; i < (n + QK4_1 - 1) / QK4_1; i++) {
         int isum = 0;
         for (int j = 0; j < QK4_1 / 2; j++) {
             isum += (a[i].qs[j] & 0x0f) * b[i].qs[j];

@@ -314,15 +314,16 @@ static int tensor_size(const char *path, aellm_gguf_tensor_info *t)
     if (!tr)
         return aellm_error_set(AELLM_EFORMAT, "%s: tensor '%s' has unknown type id %u", path,
                                t->name, (unsigned)t->type);
-    if (t->ne[0] % tr->block_size != 0)
+    if (!tr->partial && t->ne[0] % tr->block_size != 0)
         return aellm_error_set(
             AELLM_EFORMAT, "%s: tensor '%s' row of %lld is not a multiple of %s's block of %lld",
             path, t->name, (long long)t->ne[0], tr->name, (long long)tr->block_size);
     int64_t nel = t->ne[0];
-    uint64_t blocks = (uint64_t)(t->ne[0] / tr->block_size);
+    /* a row: an optional header, then whole blocks (aellm's types may end in a padded one) */
+    uint64_t blocks = (uint64_t)(t->ne[0] / tr->block_size) + (t->ne[0] % tr->block_size != 0);
     size_t size = 0;
-    int bad = blocks > SIZE_MAX / tr->type_size;
-    if (!bad) size = (size_t)blocks * tr->type_size;
+    int bad = blocks > (SIZE_MAX - tr->row_header) / tr->type_size;
+    if (!bad) size = tr->row_header + (size_t)blocks * tr->type_size;
     for (int d = 1; d < AELLM_GGUF_MAX_DIMS && !bad; d++) {
         bad = nel > INT64_MAX / t->ne[d] || size > SIZE_MAX / (size_t)t->ne[d];
         if (!bad) nel *= t->ne[d], size *= (size_t)t->ne[d];

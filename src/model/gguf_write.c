@@ -226,16 +226,23 @@ static int tensor_size(const char *name, int type, int n_dims, const int64_t *ne
     if (!tr) return aellm_error_set(AELLM_EINVAL, "gguf: tensor '%s': unknown type %d", name, type);
     if (n_dims < 1 || n_dims > AELLM_GGUF_MAX_DIMS)
         return aellm_error_set(AELLM_EINVAL, "gguf: tensor '%s': %d dimensions", name, n_dims);
-    size_t size = tr->type_size;
     int64_t nel = 1;
+    size_t size = 0;
     for (int d = 0; d < n_dims; d++) {
-        int64_t n = d == 0 ? ne[0] / tr->block_size : ne[d];
-        if (ne[d] <= 0 || (d == 0 && ne[0] % tr->block_size) || nel > INT64_MAX / ne[d] ||
-            (size_t)n > SIZE_MAX / size)
+        int bad = ne[d] <= 0 || nel > INT64_MAX / ne[d];
+        if (!bad && d == 0) {
+            uint64_t blocks = (uint64_t)(ne[0] / tr->block_size) + (ne[0] % tr->block_size != 0);
+            bad = (!tr->partial && ne[0] % tr->block_size) ||
+                  blocks > (SIZE_MAX - tr->row_header) / tr->type_size;
+            if (!bad) size = tr->row_header + (size_t)blocks * tr->type_size;
+        } else if (!bad) {
+            bad = size > SIZE_MAX / (size_t)ne[d];
+            if (!bad) size *= (size_t)ne[d];
+        }
+        if (bad)
             return aellm_error_set(AELLM_EINVAL, "gguf: tensor '%s': bad ne[%d] = %lld for %s",
                                    name, d, (long long)ne[d], tr->name);
         nel *= ne[d];
-        size *= (size_t)n;
     }
     *out = size;
     return 0;

@@ -101,6 +101,10 @@ const aellm_tokenizer *aellm_model_tokenizer(const aellm_model *m)
 {
     return m->tokenizer;
 }
+const char *aellm_model_quantize_info(const aellm_model *m)
+{
+    return m->quantize_json;
+}
 int aellm_model_weight_type(const aellm_model *m)
 {
     return m->layers[0].wq.type;
@@ -307,6 +311,17 @@ static int bind_all(aellm_model *m)
     return rc;
 }
 
+/* How an aellm-quantized file was made, if it says. */
+static int read_quantize_info(aellm_model *m)
+{
+    const char *s = NULL;
+    int rc = aellm_gguf_get_str(m->gguf, "aellm.quantize", &s);
+    if (rc == AELLM_ENOTFOUND) return 0;
+    if (rc) return rc;
+    if (!(m->quantize_json = strdup(s))) return aellm_error_oom("aellm.quantize", strlen(s));
+    return 0;
+}
+
 static int load_gguf(aellm_model **out, const char *path)
 {
     aellm_gguf *g = NULL;
@@ -321,6 +336,7 @@ static int load_gguf(aellm_model **out, const char *path)
     if ((rc = bind_all(m))) goto done;
     if (aellm_gguf_find_key(m->gguf, "tokenizer.ggml.tokens") >= 0)
         rc = aellm_tokenizer_from_gguf(&m->tokenizer, m->gguf);
+    if (!rc) rc = read_quantize_info(m);
     /* every id the tokenizer can produce must have an embedding row */
     if (!rc && m->tokenizer && aellm_tokenizer_vocab_size(m->tokenizer) > cfg.vocab_size)
         rc =
@@ -407,6 +423,7 @@ static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *
         rc = aellm_gguf_set_u32(w, ints[i].key, (uint32_t)ints[i].v);
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.rope.freq_base", c->rope_base);
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    if (!rc && m->quantize_json) rc = aellm_gguf_set_str(w, "aellm.quantize", m->quantize_json);
     if (!rc && m->tokenizer) rc = aellm_tokenizer_write_gguf(m->tokenizer, w);
     return rc;
 }

@@ -87,6 +87,32 @@ void aellm_tokenizer_free(aellm_tokenizer *t)
     free(t);
 }
 
+/* A deep copy: the pieces and tables are copied, the index rebuilt. */
+int aellm_tokenizer_copy(aellm_tokenizer **out, const aellm_tokenizer *t)
+{
+    *out = NULL;
+    size_t bytes = 0, n = (size_t)t->n_vocab;
+    for (size_t i = 0; i < n; i++)
+        if (t->off[i] + t->len[i] + 1 > bytes) bytes = t->off[i] + t->len[i] + 1;
+    aellm_tokenizer *c;
+    int rc = aellm_tokenizer_alloc(&c, t->n_vocab, bytes, "tokenizer copy");
+    if (rc) return rc;
+    memcpy(c->text, t->text, bytes);
+    memcpy(c->off, t->off, n * sizeof(*t->off));
+    memcpy(c->len, t->len, n * sizeof(*t->len));
+    memcpy(c->score, t->score, n * sizeof(*t->score));
+    memcpy(c->type, t->type, n * sizeof(*t->type));
+    c->bos = t->bos, c->eos = t->eos, c->unk = t->unk;
+    c->add_space_prefix = t->add_space_prefix;
+    c->add_space_prefix_set = t->add_space_prefix_set;
+    if ((rc = aellm_tokenizer_index(c, "tokenizer copy"))) {
+        aellm_tokenizer_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
 int aellm_tokenizer_vocab_size(const aellm_tokenizer *t)
 {
     return t->n_vocab;
