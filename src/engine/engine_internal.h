@@ -20,14 +20,15 @@ struct aellm_engine {
     int n_ctx, n_batch, n_threads;
     int q_dim, kv_dim, head_dim;
 
-    /* The KV cache holds kv_type elements (f32, f16, q8_0): a position's
-     * keys of one layer are n_kv_heads heads of kv_head_bytes each, laid out
-     * by src/kernels/attention.h; attention reads them through `attn`. */
+    /* The KV cache holds kv_type elements (f32, f16, q8_0), head-major:
+     * layer l, KV head h, position p at ((l * n_kv_heads + h) * C + p) *
+     * kv_head_bytes; a head's encoding is src/kernels/attention.h's.
+     * Attention reads it through `attn`. */
     int kv_type;
     size_t kv_head_bytes, kv_row_bytes; /* kv_row_bytes = n_kv_heads * kv_head_bytes */
     const aellm_attn_kernels *attn;
-    char *k_cache;              /* (L, C, kv_row_bytes): layer l's keys for positions 0..C-1 */
-    char *v_cache;              /* (L, C, kv_row_bytes) */
+    char *k_cache;              /* (L, n_kv_heads, C, kv_head_bytes) keys */
+    char *v_cache;              /* (L, n_kv_heads, C, kv_head_bytes) values */
     float *k_new, *v_new;       /* (B, kv_dim) f32 keys/values of the tokens in flight */
     float *kv_f32;              /* (n_threads, 2, C, head_dim) prefill: one KV head's keys
                                    and values dequantized; NULL for an f32 cache */

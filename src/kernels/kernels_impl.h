@@ -151,7 +151,7 @@ void aellm_i8_pack_x(int8_t *tile, int32_t *xsum, const void *xq, size_t xrow, i
 
 /* aellm_kernel_matmul with its path forced, for the benchmark and tests:
  * the path must exist for the type (f32 takes sgemm whatever the path). */
-enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8, AELLM_MM_I8 };
+enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8, AELLM_MM_I8, AELLM_MM_ROWS };
 int aellm_kernel_matmul_has_path(int wtype, int path);
 /* The path aellm_kernel_matmul takes for rows of n elements and a batch of
  * T (AELLM_MM_AUTO for f32's sgemm). */

@@ -455,6 +455,30 @@ static const aellm_i8_kernel *i8_kernel(int wtype)
 
 /* The g32 types are q4_0 / q4_1 / q8_0's bytes: rows of whole blocks take
  * their twin's integer paths; rows ending in a partial block dequantize. */
+/* Decode's computation token by token: each activation row quantized as
+ * matvec quantizes it, then the matvec kernel. The scalar reference's path
+ * for integer types that have no scalar tile, so prefill equals decode. */
+static int quantizes_act(int wtype)
+{
+    return aellm_kernel_traits_get(wtype)->vec_dot_type != AELLM_DTYPE_F32;
+}
+
+static size_t rows_scratch(int wtype, int64_t n, int64_t T)
+{
+    return (size_t)T * aellm_kernel_act_bytes(wtype, n);
+}
+
+static void matmul_rows(int wtype, const void *w, size_t row_bytes, int64_t rows, int64_t n,
+                        const float *x, int64_t T, float *y, void *scratch)
+{
+    size_t ab = aellm_kernel_act_bytes(wtype, n);
+    char *act = scratch;
+    for (int64_t t = 0; t < T; t++) aellm_kernel_quantize_act(wtype, x + t * n, act + t * ab, n);
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < T; t++)
+        aellm_kernel_matvec(wtype, n, w, row_bytes, act + t * ab, y + t * rows, 0, rows);
+}
+
 static int twin(int wtype, int64_t n)
 {
     if (n % 32) return wtype;
@@ -472,20 +496,24 @@ int aellm_kernel_matmul_has_path(int wtype, int path)
     if (path == AELLM_MM_DEQUANT) return aellm_kernel_to_float(wtype) != NULL;
     if (path == AELLM_MM_TILES) return tile_kernels(wtype, &pack, &tile);
     if (path == AELLM_MM_I8) return i8_kernel(wtype) != NULL;
+    if (path == AELLM_MM_ROWS) return quantizes_act(wtype);
     return path == AELLM_MM_X8 && x8_kernel(wtype) != NULL;
 }
 
 static int auto_path(int wtype, int64_t T)
 {
-    if (i8_kernel(wtype))
-        return aellm_cpu_isa() > AELLM_ISA_SCALAR ? AELLM_MM_I8 : AELLM_MM_DEQUANT;
+    /* The scalar reference takes the integer paths too: they quantize the
+     * activations as decode does, so prefill and decode agree on every ISA. */
+    if (i8_kernel(wtype)) return AELLM_MM_I8;
     int64_t x8_min = wtype == AELLM_DTYPE_Q8_0 ? X8_Q8_0_MIN_T : X8_Q4_0_MIN_T;
-    if (x8_kernel(wtype) && aellm_cpu_isa() > AELLM_ISA_SCALAR && T >= x8_min) return AELLM_MM_X8;
+    if (x8_kernel(wtype) && (aellm_cpu_isa() == AELLM_ISA_SCALAR || T >= x8_min))
+        return AELLM_MM_X8;
     aellm_gemm_pack_fn pack;
     aellm_gemm_tile_fn tile;
     if (tile_kernels(wtype, &pack, &tile) &&
         (wtype != AELLM_DTYPE_Q8_0 || T < MM_Q8_0_TILES_BELOW_T))
         return AELLM_MM_TILES;
+    if (aellm_cpu_isa() == AELLM_ISA_SCALAR && quantizes_act(wtype)) return AELLM_MM_ROWS;
     return AELLM_MM_DEQUANT;
 }
 
@@ -508,6 +536,7 @@ size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64
     if (path == AELLM_MM_TILES) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
     if (path == AELLM_MM_X8) return x8_layout(wtype, rows, n, T, NULL, &(x8_scratch){0});
     if (path == AELLM_MM_I8) return aellm_w8a8_scratch(i8_kernel(wtype), rows, n, T);
+    if (path == AELLM_MM_ROWS) return rows_scratch(wtype, n, T);
     return aellm_kernel_matmul_scratch(wtype, rows, n, T);
 }
 
@@ -528,6 +557,7 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
     if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_I8) &&
         (p = aellm_w8a8_scratch(i8_kernel(wtype), rows, n, T)) > need)
         need = p;
+    if (quantizes_act(wtype) && (p = rows_scratch(wtype, n, T)) > need) need = p;
     return need;
 }
 
@@ -545,6 +575,8 @@ void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_byt
         matmul_x8(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else if (path == AELLM_MM_TILES)
         matmul_tiles(wtype, w, row_bytes, rows, n, x, T, y, scratch);
+    else if (path == AELLM_MM_ROWS)
+        matmul_rows(wtype, w, row_bytes, rows, n, x, T, y, scratch);
     else
         aellm_kernel_matmul_dequant(wtype, w, row_bytes, rows, n, x, T, y, scratch);
 }
