@@ -47,9 +47,17 @@ typedef struct {
     int block;            /* GPTQ: columns per lazy-update block (128) */
     float alpha;          /* SmoothQuant migration strength (0.5) */
     int awq_grid;         /* AWQ: points of the exponent grid in [0, 1) (20) */
-    int fp8_per_tensor;   /* per-row types (fp8, int8): one scale for the whole tensor */
-    int quantize_output;  /* 0: token embedding and output keep their type; 1: RTN them */
-    int n_threads;        /* 0 = cores */
+    /* AWQ: after the scales, clip each group's range where that lowers the
+     * group's output error (the paper's auto_clip; q and k are not clipped,
+     * as there) (1) */
+    int awq_clip;
+    /* GPTQ: fit each group's range by the reference quantizer's "mse" shrink
+     * search instead of its min/max (0, as in the reference's scripts: on
+     * stories260K it moved perplexity by less than the noise) */
+    int gptq_mse;
+    int fp8_per_tensor;  /* per-row types (fp8, int8): one scale for the whole tensor */
+    int quantize_output; /* 0: token embedding and output keep their type; 1: RTN them */
+    int n_threads;       /* 0 = cores */
     aellm_quant_progress_fn progress;
     void *progress_user;
 } aellm_quantize_params;

@@ -168,8 +168,10 @@ static void add_hessian(aellm_calib_input *in, double *dbuf, const float *x, int
 {
     int64_t w = in->width;
     for (int64_t i = 0; i < (int64_t)n * w; i++) dbuf[i] = x[i];
+    int threads = aellm_quant_blas_begin((double)w * (double)w * (double)n);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)w, n, 1.0, dbuf, (int)w, 1.0, in->H,
                 (int)w);
+    aellm_quant_blas_end(threads);
 }
 
 static void add_rows(aellm_calib_input *in, double *dbuf, const float *x, int n)
@@ -216,6 +218,28 @@ static void hook(void *user, int layer, int linear, const float *x, int n, int64
 
 /* ---- the driver ---- */
 
+/* Flops of one layer over ctx tokens: its matrices and the causal q.k, a.v. */
+static double layer_flops(const aellm_model_config *cfg, int ctx)
+{
+    double d = cfg->dim, hd = cfg->head_dim, q = cfg->n_heads * hd, kv = cfg->n_kv_heads * hd;
+    double per_token = 2.0 * (d * (q + 2.0 * kv) + q * d + 3.0 * d * cfg->hidden_dim);
+    return ctx * per_token + 2.0 * q * (double)ctx * ctx;
+}
+
+/* Layer l over every sequence of c->x (in place) or of a copy (collect). */
+static int run_all(aellm_calib *c, int l, int in_place)
+{
+    int rc = 0, threads = aellm_quant_blas_begin(c->flops);
+    size_t bytes = (size_t)c->ctx * c->dim * sizeof(float);
+    for (int s = 0; !rc && s < c->n_seq; s++) {
+        float *x = c->x + (size_t)s * c->ctx * c->dim;
+        if (!in_place) x = memcpy(c->tmp, x, bytes);
+        rc = aellm_engine_run_layer(c->e, l, x, c->ctx, 0);
+    }
+    aellm_quant_blas_end(threads);
+    return rc;
+}
+
 static int embed_all(aellm_calib *c, const aellm_model *m, const int32_t *tokens)
 {
     const aellm_tensor *t = &m->tok_embd;
@@ -261,7 +285,10 @@ int aellm_calib_new(aellm_calib **out, const aellm_model *m, const aellm_quantiz
     if (c->ctx > m->cfg.seq_len) c->ctx = m->cfg.seq_len;
     if (c->ctx < 2) c->ctx = 2;
     c->dim = m->cfg.dim;
+    c->flops = layer_flops(&m->cfg, c->ctx);
     aellm_engine_params ep = {.n_ctx = c->ctx, .n_batch = c->ctx, .n_threads = p->n_threads};
+    /* a small model's layer is less work than waking a second thread */
+    if (ep.n_threads == 0 && c->flops < AELLM_QUANT_BLAS_MIN) ep.n_threads = 1;
     int rc = calib_tokens(&tokens, &c->n_seq, m, p, c->ctx);
     if (!rc) rc = working_copy(&c->work, m);
     if (!rc) rc = aellm_engine_new(&c->e, c->work, &ep);
@@ -287,14 +314,9 @@ void aellm_calib_free(aellm_calib *c)
 
 int aellm_calib_collect(aellm_calib *c, int l)
 {
-    int rc = 0;
     for (int i = 0; i < AELLM_IN_COUNT; i++) input_reset(&c->in[i]);
     aellm_engine_set_hook(c->e, hook, c);
-    size_t bytes = (size_t)c->ctx * c->dim * sizeof(float);
-    for (int s = 0; !rc && s < c->n_seq; s++) {
-        memcpy(c->tmp, c->x + (size_t)s * c->ctx * c->dim, bytes);
-        rc = aellm_engine_run_layer(c->e, l, c->tmp, c->ctx, 0);
-    }
+    int rc = run_all(c, l, 0);
     aellm_engine_set_hook(c->e, NULL, NULL);
     for (int i = 0; i < AELLM_IN_COUNT; i++) input_finish(&c->in[i]);
     return rc;
@@ -302,8 +324,5 @@ int aellm_calib_collect(aellm_calib *c, int l)
 
 int aellm_calib_advance(aellm_calib *c, int l)
 {
-    int rc = 0;
-    for (int s = 0; !rc && s < c->n_seq; s++)
-        rc = aellm_engine_run_layer(c->e, l, c->x + (size_t)s * c->ctx * c->dim, c->ctx, 0);
-    return rc;
+    return run_all(c, l, 1);
 }

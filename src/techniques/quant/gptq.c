@@ -52,13 +52,14 @@ int aellm_gptq_hinv_chol(float *U, const double *A, int64_t n, double retry_damp
     double *W = malloc(nn * sizeof(double)), mean = 0.0;
     if (!W) return aellm_error_oom("gptq inverse Hessian", nn * sizeof(double));
     for (int64_t i = 0; i < n; i++) mean += A[i * n + i] / (double)n;
-    int info = 1;
+    int info = 1, threads = aellm_quant_blas_begin((double)n * (double)n * (double)n);
     for (int k = 0; k < 4 && info != 0; k++) {
         memcpy(W, A, nn * sizeof(double));
         double extra = k == 0 ? 0.0 : retry_damp * pow(10.0, k) * mean;
         for (int64_t i = 0; i < n; i++) W[i * n + i] += extra;
         info = inverse_upper_factor(U, W, (int)n);
     }
+    aellm_quant_blas_end(threads);
     free(W);
     if (info != 0)
         return aellm_error_set(AELLM_EINVAL,
@@ -141,40 +142,52 @@ typedef struct {
     const aellm_gptq_prep *prep;
     int64_t rows, n, G, ng, block;
     int static_groups; /* params fitted up front (act-order, per-row grids) */
+    int mse;           /* groups fitted by aellm_quant_fit_mse, not the plain fit */
     float *Wp;         /* (rows, n) weights in perm order, updated as columns go */
     float *Err;        /* (rows, block) scaled errors of the current block */
+    float *tmp;        /* (rows, G) scratch of the fits as groups start */
     uint8_t *codes;    /* (rows, n) in the original column order */
     aellm_qparams *p;  /* (rows, ng) */
 } gptq_run;
 
+/* One group's parameters: the grid's own fit, or GPTQ's MSE shrink search. */
+static void fit_group(const gptq_run *q, const float *x, int64_t len, aellm_qparams *p, float *tmp)
+{
+    if (q->mse)
+        aellm_quant_fit_mse(q->g, x, len, p, tmp);
+    else
+        q->g->fit(x, len, p);
+}
+
 /* Group parameters from the original weights, before any error feedback:
  * "static groups", needed with act-order because a group's columns are then
  * visited out of order, and for per-row grids (one group = the whole row). */
-static void fit_static(gptq_run *q, const float *w, int per_tensor)
+static int fit_static(gptq_run *q, const float *w, int per_tensor)
 {
-    const float *dead_free = w;
-    float *tmp = NULL;
     int64_t rows = q->rows, n = q->n;
+    int oom = 0;
     if (per_tensor && q->g->group == 0) {
         aellm_qparams all;
         q->g->fit(w, rows * n, &all);
         for (int64_t r = 0; r < rows; r++) q->p[r] = all;
-        return;
+        return 0;
     }
-    tmp = malloc((size_t)n * sizeof(float));
+#pragma omp parallel for if (rows * n >= AELLM_QUANT_PAR_MIN) reduction(| : oom)
     for (int64_t r = 0; r < rows; r++) {
-        if (tmp) { /* fit on the row as GPTQ will quantize it: dead columns zero */
-            for (int64_t j = 0; j < n; j++) tmp[j] = q->prep->dead[j] ? 0.0f : w[r * n + j];
-            dead_free = tmp;
-        } else {
-            dead_free = w + r * n;
+        /* fit on the row as GPTQ will quantize it: dead columns zero */
+        float *row = malloc(2 * (size_t)n * sizeof(float)), *tmp = row + n;
+        if (!row) {
+            oom = 1;
+            continue;
         }
+        for (int64_t j = 0; j < n; j++) row[j] = q->prep->dead[j] ? 0.0f : w[r * n + j];
         for (int64_t k = 0; k < q->ng; k++) {
             int64_t j0 = k * q->G, len = n - j0 < q->G ? n - j0 : q->G;
-            q->g->fit(dead_free + j0, len, &q->p[r * q->ng + k]);
+            fit_group(q, row + j0, len, &q->p[r * q->ng + k], tmp);
         }
+        free(row);
     }
-    free(tmp);
+    return oom ? aellm_error_oom("gptq group fit", (unsigned long long)n * 8) : 0;
 }
 
 /* Row r over columns [i1, i2) of the current block: quantize each, keep the
@@ -187,7 +200,7 @@ static void block_row(gptq_run *q, int64_t r, int64_t i1, int64_t i2)
         int64_t j = q->prep->perm[i];
         aellm_qparams *p = &q->p[r * q->ng + j / q->G];
         if (!q->static_groups && j % q->G == 0) /* a group starts: fit what the row is now */
-            q->g->fit(w + i, q->n - i < q->G ? q->n - i : q->G, p);
+            fit_group(q, w + i, q->n - i < q->G ? q->n - i : q->G, p, q->tmp + r * q->G);
         int c = q->g->encode(w[i], p);
         q->codes[r * q->n + j] = (uint8_t)c;
         float e = (w[i] - q->g->decode(c, p)) / U[i * q->n + i];
@@ -206,15 +219,19 @@ static void run_columns(gptq_run *q)
         for (int64_t r = 0; r < q->rows; r++) block_row(q, r, i1, i2);
         /* lazy batch update of the columns after the block:
          * W[:, i2:] -= Err (rows, i2-i1) . U[i1:i2, i2:] */
-        if (i2 < n)
+        if (i2 < n) {
+            int threads = aellm_quant_blas_begin(2.0 * (double)q->rows * (double)(n - i2) *
+                                                 (double)(i2 - i1));
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)q->rows, (int)(n - i2),
                         (int)(i2 - i1), -1.0f, q->Err, (int)B, q->prep->U + i1 * n + i2, (int)n,
                         1.0f, q->Wp + i2, (int)n);
+            aellm_quant_blas_end(threads);
+        }
     }
 }
 
 int aellm_gptq_quantize(void *out, const float *w, int64_t rows, int64_t n, int type,
-                        const aellm_gptq_prep *prep, int block, int per_tensor)
+                        const aellm_gptq_prep *prep, int block, int per_tensor, int mse)
 {
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(type);
     if (!tr || !tr->grid || prep->n != n)
@@ -228,12 +245,14 @@ int aellm_gptq_quantize(void *out, const float *w, int64_t rows, int64_t n, int 
     if (q.g->group > 0) q.block = (q.block + q.G - 1) / q.G * q.G;
     /* without act-order, groups of a per-group grid are fitted as GPTQ reaches them */
     q.static_groups = prep->act_order || q.g->group == 0;
+    q.mse = mse;
     q.Wp = malloc((size_t)(rows * n) * sizeof(float));
     q.Err = malloc((size_t)(rows * q.block) * sizeof(float));
     q.codes = malloc((size_t)(rows * n));
     q.p = malloc((size_t)(rows * q.ng) * sizeof(aellm_qparams));
+    q.tmp = malloc((size_t)(rows * q.G) * sizeof(float));
     int rc = 0;
-    if (!q.Wp || !q.Err || !q.codes || !q.p) {
+    if (!q.Wp || !q.Err || !q.codes || !q.p || !q.tmp) {
         rc = aellm_error_oom("gptq buffers", (unsigned long long)(rows * n * 9));
         goto done;
     }
@@ -242,7 +261,7 @@ int aellm_gptq_quantize(void *out, const float *w, int64_t rows, int64_t n, int 
             int64_t j = prep->perm[i];
             q.Wp[r * n + i] = prep->dead[j] ? 0.0f : w[r * n + j];
         }
-    if (q.static_groups) fit_static(&q, w, per_tensor);
+    if (q.static_groups && (rc = fit_static(&q, w, per_tensor))) goto done;
     run_columns(&q);
     aellm_quant_pack(out, q.codes, q.p, rows, n, type);
 done:
@@ -250,5 +269,6 @@ done:
     free(q.Err);
     free(q.codes);
     free(q.p);
+    free(q.tmp);
     return rc;
 }

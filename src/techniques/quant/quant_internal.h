@@ -18,6 +18,29 @@
 
 /* ---- rtn.c: round to nearest, and the grid plumbing the others share ---- */
 
+/* OpenBLAS's OpenMP build spreads any call made outside a parallel region
+ * over every OpenMP thread. On the small matrices of a quantizer the
+ * fork/join costs far more than the work, and on busy cores a thread that
+ * waits for a descheduled one spins: measured, one 172 x 172 Cholesky took
+ * 1.0 s on two threads of a loaded machine and 1 ms on one. Calls of fewer
+ * than AELLM_QUANT_BLAS_MIN flops run on one thread: begin returns the
+ * thread count that end restores. */
+#define AELLM_QUANT_BLAS_MIN 1e9
+int aellm_quant_blas_begin(double flops);
+void aellm_quant_blas_end(int threads);
+
+/* Parameters of one group fitted to x scaled by p (0 < p <= 1): the grid's
+ * range shrinks by p about zero (GPTQ's xmin1 = p xmin, xmax1 = p xmax), and
+ * encode clamps the values that fall outside. tmp holds n floats. */
+void aellm_quant_fit_scaled(const aellm_dtype_grid *g, const float *x, int64_t n, float p,
+                            aellm_qparams *out, float *tmp);
+/* GPTQ's "mse" parameters (its reference quantizer's find_params with
+ * mse=True): the best of p = 1, 0.99, ... 0.21 (grid 100, maxshrink 0.8)
+ * by sum |x - Q(x)|^2.4 over the group. p = 1 (the plain fit) is tried
+ * first and only beaten strictly, so never a worse rounding error. */
+void aellm_quant_fit_mse(const aellm_dtype_grid *g, const float *x, int64_t n, aellm_qparams *out,
+                         float *tmp);
+
 /* Groups of a row of n elements under grid g (1 for per-row grids). */
 int64_t aellm_quant_n_groups(const aellm_dtype_grid *g, int64_t n);
 /* Elements per group (n for per-row grids). */
@@ -67,7 +90,7 @@ void aellm_gptq_prep_free(aellm_gptq_prep *p);
 /* Quantizes W (rows, n) into `type` (which must have a grid) column by column
  * with error feedback, `block` columns per lazy batch update. */
 int aellm_gptq_quantize(void *out, const float *w, int64_t rows, int64_t n, int type,
-                        const aellm_gptq_prep *prep, int block, int per_tensor);
+                        const aellm_gptq_prep *prep, int block, int per_tensor, int mse);
 
 /* ---- awq.c and smoothquant.c: per-input-channel scales ---- */
 
@@ -89,6 +112,21 @@ typedef struct {
  * 0, 1/grid, ... on the output error of Q(W diag(s)) diag(1/s) over the
  * sampled rows. Writes s (n) and a; a = 0 (s = 1) is plain RTN. */
 int aellm_awq_search(float *s, float *alpha, const aellm_scale_group *g, int grid);
+
+/* AWQ's weight clipping (auto_clip in the paper's code), n_grid 20 and
+ * max_shrink 0.5: ratios 1, 0.95, ... 0.55 of a group's max |w|. */
+#define AELLM_AWQ_CLIP_GRID   20.0f
+#define AELLM_AWQ_CLIP_SHRINK 0.5f
+
+/* Quantizes W (rows, n; already scaled, W diag(s)) into `type`, each
+ * row's groups clipped to the ratio that minimises that group's output
+ * error ||X_g (w_g - Q(w_g))||^2 over the rows of X (S, n; the inputs in W's
+ * basis, X diag(1/s)). Ratio 1 is the grid's plain RTN and is kept unless
+ * beaten strictly. Types without a grid, and per-tensor scales, are RTN.
+ * clipped (rows, n; may be NULL): W with each group clamped to its range,
+ * the full-precision weights the reference goes on with. */
+int aellm_awq_clip_quantize(void *out, const float *w, int64_t rows, int64_t n, int type,
+                            const float *X, int64_t S, int per_tensor, float *clipped);
 
 /* SmoothQuant: s_j = max|x_j|^alpha / max_i |W_ij|^(1 - alpha), the maximum
  * over the rows of every matrix of the group. */
@@ -123,7 +161,8 @@ typedef struct {
     aellm_model *work; /* f32 copy of the model's layers: quantized layers hold W-hat */
     aellm_engine *e;
     int n_seq, ctx, dim;
-    float *x; /* (n_seq, ctx, dim) hidden states entering the current layer */
+    double flops; /* of one layer over one sequence */
+    float *x;     /* (n_seq, ctx, dim) hidden states entering the current layer */
     float *tmp;
     aellm_calib_input in[AELLM_IN_COUNT];
     double *dbuf; /* (ctx, max width) rows in double for the H update */

@@ -38,6 +38,8 @@ void aellm_quantize_params_default(aellm_quantize_params *p)
     p->block = 128;
     p->alpha = 0.5f;
     p->awq_grid = 20;
+    p->awq_clip = 1;
+    p->gptq_mse = 0;
 }
 
 void aellm_quantize_report_free(aellm_quantize_report *r)
@@ -218,19 +220,44 @@ static void unscale_matrix(float *dst, const float *V, int64_t rows, int64_t n, 
             dst[i * n + j] = V[i * n + j] * (r ? r[i] : 1.0f) / (c ? c[j] : 1.0f);
 }
 
-/* Rounds W' with the run's method into dst. */
+/* AWQ's clipping search on W' = W diag(c), whose inputs are X diag(1/c);
+ * `clipped` gets W' with the chosen clamps. */
+static int awq_clip(qrun *q, void *dst, const float *Wt, int64_t rows, int64_t n, int type, int in,
+                    const float *c, float *clipped)
+{
+    const aellm_calib_input *ci = &q->c->in[in];
+    float *Xs = malloc((size_t)(ci->n_sample * n) * sizeof(float));
+    if (!Xs) return aellm_error_oom("awq clipping rows", (unsigned long long)(ci->n_sample * n));
+    for (int64_t s = 0; s < ci->n_sample; s++)
+        for (int64_t j = 0; j < n; j++) Xs[s * n + j] = ci->sample[s * n + j] / (c ? c[j] : 1.0f);
+    int rc = aellm_awq_clip_quantize(dst, Wt, rows, n, type, Xs, ci->n_sample, q->p->fp8_per_tensor,
+                                     clipped);
+    free(Xs);
+    return rc;
+}
+
+/* Rounds W' (matrix m, columns scaled by c) with the run's method into dst.
+ * AWQ's code clips every linear layer but q and k: their outputs meet in
+ * q.k, where a per-matrix output error measures the wrong thing. AWQ also
+ * writes the full-precision weights it goes on with (W', clamped) to fp. */
 static int round_matrix(qrun *q, void *dst, const float *Wt, int64_t rows, int64_t n, int type,
-                        int in)
+                        int m, const float *c, float *fp)
 {
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(type);
     const aellm_quantize_params *p = q->p;
+    int in = aellm_linear_input(m);
+    if (fp) memcpy(fp, Wt, (size_t)(rows * n) * sizeof(float));
+    if (p->method == AELLM_QUANT_AWQ && p->awq_clip && tr->grid && q->c && m != AELLM_LINEAR_WQ &&
+        m != AELLM_LINEAR_WK)
+        return awq_clip(q, dst, Wt, rows, n, type, in, c, fp);
     if (p->method != AELLM_QUANT_GPTQ || !tr->grid || !q->c)
         return aellm_quant_rtn(dst, Wt, rows, n, type, p->fp8_per_tensor);
     if (!q->prep[in].U) {
         int rc = aellm_gptq_prepare(&q->prep[in], q->c->in[in].H, n, p->damp, p->act_order);
         if (rc) return rc;
     }
-    return aellm_gptq_quantize(dst, Wt, rows, n, type, &q->prep[in], p->block, p->fp8_per_tensor);
+    return aellm_gptq_quantize(dst, Wt, rows, n, type, &q->prep[in], p->block, p->fp8_per_tensor,
+                               p->gptq_mse);
 }
 
 /* ||X W^T - X W_eff^T|| / ||X W^T|| on the sampled rows of the input. */
@@ -261,14 +288,18 @@ static void add_scale_note(const qrun *q, aellm_quant_tensor_report *r, int m, c
 }
 
 /* Quantizes matrix m of layer l from W (f32, rows x n) into the output
- * model; with calibration, writes the rounded W' back over W (the working
- * copy) and reports the output error in W's basis. */
+ * model; with calibration, writes the weights the next layers are to be
+ * calibrated on back over W (the working copy) and reports the output error
+ * in W's basis. GPTQ's reference goes on with the rounded layer (each layer
+ * is fitted to the quantized ones before it); AWQ's goes on with the scaled,
+ * clipped full-precision layer and rounds the whole model at the end. */
 static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char *note)
 {
     aellm_tensor *t = aellm_layer_linear(&q->out->layers[l], m);
     const aellm_tensor *src = aellm_layer_linear(&q->in->layers[l], m);
     int64_t n = src->ne[0], rows = src->ne[1];
-    int in = aellm_linear_input(m);
+    size_t bytes = (size_t)(rows * n) * sizeof(float);
+    int in = aellm_linear_input(m), keep_fp = q->c && q->p->method == AELLM_QUANT_AWQ;
     const float *cs = q->c ? col_scale(q, m) : NULL, *rs = q->c ? row_scale(q, m) : NULL;
     char name[64];
     snprintf(name, sizeof(name), "blk.%d.%s.weight", l, linear_names[m]);
@@ -276,27 +307,25 @@ static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char
     snprintf(r->note, sizeof(r->note), "%s", note);
     add_scale_note(q, r, m, cs);
     void *dst = aellm_model_own(q->out, aellm_dtype_row_size(type, n) * (size_t)rows);
-    float *Wt = malloc((size_t)(rows * n) * sizeof(float)), *Weff = NULL;
+    float *Wt = malloc(bytes), *Weff = q->c ? malloc(bytes) : NULL;
+    float *Wfp = keep_fp ? malloc(bytes) : NULL;
     int rc = 0;
-    if (!dst || !Wt) {
-        rc = dst ? aellm_error_oom("a matrix", (unsigned long long)(rows * n * 4)) : AELLM_ENOMEM;
+    if (!dst || !Wt || (q->c && !Weff) || (keep_fp && !Wfp)) {
+        rc = dst ? aellm_error_oom("a matrix", (unsigned long long)bytes) : AELLM_ENOMEM;
         goto done;
     }
     scale_matrix(Wt, W, rows, n, cs, rs);
-    if ((rc = round_matrix(q, dst, Wt, rows, n, type, in))) goto done;
+    if ((rc = round_matrix(q, dst, Wt, rows, n, type, m, cs, Wfp))) goto done;
     aellm_tensor_set(t, type, n, rows, dst);
     if (!q->c) goto done;
     aellm_quant_dequant(Wt, dst, rows, n, type);
-    if (!(Weff = malloc((size_t)(rows * n) * sizeof(float)))) {
-        rc = aellm_error_oom("a matrix", (unsigned long long)(rows * n * 4));
-        goto done;
-    }
     unscale_matrix(Weff, Wt, rows, n, cs, rs);
     if ((rc = report_error(q, r, in, W, Weff, rows, n))) goto done;
-    memcpy(W, Wt, (size_t)(rows * n) * sizeof(float));
+    memcpy(W, Wfp ? Wfp : Wt, bytes);
 done:
     free(Wt);
     free(Weff);
+    free(Wfp);
     return rc;
 }
 
@@ -442,8 +471,11 @@ static int set_json(qrun *q)
         k +=
             (size_t)snprintf(buf + k, sizeof(buf) - k, ",\"act_order\":%d,\"damp\":%g,\"block\":%d",
                              p->act_order, (double)p->damp, p->block);
+    if (p->method == AELLM_QUANT_GPTQ)
+        k += (size_t)snprintf(buf + k, sizeof(buf) - k, ",\"mse\":%d", p->gptq_mse);
     if (p->method == AELLM_QUANT_AWQ)
-        k += (size_t)snprintf(buf + k, sizeof(buf) - k, ",\"awq_grid\":%d", p->awq_grid);
+        k += (size_t)snprintf(buf + k, sizeof(buf) - k, ",\"awq_grid\":%d,\"clip\":%d", p->awq_grid,
+                              p->awq_clip);
     if (p->method == AELLM_QUANT_SMOOTHQUANT)
         k += (size_t)snprintf(buf + k, sizeof(buf) - k, ",\"alpha\":%g", (double)p->alpha);
     snprintf(buf + k, sizeof(buf) - k, "}");

@@ -3,11 +3,57 @@
  * grid plumbing (pack, dequantize, output error) the calibrated methods
  * share. Not a method that looks at activations: that is gptq.c / awq.c. */
 #include <cblas.h>
+#include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "techniques/quant/quant_internal.h"
+
+int aellm_quant_blas_begin(double flops)
+{
+    int threads = omp_get_max_threads();
+    if (flops < AELLM_QUANT_BLAS_MIN) omp_set_num_threads(1);
+    return threads;
+}
+
+void aellm_quant_blas_end(int threads)
+{
+    omp_set_num_threads(threads);
+}
+
+void aellm_quant_fit_scaled(const aellm_dtype_grid *g, const float *x, int64_t n, float p,
+                            aellm_qparams *out, float *tmp)
+{
+    if (p == 1.0f) return g->fit(x, n, out);
+    for (int64_t j = 0; j < n; j++) tmp[j] = x[j] * p;
+    g->fit(tmp, n, out);
+}
+
+/* sum |x - Q(x)|^2.4 of a group under p, GPTQ's norm for its shrink search */
+static double round_err_l24(const aellm_dtype_grid *g, const float *x, int64_t n,
+                            const aellm_qparams *p)
+{
+    double e = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        float d = fabsf(x[j] - g->decode(g->encode(x[j], p), p));
+        e += d > 0.0f ? (double)powf(d, 2.4f) : 0.0;
+    }
+    return e;
+}
+
+void aellm_quant_fit_mse(const aellm_dtype_grid *g, const float *x, int64_t n, aellm_qparams *out,
+                         float *tmp)
+{
+    double best = INFINITY;
+    for (int i = 0; i < 80; i++) {
+        aellm_qparams p;
+        aellm_quant_fit_scaled(g, x, n, 1.0f - (float)i / 100.0f, &p, tmp);
+        double e = round_err_l24(g, x, n, &p);
+        if (e < best) best = e, *out = p;
+    }
+}
 
 int64_t aellm_quant_group_len(const aellm_dtype_grid *g, int64_t n)
 {
@@ -104,6 +150,7 @@ int aellm_quant_out_err2(double *err, double *ref, const float *X, int64_t S, co
         goto done;
     }
     for (int64_t i = 0; i < rows * n; i++) D[i] = W[i] - V[i];
+    int threads = aellm_quant_blas_begin(2.0 * (double)S * (double)rows * (double)n);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)rows, (int)n, 1.0f, X, (int)n,
                 D, (int)n, 0.0f, Y, (int)rows);
     for (int64_t i = 0; i < S * rows; i++) e += (double)Y[i] * Y[i];
@@ -113,6 +160,7 @@ int aellm_quant_out_err2(double *err, double *ref, const float *X, int64_t S, co
         for (int64_t i = 0; i < S * rows; i++) r += (double)Y[i] * Y[i];
         *ref = r;
     }
+    aellm_quant_blas_end(threads);
     *err = e;
 done:
     free(D);
