@@ -50,13 +50,13 @@ configs=(
     "fp8 e4m3 (channel scale)|--type fp8|rtn"
     "q8_0|--type q8_0|rtn gptq"
     "int8 W8A8 (channel)|--type int8|rtn smoothquant"
-    "int4 sym|--type int4 --group 32|rtn gptq awq"
-    "int4 sym|--type int4 --group 64|rtn gptq awq"
-    "int4 sym|--type int4 --group 128|rtn gptq awq"
-    "int4 asym|--type int4 --asym --group 32|rtn gptq awq"
-    "int4 asym|--type int4 --asym --group 64|rtn gptq awq"
-    "int4 asym|--type int4 --asym --group 128|rtn gptq awq"
-    "nf4|--type nf4|rtn gptq awq"
+    "int4 sym|--type int4 --group 32|rtn gptq gptq+act-order awq"
+    "int4 sym|--type int4 --group 64|rtn gptq gptq+act-order awq"
+    "int4 sym|--type int4 --group 128|rtn gptq gptq+act-order awq"
+    "int4 asym|--type int4 --asym --group 32|rtn gptq gptq+act-order awq"
+    "int4 asym|--type int4 --asym --group 64|rtn gptq gptq+act-order awq"
+    "int4 asym|--type int4 --asym --group 128|rtn gptq gptq+act-order awq"
+    "nf4|--type nf4|rtn gptq gptq+act-order awq"
 )
 for c in "${configs[@]}"; do
     IFS='|' read -r label args methods <<<"$c"
@@ -66,8 +66,10 @@ for c in "${configs[@]}"; do
     rtn_delta=""
     for method in $methods; do
         out="$work/$(echo "$label-$group-$method" | tr -c 'a-z0-9_-' '_').gguf"
+        margs="--method ${method%%+*}"
+        [ "$method" != "${method#*+}" ] && margs="$margs --${method#*+}"
         # shellcheck disable=SC2086
-        "$aellm" quantize -m "$work/f32.gguf" -o "$out" $args --method "$method" \
+        "$aellm" quantize -m "$work/f32.gguf" -o "$out" $args $margs \
             --calib "$val" --calib-skip "$calib_skip" --calib-tokens "$calib_tokens" \
             -t "$threads" --json >"$out.json"
         ppl=$(ppl_of "$out" | jget ppl)

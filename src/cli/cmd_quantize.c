@@ -111,7 +111,7 @@ int cmd_quantize(int argc, char **argv)
     const char *in = NULL, *tok = NULL, *out = NULL, *type_name = NULL, *method_name = "rtn",
                *calib = NULL, *fp8_scale = "channel";
     int group = 0, asym = 0, act_order = 0, calib_ctx = 0, quant_out = 0, threads = 0, json = 0;
-    int calib_tokens = 0, calib_skip = 0, calib_bytes = 0;
+    int calib_tokens = 0, calib_skip = 0, calib_bytes = 0, gptq_mse = 0, no_awq_clip = 0;
     float alpha = 0.5f, damp = 0.01f;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &in, "input model: GGUF or llama2.c checkpoint (required)"},
@@ -129,6 +129,8 @@ int cmd_quantize(int argc, char **argv)
         {"calib-ctx", 0, OPT_INT, &calib_ctx, "tokens per calibration sequence (default 256)"},
         {"act-order", 0, OPT_FLAG, &act_order, "gptq: columns by decreasing Hessian diagonal"},
         {"damp", 0, OPT_FLOAT, &damp, "gptq: damping, fraction of the mean diagonal (0.01)"},
+        {"gptq-mse", 0, OPT_FLAG, &gptq_mse, "gptq: group scales by a search minimising error"},
+        {"no-awq-clip", 0, OPT_FLAG, &no_awq_clip, "awq: skip the weight-clipping search"},
         {"alpha", 0, OPT_FLOAT, &alpha, "smoothquant: migration strength (0.5)"},
         {"fp8-scale", 0, OPT_STR, &fp8_scale, "fp8/int8 scale: channel (default) or tensor"},
         {"quantize-output", 0, OPT_FLAG, &quant_out,
@@ -164,6 +166,8 @@ int cmd_quantize(int argc, char **argv)
     p.type = type;
     p.method = method;
     p.act_order = act_order;
+    p.gptq_mse = gptq_mse;
+    if (no_awq_clip) p.awq_clip = 0;
     p.damp = damp;
     p.alpha = alpha;
     p.fp8_per_tensor = !strcmp(fp8_scale, "tensor");
