@@ -89,23 +89,26 @@ void aellm_attn_scores_q8_0_avx2(int hd, const float *q, const void *k, size_t s
 
 /* ---- sum_p a[p] V_p: 32 outputs at a time stay in registers over all p ---- */
 
-void aellm_attn_accum_f32_avx2(int hd, const float *a, const void *v, size_t stride, int n,
-                               float *out)
+/* V's elements: f32, or halves widened with F16C (`half` is a constant at
+ * each call, so each kernel compiles to its own loop). */
+static inline __m256 load_v8(const void *row, int i, int half)
 {
-    if (hd % 8) {
-        aellm_attn_accum_f32_scalar(hd, a, v, stride, n, out);
-        return;
-    }
+    return half ? load_f16x8((const uint16_t *)row + i) : _mm256_loadu_ps((const float *)row + i);
+}
+
+static inline __attribute__((always_inline)) void accum8(int hd, const float *a, const void *v,
+                                                         size_t stride, int n, float *out, int half)
+{
     int i0 = 0;
     for (; i0 + 32 <= hd; i0 += 32) {
         __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
         for (int p = 0; p < n; p++) {
-            const float *vp = (const float *)at(v, stride, p) + i0;
+            const void *vp = at(v, stride, p);
             __m256 w = _mm256_set1_ps(a[p]);
-            o0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp), o0);
-            o1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8), o1);
-            o2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 16), o2);
-            o3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 24), o3);
+            o0 = _mm256_fmadd_ps(w, load_v8(vp, i0, half), o0);
+            o1 = _mm256_fmadd_ps(w, load_v8(vp, i0 + 8, half), o1);
+            o2 = _mm256_fmadd_ps(w, load_v8(vp, i0 + 16, half), o2);
+            o3 = _mm256_fmadd_ps(w, load_v8(vp, i0 + 24, half), o3);
         }
         _mm256_storeu_ps(out + i0, o0), _mm256_storeu_ps(out + i0 + 8, o1);
         _mm256_storeu_ps(out + i0 + 16, o2), _mm256_storeu_ps(out + i0 + 24, o3);
@@ -113,40 +116,27 @@ void aellm_attn_accum_f32_avx2(int hd, const float *a, const void *v, size_t str
     for (; i0 < hd; i0 += 8) {
         __m256 o = _mm256_setzero_ps();
         for (int p = 0; p < n; p++)
-            o = _mm256_fmadd_ps(_mm256_set1_ps(a[p]),
-                                _mm256_loadu_ps((const float *)at(v, stride, p) + i0), o);
+            o = _mm256_fmadd_ps(_mm256_set1_ps(a[p]), load_v8(at(v, stride, p), i0, half), o);
         _mm256_storeu_ps(out + i0, o);
     }
+}
+
+void aellm_attn_accum_f32_avx2(int hd, const float *a, const void *v, size_t stride, int n,
+                               float *out)
+{
+    if (hd % 8)
+        aellm_attn_accum_f32_scalar(hd, a, v, stride, n, out);
+    else
+        accum8(hd, a, v, stride, n, out, 0);
 }
 
 void aellm_attn_accum_f16_avx2(int hd, const float *a, const void *v, size_t stride, int n,
                                float *out)
 {
-    if (hd % 8) {
+    if (hd % 8)
         aellm_attn_accum_f16_scalar(hd, a, v, stride, n, out);
-        return;
-    }
-    int i0 = 0;
-    for (; i0 + 32 <= hd; i0 += 32) {
-        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        for (int p = 0; p < n; p++) {
-            const uint16_t *vp = (const uint16_t *)at(v, stride, p) + i0;
-            __m256 w = _mm256_set1_ps(a[p]);
-            o0 = _mm256_fmadd_ps(w, load_f16x8(vp), o0);
-            o1 = _mm256_fmadd_ps(w, load_f16x8(vp + 8), o1);
-            o2 = _mm256_fmadd_ps(w, load_f16x8(vp + 16), o2);
-            o3 = _mm256_fmadd_ps(w, load_f16x8(vp + 24), o3);
-        }
-        _mm256_storeu_ps(out + i0, o0), _mm256_storeu_ps(out + i0 + 8, o1);
-        _mm256_storeu_ps(out + i0 + 16, o2), _mm256_storeu_ps(out + i0 + 24, o3);
-    }
-    for (; i0 < hd; i0 += 8) {
-        __m256 o = _mm256_setzero_ps();
-        for (int p = 0; p < n; p++)
-            o = _mm256_fmadd_ps(_mm256_set1_ps(a[p]),
-                                load_f16x8((const uint16_t *)at(v, stride, p) + i0), o);
-        _mm256_storeu_ps(out + i0, o);
-    }
+    else
+        accum8(hd, a, v, stride, n, out, 1);
 }
 
 /* One q8 block of outputs over all positions: w = a[p] * d_p scales the

@@ -84,20 +84,26 @@ void aellm_attn_scores_q8_0_avx512(int hd, const float *q, const void *k, size_t
 
 /* ---- sum_p a[p] V_p: 64 outputs (four masked vectors) per pass ---- */
 
-void aellm_attn_accum_f32_avx512(int hd, const float *a, const void *v, size_t stride, int n,
-                                 float *out)
+/* V's elements: f32, or halves (`half` is a constant at each call). */
+static inline __m512 load_v16(__mmask16 m, const void *row, int i, int half)
+{
+    return half ? load_f16(m, (const uint16_t *)row + i) : load_f32(m, (const float *)row + i);
+}
+
+static inline __attribute__((always_inline)) void
+accum16(int hd, const float *a, const void *v, size_t stride, int n, float *out, int half)
 {
     for (int i0 = 0; i0 < hd; i0 += 64) {
         __mmask16 m0 = lanes(hd - i0), m1 = lanes(hd - i0 - 16);
         __mmask16 m2 = lanes(hd - i0 - 32), m3 = lanes(hd - i0 - 48);
         __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
         for (int p = 0; p < n; p++) {
-            const float *vp = (const float *)at(v, stride, p) + i0;
+            const void *vp = at(v, stride, p);
             __m512 w = _mm512_set1_ps(a[p]);
-            o0 = _mm512_fmadd_ps(w, load_f32(m0, vp), o0);
-            o1 = _mm512_fmadd_ps(w, load_f32(m1, vp + 16), o1);
-            o2 = _mm512_fmadd_ps(w, load_f32(m2, vp + 32), o2);
-            o3 = _mm512_fmadd_ps(w, load_f32(m3, vp + 48), o3);
+            o0 = _mm512_fmadd_ps(w, load_v16(m0, vp, i0, half), o0);
+            o1 = _mm512_fmadd_ps(w, load_v16(m1, vp, i0 + 16, half), o1);
+            o2 = _mm512_fmadd_ps(w, load_v16(m2, vp, i0 + 32, half), o2);
+            o3 = _mm512_fmadd_ps(w, load_v16(m3, vp, i0 + 48, half), o3);
         }
         _mm512_mask_storeu_ps(out + i0, m0, o0);
         _mm512_mask_storeu_ps(out + i0 + 16, m1, o1);
@@ -106,26 +112,16 @@ void aellm_attn_accum_f32_avx512(int hd, const float *a, const void *v, size_t s
     }
 }
 
+void aellm_attn_accum_f32_avx512(int hd, const float *a, const void *v, size_t stride, int n,
+                                 float *out)
+{
+    accum16(hd, a, v, stride, n, out, 0);
+}
+
 void aellm_attn_accum_f16_avx512(int hd, const float *a, const void *v, size_t stride, int n,
                                  float *out)
 {
-    for (int i0 = 0; i0 < hd; i0 += 64) {
-        __mmask16 m0 = lanes(hd - i0), m1 = lanes(hd - i0 - 16);
-        __mmask16 m2 = lanes(hd - i0 - 32), m3 = lanes(hd - i0 - 48);
-        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        for (int p = 0; p < n; p++) {
-            const uint16_t *vp = (const uint16_t *)at(v, stride, p) + i0;
-            __m512 w = _mm512_set1_ps(a[p]);
-            o0 = _mm512_fmadd_ps(w, load_f16(m0, vp), o0);
-            o1 = _mm512_fmadd_ps(w, load_f16(m1, vp + 16), o1);
-            o2 = _mm512_fmadd_ps(w, load_f16(m2, vp + 32), o2);
-            o3 = _mm512_fmadd_ps(w, load_f16(m3, vp + 48), o3);
-        }
-        _mm512_mask_storeu_ps(out + i0, m0, o0);
-        _mm512_mask_storeu_ps(out + i0 + 16, m1, o1);
-        _mm512_mask_storeu_ps(out + i0 + 32, m2, o2);
-        _mm512_mask_storeu_ps(out + i0 + 48, m3, o3);
-    }
+    accum16(hd, a, v, stride, n, out, 1);
 }
 
 /* One q8 block (qb <= 32 elements: two masked vectors) over all positions. */
