@@ -1,0 +1,80 @@
+/* The evaluation store (DESIGN.md §5): one SQLite file (WAL) holding the
+ * models, tasks, hardware and configurations seen, and every evaluation,
+ * keyed by a hash of model, task, hardware, configuration and engine
+ * version so that the same evaluation is never run twice. Each record is
+ * written in one transaction: a process killed at any moment leaves whole
+ * records only. The schema is versioned and migrated on open. */
+#ifndef AELLM_STORE_H
+#define AELLM_STORE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AELLM_STORE_SCHEMA_VERSION 1
+
+typedef struct aellm_store aellm_store;
+
+/* Opens (creating if absent) and migrates to the current schema. A file
+ * that is not an aellm store, or one from a newer aellm, is an error naming
+ * the file. */
+int aellm_store_open(aellm_store **out, const char *path);
+void aellm_store_close(aellm_store *s); /* accepts NULL */
+int aellm_store_schema_version(aellm_store *s);
+
+/* The evaluation key: SHA-256 (hex) of the canonical JSON
+ * {"config":..,"engine":..,"hardware":..,"model":..,"task":..} of the five
+ * identities (each itself a SHA-256 hex). */
+void aellm_store_key(const char *model_hash, const char *task_hash, const char *hw_hash,
+                     const char *config_hash, const char *engine_version, char out[65]);
+
+/* One evaluation. Strings are borrowed for the call. The *_json fields are
+ * canonical JSON; the hashes are SHA-256 hex of them (model: of the file). */
+typedef struct {
+    const char *model_hash, *model_json; /* file hash; shape descriptors */
+    const char *task_hash, *task_json;
+    const char *hw_hash, *hw_json;
+    const char *config_hash, *config_json;
+    const char *engine_version;
+
+    const char *provenance; /* "measured" or "predicted" */
+    /* objectives, with their spread */
+    const char *accuracy_metric; /* "ppl", "acc", ... */
+    int accuracy_higher_is_better;
+    double accuracy, accuracy_stderr;
+    double latency_s, latency_p10_s, latency_p90_s; /* one request: P prompt + G generated */
+    double prefill_s, decode_s;                     /* medians */
+    int latency_reps;
+    double peak_mem_bytes; /* the engine's allocator: weights + KV + activations + scratch */
+    double peak_rss_bytes; /* process high-water mark */
+    double energy_j, energy_std_j;  /* per request */
+    const char *energy_source;      /* "rapl", "nvml", "model", ... */
+    double started_at, finished_at; /* Unix time */
+    const char *record_json;        /* the whole record as printed */
+} aellm_eval_record;
+
+/* Inserts the record and, if new, its model, task, hardware and
+ * configuration rows, in one transaction. The key is computed from the
+ * identities; an existing key is replaced (eval --force). `key_out` may be
+ * NULL. */
+int aellm_store_put(aellm_store *s, const aellm_eval_record *r, char key_out[65]);
+
+/* The record_json stored under `key` into *json (caller frees), or
+ * AELLM_ENOTFOUND (no message set) when there is none. */
+int aellm_store_get(aellm_store *s, const char *key, char **json);
+
+/* Calls fn with the record_json of every evaluation of (model, task,
+ * hardware), any of which may be NULL for "all", oldest first; a non-zero
+ * return from fn stops the walk and is returned. */
+typedef int (*aellm_store_each_fn)(const char *key, const char *record_json, void *user);
+int aellm_store_each(aellm_store *s, const char *model_hash, const char *task_hash,
+                     const char *hw_hash, aellm_store_each_fn fn, void *user);
+
+int64_t aellm_store_count(aellm_store *s); /* evaluations held; < 0 on error */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
