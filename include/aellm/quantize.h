@@ -28,6 +28,12 @@ const char *aellm_quant_method_name(int method);
 /* The method of that name, or -1. */
 int aellm_quant_method_from_name(const char *name);
 
+/* The weight type a user names: "int4" with group 32 (default), 64 or 128
+ * and asym (32 gives llama.cpp's q4_0 / q4_1), "fp8" (e4m3), or a dtype
+ * name (int8, nf4, f16, bf16, q8_0, int4a_g64, ...). The dtype, or
+ * AELLM_EINVAL with a message naming what is wrong. */
+int aellm_quant_type_resolve(const char *name, int group, int asym);
+
 /* Called after layer `layer` (0-based) of n_layers is done. */
 typedef void (*aellm_quant_progress_fn)(int layer, int n_layers, void *user);
 

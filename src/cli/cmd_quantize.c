@@ -9,35 +9,6 @@
 #include "aellm/quantize.h"
 #include "cli/cli.h"
 
-/* The dtype of `--type name --group g [--asym]`, or -1 after an error. */
-static int resolve_type(const char *name, int group, int asym)
-{
-    if (!strcmp(name, "int4")) {
-        if (group == 0) group = 32;
-        static const int sym[] = {AELLM_DTYPE_Q4_0, AELLM_DTYPE_INT4S_G64, AELLM_DTYPE_INT4S_G128};
-        static const int asy[] = {AELLM_DTYPE_Q4_1, AELLM_DTYPE_INT4A_G64, AELLM_DTYPE_INT4A_G128};
-        int i = group == 32 ? 0 : group == 64 ? 1 : group == 128 ? 2 : -1;
-        if (i < 0) return cli_fail("quantize", "--group must be 32, 64 or 128 for int4"), -1;
-        return asym ? asy[i] : sym[i];
-    }
-    if (group != 0) {
-        cli_fail("quantize", "--group applies to --type int4 only (the others have fixed groups)");
-        return -1;
-    }
-    if (asym) return cli_fail("quantize", "--asym applies to --type int4 only"), -1;
-    if (!strcmp(name, "fp8")) return AELLM_DTYPE_FP8_E4M3;
-    int t = aellm_dtype_from_name(name);
-    const aellm_dtype_traits *tr = t >= 0 ? aellm_dtype_traits_get(t) : NULL;
-    int is_float = t == AELLM_DTYPE_F16 || t == AELLM_DTYPE_BF16 || t == AELLM_DTYPE_F32;
-    if (!tr || (!tr->grid && !is_float)) {
-        cli_fail("quantize",
-                 "unknown --type '%s' (int4 int8 fp8 nf4 f16 bf16 q8_0 q4_0 q4_1 int4s_g64 ...)",
-                 name);
-        return -1;
-    }
-    return t;
-}
-
 static void progress(int layer, int n_layers, void *user)
 {
     (void)user;
@@ -156,8 +127,8 @@ int cmd_quantize(int argc, char **argv)
         return cli_fail("quantize", "--fp8-scale must be channel or tensor");
     if (calib_skip < 0 || calib_bytes < 0 || calib_tokens < 0 || calib_ctx < 0 || threads < 0)
         return cli_fail("quantize", "negative counts are not allowed");
-    int type = resolve_type(type_name, group, asym);
-    if (type < 0) return 1;
+    int type = aellm_quant_type_resolve(type_name, group, asym);
+    if (type < 0) return cli_fail_last("quantize");
     if (method != AELLM_QUANT_RTN && !calib)
         return cli_fail("quantize", "--method %s needs --calib TEXT", method_name);
 

@@ -1,4 +1,4 @@
-/* Engine lifetime: sizing and carving the one block of buffers, the RoPE
+/* Engine lifetime: sizing and carving the buffers (one block per kind of memory), the RoPE
  * tables, and dispatch between prefill and decode. The maths is in
  * forward.c; sampling, generation and perplexity each have their file. */
 #include "engine/engine_internal.h"
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
 
@@ -73,7 +74,7 @@ static void rope_tables(aellm_engine *e)
         }
 }
 
-/* Hands out 64-byte-aligned slices of one block; a NULL base only counts. */
+/* Hands out 64-byte-aligned slices of a block; a NULL base only counts. */
 static void *carve(char *base, size_t *off, size_t bytes)
 {
     size_t at = (*off + 63) & ~(size_t)63;
@@ -81,31 +82,37 @@ static void *carve(char *base, size_t *off, size_t bytes)
     return base ? base + at : NULL;
 }
 
-static void layout(aellm_engine *e, char *base)
+/* Three blocks, one per kind the memory accounting reports (KV cache,
+ * activations, scratch); with NULL bases only their sizes are computed. */
+static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
 {
     const aellm_model_config *c = &e->m->cfg;
-    size_t B = (size_t)e->n_batch, C = (size_t)e->n_ctx, off = 0;
+    size_t B = (size_t)e->n_batch, C = (size_t)e->n_ctx;
+    size_t off[ENGINE_BLOCKS] = {0};
     size_t wide = (size_t)(c->dim > e->q_dim ? c->dim : e->q_dim);
     size_t kv = (size_t)c->n_layers * C * e->kv_row_bytes;
-    e->k_cache = carve(base, &off, kv);
-    e->v_cache = carve(base, &off, kv);
-    e->k_new = carve(base, &off, B * (size_t)e->kv_dim * sizeof(float));
-    e->v_new = carve(base, &off, B * (size_t)e->kv_dim * sizeof(float));
+    char *kb = base[BLOCK_KV], *ab = base[BLOCK_ACT], *sb = base[BLOCK_SCRATCH];
+    size_t *ko = &off[BLOCK_KV], *ao = &off[BLOCK_ACT], *so = &off[BLOCK_SCRATCH];
+    e->k_cache = carve(kb, ko, kv);
+    e->v_cache = carve(kb, ko, kv);
+    e->k_new = carve(ab, ao, B * (size_t)e->kv_dim * sizeof(float));
+    e->v_new = carve(ab, ao, B * (size_t)e->kv_dim * sizeof(float));
+    e->rope_cos = carve(ab, ao, C * (size_t)(e->head_dim / 2) * sizeof(float));
+    e->rope_sin = carve(ab, ao, C * (size_t)(e->head_dim / 2) * sizeof(float));
+    e->x = carve(ab, ao, B * (size_t)c->dim * sizeof(float));
+    e->xb = carve(ab, ao, B * wide * sizeof(float));
+    e->xb2 = carve(ab, ao, B * wide * sizeof(float));
+    e->q = carve(ab, ao, B * (size_t)e->q_dim * sizeof(float));
+    e->hb = carve(ab, ao, B * (size_t)c->hidden_dim * sizeof(float));
+    e->hb2 = carve(ab, ao, B * (size_t)c->hidden_dim * sizeof(float));
+    e->logits = carve(ab, ao, (size_t)c->vocab_size * sizeof(float));
+    e->act = carve(ab, ao, e->act_bytes);
     if (e->kv_type != AELLM_DTYPE_F32) /* an f32 cache is read in place */
-        e->kv_f32 = carve(base, &off, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
-    e->rope_cos = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
-    e->rope_sin = carve(base, &off, C * (size_t)(e->head_dim / 2) * sizeof(float));
-    e->x = carve(base, &off, B * (size_t)c->dim * sizeof(float));
-    e->xb = carve(base, &off, B * wide * sizeof(float));
-    e->xb2 = carve(base, &off, B * wide * sizeof(float));
-    e->q = carve(base, &off, B * (size_t)e->q_dim * sizeof(float));
-    e->hb = carve(base, &off, B * (size_t)c->hidden_dim * sizeof(float));
-    e->hb2 = carve(base, &off, B * (size_t)c->hidden_dim * sizeof(float));
-    e->scores = carve(base, &off, (size_t)e->n_threads * B * C * sizeof(float));
-    e->logits = carve(base, &off, (size_t)c->vocab_size * sizeof(float));
-    e->act = carve(base, &off, e->act_bytes);
-    e->scratch = carve(base, &off, e->scratch_bytes);
-    e->bytes = off;
+        e->kv_f32 = carve(sb, so, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
+    e->scores = carve(sb, so, (size_t)e->n_threads * B * C * sizeof(float));
+    e->scratch = carve(sb, so, e->scratch_bytes);
+    e->bytes = 0;
+    for (int i = 0; i < ENGINE_BLOCKS; i++) e->block_bytes[i] = off[i], e->bytes += off[i];
 }
 
 /* Every size the layout needs, from the model and the parameters. */
@@ -141,13 +148,16 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
     aellm_engine *e = calloc(1, sizeof(*e));
     if (!e) return aellm_error_oom("engine", sizeof(*e));
     size_buffers(e, m, p);
-    layout(e, NULL);
-    if (posix_memalign(&e->block, 64, e->bytes) != 0) {
-        size_t bytes = e->bytes;
-        free(e);
-        return aellm_error_oom("engine buffers (KV cache, activations)", bytes);
-    }
-    memset(e->block, 0, e->bytes);
+    char *none[ENGINE_BLOCKS] = {NULL};
+    layout(e, none);
+    static const aellm_mem_kind kinds[ENGINE_BLOCKS] = {AELLM_MEM_KV, AELLM_MEM_ACTIVATIONS,
+                                                        AELLM_MEM_SCRATCH};
+    for (int i = 0; i < ENGINE_BLOCKS; i++)
+        if (!(e->block[i] = aellm_mem_alloc(e->block_bytes[i], kinds[i]))) {
+            size_t bytes = e->block_bytes[i];
+            aellm_engine_free(e);
+            return aellm_error_oom("engine buffers (KV cache, activations, scratch)", bytes);
+        }
     layout(e, e->block);
     rope_tables(e);
     *out = e;
@@ -157,7 +167,7 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
 void aellm_engine_free(aellm_engine *e)
 {
     if (!e) return;
-    free(e->block);
+    for (int i = 0; i < ENGINE_BLOCKS; i++) aellm_mem_free(e->block[i]);
     free(e);
 }
 

@@ -15,6 +15,8 @@
 typedef void (*aellm_linear_hook)(void *user, int layer, int linear, const float *x, int n,
                                   int64_t width);
 
+enum { BLOCK_KV, BLOCK_ACT, BLOCK_SCRATCH, ENGINE_BLOCKS };
+
 struct aellm_engine {
     const aellm_model *m;
     int n_ctx, n_batch, n_threads;
@@ -50,8 +52,10 @@ struct aellm_engine {
     aellm_linear_hook hook; /* called with each prefill matmul's input; may be NULL */
     void *hook_user;
 
-    void *block; /* the single allocation behind all of the above */
-    size_t bytes;
+    /* the allocations behind all of the above, one per kind of memory */
+    char *block[ENGINE_BLOCKS];
+    size_t block_bytes[ENGINE_BLOCKS];
+    size_t bytes; /* their sum */
 };
 
 /* Forward passes (forward.c). Both write the final hidden state of every

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 
 /* ---- construction, checks, accessors ---- */
@@ -72,8 +73,9 @@ void aellm_model_free(aellm_model *m)
     aellm_tokenizer_free(m->tokenizer);
     aellm_gguf_free(m->gguf);
     if (m->map) munmap(m->map, m->map_size);
-    free(m->owned);
-    for (int i = 0; i < m->n_extra; i++) free(m->extra[i]);
+    aellm_mem_free(m->owned);
+    for (int i = 0; i < m->n_extra; i++) aellm_mem_free(m->extra[i]);
+    aellm_mem_account(AELLM_MEM_WEIGHTS, -(long long)m->mapped_bytes);
     free(m->extra);
     free(m->quantize_json);
     free(m->layers);
@@ -85,10 +87,8 @@ void *aellm_model_own(aellm_model *m, size_t bytes)
     void **list = realloc(m->extra, (size_t)(m->n_extra + 1) * sizeof(*list));
     if (!list) return aellm_error_oom("a model's block list", 0), NULL;
     m->extra = list;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
-        return aellm_error_oom("a model transform", bytes), NULL;
-    memset(p, 0, bytes);
+    void *p = aellm_mem_alloc(bytes, AELLM_MEM_WEIGHTS);
+    if (!p) return aellm_error_oom("a model transform", bytes), NULL;
     m->extra[m->n_extra++] = p;
     return p;
 }
@@ -285,7 +285,7 @@ static int own_norms(aellm_model *m)
     size_t k = 0;
     for (int i = 0; i < n; i++) k += norm_at(m, i)->type != AELLM_DTYPE_F32;
     if (k == 0) return 0;
-    float *f = malloc(k * dim * sizeof(float));
+    float *f = aellm_mem_alloc(k * dim * sizeof(float), AELLM_MEM_WEIGHTS);
     if (!f) return aellm_error_oom("f32 norms", k * dim * sizeof(float));
     m->owned = f;
     for (int i = 0; i < n; i++) {
@@ -361,8 +361,15 @@ int aellm_model_load(aellm_model **out, const char *path, const char *tokenizer_
     char magic[4];
     size_t n = fread(magic, 1, sizeof(magic), f);
     fclose(f);
-    if (n == 4 && memcmp(magic, "GGUF", 4) == 0) return load_gguf(out, path);
-    return aellm_model_load_llama2c(out, path, tokenizer_path);
+    int rc = n == 4 && memcmp(magic, "GGUF", 4) == 0
+                 ? load_gguf(out, path)
+                 : aellm_model_load_llama2c(out, path, tokenizer_path);
+    if (rc == 0) { /* the mapped file holds the weights for as long as the model lives */
+        aellm_model *m = *out;
+        m->mapped_bytes = m->gguf ? aellm_gguf_file_size(m->gguf) : m->map_size;
+        aellm_mem_account(AELLM_MEM_WEIGHTS, (long long)m->mapped_bytes);
+    }
+    return rc;
 }
 
 /* ---- GGUF saving ---- */

@@ -64,7 +64,9 @@ struct aellm_model {
     aellm_gguf *gguf; /* GGUF mapping */
     void *map;        /* llama2.c mapping */
     size_t map_size;
-    void *owned;  /* heap block (random models, converted norms) */
+    size_t mapped_bytes; /* counted as weights by the memory accounting */
+    void *owned; /* from aellm_mem_alloc, like the extra blocks */ /* heap block (random models,
+                                                                      converted norms) */
     void **extra; /* further heap blocks, from aellm_model_own */
     int n_extra;
 

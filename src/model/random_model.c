@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -156,7 +157,7 @@ static int place(aellm_model *m, fill_item *it, size_t n, size_t *total, int64_t
         if (it[k].ne0 > *max_ne0) *max_ne0 = it[k].ne0;
     }
     *total = off;
-    m->owned = aligned_alloc(64, off);
+    m->owned = aellm_mem_alloc(off, AELLM_MEM_WEIGHTS);
     if (!m->owned) return aellm_error_oom("random model weights", off);
     for (size_t k = 0; k < n; k++)
         aellm_tensor_set(it[k].t, it[k].type, it[k].ne0, it[k].ne1,

@@ -27,6 +27,32 @@ int aellm_quant_method_from_name(const char *name)
     return -1;
 }
 
+int aellm_quant_type_resolve(const char *name, int group, int asym)
+{
+    if (!strcmp(name, "int4")) {
+        static const int sym[] = {AELLM_DTYPE_Q4_0, AELLM_DTYPE_INT4S_G64, AELLM_DTYPE_INT4S_G128};
+        static const int asy[] = {AELLM_DTYPE_Q4_1, AELLM_DTYPE_INT4A_G64, AELLM_DTYPE_INT4A_G128};
+        int g = group ? group : 32;
+        int i = g == 32 ? 0 : g == 64 ? 1 : g == 128 ? 2 : -1;
+        if (i < 0) return aellm_error_set(AELLM_EINVAL, "group must be 32, 64 or 128 for int4");
+        return asym ? asy[i] : sym[i];
+    }
+    if (group != 0)
+        return aellm_error_set(AELLM_EINVAL,
+                               "group applies to int4 only (the other types have fixed groups)");
+    if (asym) return aellm_error_set(AELLM_EINVAL, "asym applies to int4 only");
+    if (!strcmp(name, "fp8")) return AELLM_DTYPE_FP8_E4M3;
+    int t = aellm_dtype_from_name(name);
+    const aellm_dtype_traits *tr = t >= 0 ? aellm_dtype_traits_get(t) : NULL;
+    int is_float = t == AELLM_DTYPE_F16 || t == AELLM_DTYPE_BF16 || t == AELLM_DTYPE_F32;
+    if (!tr || (!tr->grid && !is_float))
+        return aellm_error_set(
+            AELLM_EINVAL,
+            "unknown weight type '%s' (int4 int8 fp8 nf4 f16 bf16 q8_0 q4_0 q4_1 int4s_g64 ...)",
+            name);
+    return t;
+}
+
 void aellm_quantize_params_default(aellm_quantize_params *p)
 {
     memset(p, 0, sizeof(*p));

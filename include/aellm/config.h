@@ -1,0 +1,69 @@
+/* A configuration to evaluate, as a user writes it (JSON, one object per
+ * stage of DESIGN.md §2). For now the inference stage can be applied:
+ *
+ *   {"inference": {"weights": "int4", "group": 128, "asym": false,
+ *                  "method": "gptq", "act_order": false, "fp8_scale": "channel",
+ *                  "kv_cache": "f16", "kv_heads": 2,
+ *                  "calibration": {"file": "text.txt", "skip": 0, "bytes": 0,
+ *                                  "tokens": 4096}}}
+ *
+ * Every key is optional; {} is the model as it is. Applying it quantizes
+ * the weights (include/aellm/quantize.h), pools KV heads (aellm/arch.h) and
+ * sets the engine's KV cache type. */
+#ifndef AELLM_CONFIG_H
+#define AELLM_CONFIG_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "aellm/engine.h"
+#include "aellm/model.h"
+#include "aellm/quantize.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char weights[32]; /* "" = keep the model's weights; else as aellm_quant_type_resolve */
+    int weight_type;  /* resolved dtype, -1 when weights is "" */
+    int group, asym;
+    int method; /* aellm_quant_method */
+    int act_order;
+    int fp8_per_tensor;
+    int kv_type;           /* dtype of the KV cache (f32 default) */
+    int kv_heads;          /* 0 = the model's */
+    char calib_file[1024]; /* "" = none; relative paths from the config's folder */
+    int64_t calib_skip, calib_bytes, calib_tokens;
+} aellm_config;
+
+/* Parses a configuration. `where` names its source in errors ("cfg.json");
+ * `base_dir` resolves a relative calibration path (may be NULL). Unknown
+ * stages, keys and values are errors naming them. */
+int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, const char *base_dir);
+int aellm_config_load(aellm_config *out, const char *path);
+void aellm_config_default(aellm_config *out); /* the model as it is */
+
+/* Whether the configuration can be applied to `m`: KV heads that divide the
+ * model's, a calibration text for the methods that need one and that opens.
+ * AELLM_EINVAL naming the key otherwise. */
+int aellm_config_check(const aellm_config *c, const aellm_model *m);
+
+/* The canonical JSON of the configuration for `m` (before apply): every
+ * default written out and resolved against the model (kv_heads 0 becomes
+ * its count, weights "" its type), the calibration named by its file's SHA-256. Two
+ * configurations that compute the same thing give the same text. Caller
+ * frees; NULL after an error. */
+char *aellm_config_canonical(const aellm_config *c, const aellm_model *m);
+
+/* Applies it: pools m's KV heads in place (before quantizing, so that
+ * calibration sees the pooled model), then, when the weights change, writes
+ * the quantized model to *out (caller frees; else *out = NULL: run `m`), and
+ * sets ep->kv_type. */
+int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
+                       aellm_engine_params *ep, aellm_quant_progress_fn progress, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,295 @@
+/* Configurations: parsing with errors that name the key, the canonical form
+ * that identifies one in the store, and applying the inference stage. */
+#include "aellm/config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aellm/arch.h"
+#include "aellm/dtype.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "model/model.h"
+
+void aellm_config_default(aellm_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->weight_type = -1;
+    out->method = AELLM_QUANT_RTN;
+    out->kv_type = AELLM_DTYPE_F32;
+    out->calib_tokens = 4096;
+}
+
+static int bad(const char *where, const char *key, const char *what)
+{
+    return aellm_error_set(AELLM_EINVAL, "%s: inference.%s: %s", where, key, what);
+}
+
+static int get_int(const cJSON *v, const char *where, const char *key, int64_t lo, int64_t hi,
+                   int64_t *out)
+{
+    if (cJSON_IsBool(v)) {
+        *out = cJSON_IsTrue(v);
+    } else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) {
+        *out = (int64_t)v->valuedouble;
+    } else {
+        return bad(where, key, "must be a whole number");
+    }
+    if (*out < lo || *out > hi) return bad(where, key, "out of range");
+    return 0;
+}
+
+static int parse_calibration(aellm_config *c, const cJSON *j, const char *where,
+                             const char *base_dir)
+{
+    if (!cJSON_IsObject(j)) return bad(where, "calibration", "must be an object");
+    for (const cJSON *v = j->child; v; v = v->next) {
+        int64_t x = 0;
+        int rc = 0;
+        if (!strcmp(v->string, "file")) {
+            if (!cJSON_IsString(v) || !*v->valuestring)
+                return bad(where, "calibration.file", "must be a file name");
+            const char *f = v->valuestring;
+            int n = f[0] == '/' || !base_dir || !*base_dir
+                        ? snprintf(c->calib_file, sizeof(c->calib_file), "%s", f)
+                        : snprintf(c->calib_file, sizeof(c->calib_file), "%s/%s", base_dir, f);
+            if (n >= (int)sizeof(c->calib_file))
+                return bad(where, "calibration.file", "path too long");
+        } else if (!strcmp(v->string, "skip")) {
+            if (!(rc = get_int(v, where, "calibration.skip", 0, INT64_MAX, &x))) c->calib_skip = x;
+        } else if (!strcmp(v->string, "bytes")) {
+            if (!(rc = get_int(v, where, "calibration.bytes", 0, INT64_MAX, &x)))
+                c->calib_bytes = x;
+        } else if (!strcmp(v->string, "tokens")) {
+            if (!(rc = get_int(v, where, "calibration.tokens", 1, INT64_MAX, &x)))
+                c->calib_tokens = x;
+        } else {
+            char key[96];
+            snprintf(key, sizeof(key), "calibration.%s", v->string);
+            return bad(where, key, "unknown key (file, skip, bytes, tokens)");
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int parse_str(const cJSON *v, const char *where, const char *key, char *dst, size_t cap)
+{
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap)
+        return bad(where, key, "must be a short string");
+    strcpy(dst, v->valuestring);
+    return 0;
+}
+
+static int parse_inference(aellm_config *c, const cJSON *j, const char *where, const char *base_dir)
+{
+    if (!cJSON_IsObject(j))
+        return aellm_error_set(AELLM_EINVAL, "%s: inference: not an object", where);
+    char method[32] = "rtn", kv[32] = "f32", scale[16] = "channel";
+    int method_set = 0;
+    for (const cJSON *v = j->child; v; v = v->next) {
+        const char *k = v->string;
+        int64_t x = 0;
+        int rc = 0;
+        if (!strcmp(k, "weights")) {
+            rc = parse_str(v, where, k, c->weights, sizeof(c->weights));
+        } else if (!strcmp(k, "method")) {
+            rc = parse_str(v, where, k, method, sizeof(method));
+            method_set = 1;
+        } else if (!strcmp(k, "kv_cache")) {
+            rc = parse_str(v, where, k, kv, sizeof(kv));
+        } else if (!strcmp(k, "fp8_scale")) {
+            rc = parse_str(v, where, k, scale, sizeof(scale));
+        } else if (!strcmp(k, "group")) {
+            if (!(rc = get_int(v, where, k, 0, 1 << 20, &x))) c->group = (int)x;
+        } else if (!strcmp(k, "asym")) {
+            if (!(rc = get_int(v, where, k, 0, 1, &x))) c->asym = (int)x;
+        } else if (!strcmp(k, "act_order")) {
+            if (!(rc = get_int(v, where, k, 0, 1, &x))) c->act_order = (int)x;
+        } else if (!strcmp(k, "kv_heads")) {
+            if (!(rc = get_int(v, where, k, 0, 1 << 16, &x))) c->kv_heads = (int)x;
+        } else if (!strcmp(k, "calibration")) {
+            rc = parse_calibration(c, v, where, base_dir);
+        } else {
+            return bad(where, k,
+                       "unknown key (weights, group, asym, method, act_order, fp8_scale, "
+                       "kv_cache, kv_heads, calibration)");
+        }
+        if (rc) return rc;
+    }
+    if ((c->method = aellm_quant_method_from_name(method)) < 0)
+        return bad(where, "method", "not one of rtn, gptq, awq, smoothquant");
+    if (strcmp(scale, "channel") && strcmp(scale, "tensor"))
+        return bad(where, "fp8_scale", "not one of channel, tensor");
+    c->fp8_per_tensor = !strcmp(scale, "tensor");
+    c->kv_type = aellm_dtype_from_name(kv);
+    if (c->kv_type != AELLM_DTYPE_F32 && c->kv_type != AELLM_DTYPE_F16 &&
+        c->kv_type != AELLM_DTYPE_Q8_0)
+        return bad(where, "kv_cache", "not one of f32, f16, q8_0");
+    if (c->weights[0]) {
+        c->weight_type = aellm_quant_type_resolve(c->weights, c->group, c->asym);
+        if (c->weight_type < 0) return bad(where, "weights", aellm_error_last());
+    } else if (c->group || c->asym || method_set || c->act_order) {
+        return bad(where, "weights", "group, asym, method and act_order need a weight type");
+    }
+    if (c->method == AELLM_QUANT_SMOOTHQUANT && c->weight_type != AELLM_DTYPE_INT8)
+        return bad(where, "method", "smoothquant is W8A8: it needs weights int8");
+    if (c->act_order && c->method != AELLM_QUANT_GPTQ)
+        return bad(where, "act_order", "applies to method gptq only");
+    return 0;
+}
+
+int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, const char *base_dir)
+{
+    aellm_config_default(out);
+    if (!cJSON_IsObject(j)) return aellm_error_set(AELLM_EINVAL, "%s: not a JSON object", where);
+    for (const cJSON *v = j->child; v; v = v->next) {
+        if (!strcmp(v->string, "inference")) {
+            int rc = parse_inference(out, v, where, base_dir);
+            if (rc) return rc;
+        } else if (!strcmp(v->string, "architecture") || !strcmp(v->string, "finetuning")) {
+            return aellm_error_set(AELLM_EINVAL,
+                                   "%s: stage '%s' cannot be applied yet (only 'inference')", where,
+                                   v->string);
+        } else {
+            return aellm_error_set(AELLM_EINVAL,
+                                   "%s: unknown stage '%s' (architecture, finetuning, inference)",
+                                   where, v->string);
+        }
+    }
+    return 0;
+}
+
+int aellm_config_load(aellm_config *out, const char *path)
+{
+    cJSON *j = NULL;
+    int rc = aellm_json_load(&j, path);
+    if (rc) return rc;
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(dir, ".");
+    rc = aellm_config_parse(out, j, path, dir);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int needs_calibration(const aellm_config *c)
+{
+    return c->weight_type >= 0 && c->method != AELLM_QUANT_RTN;
+}
+
+int aellm_config_check(const aellm_config *c, const aellm_model *m)
+{
+    const aellm_model_config *mc = aellm_model_config_get(m);
+    if (c->kv_heads && (c->kv_heads > mc->n_kv_heads || mc->n_kv_heads % c->kv_heads))
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.kv_heads: %d does not divide the model's %d KV heads",
+                               c->kv_heads, mc->n_kv_heads);
+    if (needs_calibration(c) && !c->calib_file[0])
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.calibration.file: method %s needs a calibration text",
+                               aellm_quant_method_name(c->method));
+    if (c->calib_file[0]) {
+        FILE *f = fopen(c->calib_file, "rb");
+        if (!f)
+            return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the calibration text",
+                                   c->calib_file);
+        fclose(f);
+    }
+    return 0;
+}
+
+char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
+{
+    const aellm_model_config *mc = aellm_model_config_get(m);
+    int wt = c->weight_type >= 0 ? c->weight_type : aellm_model_weight_type(m);
+    int quantized = c->weight_type >= 0;
+    cJSON *root = cJSON_CreateObject(), *inf = cJSON_AddObjectToObject(root, "inference");
+    cJSON_AddStringToObject(inf, "weights", aellm_dtype_traits_get(wt)->name);
+    cJSON_AddStringToObject(inf, "method", quantized ? aellm_quant_method_name(c->method) : "none");
+    cJSON_AddBoolToObject(inf, "act_order", c->act_order);
+    if (wt == AELLM_DTYPE_FP8_E4M3)
+        cJSON_AddStringToObject(inf, "fp8_scale", c->fp8_per_tensor ? "tensor" : "channel");
+    cJSON_AddStringToObject(inf, "kv_cache", aellm_dtype_traits_get(c->kv_type)->name);
+    cJSON_AddNumberToObject(inf, "kv_heads", c->kv_heads ? c->kv_heads : mc->n_kv_heads);
+    if (quantized && c->calib_file[0]) {
+        char hash[AELLM_HASH_HEX];
+        if (aellm_hash_file(c->calib_file, hash)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        cJSON *cal = cJSON_AddObjectToObject(inf, "calibration");
+        cJSON_AddStringToObject(cal, "sha256", hash);
+        cJSON_AddNumberToObject(cal, "skip", (double)c->calib_skip);
+        cJSON_AddNumberToObject(cal, "bytes", (double)c->calib_bytes);
+        cJSON_AddNumberToObject(cal, "tokens", (double)c->calib_tokens);
+    }
+    char *s = aellm_json_canonical(root);
+    cJSON_Delete(root);
+    if (!s) aellm_error_oom("a canonical configuration", 0);
+    return s;
+}
+
+/* The calibration slice [skip, skip + bytes) of the file (bytes 0 = to the end). */
+static int read_calibration(const aellm_config *c, char **text, size_t *len)
+{
+    FILE *f = fopen(c->calib_file, "rb");
+    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", c->calib_file);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    if (c->calib_skip >= size) {
+        fclose(f);
+        return aellm_error_set(AELLM_EINVAL,
+                               "%s: calibration.skip %lld is past its end (%ld bytes)",
+                               c->calib_file, (long long)c->calib_skip, size);
+    }
+    size_t n = (size_t)(size - c->calib_skip);
+    if (c->calib_bytes && (size_t)c->calib_bytes < n) n = (size_t)c->calib_bytes;
+    *text = malloc(n + 1);
+    fseek(f, (long)c->calib_skip, SEEK_SET);
+    int ok = *text && fread(*text, 1, n, f) == n;
+    fclose(f);
+    if (!ok) {
+        free(*text);
+        *text = NULL;
+        return aellm_error_set(AELLM_EIO, "%s: cannot read the calibration text", c->calib_file);
+    }
+    (*text)[n] = 0;
+    *len = n;
+    return 0;
+}
+
+int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
+                       aellm_engine_params *ep, aellm_quant_progress_fn progress, void *user)
+{
+    *out = NULL;
+    int rc = aellm_config_check(c, m);
+    if (rc) return rc;
+    if (c->kv_heads && (rc = aellm_model_share_kv_heads(m, c->kv_heads))) return rc;
+    ep->kv_type = c->kv_type;
+    if (c->weight_type < 0) return 0;
+    aellm_quantize_params p;
+    aellm_quantize_params_default(&p);
+    p.type = c->weight_type;
+    p.method = c->method;
+    p.act_order = c->act_order;
+    p.fp8_per_tensor = c->fp8_per_tensor;
+    p.calib_tokens = c->calib_tokens;
+    p.n_threads = ep->n_threads;
+    p.progress = progress;
+    p.progress_user = user;
+    char *text = NULL;
+    if (c->calib_file[0] && (rc = read_calibration(c, &text, &p.calib_len))) return rc;
+    p.calib_text = text;
+    p.calib_path = c->calib_file[0] ? c->calib_file : NULL;
+    rc = aellm_quantize_model(out, m, &p, NULL);
+    free(text);
+    return rc;
+}
