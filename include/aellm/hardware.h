@@ -1,5 +1,5 @@
 /* Hardware profiles: this machine detected (and measured), or a platform
- * that is not here read from a JSON file (hardware/*.json, with the vendor
+ * that is not here read from a JSON file (hardware/NAME.json, with the vendor
  * data sheets cited). Used for memory and power limits, energy estimates
  * and, later, predictions. */
 #ifndef AELLM_HARDWARE_H

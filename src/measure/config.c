@@ -131,7 +131,11 @@ static int parse_inference(aellm_config *c, const cJSON *j, const char *where, c
         return bad(where, "kv_cache", "not one of f32, f16, q8_0");
     if (c->weights[0]) {
         c->weight_type = aellm_quant_type_resolve(c->weights, c->group, c->asym);
-        if (c->weight_type < 0) return bad(where, "weights", aellm_error_last());
+        if (c->weight_type < 0) {
+            char why[256]; /* the message buffer is reused by bad() */
+            snprintf(why, sizeof(why), "%s", aellm_error_last());
+            return bad(where, strstr(why, "group") ? "group" : "weights", why);
+        }
     } else if (c->group || c->asym || method_set || c->act_order) {
         return bad(where, "weights", "group, asym, method and act_order need a weight type");
     }
@@ -180,6 +184,14 @@ int aellm_config_load(aellm_config *out, const char *path)
     return rc;
 }
 
+/* Whether applying it changes the weights (rounding to the type they are
+ * already in by RTN changes nothing). */
+static int changes_weights(const aellm_config *c, const aellm_model *m)
+{
+    return c->weight_type >= 0 &&
+           !(c->weight_type == aellm_model_weight_type(m) && c->method == AELLM_QUANT_RTN);
+}
+
 static int needs_calibration(const aellm_config *c)
 {
     return c->weight_type >= 0 && c->method != AELLM_QUANT_RTN;
@@ -210,7 +222,7 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
 {
     const aellm_model_config *mc = aellm_model_config_get(m);
     int wt = c->weight_type >= 0 ? c->weight_type : aellm_model_weight_type(m);
-    int quantized = c->weight_type >= 0;
+    int quantized = changes_weights(c, m);
     cJSON *root = cJSON_CreateObject(), *inf = cJSON_AddObjectToObject(root, "inference");
     cJSON_AddStringToObject(inf, "weights", aellm_dtype_traits_get(wt)->name);
     cJSON_AddStringToObject(inf, "method", quantized ? aellm_quant_method_name(c->method) : "none");
@@ -274,7 +286,7 @@ int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
     if (rc) return rc;
     if (c->kv_heads && (rc = aellm_model_share_kv_heads(m, c->kv_heads))) return rc;
     ep->kv_type = c->kv_type;
-    if (c->weight_type < 0) return 0;
+    if (!changes_weights(c, m)) return 0;
     aellm_quantize_params p;
     aellm_quantize_params_default(&p);
     p.type = c->weight_type;

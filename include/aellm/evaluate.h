@@ -1,0 +1,57 @@
+/* One evaluation (DESIGN.md §4): load the model, apply a configuration, run
+ * a task for its accuracy, measure latency, peak memory and energy, and
+ * store the record, keyed by model, task, hardware, configuration and
+ * engine version, so that the same evaluation is never run twice. This is
+ * what `aellm eval` runs and what the search calls for each real
+ * measurement. */
+#ifndef AELLM_EVALUATE_H
+#define AELLM_EVALUATE_H
+
+#include <stdint.h>
+
+#include "aellm/config.h"
+#include "aellm/latency.h"
+#include "aellm/store.h"
+#include "aellm/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "0.1.0+<commit>": the library's version and the commit it was built from;
+ * part of every evaluation key (a changed engine measures again). */
+const char *aellm_engine_version(void);
+
+/* phase: "hash", "quantize", "task", "latency"; done/total in its units. */
+typedef void (*aellm_eval_progress_fn)(const char *phase, int64_t done, int64_t total, void *user);
+
+typedef struct {
+    const char *model_path;     /* GGUF or llama2.c checkpoint */
+    const char *tokenizer_path; /* for llama2.c checkpoints; may be NULL */
+    const char *model_hash;     /* SHA-256 of the model file if known, else NULL */
+    const aellm_task *task;
+    const aellm_config *config;
+    int n_threads; /* 0 = cores */
+    aellm_latency_params latency;
+    double max_memory_bytes; /* 0: this machine's memory */
+    double max_power_w;      /* 0: no limit */
+    int energy_sources;      /* AELLM_ENERGY_* mask, 0 = every readable source */
+    int force;               /* run even when the store holds the record */
+    aellm_eval_progress_fn progress;
+    void *progress_user;
+} aellm_eval_request;
+
+void aellm_eval_request_default(aellm_eval_request *r);
+
+/* Runs (or finds) the evaluation. *record_json gets the record (caller
+ * frees); *cached is 1 when it came from the store without running. `store`
+ * may be NULL (nothing stored, nothing looked up). Limits that the
+ * configuration cannot meet are an error (AELLM_EINVAL, naming the limit and
+ * the need) raised before anything is measured or stored. */
+int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json,
+                   int *cached);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,247 @@
+/* `aellm eval`: one configuration of a model on a task, measured and stored
+ * (the record machinery is the library's, include/aellm/evaluate.h). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aellm/evaluate.h"
+#include "cli/cli.h"
+
+#ifndef AELLM_TASKS_DIR
+#define AELLM_TASKS_DIR "tasks"
+#endif
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A task spec file, or the name of a bundled one (tasks/NAME.json). */
+static int open_task(aellm_task **out, const char *arg)
+{
+    char path[PATH_MAX];
+    const char *dir = getenv("AELLM_TASKS_DIR");
+    if (file_exists(arg))
+        snprintf(path, sizeof(path), "%s", arg);
+    else if (snprintf(path, sizeof(path), "%s/%s.json", dir ? dir : AELLM_TASKS_DIR, arg) &&
+             !file_exists(path))
+        return cli_fail("eval", "task '%s': no such file, nor a bundled task in %s", arg,
+                        dir ? dir : AELLM_TASKS_DIR);
+    if (aellm_task_load(out, path, cli_data_dir())) return cli_fail_last("eval");
+    return 0;
+}
+
+/* "512M", "2G", "1.5GiB", "1000000" -> bytes; -1 if malformed. */
+static double parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0) return -1;
+    double mul = 1;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (!strcmp(end, "iB") || !strcmp(end, "B")) end += strlen(end);
+    return *end ? -1 : v * mul;
+}
+
+static void progress(const char *phase, int64_t done, int64_t total, void *user)
+{
+    (void)user;
+    int tty = isatty(2);
+    if (!tty && done != total && total > 20 && done % (total / 10 ? total / 10 : 1)) return;
+    fprintf(stderr, tty ? "\r%-9s %lld/%lld   " : "%-9s %lld/%lld\n", phase, (long long)done,
+            (long long)total);
+    if (tty && done == total) fputc('\n', stderr);
+}
+
+static double num(const cJSON *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", path);
+    const cJSON *j = o;
+    for (char *k = strtok(buf, "."); k && j; k = strtok(NULL, ".")) j = cJSON_GetObjectItem(j, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *j = cJSON_GetObjectItem(cJSON_GetObjectItem(o, a), b);
+    return cJSON_IsString(j) ? j->valuestring : "?";
+}
+
+static void print_text(const cJSON *r, int cached, const char *db)
+{
+    const double MiB = 1024.0 * 1024;
+    const cJSON *inf = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "config"), "inference");
+    printf("model     %s (%.2fM params)\n", str(r, "model", "path"),
+           num(r, "model.shape.n_params") / 1e6);
+    printf("task      %s (%s)\n", str(r, "task", "name"), str(r, "task", "kind"));
+    const cJSON *w = cJSON_GetObjectItem(inf, "weights"), *me = cJSON_GetObjectItem(inf, "method");
+    const cJSON *kv = cJSON_GetObjectItem(inf, "kv_cache"),
+                *kh = cJSON_GetObjectItem(inf, "kv_heads");
+    printf("config    weights %s (method %s), KV cache %s, KV heads %g\n",
+           cJSON_IsString(w) ? w->valuestring : "?", cJSON_IsString(me) ? me->valuestring : "?",
+           cJSON_IsString(kv) ? kv->valuestring : "?", cJSON_IsNumber(kh) ? kh->valuedouble : 0);
+    printf("accuracy  %s %.4f +- %.4f over %g items (measured)\n", str(r, "accuracy", "metric"),
+           num(r, "accuracy.value"), num(r, "accuracy.stderr"), num(r, "accuracy.items"));
+    printf("latency   P=%g G=%g: %.4f s median [p10 %.4f, p90 %.4f]; prefill %.1f tok/s, "
+           "decode %.1f tok/s; %g reps%s\n",
+           num(r, "latency.n_prompt"), num(r, "latency.n_gen"), num(r, "latency.total_s.median"),
+           num(r, "latency.total_s.p10"), num(r, "latency.total_s.p90"),
+           num(r, "latency.prefill_tokens_per_s"), num(r, "latency.decode_tokens_per_s"),
+           num(r, "latency.reps"),
+           cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "latency"), "converged"))
+               ? " (CI within bound)"
+               : " (max reps reached)");
+    printf("memory    peak %.2f MiB (weights %.2f, KV %.2f, activations %.2f, scratch %.2f); "
+           "process peak RSS %.1f MiB\n",
+           num(r, "memory.peak_bytes") / MiB, num(r, "memory.peak_by_kind.weights") / MiB,
+           num(r, "memory.peak_by_kind.kv") / MiB, num(r, "memory.peak_by_kind.activations") / MiB,
+           num(r, "memory.peak_by_kind.scratch") / MiB,
+           num(r, "memory.process_peak_rss_bytes") / MiB);
+    int measured = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "energy"), "measured"));
+    printf("energy    %.4f J per request +- %.4f (%s: %s)\n", num(r, "energy.joules_per_request"),
+           num(r, "energy.std_joules"), str(r, "energy", "source"),
+           measured ? "measured" : "estimated from the power model, not measured");
+    const cJSON *key = cJSON_GetObjectItem(r, "key");
+    printf("%s    %s key %.16s\n", cached ? "cached" : "stored", db ? db : "(no store)",
+           cJSON_IsString(key) ? key->valuestring : "?");
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *tok = NULL, *task_arg = NULL, *config_path = NULL;
+    const char *db = "aellm.db", *max_mem = NULL, *energy = "auto";
+    int force = 0, json = 0, threads = 0, no_store = 0;
+    float max_power = 0, rel_ci = 0;
+    aellm_eval_request req;
+    aellm_eval_request_default(&req);
+    aellm_latency_params *lp = &req.latency;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
+        {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
+        {"task", 0, OPT_STR, &task_arg, "task spec file, or a bundled task's name (required)"},
+        {"config", 0, OPT_STR, &config_path, "configuration JSON (default: the model as is)"},
+        {"db", 0, OPT_STR, &db, "evaluation store (SQLite; default aellm.db)"},
+        {"no-store", 0, OPT_FLAG, &no_store, "neither look up nor store the record"},
+        {"force", 0, OPT_FLAG, &force, "run even if the store holds this evaluation"},
+        {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        {"prompt", 'p', OPT_INT, &lp->n_prompt, "latency: prompt tokens (default 512)"},
+        {"gen", 'n', OPT_INT, &lp->n_gen, "latency: generated tokens (default 128)"},
+        {"warmup", 0, OPT_INT, &lp->warmup, "latency: untimed runs first (default 1)"},
+        {"min-reps", 0, OPT_INT, &lp->min_reps, "latency: fewest timed runs (default 3)"},
+        {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (default 30)"},
+        {"rel-ci", 0, OPT_FLOAT, &rel_ci,
+         "latency: stop when the median's 95% CI is within "
+         "+-this fraction (default 0.02)"},
+        {"max-memory", 0, OPT_STR, &max_mem,
+         "memory limit, e.g. 512M, 8G (default: this "
+         "machine's memory)"},
+        {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
+        {"energy", 0, OPT_STR, &energy, "energy source: auto (RAPL/NVML, else model), model"},
+        {"json", 0, OPT_FLAG, &json, "print the record as JSON"},
+        {0}};
+    cli_command cmd = {
+        "eval", "Measure one configuration of a model on a task, and store the record.",
+        "[-m MODEL] --task TASK [--config CONFIG.json] [--db FILE] [options]",
+        "Applies the configuration (inference stage: weight quantization, KV cache type and\n"
+        "heads; see README), runs the task for its accuracy, then times a prompt of P tokens\n"
+        "and G generated ones until the median's 95% CI is within --rel-ci, and records the\n"
+        "peak memory and the energy (RAPL or NVML when readable, else the hardware profile's\n"
+        "power model, and the record says which). The record is stored under a key of model,\n"
+        "task, hardware, configuration and engine version: asking again returns it without\n"
+        "running (unless --force). Bundled tasks: tasks/*.json (tinystories-ppl, lambada, ...).",
+        opts};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc < 0 ? 1 : 0;
+    if (!task_arg) return cli_fail("eval", "no task given (--task SPEC.json or a bundled name)");
+    if (rel_ci < 0 || max_power < 0 || threads < 0 || lp->n_prompt < 1 || lp->n_gen < 1 ||
+        lp->warmup < 0 || lp->min_reps < 1 || lp->max_reps < lp->min_reps)
+        return cli_fail("eval", "bad latency or limit option (counts must be positive, "
+                                "--max-reps >= --min-reps)");
+    if (rel_ci > 0) lp->rel_ci = rel_ci;
+    if (max_mem && (req.max_memory_bytes = parse_size(max_mem)) < 0)
+        return cli_fail("eval", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
+    if (strcmp(energy, "auto") && strcmp(energy, "model"))
+        return cli_fail("eval", "--energy must be auto or model");
+
+    aellm_task *task = NULL;
+    aellm_config config;
+    aellm_store *store = NULL;
+    char *rec = NULL;
+    int cached = 0, status = 1;
+    if (open_task(&task, task_arg)) goto done;
+    if (config_path ? aellm_config_load(&config, config_path)
+                    : (aellm_config_default(&config), 0)) {
+        cli_fail_last("eval");
+        goto done;
+    }
+    req.model_path = model;
+    req.tokenizer_path = tok;
+    if (!model && !(req.model_path = cli_default_model(&req.tokenizer_path))) {
+        cli_fail("eval", "no model given (-m MODEL) and no default model found");
+        goto done;
+    }
+    if (!file_exists(req.model_path)) {
+        cli_fail("eval", "%s: no such model file", req.model_path);
+        goto done;
+    }
+    req.task = task;
+    req.config = &config;
+    req.n_threads = threads;
+    req.max_power_w = max_power;
+    req.force = force;
+    req.energy_sources = !strcmp(energy, "model") ? AELLM_ENERGY_MODEL : 0;
+    req.progress = progress;
+    if (!no_store && aellm_store_open(&store, db)) {
+        cli_fail_last("eval");
+        goto done;
+    }
+    if (aellm_evaluate(&req, store, &rec, &cached)) {
+        cli_fail_last("eval");
+        goto done;
+    }
+    cJSON *r = cJSON_Parse(rec);
+    if (!r) {
+        cli_fail("eval", "internal error: the record is not JSON");
+        goto done;
+    }
+    cJSON_AddBoolToObject(r, "cached", cached);
+    if (json)
+        cli_print_json(r);
+    else {
+        print_text(r, cached, no_store ? NULL : db);
+        cJSON_Delete(r);
+    }
+    status = 0;
+done:
+    free(rec);
+    aellm_store_close(store);
+    aellm_task_free(task);
+    return status;
+}

@@ -1,0 +1,418 @@
+/* The evaluation pipeline: identities and key first (so a stored record is
+ * returned without loading anything heavy), then apply, check the limits,
+ * measure accuracy, latency, memory and energy, and store one record. */
+#include "aellm/evaluate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aellm/energy.h"
+#include "aellm/hardware.h"
+#include "aellm/memory.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "kernels/kernels.h"
+
+#ifndef AELLM_ENGINE_VERSION
+#define AELLM_ENGINE_VERSION "unknown"
+#endif
+
+const char *aellm_engine_version(void)
+{
+    return AELLM_ENGINE_VERSION;
+}
+
+void aellm_eval_request_default(aellm_eval_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    aellm_latency_params_default(&r->latency);
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(const aellm_eval_request *r, const char *phase, int64_t done, int64_t total)
+{
+    if (r->progress) r->progress(phase, done, total, r->progress_user);
+}
+
+/* Everything one evaluation holds, released in one place. */
+typedef struct {
+    const aellm_eval_request *req;
+    aellm_model *model, *quantized;
+    aellm_engine *engine;
+    aellm_lm *lm;
+    aellm_energy_meter *meter;
+    aellm_hw_profile hw;
+    char model_hash[AELLM_HASH_HEX], task_hash[AELLM_HASH_HEX], hw_hash[AELLM_HASH_HEX],
+        config_hash[AELLM_HASH_HEX], key[AELLM_HASH_HEX];
+    char *model_json, *task_json, *hw_json, *config_json;
+    aellm_task_result task;
+    aellm_latency_result latency;
+    double energy_sum, energy_sq;
+    int energy_n;
+    aellm_mem_stats mem;
+    size_t rss_peak;
+    double started_at, finished_at;
+} eval_state;
+
+static void state_free(eval_state *s)
+{
+    aellm_task_result_free(&s->task);
+    aellm_energy_meter_free(s->meter);
+    aellm_lm_engine_free(s->lm);
+    aellm_engine_free(s->engine);
+    aellm_model_free(s->quantized);
+    aellm_model_free(s->model);
+    free(s->model_json);
+    free(s->task_json);
+    free(s->hw_json);
+    free(s->config_json);
+}
+
+static char *model_descriptor(const aellm_model *m, const char *path)
+{
+    const aellm_model_config *c = aellm_model_config_get(m);
+    const char *base = strrchr(path, '/');
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "file", base ? base + 1 : path);
+    cJSON_AddNumberToObject(j, "n_params", (double)aellm_model_n_params(m));
+    cJSON_AddNumberToObject(j, "n_layers", c->n_layers);
+    cJSON_AddNumberToObject(j, "dim", c->dim);
+    cJSON_AddNumberToObject(j, "hidden_dim", c->hidden_dim);
+    cJSON_AddNumberToObject(j, "n_heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "n_kv_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(j, "n_ctx", c->seq_len);
+    cJSON_AddStringToObject(j, "weight_type",
+                            aellm_dtype_traits_get(aellm_model_weight_type(m))->name);
+    cJSON_AddNumberToObject(j, "weight_bytes", (double)aellm_model_weight_bytes(m));
+    char *s = aellm_json_canonical(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Model, task, hardware and configuration identities and the key. */
+static int identify(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    int rc;
+    if (r->model_hash)
+        snprintf(s->model_hash, sizeof(s->model_hash), "%s", r->model_hash);
+    else {
+        progress(r, "hash", 0, 1);
+        if ((rc = aellm_hash_file(r->model_path, s->model_hash))) return rc;
+    }
+    if ((rc = aellm_model_load(&s->model, r->model_path, r->tokenizer_path))) return rc;
+    if (!aellm_model_tokenizer(s->model))
+        return aellm_error_set(AELLM_EINVAL, "%s: the model has no tokenizer (give one)",
+                               r->model_path);
+    if ((rc = aellm_config_check(r->config, s->model))) return rc;
+    if ((rc = aellm_hw_detect(&s->hw, 0, r->n_threads))) return rc;
+    s->model_json = model_descriptor(s->model, r->model_path);
+    s->task_json = aellm_task_canonical_json(r->task);
+    s->hw_json = aellm_hw_identity_json(&s->hw);
+    s->config_json = aellm_config_canonical(r->config, s->model);
+    if (!s->model_json || !s->task_json || !s->hw_json || !s->config_json)
+        return aellm_error_last()[0] ? AELLM_ERROR : aellm_error_oom("evaluation identities", 0);
+    aellm_hash_str(s->task_json, s->task_hash);
+    aellm_hash_str(s->hw_json, s->hw_hash);
+    aellm_hash_str(s->config_json, s->config_hash);
+    aellm_store_key(s->model_hash, s->task_hash, s->hw_hash, s->config_hash, aellm_engine_version(),
+                    s->key);
+    return 0;
+}
+
+static void quant_progress(int layer, int n_layers, void *user)
+{
+    progress(user, "quantize", layer + 1, n_layers);
+}
+
+static const char *human_bytes(double b, char *buf, size_t cap)
+{
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) b /= 1024, i++;
+    snprintf(buf, cap, "%.1f %s", b, unit[i]);
+    return buf;
+}
+
+/* Limits are checked on what the configured engine really holds, before any
+ * measurement: weights (as applied) plus KV cache, activations and scratch. */
+static int check_limits(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    aellm_mem_stats now;
+    aellm_mem_stats_get(&now);
+    double need = (double)now.current_total;
+    double limit = r->max_memory_bytes > 0 ? r->max_memory_bytes : s->hw.mem_bytes;
+    char a[32], b[32];
+    if (limit > 0 && need > limit)
+        return aellm_error_set(AELLM_EINVAL,
+                               "configuration needs %s (weights, KV cache, activations) but the "
+                               "memory limit is %s",
+                               human_bytes(need, a, sizeof(a)), human_bytes(limit, b, sizeof(b)));
+    if (r->max_power_w > 0 && s->hw.idle_w > r->max_power_w)
+        return aellm_error_set(AELLM_EINVAL,
+                               "power limit %.1f W is below this machine's idle draw (%.1f W)",
+                               r->max_power_w, s->hw.idle_w);
+    return 0;
+}
+
+static int prepare(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_threads = r->n_threads;
+    int rc = aellm_config_apply(r->config, s->model, &s->quantized, &ep, quant_progress, (void *)r);
+    if (rc) return rc;
+    if (s->quantized) { /* it owns copies of everything: the source is not part of the
+                           configuration's memory */
+        aellm_model_free(s->model);
+        s->model = NULL;
+    }
+    const aellm_model *m = s->quantized ? s->quantized : s->model;
+    if ((rc = aellm_engine_new(&s->engine, m, &ep))) return rc;
+    if ((rc = aellm_lm_engine_new(&s->lm, s->engine, aellm_model_tokenizer(m)))) return rc;
+    return check_limits(s);
+}
+
+static void task_progress(int64_t done, int64_t total, void *user)
+{
+    progress(user, "task", done, total);
+}
+
+/* Energy per request from the counters between consecutive repetitions;
+ * the stretch before the first timed one also holds the warm-up, so it is
+ * not used. */
+static void latency_progress(int rep, const aellm_latency_result *sofar, void *user)
+{
+    eval_state *s = user;
+    aellm_energy_reading e;
+    if (aellm_energy_meter_stop(s->meter, &e) == 0 && rep > 1) {
+        s->energy_sum += e.joules;
+        s->energy_sq += e.joules * e.joules;
+        s->energy_n++;
+    }
+    aellm_energy_meter_start(s->meter);
+    progress(s->req, "latency", rep, sofar->reps > rep ? sofar->reps : rep);
+}
+
+static int measure(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    int rc;
+    aellm_mem_reset_peak();
+    s->started_at = unix_now();
+    if ((rc = aellm_task_run(r->task, s->lm, task_progress, (void *)r, &s->task))) return rc;
+    if ((rc = aellm_energy_meter_new(&s->meter, &s->hw, r->energy_sources))) return rc;
+    if ((rc = aellm_energy_meter_start(s->meter))) return rc;
+    aellm_latency_params lp = r->latency;
+    if (lp.min_reps < 2) lp.min_reps = 2; /* one stretch per request beside the first */
+    rc = aellm_latency_engine(s->engine, &lp, latency_progress, s, &s->latency);
+    if (rc) return rc;
+    aellm_mem_stats_get(&s->mem);
+    s->rss_peak = aellm_mem_process_peak();
+    s->finished_at = unix_now();
+    return 0;
+}
+
+static void add_summary(cJSON *o, const char *name, const aellm_latency_summary *x)
+{
+    cJSON *j = cJSON_AddObjectToObject(o, name);
+    cJSON_AddNumberToObject(j, "median", x->median);
+    cJSON_AddNumberToObject(j, "p10", x->p10);
+    cJSON_AddNumberToObject(j, "p90", x->p90);
+    cJSON_AddNumberToObject(j, "ci95_lo", x->ci_lo);
+    cJSON_AddNumberToObject(j, "ci95_hi", x->ci_hi);
+}
+
+static void add_parsed(cJSON *o, const char *name, const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    cJSON_AddItemToObject(o, name, j ? j : cJSON_CreateNull());
+}
+
+static double energy_mean(const eval_state *s)
+{
+    return s->energy_n ? s->energy_sum / s->energy_n : 0;
+}
+
+static double energy_std(const eval_state *s)
+{
+    if (s->energy_n < 2) return 0;
+    double m = energy_mean(s);
+    double v = (s->energy_sq - s->energy_n * m * m) / (s->energy_n - 1);
+    return v > 0 ? sqrt(v) : 0;
+}
+
+static cJSON *accuracy_json(const eval_state *s)
+{
+    const aellm_task_result *t = &s->task;
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "metric", t->metrics[0].name);
+    cJSON_AddNumberToObject(a, "value", t->metrics[0].value);
+    cJSON_AddNumberToObject(a, "stderr", t->metrics[0].stderr_);
+    cJSON_AddBoolToObject(a, "higher_is_better", t->higher_is_better);
+    cJSON_AddNumberToObject(a, "items", (double)t->n_items);
+    cJSON_AddNumberToObject(a, "seconds", t->seconds);
+    cJSON *all = cJSON_AddArrayToObject(a, "metrics");
+    for (int i = 0; i < t->n_metrics; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "name", t->metrics[i].name);
+        cJSON_AddNumberToObject(m, "value", t->metrics[i].value);
+        cJSON_AddNumberToObject(m, "stderr", t->metrics[i].stderr_);
+        cJSON_AddItemToArray(all, m);
+    }
+    return a;
+}
+
+static cJSON *latency_json(const eval_state *s)
+{
+    const aellm_latency_result *l = &s->latency;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n_prompt", l->n_prompt);
+    cJSON_AddNumberToObject(o, "n_gen", l->n_gen);
+    cJSON_AddNumberToObject(o, "warmup", s->req->latency.warmup);
+    cJSON_AddNumberToObject(o, "reps", l->reps);
+    cJSON_AddBoolToObject(o, "converged", l->converged);
+    cJSON_AddNumberToObject(o, "rel_ci", s->req->latency.rel_ci);
+    add_summary(o, "total_s", &l->total);
+    add_summary(o, "prefill_s", &l->prefill);
+    add_summary(o, "decode_s", &l->decode);
+    cJSON_AddNumberToObject(o, "prefill_tokens_per_s", l->prefill_tps);
+    cJSON_AddNumberToObject(o, "decode_tokens_per_s", l->decode_tps);
+    return o;
+}
+
+static cJSON *memory_json(const eval_state *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "peak_bytes", (double)s->mem.peak_total);
+    cJSON *k = cJSON_AddObjectToObject(o, "peak_by_kind");
+    for (int i = 0; i < AELLM_MEM_KINDS; i++)
+        cJSON_AddNumberToObject(k, aellm_mem_kind_name(i), (double)s->mem.peak[i]);
+    cJSON_AddNumberToObject(o, "process_peak_rss_bytes", (double)s->rss_peak);
+    cJSON_AddStringToObject(o, "source",
+                            "aellm's allocator (weights incl. mapped files, KV cache, "
+                            "activations, scratch) and the kernel's VmHWM, both over the "
+                            "measurement");
+    return o;
+}
+
+static cJSON *energy_json(const eval_state *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *src = aellm_energy_meter_source_name(s->meter);
+    cJSON_AddNumberToObject(o, "joules_per_request", energy_mean(s));
+    cJSON_AddNumberToObject(o, "std_joules", energy_std(s));
+    cJSON_AddNumberToObject(o, "samples", s->energy_n);
+    cJSON_AddStringToObject(o, "source", src);
+    cJSON_AddBoolToObject(o, "measured",
+                          !(aellm_energy_meter_sources(s->meter) & AELLM_ENERGY_MODEL));
+    double t = s->latency.total.median;
+    cJSON_AddNumberToObject(o, "mean_power_w", t > 0 ? energy_mean(s) / t : 0);
+    return o;
+}
+
+static char *record(const eval_state *s)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "key", s->key);
+    cJSON_AddStringToObject(j, "provenance", "measured");
+    cJSON *model = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(model, "path", s->req->model_path);
+    cJSON_AddStringToObject(model, "sha256", s->model_hash);
+    add_parsed(model, "shape", s->model_json);
+    add_parsed(j, "task", s->task_json);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(j, "task"), "name", aellm_task_name(s->req->task));
+    add_parsed(j, "config", s->config_json);
+    cJSON *hw = aellm_hw_to_json(&s->hw);
+    cJSON_AddItemToObject(j, "hardware", hw);
+    cJSON *eng = cJSON_AddObjectToObject(j, "engine");
+    cJSON_AddStringToObject(eng, "version", aellm_engine_version());
+    cJSON_AddNumberToObject(eng, "threads", aellm_engine_n_threads(s->engine));
+    cJSON_AddStringToObject(eng, "isa", aellm_isa_name(aellm_cpu_isa()));
+    cJSON_AddItemToObject(j, "accuracy", accuracy_json(s));
+    cJSON_AddItemToObject(j, "latency", latency_json(s));
+    cJSON_AddItemToObject(j, "memory", memory_json(s));
+    cJSON_AddItemToObject(j, "energy", energy_json(s));
+    cJSON_AddNumberToObject(j, "started_at", s->started_at);
+    cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static int store_record(eval_state *s, aellm_store *store, const char *text)
+{
+    aellm_eval_record r = {
+        .model_hash = s->model_hash,
+        .model_json = s->model_json,
+        .task_hash = s->task_hash,
+        .task_json = s->task_json,
+        .hw_hash = s->hw_hash,
+        .hw_json = s->hw_json,
+        .config_hash = s->config_hash,
+        .config_json = s->config_json,
+        .engine_version = aellm_engine_version(),
+        .provenance = "measured",
+        .accuracy_metric = s->task.metrics[0].name,
+        .accuracy_higher_is_better = s->task.higher_is_better,
+        .accuracy = s->task.metrics[0].value,
+        .accuracy_stderr = s->task.metrics[0].stderr_,
+        .latency_s = s->latency.total.median,
+        .latency_p10_s = s->latency.total.p10,
+        .latency_p90_s = s->latency.total.p90,
+        .prefill_s = s->latency.prefill.median,
+        .decode_s = s->latency.decode.median,
+        .latency_reps = s->latency.reps,
+        .peak_mem_bytes = (double)s->mem.peak_total,
+        .peak_rss_bytes = (double)s->rss_peak,
+        .energy_j = energy_mean(s),
+        .energy_std_j = energy_std(s),
+        .energy_source = aellm_energy_meter_source_name(s->meter),
+        .started_at = s->started_at,
+        .finished_at = s->finished_at,
+        .record_json = text,
+    };
+    return aellm_store_put(store, &r, NULL);
+}
+
+int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json, int *cached)
+{
+    *record_json = NULL;
+    *cached = 0;
+    eval_state s = {.req = r};
+    int rc = identify(&s);
+    if (!rc && store && !r->force) {
+        rc = aellm_store_get(store, s.key, record_json);
+        if (rc == 0) {
+            *cached = 1;
+            state_free(&s);
+            return 0;
+        }
+        if (rc == AELLM_ENOTFOUND) rc = 0;
+    }
+    if (!rc) rc = prepare(&s);
+    if (!rc) rc = measure(&s);
+    char *text = rc ? NULL : record(&s);
+    if (!rc && !text) rc = aellm_error_oom("an evaluation record", 0);
+    if (!rc && store) rc = store_record(&s, store, text);
+    if (rc)
+        free(text);
+    else
+        *record_json = text;
+    state_free(&s);
+    return rc;
+}
