@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aellm/energy.h"
 #include "aellm/evaluate.h"
 #include "cli/cli.h"
 
@@ -69,14 +70,14 @@ static double parse_size(const char *s)
     return *end ? -1 : v * mul;
 }
 
+/* Progress on a terminal only: a redirected stderr keeps just the errors,
+ * one line each. */
 static void progress(const char *phase, int64_t done, int64_t total, void *user)
 {
     (void)user;
-    int tty = isatty(2);
-    if (!tty && done != total && total > 20 && done % (total / 10 ? total / 10 : 1)) return;
-    fprintf(stderr, tty ? "\r%-9s %lld/%lld   " : "%-9s %lld/%lld\n", phase, (long long)done,
-            (long long)total);
-    if (tty && done == total) fputc('\n', stderr);
+    if (!isatty(2)) return;
+    fprintf(stderr, "\r%-9s %lld/%lld   ", phase, (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
 }
 
 static double num(const cJSON *o, const char *path)

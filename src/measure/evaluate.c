@@ -146,14 +146,9 @@ static const char *human_bytes(double b, char *buf, size_t cap)
     return buf;
 }
 
-/* Limits are checked on what the configured engine really holds, before any
- * measurement: weights (as applied) plus KV cache, activations and scratch. */
-static int check_limits(eval_state *s)
+static int memory_limit(const eval_state *s, double need)
 {
     const aellm_eval_request *r = s->req;
-    aellm_mem_stats now;
-    aellm_mem_stats_get(&now);
-    double need = (double)now.current_total;
     double limit = r->max_memory_bytes > 0 ? r->max_memory_bytes : s->hw.mem_bytes;
     char a[32], b[32];
     if (limit > 0 && need > limit)
@@ -161,11 +156,41 @@ static int check_limits(eval_state *s)
                                "configuration needs %s (weights, KV cache, activations) but the "
                                "memory limit is %s",
                                human_bytes(need, a, sizeof(a)), human_bytes(limit, b, sizeof(b)));
+    return 0;
+}
+
+static int power_limit(const eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
     if (r->max_power_w > 0 && s->hw.idle_w > r->max_power_w)
         return aellm_error_set(AELLM_EINVAL,
                                "power limit %.1f W is below this machine's idle draw (%.1f W)",
                                r->max_power_w, s->hw.idle_w);
     return 0;
+}
+
+/* Memory is checked on what the configured engine really holds, before any
+ * measurement: weights (as applied) plus KV cache, activations and scratch. */
+static int check_limits(eval_state *s)
+{
+    aellm_mem_stats now;
+    aellm_mem_stats_get(&now);
+    int rc = memory_limit(s, (double)now.current_total);
+    return rc ? rc : power_limit(s);
+}
+
+/* A stored record answers only if it meets this request's limits too. */
+static int check_cached(eval_state *s, const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    const cJSON *peak = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "memory"), "peak_bytes");
+    int rc = cJSON_IsNumber(peak) ? memory_limit(s, peak->valuedouble)
+                                  : aellm_error_set(AELLM_EFORMAT,
+                                                    "stored record %.16s has no "
+                                                    "memory.peak_bytes",
+                                                    s->key);
+    cJSON_Delete(j);
+    return rc ? rc : power_limit(s);
 }
 
 static int prepare(eval_state *s)
@@ -397,6 +422,12 @@ int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **recor
     int rc = identify(&s);
     if (!rc && store && !r->force) {
         rc = aellm_store_get(store, s.key, record_json);
+        if (rc == 0 && (rc = check_cached(&s, *record_json))) {
+            free(*record_json);
+            *record_json = NULL;
+            state_free(&s);
+            return rc;
+        }
         if (rc == 0) {
             *cached = 1;
             state_free(&s);
