@@ -50,7 +50,7 @@ check_err() { # expected-substring, command...
     grep -q -- "$want" "$tmp/err" || fail "message lacks '$want': $(cat "$tmp/err")"
 }
 q=("$bin" quantize -m "$tmp/f32.gguf" -o "$tmp/bad.gguf")
-check_err "unknown --type" "${q[@]}" --type int3
+check_err "unknown weight type 'int3'" "${q[@]}" --type int3
 check_err "group" "${q[@]}" --type int4 --group 48
 check_err "group" "${q[@]}" --type int8 --group 64
 check_err "needs --calib" "${q[@]}" --type int4 --method gptq

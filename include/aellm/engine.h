@@ -35,6 +35,8 @@ void aellm_engine_free(aellm_engine *e); /* accepts NULL */
 int aellm_engine_n_ctx(const aellm_engine *e);
 int aellm_engine_n_threads(const aellm_engine *e);
 int aellm_engine_kv_type(const aellm_engine *e);
+/* Entries in a row of logits (the model's vocabulary size). */
+int aellm_engine_vocab_size(const aellm_engine *e);
 /* Bytes the engine holds: KV cache, activations and scratch. */
 size_t aellm_engine_memory_bytes(const aellm_engine *e);
 /* Bytes of the KV cache alone (keys and values of every layer and position;

@@ -183,6 +183,10 @@ int aellm_engine_kv_type(const aellm_engine *e)
 {
     return e->kv_type;
 }
+int aellm_engine_vocab_size(const aellm_engine *e)
+{
+    return e->m->cfg.vocab_size;
+}
 size_t aellm_engine_memory_bytes(const aellm_engine *e)
 {
     return e->bytes + sizeof(*e);
