@@ -33,12 +33,17 @@ typedef struct aellm_lm {
      * (room for max_new), stopping early at EOS; count into *n_out. */
     int (*generate)(void *user, const int32_t *prompt, int n, int max_new, int32_t *out,
                     int *n_out);
+    /* Optional (may be NULL): as `score`, but the log-probability of each of
+     * tokens[n_cond..n) into logprobs[0..n-n_cond), for the per-token
+     * standard error of perplexity (without it, one `score` call per token). */
+    int (*logprobs)(void *user, const int32_t *tokens, int n, int n_cond, double *logprobs);
 } aellm_lm;
 
 /* An aellm_lm over an engine and its tokenizer (both borrowed; they must
  * outlive it). It keeps the tokens in the KV cache and re-evaluates only
  * what follows the common prefix, so the choices of one question share
- * the question's prefill. Free with aellm_lm_engine_free. */
+ * the question's prefill. Nothing else may run the engine while the lm is in
+ * use (its record of the cache would go stale). Free with aellm_lm_engine_free. */
 int aellm_lm_engine_new(aellm_lm **out, aellm_engine *e, const aellm_tokenizer *tok);
 void aellm_lm_engine_free(aellm_lm *lm); /* accepts NULL */
 
@@ -69,7 +74,8 @@ void aellm_task_free(aellm_task *t); /* accepts NULL */
 aellm_task_kind aellm_task_kind_of(const aellm_task *t);
 const char *aellm_task_name(const aellm_task *t);
 /* Items the task will score after limit and seed (chunks for perplexity,
- * trials for the needle task). */
+ * trials for the needle task). For perplexity the count of windows is known
+ * only once the text is tokenized: max_chunks, or 0 (all of them). */
 int64_t aellm_task_n_items(const aellm_task *t);
 /* The canonical JSON of the spec with every default filled in and the data
  * file named by its SHA-256 instead of its path: what identifies the task
