@@ -53,6 +53,7 @@ static void errors_name_the_key(void **state)
     expect_error("{\"inference\": {\"kv_cache\": \"q4_0\"}}", "kv_cache");
     expect_error("{\"inference\": {\"kv_heads\": -1}}", "kv_heads");
     expect_error("{\"inference\": {\"group\": 32}}", "weights");
+    expect_error("{\"inference\": {\"kv_heads\": 2, \"kv_share\": 2}}", "kv_share");
     expect_error("{\"inference\": {\"weights\": \"int4\", \"act_order\": true}}", "act_order");
     expect_error("{\"inference\": {\"calibration\": {\"flie\": \"x\"}}}", "calibration.flie");
     expect_error("{\"finetuning\": {}}", "finetuning");
@@ -81,6 +82,11 @@ static void check_against_the_model(void **state)
     assert_non_null(strstr(aellm_error_last(), "/nonexistent/text"));
     assert_int_equal(parse(&c, "{\"inference\": {\"kv_heads\": 2}}"), 0);
     assert_int_equal(aellm_config_check(&c, m), 0);
+    assert_int_equal(parse(&c, "{\"inference\": {\"kv_share\": 8}}"), 0);
+    assert_true(aellm_config_check(&c, m) < 0);
+    assert_non_null(strstr(aellm_error_last(), "kv_share"));
+    assert_int_equal(parse(&c, "{\"inference\": {\"kv_share\": 2}}"), 0);
+    assert_int_equal(aellm_config_check(&c, m), 0);
     aellm_model_free(m);
 }
 
@@ -103,6 +109,7 @@ static void canonical_form(void **state)
         "{\"inference\": {\"kv_heads\": 4, \"kv_cache\": \"f32\"}}",
         "{\"inference\": {\"weights\": \"f32\"}}",
         "{\"inference\": {\"kv_cache\": \"f32\", \"weights\": \"f32\", \"method\": \"rtn\"}}",
+        "{\"inference\": {\"kv_share\": 1}}",
     };
     char *base = canon(m, same[0]);
     for (size_t i = 1; i < sizeof(same) / sizeof(same[0]); i++) {

@@ -3,7 +3,7 @@
  *
  *   {"inference": {"weights": "int4", "group": 128, "asym": false,
  *                  "method": "gptq", "act_order": false, "fp8_scale": "channel",
- *                  "kv_cache": "f16", "kv_heads": 2,
+ *                  "kv_cache": "f16", "kv_heads": 2,   (or "kv_share": 2)
  *                  "calibration": {"file": "text.txt", "skip": 0, "bytes": 0,
  *                                  "tokens": 4096}}}
  *
@@ -33,6 +33,7 @@ typedef struct {
     int fp8_per_tensor;
     int kv_type;           /* dtype of the KV cache (f32 default) */
     int kv_heads;          /* 0 = the model's */
+    int kv_share;          /* or: pool KV heads by this factor (kv_heads = model's / kv_share) */
     char calib_file[1024]; /* "" = none; relative paths from the config's folder */
     int64_t calib_skip, calib_bytes, calib_tokens;
 } aellm_config;

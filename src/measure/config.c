@@ -111,12 +111,14 @@ static int parse_inference(aellm_config *c, const cJSON *j, const char *where, c
             if (!(rc = get_int(v, where, k, 0, 1, &x))) c->act_order = (int)x;
         } else if (!strcmp(k, "kv_heads")) {
             if (!(rc = get_int(v, where, k, 0, 1 << 16, &x))) c->kv_heads = (int)x;
+        } else if (!strcmp(k, "kv_share")) {
+            if (!(rc = get_int(v, where, k, 1, 1 << 16, &x))) c->kv_share = (int)x;
         } else if (!strcmp(k, "calibration")) {
             rc = parse_calibration(c, v, where, base_dir);
         } else {
             return bad(where, k,
                        "unknown key (weights, group, asym, method, act_order, fp8_scale, "
-                       "kv_cache, kv_heads, calibration)");
+                       "kv_cache, kv_heads, kv_share, calibration)");
         }
         if (rc) return rc;
     }
@@ -139,6 +141,8 @@ static int parse_inference(aellm_config *c, const cJSON *j, const char *where, c
     } else if (c->group || c->asym || method_set || c->act_order) {
         return bad(where, "weights", "group, asym, method and act_order need a weight type");
     }
+    if (c->kv_heads && c->kv_share)
+        return bad(where, "kv_share", "give kv_heads or kv_share, not both");
     if (c->method == AELLM_QUANT_SMOOTHQUANT && c->weight_type != AELLM_DTYPE_INT8)
         return bad(where, "method", "smoothquant is W8A8: it needs weights int8");
     if (c->act_order && c->method != AELLM_QUANT_GPTQ)
@@ -197,9 +201,20 @@ static int needs_calibration(const aellm_config *c)
     return c->weight_type >= 0 && c->method != AELLM_QUANT_RTN;
 }
 
+/* KV heads after pooling (0 = unchanged). */
+static int target_kv_heads(const aellm_config *c, const aellm_model_config *mc)
+{
+    if (c->kv_share > 1) return mc->n_kv_heads % c->kv_share ? -1 : mc->n_kv_heads / c->kv_share;
+    return c->kv_heads;
+}
+
 int aellm_config_check(const aellm_config *c, const aellm_model *m)
 {
     const aellm_model_config *mc = aellm_model_config_get(m);
+    if (target_kv_heads(c, mc) < 0)
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.kv_share: %d does not divide the model's %d KV heads",
+                               c->kv_share, mc->n_kv_heads);
     if (c->kv_heads && (c->kv_heads > mc->n_kv_heads || mc->n_kv_heads % c->kv_heads))
         return aellm_error_set(AELLM_EINVAL,
                                "inference.kv_heads: %d does not divide the model's %d KV heads",
@@ -230,7 +245,8 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
     if (wt == AELLM_DTYPE_FP8_E4M3)
         cJSON_AddStringToObject(inf, "fp8_scale", c->fp8_per_tensor ? "tensor" : "channel");
     cJSON_AddStringToObject(inf, "kv_cache", aellm_dtype_traits_get(c->kv_type)->name);
-    cJSON_AddNumberToObject(inf, "kv_heads", c->kv_heads ? c->kv_heads : mc->n_kv_heads);
+    int heads = target_kv_heads(c, mc);
+    cJSON_AddNumberToObject(inf, "kv_heads", heads > 0 ? heads : mc->n_kv_heads);
     if (quantized && c->calib_file[0]) {
         char hash[AELLM_HASH_HEX];
         if (aellm_hash_file(c->calib_file, hash)) {
@@ -284,7 +300,8 @@ int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
     *out = NULL;
     int rc = aellm_config_check(c, m);
     if (rc) return rc;
-    if (c->kv_heads && (rc = aellm_model_share_kv_heads(m, c->kv_heads))) return rc;
+    int heads = target_kv_heads(c, aellm_model_config_get(m));
+    if (heads > 0 && (rc = aellm_model_share_kv_heads(m, heads))) return rc;
     ep->kv_type = c->kv_type;
     if (!changes_weights(c, m)) return 0;
     aellm_quantize_params p;
