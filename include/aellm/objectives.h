@@ -1,0 +1,56 @@
+/* Objectives, preferences and constraints (DESIGN.md §1): accuracy
+ * (maximised), latency, peak memory and energy (minimised), their
+ * normalisation over a reference range, the user's utility U, the hardware
+ * constraints, and the efficiency score against the default configuration. */
+#ifndef AELLM_OBJECTIVES_H
+#define AELLM_OBJECTIVES_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { AELLM_OBJ_ACC, AELLM_OBJ_LAT, AELLM_OBJ_MEM, AELLM_OBJ_ENERGY, AELLM_OBJ_COUNT };
+
+/* One configuration's objectives. acc is oriented so that higher is better:
+ * the task's metric when it is (accuracy), its inverse when it is not
+ * (1/perplexity), so that ratios of acc read the same way for both. */
+typedef struct {
+    double v[AELLM_OBJ_COUNT]; /* acc, latency s, peak memory bytes, energy J per request */
+    double power_w;            /* energy / latency */
+} aellm_objectives;
+
+/* From an evaluation record (aellm_evaluate's JSON). AELLM_EFORMAT if a
+ * field is missing. */
+int aellm_objectives_from_record(const char *record_json, aellm_objectives *out);
+
+/* The minimisation form used by NSGA-II and the hypervolume: -acc, lat, mem, energy. */
+void aellm_objectives_minimized(const aellm_objectives *o, double out[AELLM_OBJ_COUNT]);
+
+/* Preferences: "acc=1,lat=0.5,mem=0.2,energy=0.3" (missing names weigh 0;
+ * default all 1 when `text` is NULL). AELLM_EINVAL naming a bad entry. */
+int aellm_weights_parse(double w[AELLM_OBJ_COUNT], const char *text);
+
+/* Reference range of each objective over n points: lo/hi per objective. */
+void aellm_objectives_range(const aellm_objectives *pts, int n, double lo[AELLM_OBJ_COUNT],
+                            double hi[AELLM_OBJ_COUNT]);
+
+/* n(x) = (x - lo) / (hi - lo) clipped to [0, 1] (0 when hi == lo), and
+ * U = w_acc n(acc) - w_lat n(lat) - w_mem n(mem) - w_en n(energy). */
+double aellm_utility(const aellm_objectives *o, const double w[AELLM_OBJ_COUNT],
+                     const double lo[AELLM_OBJ_COUNT], const double hi[AELLM_OBJ_COUNT]);
+
+/* The geometric mean of lat0/lat, mem0/mem, en0/en, times min(1, acc/acc0)
+ * (paper §4.2); c0 is the default configuration. Printed beside the number:
+ * aellm_efficiency_definition(). */
+double aellm_efficiency_score(const aellm_objectives *c, const aellm_objectives *c0);
+const char *aellm_efficiency_definition(void);
+
+/* Total constraint violation (0 = feasible): memory over max_mem_bytes and
+ * power over max_power_w, each relative to its limit; a limit <= 0 is off. */
+double aellm_constraint_violation(const aellm_objectives *o, double max_mem_bytes,
+                                  double max_power_w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,129 @@
+#include "aellm/objectives.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static const char *names[AELLM_OBJ_COUNT] = {"acc", "lat", "mem", "energy"};
+
+static int number_at(const cJSON *j, const char *a, const char *b, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, a), b);
+    if (!cJSON_IsNumber(v)) return aellm_error_set(AELLM_EFORMAT, "record without %s.%s", a, b);
+    *out = v->valuedouble;
+    return 0;
+}
+
+int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
+{
+    cJSON *j = cJSON_Parse(record_json);
+    if (!j) return aellm_error_set(AELLM_EFORMAT, "a record that is not JSON");
+    double acc = 0;
+    const cJSON *hib = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "accuracy"), "higher_is_better");
+    const cJSON *lat = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "latency"), "total_s");
+    int rc = number_at(j, "accuracy", "value", &acc);
+    if (!rc && !cJSON_IsBool(hib))
+        rc = aellm_error_set(AELLM_EFORMAT, "record without accuracy.higher_is_better");
+    if (!rc && !cJSON_IsNumber(cJSON_GetObjectItem(lat, "median")))
+        rc = aellm_error_set(AELLM_EFORMAT, "record without latency.total_s.median");
+    if (!rc) rc = number_at(j, "memory", "peak_bytes", &out->v[AELLM_OBJ_MEM]);
+    if (!rc) rc = number_at(j, "energy", "joules_per_request", &out->v[AELLM_OBJ_ENERGY]);
+    if (!rc) {
+        out->v[AELLM_OBJ_LAT] = cJSON_GetObjectItem(lat, "median")->valuedouble;
+        out->v[AELLM_OBJ_ACC] = cJSON_IsTrue(hib) ? acc : acc > 0 ? 1.0 / acc : 0;
+        out->power_w =
+            out->v[AELLM_OBJ_LAT] > 0 ? out->v[AELLM_OBJ_ENERGY] / out->v[AELLM_OBJ_LAT] : 0;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+void aellm_objectives_minimized(const aellm_objectives *o, double out[AELLM_OBJ_COUNT])
+{
+    out[AELLM_OBJ_ACC] = -o->v[AELLM_OBJ_ACC];
+    for (int i = 1; i < AELLM_OBJ_COUNT; i++) out[i] = o->v[i];
+}
+
+int aellm_weights_parse(double w[AELLM_OBJ_COUNT], const char *text)
+{
+    for (int i = 0; i < AELLM_OBJ_COUNT; i++) w[i] = text ? 0 : 1;
+    if (!text) return 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", text);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        int k = -1;
+        if (eq) {
+            *eq = 0;
+            for (int i = 0; i < AELLM_OBJ_COUNT; i++)
+                if (!strcmp(tok, names[i])) k = i;
+        }
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (k < 0 || !end || *end || end == eq + 1 || !(v >= 0) || isinf(v))
+            return aellm_error_set(
+                AELLM_EINVAL,
+                "weights: '%s' is not NAME=VALUE with NAME one of acc, lat, mem, "
+                "energy and VALUE >= 0",
+                tok);
+        w[k] = v;
+    }
+    return 0;
+}
+
+void aellm_objectives_range(const aellm_objectives *pts, int n, double lo[AELLM_OBJ_COUNT],
+                            double hi[AELLM_OBJ_COUNT])
+{
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+        lo[k] = n ? pts[0].v[k] : 0;
+        hi[k] = lo[k];
+        for (int i = 1; i < n; i++) {
+            if (pts[i].v[k] < lo[k]) lo[k] = pts[i].v[k];
+            if (pts[i].v[k] > hi[k]) hi[k] = pts[i].v[k];
+        }
+    }
+}
+
+static double norm(double x, double lo, double hi)
+{
+    if (!(hi > lo)) return 0;
+    double t = (x - lo) / (hi - lo);
+    return t < 0 ? 0 : t > 1 ? 1 : t;
+}
+
+double aellm_utility(const aellm_objectives *o, const double w[AELLM_OBJ_COUNT],
+                     const double lo[AELLM_OBJ_COUNT], const double hi[AELLM_OBJ_COUNT])
+{
+    double u = w[AELLM_OBJ_ACC] * norm(o->v[AELLM_OBJ_ACC], lo[AELLM_OBJ_ACC], hi[AELLM_OBJ_ACC]);
+    for (int k = 1; k < AELLM_OBJ_COUNT; k++) u -= w[k] * norm(o->v[k], lo[k], hi[k]);
+    return u;
+}
+
+double aellm_efficiency_score(const aellm_objectives *c, const aellm_objectives *c0)
+{
+    double p = 1;
+    for (int k = 1; k < AELLM_OBJ_COUNT; k++) p *= c->v[k] > 0 ? c0->v[k] / c->v[k] : 0;
+    double acc = c0->v[AELLM_OBJ_ACC] > 0 ? c->v[AELLM_OBJ_ACC] / c0->v[AELLM_OBJ_ACC] : 0;
+    return cbrt(p) * (acc < 1 ? acc : 1);
+}
+
+const char *aellm_efficiency_definition(void)
+{
+    return "efficiency = (lat0/lat * mem0/mem * energy0/energy)^(1/3) * min(1, acc/acc0), "
+           "against the default configuration 0 (acc = 1/perplexity for perplexity tasks)";
+}
+
+double aellm_constraint_violation(const aellm_objectives *o, double max_mem_bytes,
+                                  double max_power_w)
+{
+    double v = 0;
+    if (max_mem_bytes > 0 && o->v[AELLM_OBJ_MEM] > max_mem_bytes)
+        v += (o->v[AELLM_OBJ_MEM] - max_mem_bytes) / max_mem_bytes;
+    if (max_power_w > 0 && o->power_w > max_power_w) v += (o->power_w - max_power_w) / max_power_w;
+    return v;
+}
