@@ -108,8 +108,10 @@ static void print_text(const cJSON *r, int cached, const char *db)
     printf("config    weights %s (method %s), KV cache %s, KV heads %g\n",
            cJSON_IsString(w) ? w->valuestring : "?", cJSON_IsString(me) ? me->valuestring : "?",
            cJSON_IsString(kv) ? kv->valuestring : "?", cJSON_IsNumber(kh) ? kh->valuedouble : 0);
-    printf("accuracy  %s %.4f +- %.4f over %g items (measured)\n", str(r, "accuracy", "metric"),
-           num(r, "accuracy.value"), num(r, "accuracy.stderr"), num(r, "accuracy.items"));
+    const char *metric = str(r, "accuracy", "metric");
+    printf("accuracy  %s %.4f +- %.4f over %g %s (measured)\n", metric, num(r, "accuracy.value"),
+           num(r, "accuracy.stderr"), num(r, "accuracy.items"),
+           strcmp(metric, "ppl") ? "items" : "scored tokens");
     printf("latency   P=%g G=%g: %.4f s median [p10 %.4f, p90 %.4f]; prefill %.1f tok/s, "
            "decode %.1f tok/s; %g reps%s\n",
            num(r, "latency.n_prompt"), num(r, "latency.n_gen"), num(r, "latency.total_s.median"),
