@@ -466,7 +466,10 @@ static void bad_records_write_nothing(void **state)
 static void writer(const char *path, int round, int n, int fd)
 {
     aellm_store *s = NULL;
-    if (aellm_store_open(&s, path)) _exit(2);
+    if (aellm_store_open(&s, path)) {
+        fprintf(stderr, "writer %d: %s\n", round, aellm_error_last());
+        _exit(2);
+    }
     for (int i = 0; n < 0 || i < n; i++) {
         char *text = record_text(round, i, 4096 + (size_t)(i % 5) * 1024);
         fixture f;

@@ -129,12 +129,21 @@ static int migrate(aellm_store *s, int from)
 }
 
 /* WAL: readers never wait for the writer, and a killed writer leaves at most
- * an uncommitted tail of the log, which the next open ignores. */
+ * an uncommitted tail of the log, which the next open ignores. Changing the
+ * journal mode does not go through the busy handler, so while another
+ * process holds the file (creating the same fresh store) it is retried here,
+ * for as long as the busy timeout. */
 static int set_wal(aellm_store *s)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    for (int waited_ms = 0; rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+         waited_ms += 10) {
+        rc = sqlite3_step(st);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= 10000) break;
+        sqlite3_reset(st);
+        sqlite3_sleep(10);
+    }
     const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     int ok = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory"));
     if (!ok && mode)
