@@ -14,9 +14,9 @@ extern "C" {
 typedef struct {
     int n_prompt;            /* P (default 512; clipped so that P + G fits the context) */
     int n_gen;               /* G (default 128) */
-    int warmup;              /* runs not timed (default 1) */
+    int warmup;              /* runs not timed (default 2) */
     int min_reps;            /* default 3 */
-    int max_reps;            /* default 30 */
+    int max_reps;            /* default 100 (DESIGN.md §4) */
     double rel_ci;           /* half-width of the median's 95 % CI over the median (default 0.02) */
     unsigned long long seed; /* prompt token ids */
 } aellm_latency_params;

@@ -156,9 +156,9 @@ int cmd_eval(int argc, char **argv)
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
         {"prompt", 'p', OPT_INT, &lp->n_prompt, "latency: prompt tokens (default 512)"},
         {"gen", 'n', OPT_INT, &lp->n_gen, "latency: generated tokens (default 128)"},
-        {"warmup", 0, OPT_INT, &lp->warmup, "latency: untimed runs first (default 1)"},
+        {"warmup", 0, OPT_INT, &lp->warmup, "latency: untimed runs first (default 2)"},
         {"min-reps", 0, OPT_INT, &lp->min_reps, "latency: fewest timed runs (default 3)"},
-        {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (default 30)"},
+        {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (default 100)"},
         {"rel-ci", 0, OPT_FLOAT, &rel_ci,
          "latency: stop when the median's 95% CI is within "
          "+-this fraction (default 0.02)"},

@@ -16,9 +16,9 @@ void aellm_latency_params_default(aellm_latency_params *p)
 {
     p->n_prompt = 512;
     p->n_gen = 128;
-    p->warmup = 1;
+    p->warmup = 2;
     p->min_reps = 3;
-    p->max_reps = 30;
+    p->max_reps = 100; /* DESIGN.md §4 */
     p->rel_ci = 0.02;
     p->seed = 1;
 }
