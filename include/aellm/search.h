@@ -1,0 +1,81 @@
+/* The surrogate-assisted search (DESIGN.md §3) over a configuration space,
+ * independent of how a configuration is measured: the caller gives an
+ * evaluator (aellm eval's pipeline for real runs, a synthetic function in
+ * tests). Seed sample measured, one XGBoost ensemble per objective trained,
+ * NSGA-II run on their predictions, then refinement rounds that measure the
+ * predicted-front members not yet measured, most uncertain first, retrain
+ * and search again, until the budget of real evaluations is spent. */
+#ifndef AELLM_SEARCH_H
+#define AELLM_SEARCH_H
+
+#include <stdint.h>
+
+#include "aellm/nsga2.h"
+#include "aellm/objectives.h"
+#include "aellm/space.h"
+#include "aellm/surrogate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Measures one canonical, valid point. Returns 0 with *out filled; a
+ * positive return marks the point as unusable (e.g. it does not fit the
+ * model) without spending budget; a negative one aborts the search. */
+typedef int (*aellm_search_eval_fn)(void *user, const double *genes, aellm_objectives *out);
+/* Called after each real evaluation: done of budget. */
+typedef void (*aellm_search_progress_fn)(int done, int budget, const char *phase, void *user);
+
+typedef struct {
+    const aellm_space *space;
+    aellm_search_eval_fn evaluate;
+    void *user;
+    int budget;        /* real evaluations, the default point included (default 30) */
+    int n_seed;        /* of them in the seed sample (0: a third of the budget, at least 8) */
+    int refine_rounds; /* R (default 3) */
+    double weights[AELLM_OBJ_COUNT];   /* utility weights (default all 1) */
+    double max_mem_bytes, max_power_w; /* constraints; <= 0 = none */
+    aellm_nsga2_params nsga2;
+    aellm_surrogate_params surrogate;
+    uint64_t seed;
+    aellm_search_progress_fn progress;
+    void *progress_user;
+} aellm_search_params;
+
+void aellm_search_params_default(aellm_search_params *p);
+
+typedef struct {
+    double *genes; /* (n_knobs) */
+    aellm_objectives obj;
+    int measured; /* 1: a real evaluation; 0: predicted by the surrogates */
+    int on_front; /* measured and non-dominated among the feasible measured points */
+    double violation;
+} aellm_search_point;
+
+typedef struct {
+    aellm_search_point *points; /* measured first (in order of evaluation), then predicted
+                                   front members that were never measured */
+    int n_points, n_measured;
+    int default_index; /* the default configuration (always measured first) */
+    int pick_index;    /* argmax U among the measured front */
+    double pick_utility;
+    double efficiency;          /* of the pick against the default (aellm_efficiency_definition) */
+    double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of the final surrogates (NaN if too few points) */
+    int evaluations;            /* real evaluations spent */
+} aellm_search_result;
+
+void aellm_search_result_free(aellm_search_result *r); /* frees the contents */
+
+int aellm_search_run(const aellm_search_params *p, aellm_search_result *out);
+
+/* Hypervolume of the measured feasible points in the minimisation form
+ * (-acc, lat, mem, energy), each objective normalised by lo/hi to [0, 1],
+ * reference point 1.1 per objective: comparable across searches that share
+ * lo/hi. */
+int aellm_search_hypervolume(double *out, const aellm_search_point *pts, int n,
+                             const double lo[AELLM_OBJ_COUNT], const double hi[AELLM_OBJ_COUNT]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,487 @@
+/* The surrogate-assisted search: seed sample, surrogates, NSGA-II on their
+ * predictions, refinement on what is uncertain and not yet measured. */
+#include "aellm/search.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aellm/indicators.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+void aellm_search_params_default(aellm_search_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->budget = 30;
+    p->refine_rounds = 3;
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) p->weights[k] = 1;
+    aellm_nsga2_params_default(&p->nsga2);
+    aellm_surrogate_params_default(&p->surrogate);
+    p->seed = 1;
+}
+
+typedef struct {
+    const aellm_search_params *p;
+    int n_knobs;
+    aellm_feature_spec *schema;
+    size_t width; /* one-hot row width */
+    aellm_search_point *pts;
+    int n, cap;
+    char (*seen)[65]; /* identities measured or found unusable */
+    int n_seen, cap_seen;
+    aellm_surrogate *model[AELLM_OBJ_COUNT];
+    aellm_rng rng;
+} search;
+
+static int seen_before(const search *s, const char *h)
+{
+    for (int i = 0; i < s->n_seen; i++)
+        if (!strcmp(s->seen[i], h)) return 1;
+    return 0;
+}
+
+static int remember(search *s, const char *h)
+{
+    if (s->n_seen == s->cap_seen) {
+        int cap = s->cap_seen ? 2 * s->cap_seen : 64;
+        void *q = realloc(s->seen, (size_t)cap * sizeof(*s->seen));
+        if (!q) return aellm_error_oom("search identities", 0);
+        s->seen = q;
+        s->cap_seen = cap;
+    }
+    memcpy(s->seen[s->n_seen++], h, 65);
+    return 0;
+}
+
+static int add_point(search *s, const double *genes, const aellm_objectives *o, int measured)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 32;
+        void *q = realloc(s->pts, (size_t)cap * sizeof(*s->pts));
+        if (!q) return aellm_error_oom("search points", 0);
+        s->pts = q;
+        s->cap = cap;
+    }
+    aellm_search_point *pt = &s->pts[s->n];
+    memset(pt, 0, sizeof(*pt));
+    if (!(pt->genes = malloc((size_t)s->n_knobs * sizeof(double))))
+        return aellm_error_oom("search genes", 0);
+    memcpy(pt->genes, genes, (size_t)s->n_knobs * sizeof(double));
+    pt->obj = *o;
+    pt->measured = measured;
+    pt->violation = aellm_constraint_violation(o, s->p->max_mem_bytes, s->p->max_power_w);
+    s->n++;
+    return 0;
+}
+
+/* Measures a point unless it is invalid or known. 1 if measured, 0 if
+ * skipped, < 0 on error. */
+static int measure(search *s, double *genes, const char *phase)
+{
+    const aellm_search_params *p = s->p;
+    aellm_space_canonicalize(p->space, genes);
+    if (aellm_space_violates(p->space, genes, NULL, 0)) return 0;
+    char h[65];
+    aellm_space_hash(p->space, genes, h);
+    if (seen_before(s, h)) return 0;
+    int rc = remember(s, h);
+    if (rc) return rc;
+    aellm_objectives o;
+    rc = p->evaluate(p->user, genes, &o);
+    if (rc > 0) return 0; /* unusable here: remembered, not spent */
+    if (rc < 0) return rc;
+    if ((rc = add_point(s, genes, &o, 1))) return rc;
+    if (p->progress) p->progress(s->n, p->budget, phase, p->progress_user);
+    return 1;
+}
+
+static void random_point(search *s, double *g)
+{
+    const aellm_space *sp = s->p->space;
+    aellm_space_defaults(sp, g);
+    for (int k = 0; k < s->n_knobs; k++) {
+        aellm_knob_info in;
+        aellm_space_knob(sp, k, &in);
+        if (!in.applies) continue;
+        double u = aellm_rng_f32(&s->rng);
+        if (in.type == AELLM_KNOB_REAL)
+            g[k] = in.log_scale && in.lo > 0 ? in.lo * pow(in.hi / in.lo, u)
+                                             : in.lo + u * (in.hi - in.lo);
+        else
+            g[k] = floor(in.lo + u * (in.hi - in.lo + 1));
+    }
+}
+
+static int seed_sample(search *s, int n_seed)
+{
+    double *g = malloc((size_t)s->n_knobs * sizeof(double));
+    if (!g) return aellm_error_oom("search genes", 0);
+    aellm_space_defaults(s->p->space, g);
+    int rc = measure(s, g, "default");
+    for (int tries = 0; rc >= 0 && s->n < n_seed && tries < 100 * n_seed; tries++) {
+        random_point(s, g);
+        rc = measure(s, g, "seed");
+    }
+    free(g);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- surrogates ---- */
+
+static int encode(const search *s, const double *genes, float *row)
+{
+    return aellm_surrogate_encode_row(row, s->schema, (size_t)s->n_knobs, genes);
+}
+
+static int train(search *s)
+{
+    int n = 0, rc = 0;
+    float *X = malloc((size_t)s->n * s->width * sizeof(float));
+    float *y = malloc((size_t)s->n * sizeof(float));
+    if (!X || !y) rc = aellm_error_oom("surrogate training data", 0);
+    for (int i = 0; !rc && i < s->n; i++)
+        if (s->pts[i].measured) rc = encode(s, s->pts[i].genes, X + (size_t)n++ * s->width);
+    for (int k = 0; !rc && k < AELLM_OBJ_COUNT; k++) {
+        int j = 0;
+        for (int i = 0; i < s->n; i++)
+            if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
+        aellm_surrogate_free(s->model[k]);
+        s->model[k] = NULL;
+        rc = aellm_surrogate_new(&s->model[k], &s->p->surrogate);
+        if (!rc) rc = aellm_surrogate_fit(s->model[k], X, (size_t)n, s->width, y);
+    }
+    free(X);
+    free(y);
+    return rc;
+}
+
+/* Means and variances of every objective for n points. */
+static int predict(search *s, const double *genes, int n, double *mean, double *var)
+{
+    float *X = malloc((size_t)n * s->width * sizeof(float));
+    float *m = malloc((size_t)n * 2 * sizeof(float)), *v = m ? m + n : NULL;
+    int rc = X && m ? 0 : aellm_error_oom("surrogate predictions", 0);
+    for (int i = 0; !rc && i < n; i++)
+        rc = encode(s, genes + (size_t)i * s->n_knobs, X + (size_t)i * s->width);
+    for (int k = 0; !rc && k < AELLM_OBJ_COUNT; k++) {
+        rc = aellm_surrogate_predict(s->model[k], X, (size_t)n, s->width, m, v);
+        for (int i = 0; !rc && i < n; i++) {
+            mean[(size_t)i * AELLM_OBJ_COUNT + k] = m[i];
+            if (var) var[(size_t)i * AELLM_OBJ_COUNT + k] = v[i];
+        }
+    }
+    free(X);
+    free(m);
+    return rc;
+}
+
+static aellm_objectives as_objectives(const double *mean)
+{
+    aellm_objectives o;
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) o.v[k] = mean[k];
+    o.power_w = o.v[AELLM_OBJ_LAT] > 0 ? o.v[AELLM_OBJ_ENERGY] / o.v[AELLM_OBJ_LAT] : 0;
+    return o;
+}
+
+/* ---- NSGA-II on the predictions ---- */
+
+static int ga_evaluate(void *user, const double *genes, int n, double *objectives,
+                       double *violations)
+{
+    search *s = user;
+    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * sizeof(double));
+    if (!mean) return aellm_error_oom("predictions", 0);
+    int rc = predict(s, genes, n, mean, NULL);
+    for (int i = 0; !rc && i < n; i++) {
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+        aellm_objectives_minimized(&o, objectives + (size_t)i * AELLM_OBJ_COUNT);
+        violations[i] = aellm_constraint_violation(&o, s->p->max_mem_bytes, s->p->max_power_w);
+    }
+    free(mean);
+    return rc;
+}
+
+static int ga_valid(void *user, double *genes)
+{
+    search *s = user;
+    aellm_space_canonicalize(s->p->space, genes);
+    return !aellm_space_violates(s->p->space, genes, NULL, 0);
+}
+
+static int build_genes(const search *s, aellm_gene *genes)
+{
+    for (int k = 0; k < s->n_knobs; k++) {
+        aellm_knob_info in;
+        aellm_space_knob(s->p->space, k, &in);
+        genes[k] = (aellm_gene){.kind = in.type == AELLM_KNOB_CATEGORICAL ? AELLM_GENE_CAT
+                                        : in.type == AELLM_KNOB_INTEGER   ? AELLM_GENE_INT
+                                                                          : AELLM_GENE_REAL,
+                                .stage = in.stage_index,
+                                .lo = in.applies ? in.lo : in.default_gene,
+                                .hi = in.applies ? in.hi : in.default_gene,
+                                .n_options = in.n_options};
+    }
+    return 0;
+}
+
+/* The predicted front of this round (archive of the GA): genes into *out. */
+static int search_predicted(search *s, int round, double **out, int *n_out)
+{
+    aellm_gene *genes = calloc((size_t)s->n_knobs, sizeof(*genes));
+    if (!genes) return aellm_error_oom("genes", 0);
+    build_genes(s, genes);
+    aellm_nsga2_problem pb = {.genes = genes,
+                              .n_genes = s->n_knobs,
+                              .n_stages = aellm_space_n_stages(s->p->space),
+                              .n_objectives = AELLM_OBJ_COUNT,
+                              .n_constraints = 1,
+                              .evaluate = ga_evaluate,
+                              .is_valid = ga_valid,
+                              .user = s};
+    aellm_nsga2_params gp = s->p->nsga2;
+    gp.seed = s->p->seed * 1000003u + (uint64_t)round;
+    gp.cache = 1;
+    aellm_nsga2 *ga = NULL;
+    int rc = aellm_nsga2_new(&ga, &pb, &gp);
+    if (!rc) rc = aellm_nsga2_run(ga);
+    if (!rc) {
+        aellm_nsga2_set front;
+        aellm_nsga2_archive(ga, &front);
+        if (front.n == 0) aellm_nsga2_front(ga, &front);
+        *n_out = front.n;
+        *out = malloc((size_t)(front.n ? front.n : 1) * s->n_knobs * sizeof(double));
+        if (!*out)
+            rc = aellm_error_oom("front", 0);
+        else
+            memcpy(*out, front.genes, (size_t)front.n * s->n_knobs * sizeof(double));
+    }
+    aellm_nsga2_free(ga);
+    free(genes);
+    return rc;
+}
+
+typedef struct {
+    int index;
+    double uncertainty;
+} ranked;
+
+static int by_uncertainty(const void *a, const void *b)
+{
+    double x = ((const ranked *)a)->uncertainty, y = ((const ranked *)b)->uncertainty;
+    return (x < y) - (x > y);
+}
+
+/* Measures up to `k` predicted-front members not yet measured, the most
+ * uncertain first (summed ensemble standard deviation over each objective's
+ * measured range). Returns how many were measured. */
+static int refine(search *s, double *front, int n, int k)
+{
+    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * 2 * sizeof(double) + 1);
+    double *var = mean + (size_t)n * AELLM_OBJ_COUNT;
+    ranked *order = malloc((size_t)(n ? n : 1) * sizeof(*order));
+    int rc = mean && order ? predict(s, front, n, mean, var) : aellm_error_oom("refinement", 0);
+    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
+    if (o) aellm_objectives_range(o, s->n, lo, hi);
+    for (int i = 0; !rc && i < n; i++) {
+        order[i].index = i;
+        order[i].uncertainty = 0;
+        for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
+            double range = hi[j] > lo[j] ? hi[j] - lo[j] : 1;
+            order[i].uncertainty += sqrt(fmax(var[(size_t)i * AELLM_OBJ_COUNT + j], 0)) / range;
+        }
+    }
+    if (!rc) qsort(order, (size_t)n, sizeof(*order), by_uncertainty);
+    int done = 0;
+    for (int i = 0; !rc && i < n && done < k; i++) {
+        int got = measure(s, front + (size_t)order[i].index * s->n_knobs, "refine");
+        if (got < 0) rc = got;
+        done += got > 0;
+    }
+    free(o);
+    free(order);
+    free(mean);
+    return rc < 0 ? rc : done;
+}
+
+/* ---- the result ---- */
+
+static int mark_front(search *s)
+{
+    int n = 0;
+    int *map = malloc((size_t)s->n * sizeof(int) + 1),
+        *idx = malloc((size_t)s->n * sizeof(int) + 1);
+    double *f = malloc((size_t)s->n * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    if (!map || !idx || !f) {
+        free(map), free(idx), free(f);
+        return aellm_error_oom("front", 0);
+    }
+    for (int i = 0; i < s->n; i++)
+        if (s->pts[i].measured && s->pts[i].violation == 0) {
+            aellm_objectives_minimized(&s->pts[i].obj, f + (size_t)n * AELLM_OBJ_COUNT);
+            map[n++] = i;
+        }
+    int m = n ? aellm_nondominated(idx, f, n, AELLM_OBJ_COUNT) : 0;
+    for (int i = 0; i < m; i++) s->pts[map[idx[i]]].on_front = 1;
+    free(map), free(idx), free(f);
+    return m < 0 ? m : 0;
+}
+
+static void pick(const search *s, aellm_search_result *r)
+{
+    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    int n = 0;
+    for (int i = 0; o && i < s->n; i++)
+        if (s->pts[i].measured) o[n++] = s->pts[i].obj;
+    aellm_objectives_range(o, n, lo, hi);
+    free(o);
+    r->pick_index = -1;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->pts[i].on_front) continue;
+        double u = aellm_utility(&s->pts[i].obj, s->p->weights, lo, hi);
+        if (r->pick_index < 0 || u > r->pick_utility) r->pick_index = i, r->pick_utility = u;
+    }
+    r->default_index = 0;
+    r->efficiency = r->pick_index >= 0
+                        ? aellm_efficiency_score(&s->pts[r->pick_index].obj, &s->pts[0].obj)
+                        : NAN;
+}
+
+static void holdout(search *s, aellm_search_result *r)
+{
+    int n = 0;
+    float *X = malloc((size_t)s->n * s->width * sizeof(float) + 1);
+    float *y = malloc((size_t)s->n * sizeof(float) + 1);
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) r->r2[k] = NAN;
+    for (int i = 0; X && i < s->n; i++)
+        if (s->pts[i].measured && !encode(s, s->pts[i].genes, X + (size_t)n * s->width)) n++;
+    for (int k = 0; X && y && n >= 12 && k < AELLM_OBJ_COUNT; k++) {
+        int j = 0;
+        for (int i = 0; i < s->n && j < n; i++)
+            if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
+        if (aellm_surrogate_holdout_r2(&r->r2[k], &s->p->surrogate, X, (size_t)n, s->width, y, 0.25,
+                                       s->p->seed))
+            r->r2[k] = NAN;
+    }
+    free(X);
+    free(y);
+}
+
+/* Predicted front members never measured join the result, marked. */
+static int add_predicted(search *s, double *front, int n)
+{
+    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    int rc = mean ? predict(s, front, n, mean, NULL) : aellm_error_oom("predictions", 0);
+    for (int i = 0; !rc && i < n; i++) {
+        char h[65];
+        aellm_space_hash(s->p->space, front + (size_t)i * s->n_knobs, h);
+        if (seen_before(s, h)) continue;
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+        if (!(rc = add_point(s, front + (size_t)i * s->n_knobs, &o, 0))) rc = remember(s, h);
+    }
+    free(mean);
+    return rc;
+}
+
+static int setup(search *s, const aellm_search_params *p)
+{
+    memset(s, 0, sizeof(*s));
+    s->p = p;
+    s->n_knobs = aellm_space_n_knobs(p->space);
+    aellm_rng_seed(&s->rng, p->seed);
+    s->schema = calloc((size_t)s->n_knobs, sizeof(*s->schema));
+    if (!s->schema) return aellm_error_oom("feature schema", 0);
+    for (int k = 0; k < s->n_knobs; k++) {
+        aellm_knob_info in;
+        aellm_space_knob(p->space, k, &in);
+        s->schema[k].kind = in.type == AELLM_KNOB_CATEGORICAL ? AELLM_FEATURE_CAT
+                            : in.type == AELLM_KNOB_INTEGER   ? AELLM_FEATURE_INT
+                                                              : AELLM_FEATURE_REAL;
+        s->schema[k].n_options = in.n_options;
+    }
+    s->width = aellm_surrogate_row_width(s->schema, (size_t)s->n_knobs);
+    if (p->budget < 3 || !p->evaluate || !p->space)
+        return aellm_error_set(AELLM_EINVAL,
+                               "search: needs a space, an evaluator and a budget >= 3");
+    return 0;
+}
+
+static void teardown(search *s)
+{
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(s->model[k]);
+    free(s->schema);
+    free(s->seen);
+}
+
+void aellm_search_result_free(aellm_search_result *r)
+{
+    for (int i = 0; r && i < r->n_points; i++) free(r->points[i].genes);
+    if (r) free(r->points);
+}
+
+int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    search s;
+    int rc = setup(&s, p);
+    int n_seed = p->n_seed > 0 ? p->n_seed : p->budget / 3 > 8 ? p->budget / 3 : 8;
+    if (n_seed > p->budget) n_seed = p->budget;
+    if (!rc) rc = seed_sample(&s, n_seed);
+    double *front = NULL;
+    int n_front = 0;
+    for (int round = 0; !rc && round < (p->refine_rounds > 0 ? p->refine_rounds : 1); round++) {
+        int left = p->budget - s.n, rounds_left = p->refine_rounds - round;
+        if ((rc = train(&s))) break;
+        free(front);
+        front = NULL;
+        if ((rc = search_predicted(&s, round, &front, &n_front))) break;
+        if (left <= 0 || p->refine_rounds <= 0) break;
+        int k = (left + rounds_left - 1) / rounds_left;
+        int got = refine(&s, front, n_front, k);
+        if (got < 0) rc = got;
+    }
+    if (!rc && p->refine_rounds > 0) rc = train(&s);
+    if (!rc && p->refine_rounds > 0) {
+        free(front);
+        front = NULL;
+        rc = search_predicted(&s, p->refine_rounds, &front, &n_front);
+    }
+    out->evaluations = s.n;
+    out->n_measured = s.n;
+    if (!rc) holdout(&s, out);
+    if (!rc) rc = mark_front(&s);
+    if (!rc) pick(&s, out);
+    if (!rc && front) rc = add_predicted(&s, front, n_front);
+    free(front);
+    out->points = s.pts;
+    out->n_points = s.n;
+    teardown(&s);
+    if (rc) aellm_search_result_free(out), memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+int aellm_search_hypervolume(double *out, const aellm_search_point *pts, int n,
+                             const double lo[AELLM_OBJ_COUNT], const double hi[AELLM_OBJ_COUNT])
+{
+    double *f = malloc((size_t)(n ? n : 1) * AELLM_OBJ_COUNT * sizeof(double));
+    if (!f) return aellm_error_oom("hypervolume", 0);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (!pts[i].measured || pts[i].violation > 0) continue;
+        double x[AELLM_OBJ_COUNT];
+        aellm_objectives_minimized(&pts[i].obj, x);
+        for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+            /* minimised acc is -acc: its range is [-hi, -lo] */
+            double a = k == AELLM_OBJ_ACC ? -hi[k] : lo[k], b = k == AELLM_OBJ_ACC ? -lo[k] : hi[k];
+            f[(size_t)m * AELLM_OBJ_COUNT + k] = b > a ? (x[k] - a) / (b - a) : 0;
+        }
+        m++;
+    }
+    double ref[AELLM_OBJ_COUNT] = {1.1, 1.1, 1.1, 1.1};
+    int rc = aellm_hypervolume(out, f, m, AELLM_OBJ_COUNT, ref);
+    free(f);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/* The search driver on the default space with a synthetic evaluator whose
+ * objectives follow the inference knobs (bits per weight, method, KV cache):
+ * the budget is respected, no configuration is evaluated twice, every
+ * measured point is valid, and the measured front's hypervolume comes close
+ * to that of exhaustive evaluation of all 468 points and beats random
+ * sampling with the same budget. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "aellm/error.h"
+#include "aellm/search.h"
+
+#define SPACE_FILE AELLM_SOURCE_DIR "/space/default.json"
+
+typedef struct {
+    const aellm_space *space;
+    int calls;
+    char seen[600][65];
+} synth;
+
+static const char *opt(const aellm_space *s, const double *g, const char *knob)
+{
+    int k = aellm_space_find(s, knob);
+    const cJSON *v = aellm_space_option(s, k, (int)g[k]);
+    static char buf[4][32];
+    static int r;
+    r = (r + 1) % 4;
+    if (cJSON_IsString(v)) return v->valuestring;
+    snprintf(buf[r], sizeof(buf[r]), "%g",
+             cJSON_IsBool(v) ? (double)cJSON_IsTrue(v) : v->valuedouble);
+    return buf[r];
+}
+
+/* A smooth, structured stand-in for a real evaluation. */
+static void objectives_of(const aellm_space *s, const double *g, aellm_objectives *o)
+{
+    const char *w = opt(s, g, "inference.weights"), *m = opt(s, g, "inference.method");
+    const char *kv = opt(s, g, "inference.kv_cache");
+    double group = atof(opt(s, g, "inference.group")), asym = atof(opt(s, g, "inference.asym"));
+    double share = atof(opt(s, g, "inference.kv_share"));
+    double act = atof(opt(s, g, "inference.act_order"));
+    double bits = !strcmp(w, "f32")                         ? 32
+                  : !strcmp(w, "bf16") || !strcmp(w, "f16") ? 16
+                  : !strcmp(w, "fp8") || !strcmp(w, "int8") ? 8
+                  : !strcmp(w, "q8_0")                      ? 8.5
+                                                            : 4.5;
+    if (!strcmp(w, "int4")) bits = 4 + (16.0 + 16 * asym) / group;
+    double err = 0.3 * pow(2, -bits / 2);
+    if (!strcmp(w, "int4") || !strcmp(w, "nf4")) {
+        if (!strcmp(m, "gptq")) err *= act ? 0.55 : 0.65;
+        if (!strcmp(m, "awq")) err *= 0.7;
+        if (asym) err *= 0.85;
+        err *= 1 + (group - 32) / 256.0;
+    }
+    double kvb = !strcmp(kv, "f32") ? 32 : !strcmp(kv, "f16") ? 16 : 8.5;
+    err += 0.002 * (32 / kvb - 1) * 0.1 + 0.01 * log2(share);
+    double kv_bytes = 4e6 * kvb / 32 / share;
+    o->v[AELLM_OBJ_ACC] = 0.6 - err;
+    o->v[AELLM_OBJ_MEM] = 1e8 * bits / 32 + kv_bytes;
+    o->v[AELLM_OBJ_LAT] =
+        0.02 + 0.1 * bits / 32 + 0.01 * kvb / 32 / share + (!strcmp(m, "smoothquant") ? -0.003 : 0);
+    o->v[AELLM_OBJ_ENERGY] = 30 * o->v[AELLM_OBJ_LAT];
+    o->power_w = 30;
+}
+
+static int synth_eval(void *user, const double *genes, aellm_objectives *out)
+{
+    synth *y = user;
+    char h[65];
+    aellm_space_hash(y->space, genes, h);
+    for (int i = 0; i < y->calls; i++)
+        if (!strcmp(y->seen[i], h)) fail_msg("configuration evaluated twice");
+    if (aellm_space_violates(y->space, genes, NULL, 0)) fail_msg("an invalid point was evaluated");
+    memcpy(y->seen[y->calls++], h, 65);
+    objectives_of(y->space, genes, out);
+    return 0;
+}
+
+typedef struct {
+    synth *y;
+    aellm_search_point *pts;
+    int n;
+} collect;
+
+static int add_exhaustive(const double *genes, void *user)
+{
+    collect *c = user;
+    aellm_search_point *p = &c->pts[c->n++];
+    p->genes = NULL;
+    p->measured = 1;
+    objectives_of(c->y->space, genes, &p->obj);
+    return 0;
+}
+
+static void search_near_exhaustive(void **state)
+{
+    (void)state;
+    aellm_space *space = NULL;
+    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    synth *y = calloc(1, sizeof(*y)), *z = calloc(1, sizeof(*z));
+    y->space = space;
+    z->space = space;
+
+    collect all = {y, calloc(600, sizeof(aellm_search_point)), 0};
+    assert_int_equal(aellm_space_enumerate(space, add_exhaustive, &all), 468);
+    aellm_objectives *o = malloc(468 * sizeof(*o));
+    for (int i = 0; i < all.n; i++) o[i] = all.pts[i].obj;
+    double lo[4], hi[4], hv_all = 0;
+    aellm_objectives_range(o, all.n, lo, hi);
+    assert_int_equal(aellm_search_hypervolume(&hv_all, all.pts, all.n, lo, hi), 0);
+
+    /* three seeds: the mean over them is asserted (single runs vary by a few
+     * percent: measured 0.963-0.993 of the exhaustive hypervolume for the search,
+     * 0.932-0.961 for random sampling, at this budget) */
+    double sum_hv = 0, sum_rand = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        aellm_search_params p;
+        aellm_search_params_default(&p);
+        p.space = space;
+        p.evaluate = synth_eval;
+        y->calls = 0;
+        p.user = y;
+        p.seed = seed;
+        p.budget = 60; /* 13 % of the exhaustive evaluations */
+        p.nsga2.pop_size = 60;
+        p.nsga2.generations = 30;
+        p.surrogate.members = 3;
+        p.surrogate.num_rounds = 150;
+        aellm_search_result r;
+        assert_int_equal(aellm_search_run(&p, &r), 0);
+        assert_true(r.evaluations <= p.budget);
+        assert_int_equal(r.evaluations, y->calls);
+        assert_true(r.pick_index >= 0 && r.points[r.pick_index].on_front);
+        assert_true(r.efficiency > 0);
+        for (int i = r.n_measured; i < r.n_points; i++) assert_false(r.points[i].measured);
+        double hv = 0;
+        assert_int_equal(aellm_search_hypervolume(&hv, r.points, r.n_points, lo, hi), 0);
+
+        /* random sampling with the same budget: no refinement, all seed */
+        aellm_search_params q = p;
+        q.refine_rounds = 0;
+        q.n_seed = p.budget;
+        z->calls = 0;
+        q.user = z;
+        aellm_search_result rr;
+        assert_int_equal(aellm_search_run(&q, &rr), 0);
+        double hv_rand = 0;
+        assert_int_equal(aellm_search_hypervolume(&hv_rand, rr.points, rr.n_measured, lo, hi), 0);
+        print_message("seed %d: search %d evaluations, HV %.3f of exhaustive (468 evaluations); "
+                      "random %d: %.3f; held-out R2 %.2f %.2f %.2f %.2f\n",
+                      (int)seed, r.evaluations, hv / hv_all, rr.evaluations, hv_rand / hv_all,
+                      r.r2[0], r.r2[1], r.r2[2], r.r2[3]);
+        sum_hv += hv / hv_all;
+        sum_rand += hv_rand / hv_all;
+        aellm_search_result_free(&r);
+        aellm_search_result_free(&rr);
+    }
+    assert_true(sum_hv / 3 >= 0.95);
+    assert_true(sum_hv > sum_rand);
+    free(all.pts);
+    free(o);
+    free(y);
+    free(z);
+    aellm_space_free(space);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(search_near_exhaustive),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
