@@ -23,12 +23,17 @@ extern "C" {
  * positive return marks the point as unusable (e.g. it does not fit the
  * model) without spending budget; a negative one aborts the search. */
 typedef int (*aellm_search_eval_fn)(void *user, const double *genes, aellm_objectives *out);
+/* Whether a valid point of the space can be applied to this model (e.g. KV
+ * heads that divide the model's); 1 = yes. Used before measuring and for
+ * the points NSGA-II may propose. */
+typedef int (*aellm_search_valid_fn)(void *user, const double *genes);
 /* Called after each real evaluation: done of budget. */
 typedef void (*aellm_search_progress_fn)(int done, int budget, const char *phase, void *user);
 
 typedef struct {
     const aellm_space *space;
     aellm_search_eval_fn evaluate;
+    aellm_search_valid_fn applicable; /* may be NULL: every valid point applies */
     void *user;
     int budget;        /* real evaluations, the default point included (default 30) */
     int n_seed;        /* of them in the seed sample (0: a third of the budget, at least 8) */

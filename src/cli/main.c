@@ -16,6 +16,7 @@ static const command commands[] = {
     {"perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)"},
     {"bench", cmd_bench, "prompt and generation speed, and the memory-bandwidth roofline"},
     {"eval", cmd_eval, "measure a configuration on a task (accuracy, latency, memory, energy)"},
+    {"search", cmd_search, "search the configuration space: measured Pareto front and a pick"},
     {"space", cmd_space, "the configuration space: knobs, rules, canonical form of a config"},
     {"quantize", cmd_quantize, "quantize a model (RTN, GPTQ, AWQ, SmoothQuant) to GGUF"},
     {"convert", cmd_convert, "convert a llama2.c checkpoint (or GGUF) to GGUF"},

@@ -77,11 +77,19 @@ static int add_point(search *s, const double *genes, const aellm_objectives *o, 
 
 /* Measures a point unless it is invalid or known. 1 if measured, 0 if
  * skipped, < 0 on error. */
-static int measure(search *s, double *genes, const char *phase)
+/* Canonicalizes; 1 if the point is valid in the space and for the model. */
+static int usable(const search *s, double *genes)
 {
     const aellm_search_params *p = s->p;
     aellm_space_canonicalize(p->space, genes);
-    if (aellm_space_violates(p->space, genes, NULL, 0)) return 0;
+    return !aellm_space_violates(p->space, genes, NULL, 0) &&
+           (!p->applicable || p->applicable(p->user, genes));
+}
+
+static int measure(search *s, double *genes, const char *phase)
+{
+    const aellm_search_params *p = s->p;
+    if (!usable(s, genes)) return 0;
     char h[65];
     aellm_space_hash(p->space, genes, h);
     if (seen_before(s, h)) return 0;
@@ -204,9 +212,7 @@ static int ga_evaluate(void *user, const double *genes, int n, double *objective
 
 static int ga_valid(void *user, double *genes)
 {
-    search *s = user;
-    aellm_space_canonicalize(s->p->space, genes);
-    return !aellm_space_violates(s->p->space, genes, NULL, 0);
+    return usable(user, genes);
 }
 
 static int build_genes(const search *s, aellm_gene *genes)
@@ -377,7 +383,9 @@ static int add_predicted(search *s, double *front, int n)
     int rc = mean ? predict(s, front, n, mean, NULL) : aellm_error_oom("predictions", 0);
     for (int i = 0; !rc && i < n; i++) {
         char h[65];
-        aellm_space_hash(s->p->space, front + (size_t)i * s->n_knobs, h);
+        double *g = front + (size_t)i * s->n_knobs;
+        if (!usable(s, g)) continue; /* the GA's archive may hold repaired-away points */
+        aellm_space_hash(s->p->space, g, h);
         if (seen_before(s, h)) continue;
         aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
         if (!(rc = add_point(s, front + (size_t)i * s->n_knobs, &o, 0))) rc = remember(s, h);

@@ -1,0 +1,311 @@
+/* `aellm search`: the surrogate-assisted search over the configuration
+ * space, every real evaluation through aellm eval's pipeline and store. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aellm/energy.h"
+#include "aellm/error.h"
+#include "aellm/evaluate.h"
+#include "aellm/search.h"
+#include "cli/cli.h"
+
+#ifndef AELLM_SPACE_FILE
+#define AELLM_SPACE_FILE "space/default.json"
+#endif
+#ifndef AELLM_TASKS_DIR
+#define AELLM_TASKS_DIR "tasks"
+#endif
+
+typedef struct {
+    const aellm_space *space;
+    aellm_eval_request req; /* model, task, latency, limits */
+    aellm_store *store;
+    const char *calib; /* calibration text for calibrated methods */
+    long calib_skip;
+    char model_hash[65];
+    const aellm_model *model; /* for what applies to it */
+    int cached, failed;
+} evaluator;
+
+/* The point as an eval configuration, with the calibration text added where
+ * the method needs one. */
+static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
+{
+    cJSON *j = aellm_space_to_config(ev->space, genes);
+    cJSON *inf = cJSON_GetObjectItem(j, "inference");
+    const cJSON *m = cJSON_GetObjectItem(inf, "method");
+    if (ev->calib && cJSON_IsString(m) && strcmp(m->valuestring, "rtn")) {
+        cJSON *cal = cJSON_AddObjectToObject(inf, "calibration");
+        cJSON_AddStringToObject(cal, "file", ev->calib);
+        cJSON_AddNumberToObject(cal, "skip", (double)ev->calib_skip);
+    }
+    int rc = aellm_config_parse(c, j, "search point", NULL);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int applicable(void *user, const double *genes)
+{
+    evaluator *ev = user;
+    aellm_config c;
+    return !to_config(ev, genes, &c) && !aellm_config_check(&c, ev->model);
+}
+
+static int evaluate(void *user, const double *genes, aellm_objectives *out)
+{
+    evaluator *ev = user;
+    aellm_config c;
+    if (to_config(ev, genes, &c)) return 1; /* not applicable here (e.g. no calibration text) */
+    aellm_eval_request r = ev->req;
+    r.config = &c;
+    r.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
+    char *rec = NULL;
+    int cached = 0;
+    int rc = aellm_evaluate(&r, ev->store, &rec, &cached);
+    if (rc == AELLM_EINVAL) { /* does not fit the model or the limits: skip, say why */
+        fprintf(stderr, "skipped: %s\n", aellm_error_last());
+        ev->failed++;
+        return 1;
+    }
+    if (rc) return rc;
+    ev->cached += cached;
+    rc = aellm_objectives_from_record(rec, out);
+    free(rec);
+    return rc;
+}
+
+static void progress(int done, int budget, const char *phase, void *user)
+{
+    (void)user;
+    fprintf(stderr, "[%d/%d] %s\n", done, budget, phase);
+}
+
+static char *config_text(const aellm_space *s, const double *genes)
+{
+    cJSON *j = aellm_space_to_config(s, genes);
+    cJSON *inf = cJSON_GetObjectItem(j, "inference");
+    char *t = cJSON_PrintUnformatted(inf ? inf : j);
+    cJSON_Delete(j);
+    return t;
+}
+
+static void print_table(const aellm_space *s, const aellm_search_result *r, const double w[4])
+{
+    int shown = 0, predicted = 0;
+    printf("%-4s %-9s %-10s %-10s %-10s %-10s  %s\n", "#", "kind", "acc", "latency_s", "memory_MiB",
+           "energy_J", "configuration (inference stage)");
+    for (int i = 0; i < r->n_points; i++) {
+        const aellm_search_point *p = &r->points[i];
+        if (!p->on_front && p->measured && i != r->default_index) continue;
+        if (!p->measured && (predicted++, shown >= 10)) continue;
+        shown += !p->measured;
+        char *t = config_text(s, p->genes);
+        printf("%-4d %-9s %-10.4f %-10.4f %-10.2f %-10.3f  %s%s%s\n", i,
+               !p->measured                            ? "predicted"
+               : i == r->default_index && !p->on_front ? "default"
+                                                       : "front",
+               p->obj.v[0], p->obj.v[1], p->obj.v[2] / 1048576.0, p->obj.v[3], t,
+               i == r->pick_index ? "   <- pick" : "", i == r->default_index ? " (default)" : "");
+        free(t);
+    }
+    if (predicted > shown)
+        printf("(%d more predicted points in --json and --csv)\n", predicted - shown);
+    printf("pick #%d: utility %.4f with weights acc=%g lat=%g mem=%g energy=%g\n", r->pick_index,
+           r->pick_utility, w[0], w[1], w[2], w[3]);
+    printf("efficiency score %.3f; %s\n", r->efficiency, aellm_efficiency_definition());
+    printf("held-out R2 of the surrogates: acc %.2f, latency %.2f, memory %.2f, energy %.2f\n",
+           r->r2[0], r->r2[1], r->r2[2], r->r2[3]);
+}
+
+static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, double hv)
+{
+    cJSON *o = cJSON_CreateObject(), *pts = cJSON_AddArrayToObject(o, "points");
+    for (int i = 0; i < r->n_points; i++) {
+        const aellm_search_point *p = &r->points[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToObject(e, "config", aellm_space_to_config(s, p->genes));
+        cJSON_AddStringToObject(e, "provenance", p->measured ? "measured" : "predicted");
+        cJSON_AddBoolToObject(e, "on_front", p->on_front);
+        cJSON_AddNumberToObject(e, "acc", p->obj.v[0]);
+        cJSON_AddNumberToObject(e, "latency_s", p->obj.v[1]);
+        cJSON_AddNumberToObject(e, "memory_bytes", p->obj.v[2]);
+        cJSON_AddNumberToObject(e, "energy_j", p->obj.v[3]);
+        cJSON_AddNumberToObject(e, "violation", p->violation);
+        cJSON_AddItemToArray(pts, e);
+    }
+    cJSON_AddNumberToObject(o, "default_index", r->default_index);
+    cJSON_AddNumberToObject(o, "pick_index", r->pick_index);
+    cJSON_AddNumberToObject(o, "pick_utility", r->pick_utility);
+    cJSON_AddNumberToObject(o, "efficiency", r->efficiency);
+    cJSON_AddStringToObject(o, "efficiency_definition", aellm_efficiency_definition());
+    cJSON_AddNumberToObject(o, "evaluations", r->evaluations);
+    cJSON_AddNumberToObject(o, "hypervolume_measured", hv);
+    cJSON *r2 = cJSON_AddObjectToObject(o, "heldout_r2");
+    const char *names[4] = {"acc", "latency", "memory", "energy"};
+    for (int k = 0; k < 4; k++)
+        cJSON_AddItemToObject(r2, names[k],
+                              isnan(r->r2[k]) ? cJSON_CreateNull() : cJSON_CreateNumber(r->r2[k]));
+    return o;
+}
+
+static int write_csv(const char *path, const aellm_space *s, const aellm_search_result *r)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return cli_fail("search", "%s: cannot write", path);
+    fprintf(f, "index,provenance,on_front,acc,latency_s,memory_bytes,energy_j,config\n");
+    for (int i = 0; i < r->n_points; i++) {
+        const aellm_search_point *p = &r->points[i];
+        char *t = config_text(s, p->genes);
+        fprintf(f, "%d,%s,%d,%.6g,%.6g,%.0f,%.6g,\"", i, p->measured ? "measured" : "predicted",
+                p->on_front, p->obj.v[0], p->obj.v[1], p->obj.v[2], p->obj.v[3]);
+        for (const char *c = t; c && *c; c++) fputs(*c == '"' ? "\"\"" : (char[2]){*c, 0}, f);
+        fputs("\"\n", f);
+        free(t);
+    }
+    int bad = fclose(f) != 0 || rename(tmp, path) != 0;
+    if (bad) unlink(tmp);
+    return bad ? cli_fail("search", "%s: cannot write", path) : 0;
+}
+
+static int open_task(aellm_task **out, const char *arg)
+{
+    char path[4096];
+    struct stat st;
+    const char *dir = getenv("AELLM_TASKS_DIR");
+    if (stat(arg, &st) == 0)
+        snprintf(path, sizeof(path), "%s", arg);
+    else
+        snprintf(path, sizeof(path), "%s/%s.json", dir ? dir : AELLM_TASKS_DIR, arg);
+    if (aellm_task_load(out, path, cli_data_dir())) return cli_fail_last("search");
+    return 0;
+}
+
+int cmd_search(int argc, char **argv)
+{
+    const char *model = NULL, *tok = NULL, *task_arg = "tinystories-ppl", *db = "aellm.db";
+    const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
+    int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0;
+    float max_power = 0;
+    uint64_t seed = 1;
+    evaluator ev = {0};
+    aellm_eval_request_default(&ev.req);
+    aellm_latency_params *lp = &ev.req.latency;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
+        {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
+        {"task", 0, OPT_STR, &task_arg, "task spec or bundled name (default tinystories-ppl)"},
+        {"space", 0, OPT_STR, &space_file, "space file (default: space/default.json)"},
+        {"budget", 'b', OPT_INT, &budget, "real evaluations, the default config included (30)"},
+        {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3)"},
+        {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
+        {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
+        {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
+        {"calib", 0, OPT_STR, &calib, "calibration text for GPTQ/AWQ/SmoothQuant points"},
+        {"calib-skip", 0, OPT_INT, &calib_skip, "start the calibration slice at this byte"},
+        {"db", 0, OPT_STR, &db, "evaluation store (default aellm.db): a rerun reuses it"},
+        {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        {"prompt", 'p', OPT_INT, &lp->n_prompt, "latency: prompt tokens (512)"},
+        {"gen", 'n', OPT_INT, &lp->n_gen, "latency: generated tokens (128)"},
+        {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (100)"},
+        {"seed", 's', OPT_U64, &seed, "random seed (1)"},
+        {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
+        {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
+        {0}};
+    cli_command cmd = {
+        "search", "Search the configuration space for the Pareto front on this machine.",
+        "[-m MODEL] [--task T] [--budget N] [--weights ...] [--calib TEXT] [options]",
+        "Measures the default configuration and a seed sample for real (aellm eval's pipeline,\n"
+        "stored in --db), trains one XGBoost ensemble per objective, runs NSGA-II on their\n"
+        "predictions, and measures the most uncertain unmeasured members of the predicted\n"
+        "front in each refinement round. Prints the measured front (predicted points marked),\n"
+        "the utility pick and the efficiency score. A killed search re-run with the same --db\n"
+        "repeats no evaluation.",
+        opts};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc < 0 ? 1 : 0;
+    aellm_search_params sp;
+    aellm_search_params_default(&sp);
+    if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0)
+        return cli_fail("search", "--budget must be >= 3, counts >= 0");
+    if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
+    if (max_mem) {
+        char *end;
+        double v = strtod(max_mem, &end);
+        double mul = *end == 'K'   ? 1024.0
+                     : *end == 'M' ? 1048576.0
+                     : *end == 'G' ? 1073741824.0
+                                   : 1;
+        if (v <= 0 || (mul != 1 && end[1]) || (mul == 1 && *end))
+            return cli_fail("search", "--max-memory '%s' is not a size (e.g. 512M)", max_mem);
+        sp.max_mem_bytes = ev.req.max_memory_bytes = v * mul;
+    }
+    sp.max_power_w = ev.req.max_power_w = max_power;
+
+    aellm_space *space = NULL;
+    aellm_task *task = NULL;
+    aellm_search_result res = {0};
+    int status = 1;
+    const char *sf = space_file ? space_file : getenv("AELLM_SPACE");
+    if (aellm_space_load(&space, sf ? sf : AELLM_SPACE_FILE)) {
+        cli_fail_last("search");
+        goto done;
+    }
+    if (open_task(&task, task_arg)) goto done;
+    ev.space = space;
+    ev.calib = calib;
+    ev.calib_skip = calib_skip;
+    ev.req.model_path = model;
+    ev.req.tokenizer_path = tok;
+    if (!model && !(ev.req.model_path = cli_default_model(&ev.req.tokenizer_path))) {
+        cli_fail("search", "no model given (-m MODEL) and no default model found");
+        goto done;
+    }
+    ev.req.task = task;
+    ev.req.n_threads = threads;
+    aellm_model *m = NULL;
+    if (cli_open_model("search", &m, ev.req.model_path, ev.req.tokenizer_path)) goto done;
+    ev.model = m;
+    if (aellm_store_open(&ev.store, db)) {
+        cli_fail_last("search");
+        goto done;
+    }
+    sp.space = space;
+    sp.evaluate = evaluate;
+    sp.applicable = applicable;
+    sp.user = &ev;
+    sp.budget = budget;
+    sp.refine_rounds = rounds;
+    sp.seed = seed;
+    sp.progress = progress;
+    if (aellm_search_run(&sp, &res)) {
+        cli_fail_last("search");
+        goto done;
+    }
+    double lo[4], hi[4], hv = 0;
+    aellm_objectives *o = malloc((size_t)(res.n_measured ? res.n_measured : 1) * sizeof(*o));
+    for (int i = 0; o && i < res.n_measured; i++) o[i] = res.points[i].obj;
+    aellm_objectives_range(o, res.n_measured, lo, hi);
+    free(o);
+    aellm_search_hypervolume(&hv, res.points, res.n_measured, lo, hi);
+    if (json)
+        cli_print_json(result_json(space, &res, hv));
+    else {
+        print_table(space, &res, sp.weights);
+        printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "
+               "%.4f (objectives normalised over the measured points, reference 1.1)\n",
+               res.evaluations, ev.cached, ev.failed, hv);
+    }
+    status = csv ? write_csv(csv, space, &res) : 0;
+done:
+    aellm_search_result_free(&res);
+    aellm_store_close(ev.store);
+    aellm_model_free((aellm_model *)ev.model);
+    aellm_task_free(task);
+    aellm_space_free(space);
+    return status;
+}
