@@ -120,7 +120,8 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
            r->r2[0], r->r2[1], r->r2[2], r->r2[3]);
 }
 
-static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, double hv)
+static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, double hv,
+                          const evaluator *ev)
 {
     cJSON *o = cJSON_CreateObject(), *pts = cJSON_AddArrayToObject(o, "points");
     for (int i = 0; i < r->n_points; i++) {
@@ -142,6 +143,8 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
     cJSON_AddNumberToObject(o, "efficiency", r->efficiency);
     cJSON_AddStringToObject(o, "efficiency_definition", aellm_efficiency_definition());
     cJSON_AddNumberToObject(o, "evaluations", r->evaluations);
+    cJSON_AddNumberToObject(o, "from_store", ev->cached);
+    cJSON_AddNumberToObject(o, "skipped", ev->failed);
     cJSON_AddNumberToObject(o, "hypervolume_measured", hv);
     cJSON *r2 = cJSON_AddObjectToObject(o, "heldout_r2");
     const char *names[4] = {"acc", "latency", "memory", "energy"};
@@ -293,7 +296,7 @@ int cmd_search(int argc, char **argv)
     free(o);
     aellm_search_hypervolume(&hv, res.points, res.n_measured, lo, hi);
     if (json)
-        cli_print_json(result_json(space, &res, hv));
+        cli_print_json(result_json(space, &res, hv, &ev));
     else {
         print_table(space, &res, sp.weights);
         printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `aellm search` end to end on stories260K with a small budget: the budget
+# holds, the front is measured (predicted points marked), a second run with
+# the same store repeats no evaluation, and a search killed with SIGKILL
+# resumes from the store. Skips (77) without data.
+set -u
+bin=$1 data=$(cd "$2" 2>/dev/null && pwd) || { echo "skip: data absent"; exit 77; }
+val=$data/tinystories/tinystories_val.txt
+[ -f "$data/stories260K/stories260K.bin" ] && [ -f "$val" ] || { echo "skip: data absent"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+cat >"$tmp/task.json" <<JSON
+{"name": "ppl-tiny", "kind": "perplexity", "data": "$val", "max_bytes": 8192, "n_ctx": 256}
+JSON
+run() { "$bin" search --task "$tmp/task.json" --db "$tmp/s.db" --budget 8 --rounds 1 \
+    --calib "$val" --calib-skip 393216 --prompt 32 --gen 8 --max-reps 4 --threads 2 "$@"; }
+field() { sed -n "s/.*\"$2\":[[:space:]]*\([0-9.]*\).*/\1/p" "$1" | head -1; }
+run --json --csv "$tmp/points.csv" >"$tmp/a.json" 2>"$tmp/a.err" || fail "search: $(tail -1 "$tmp/a.err")"
+n=$(field "$tmp/a.json" evaluations)
+[ -n "$n" ] && [ "$n" -le 8 ] && [ "$n" -ge 3 ] || fail "evaluations $n outside [3, 8]"
+grep -q '"provenance":[[:space:]]*"measured"' "$tmp/a.json" || fail "no measured point"
+grep -q '"efficiency_definition"' "$tmp/a.json" || fail "no efficiency definition"
+[ "$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')" = "$n" ] || fail "store holds not $n records"
+head -1 "$tmp/points.csv" | grep -q '^index,provenance' || fail "csv header"
+# the same search again: everything from the store, nothing new
+run --json >"$tmp/b.json" 2>/dev/null || fail "second search"
+[ "$(field "$tmp/b.json" from_store)" = "$n" ] || fail "second run measured again"
+[ "$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')" = "$n" ] || fail "second run added records"
+# killed mid-way with another seed, then resumed: no evaluation twice
+run --seed 7 --json >/dev/null 2>&1 &
+sleep 3; kill -9 $! 2>/dev/null; wait $! 2>/dev/null
+before=$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')
+run --seed 7 --json >"$tmp/c.json" 2>/dev/null || fail "resumed search"
+after=$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')
+used=$(field "$tmp/c.json" evaluations); cached=$(field "$tmp/c.json" from_store)
+[ $((after - before)) = $((used - cached)) ] || fail "resume: $((after - before)) new records for $((used - cached)) fresh evaluations"
+[ "$(sqlite3 "$tmp/s.db" 'pragma integrity_check')" = ok ] || fail "store corrupt"
+echo "ok: $n evaluations; resumed run used $used ($cached from the store)"
