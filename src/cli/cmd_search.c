@@ -175,6 +175,124 @@ static int write_csv(const char *path, const aellm_space *s, const aellm_search_
     return bad ? cli_fail("search", "%s: cannot write", path) : 0;
 }
 
+/* ---- baselines on the same store and budget ---- */
+
+typedef struct {
+    evaluator *ev;
+    aellm_search_point *pts;
+    int n, cap;
+    double max_mem, max_power;
+} sweep;
+
+static int sweep_point(const double *genes, void *user)
+{
+    sweep *w = user;
+    if (!applicable(w->ev, genes)) return 0;
+    aellm_objectives o;
+    int rc = evaluate(w->ev, genes, &o);
+    if (rc) return rc < 0 ? rc : 0;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        void *q = realloc(w->pts, (size_t)w->cap * sizeof(*w->pts));
+        if (!q) return -1;
+        w->pts = q;
+    }
+    w->pts[w->n++] =
+        (aellm_search_point){.genes = NULL,
+                             .obj = o,
+                             .measured = 1,
+                             .violation = aellm_constraint_violation(&o, w->max_mem, w->max_power)};
+    fprintf(stderr, "[%d] exhaustive\n", w->n);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    const aellm_search_point *pts;
+    int n, evaluations;
+} method_row;
+
+/* argmax U over a method's measured feasible points: its pick. */
+static int pick_of(const method_row *m, const double w[4], const double lo[4], const double hi[4])
+{
+    int best = -1;
+    double bu = 0;
+    for (int i = 0; i < m->n; i++) {
+        if (!m->pts[i].measured || m->pts[i].violation > 0) continue;
+        double u = aellm_utility(&m->pts[i].obj, w, lo, hi);
+        if (best < 0 || u > bu) best = i, bu = u;
+    }
+    return best;
+}
+
+static void print_baselines(const method_row *rows, int n_rows, const aellm_objectives *def,
+                            const double w[4])
+{
+    int total = 0;
+    for (int r = 0; r < n_rows; r++) total += rows[r].n;
+    aellm_objectives *all = malloc((size_t)(total ? total : 1) * sizeof(*all));
+    int k = 0;
+    for (int r = 0; all && r < n_rows; r++)
+        for (int i = 0; i < rows[r].n; i++)
+            if (rows[r].pts[i].measured) all[k++] = rows[r].pts[i].obj;
+    double lo[4], hi[4], hv_ref = 0;
+    aellm_objectives_range(all, k, lo, hi);
+    free(all);
+    for (int r = 0; r < n_rows; r++)
+        if (!strcmp(rows[r].name, "exhaustive"))
+            aellm_search_hypervolume(&hv_ref, rows[r].pts, rows[r].n, lo, hi);
+    printf("\n%-11s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV",
+           hv_ref > 0 ? "HV/exhaust." : "", "efficiency", "acc change");
+    for (int r = 0; r < n_rows; r++) {
+        double hv = 0;
+        aellm_search_hypervolume(&hv, rows[r].pts, rows[r].n, lo, hi);
+        int p = pick_of(&rows[r], w, lo, hi);
+        double eff = p >= 0 ? aellm_efficiency_score(&rows[r].pts[p].obj, def) : NAN;
+        double dacc = p >= 0 ? rows[r].pts[p].obj.v[0] / def->v[0] - 1 : NAN;
+        printf("%-11s %11d %10.4f %12.3f %10.3f %+9.1f%%\n", rows[r].name, rows[r].evaluations, hv,
+               hv_ref > 0 ? hv / hv_ref : NAN, eff, 100 * dacc);
+    }
+    printf("HV: measured feasible points, objectives normalised over all methods' points, "
+           "reference 1.1; efficiency and acc change of each method's utility pick against the "
+           "default; %s\n",
+           aellm_efficiency_definition());
+}
+
+static int count_point(const double *g, void *user)
+{
+    (void)g;
+    (void)user;
+    return 0;
+}
+
+static int run_baselines(evaluator *ev, const aellm_search_params *sp,
+                         const aellm_search_result *res, int exhaustive_max)
+{
+    aellm_search_params rp = *sp;
+    rp.refine_rounds = 0;
+    rp.n_seed = sp->budget;
+    aellm_search_result rnd;
+    if (aellm_search_run(&rp, &rnd)) return cli_fail_last("search");
+    method_row rows[4] = {{"search", res->points, res->n_measured, res->evaluations},
+                          {"random", rnd.points, rnd.n_measured, rnd.evaluations},
+                          {"default", res->points, 1, 1}};
+    int n_rows = 3;
+    sweep w = {.ev = ev, .max_mem = sp->max_mem_bytes, .max_power = sp->max_power_w};
+    int64_t size = aellm_space_enumerate(sp->space, count_point, NULL);
+    int rc = 0;
+    if (size > 0 && size <= exhaustive_max) {
+        rc = (int)aellm_space_enumerate(sp->space, sweep_point, &w) < 0;
+        rows[n_rows++] = (method_row){"exhaustive", w.pts, w.n, w.n};
+    } else {
+        printf("exhaustive search skipped: %lld points > --exhaustive-max %d\n", (long long)size,
+               exhaustive_max);
+    }
+    if (!rc) print_baselines(rows, n_rows, &res->points[0].obj, sp->weights);
+    free(w.pts);
+    aellm_search_result_free(&rnd);
+    return rc ? cli_fail_last("search") : 0;
+}
+
 static int open_task(aellm_task **out, const char *arg)
 {
     char path[4096];
@@ -192,7 +310,8 @@ int cmd_search(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = "tinystories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
-    int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0;
+    int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
+    int exhaustive_max = 500;
     float max_power = 0;
     uint64_t seed = 1;
     evaluator ev = {0};
@@ -217,6 +336,10 @@ int cmd_search(int argc, char **argv)
         {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (100)"},
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
+        {"baselines", 0, OPT_FLAG, &baselines,
+         "also run random search (same budget) and exhaustive search, side by side"},
+        {"exhaustive-max", 0, OPT_INT, &exhaustive_max,
+         "largest space searched exhaustively by --baselines (500)"},
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
         {0}};
     cli_command cmd = {
@@ -304,6 +427,7 @@ int cmd_search(int argc, char **argv)
                res.evaluations, ev.cached, ev.failed, hv);
     }
     status = csv ? write_csv(csv, space, &res) : 0;
+    if (!status && baselines) status = run_baselines(&ev, &sp, &res, exhaustive_max);
 done:
     aellm_search_result_free(&res);
     aellm_store_close(ev.store);
