@@ -38,6 +38,10 @@ typedef struct {
     int budget;        /* real evaluations, the default point included (default 30) */
     int n_seed;        /* of them in the seed sample (0: a third of the budget, at least 8) */
     int refine_rounds; /* R (default 3) */
+    /* Share of each round's evaluations spent on random unmeasured points
+     * rather than the predicted front: exploration where the surrogates are
+     * confidently wrong (default 0). */
+    double explore;
     double weights[AELLM_OBJ_COUNT];   /* utility weights (default all 1) */
     double max_mem_bytes, max_power_w; /* constraints; <= 0 = none */
     aellm_nsga2_params nsga2;

@@ -312,7 +312,7 @@ int cmd_search(int argc, char **argv)
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500;
-    float max_power = 0;
+    float max_power = 0, explore = 0;
     uint64_t seed = 1;
     evaluator ev = {0};
     aellm_eval_request_default(&ev.req);
@@ -324,6 +324,8 @@ int cmd_search(int argc, char **argv)
         {"space", 0, OPT_STR, &space_file, "space file (default: space/default.json)"},
         {"budget", 'b', OPT_INT, &budget, "real evaluations, the default config included (30)"},
         {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3)"},
+        {"explore", 0, OPT_FLOAT, &explore,
+         "share of each round spent on random unmeasured points (0..1, default 0)"},
         {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
@@ -356,7 +358,7 @@ int cmd_search(int argc, char **argv)
     if (rc) return rc < 0 ? 1 : 0;
     aellm_search_params sp;
     aellm_search_params_default(&sp);
-    if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0)
+    if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
     if (max_mem) {
@@ -406,6 +408,7 @@ int cmd_search(int argc, char **argv)
     sp.user = &ev;
     sp.budget = budget;
     sp.refine_rounds = rounds;
+    sp.explore = explore;
     sp.seed = seed;
     sp.progress = progress;
     if (aellm_search_run(&sp, &res)) {

@@ -312,6 +312,23 @@ static int refine(search *s, double *front, int n, int k)
     return rc < 0 ? rc : done;
 }
 
+/* Random unmeasured valid points up to `k` (and what refinement left). */
+static int explore(search *s, int k)
+{
+    double *g = malloc((size_t)s->n_knobs * sizeof(double));
+    if (!g) return aellm_error_oom("search genes", 0);
+    int rc = 0, done = 0;
+    for (int tries = 0; done < k && tries < 100 * (k + 1); tries++) {
+        random_point(s, g);
+        int got = measure(s, g, "explore");
+        if (got < 0) rc = got;
+        if (got < 0) break;
+        done += got;
+    }
+    free(g);
+    return rc;
+}
+
 /* ---- the result ---- */
 
 static int mark_front(search *s)
@@ -448,8 +465,10 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
         if ((rc = search_predicted(&s, round, &front, &n_front))) break;
         if (left <= 0 || p->refine_rounds <= 0) break;
         int k = (left + rounds_left - 1) / rounds_left;
-        int got = refine(&s, front, n_front, k);
+        int k_explore = (int)floor(k * p->explore + 0.5);
+        int got = refine(&s, front, n_front, k - k_explore);
         if (got < 0) rc = got;
+        if (!rc) rc = explore(&s, k - (got > 0 ? got : 0));
     }
     if (!rc && p->refine_rounds > 0) rc = train(&s);
     if (!rc && p->refine_rounds > 0) {
