@@ -34,6 +34,11 @@ int aellm_quant_method_from_name(const char *name);
  * AELLM_EINVAL with a message naming what is wrong. */
 int aellm_quant_type_resolve(const char *name, int group, int asym);
 
+/* Reads bytes [skip, skip + bytes) of a calibration text file (bytes 0 =
+ * to its end) into *out, NUL-terminated (caller frees). Errors name the file;
+ * a skip at or past its end is AELLM_EINVAL. */
+int aellm_quant_read_calib(char **out, size_t *len, const char *path, int64_t skip, int64_t bytes);
+
 /* Called after layer `layer` (0-based) of n_layers is done. */
 typedef void (*aellm_quant_progress_fn)(int layer, int n_layers, void *user);
 

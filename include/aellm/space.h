@@ -71,7 +71,8 @@ char *aellm_space_canonical(const aellm_space *s, const double *genes);
 void aellm_space_hash(const aellm_space *s, const double *genes, char out[65]);
 
 /* Calls fn for every distinct valid canonical point of the applicable
- * discrete knobs (real knobs at their defaults); a non-zero return stops.
+ * discrete knobs (real knobs at their defaults; fn may be NULL to count
+ * them); a non-zero return stops.
  * Returns the count visited, or a negative error. */
 typedef int (*aellm_space_point_fn)(const double *genes, void *user);
 int64_t aellm_space_enumerate(const aellm_space *s, aellm_space_point_fn fn, void *user);

@@ -2,8 +2,10 @@
  * Deliberately small: long and short options, "--opt value" and "--opt=value". */
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +129,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv)
     return 0;
 }
 
-static int is_file(const char *path)
+int cli_is_file(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -174,8 +176,8 @@ const char *cli_default_model(const char **tokenizer)
     if (!data) return NULL;
     snprintf(model, sizeof(model), "%s/stories260K/stories260K.bin", data);
     snprintf(tok, sizeof(tok), "%s/stories260K/tok512.bin", data);
-    if (!is_file(model)) return NULL;
-    *tokenizer = is_file(tok) ? tok : NULL;
+    if (!cli_is_file(model)) return NULL;
+    *tokenizer = cli_is_file(tok) ? tok : NULL;
     return model;
 }
 
@@ -251,7 +253,7 @@ int cli_vocab_for(const char *cmd, aellm_tokenizer **out, const char *path, int 
                           : vocab_size == 512 ? "stories260K/tok512.bin"
                                               : NULL;
         if (data && rel) snprintf(buf, sizeof(buf), "%s/%s", data, rel);
-        if (!data || !rel || !is_file(buf)) {
+        if (!data || !rel || !cli_is_file(buf)) {
             if (aellm_tokenizer_byte_level(out, vocab_size)) return cli_fail_last(cmd), -1;
             return 0;
         }
@@ -296,4 +298,36 @@ void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m)
     cJSON_AddStringToObject(o, "kv_type", t ? t->name : "?");
     cJSON_AddNumberToObject(o, "kv_heads", aellm_model_config_get(m)->n_kv_heads);
     cJSON_AddNumberToObject(o, "kv_bytes", (double)aellm_engine_kv_bytes(e));
+}
+
+#ifndef AELLM_TASKS_DIR
+#define AELLM_TASKS_DIR "tasks"
+#endif
+
+int cli_open_task(const char *cmd, aellm_task **out, const char *arg)
+{
+    char path[PATH_MAX];
+    const char *dir = getenv("AELLM_TASKS_DIR");
+    if (!dir) dir = AELLM_TASKS_DIR;
+    if (cli_is_file(arg))
+        snprintf(path, sizeof(path), "%s", arg);
+    else if (snprintf(path, sizeof(path), "%s/%s.json", dir, arg) && !cli_is_file(path))
+        return cli_fail(cmd, "task '%s': no such file, nor a bundled task in %s", arg, dir);
+    if (aellm_task_load(out, path, cli_data_dir())) return cli_fail_last(cmd);
+    return 0;
+}
+
+double cli_parse_size(const char *s)
+{
+    static const char units[] = "KMGT";
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0)) return -1;
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u) {
+        v *= pow(1024.0, (double)(u - units + 1));
+        end++;
+    }
+    if (!strcmp(end, "iB") || !strcmp(end, "B")) end += strlen(end);
+    return *end ? -1 : v;
 }

@@ -9,6 +9,7 @@
 
 #include "aellm/engine.h"
 #include "aellm/model.h"
+#include "aellm/task.h"
 
 typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_U64 } opt_kind;
 
@@ -71,6 +72,16 @@ int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_he
                  aellm_engine_params *ep);
 /* Adds kv_type, kv_heads and kv_bytes of an engine to a JSON object. */
 void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m);
+
+/* Whether `path` names a regular file. */
+int cli_is_file(const char *path);
+
+/* A task spec file, or the name of a bundled one (tasks/NAME.json, or
+ * $AELLM_TASKS_DIR/NAME.json). Returns non-zero after printing an error. */
+int cli_open_task(const char *cmd, aellm_task **out, const char *arg);
+
+/* "512M", "2G", "1.5GiB", "1000000" -> bytes; -1 if malformed. */
+double cli_parse_size(const char *s);
 
 /* Prints a cJSON document on stdout and frees it. */
 void cli_print_json(cJSON *doc);

@@ -10,66 +10,6 @@
 #include "aellm/evaluate.h"
 #include "cli/cli.h"
 
-#ifndef AELLM_TASKS_DIR
-#define AELLM_TASKS_DIR "tasks"
-#endif
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* A task spec file, or the name of a bundled one (tasks/NAME.json). */
-static int open_task(aellm_task **out, const char *arg)
-{
-    char path[PATH_MAX];
-    const char *dir = getenv("AELLM_TASKS_DIR");
-    if (file_exists(arg))
-        snprintf(path, sizeof(path), "%s", arg);
-    else if (snprintf(path, sizeof(path), "%s/%s.json", dir ? dir : AELLM_TASKS_DIR, arg) &&
-             !file_exists(path))
-        return cli_fail("eval", "task '%s': no such file, nor a bundled task in %s", arg,
-                        dir ? dir : AELLM_TASKS_DIR);
-    if (aellm_task_load(out, path, cli_data_dir())) return cli_fail_last("eval");
-    return 0;
-}
-
-/* "512M", "2G", "1.5GiB", "1000000" -> bytes; -1 if malformed. */
-static double parse_size(const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v <= 0) return -1;
-    double mul = 1;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mul = 1024.0;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mul = 1024.0 * 1024;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mul = 1024.0 * 1024 * 1024;
-        end++;
-        break;
-    case 't':
-    case 'T':
-        mul = 1024.0 * 1024 * 1024 * 1024;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (!strcmp(end, "iB") || !strcmp(end, "B")) end += strlen(end);
-    return *end ? -1 : v * mul;
-}
-
 /* Progress on a terminal only: a redirected stderr keeps just the errors,
  * one line each. */
 static void progress(const char *phase, int64_t done, int64_t total, void *user)
@@ -188,7 +128,7 @@ int cmd_eval(int argc, char **argv)
         return cli_fail("eval", "bad latency or limit option (counts must be positive, "
                                 "--max-reps >= --min-reps)");
     if (rel_ci > 0) lp->rel_ci = rel_ci;
-    if (max_mem && (req.max_memory_bytes = parse_size(max_mem)) < 0)
+    if (max_mem && (req.max_memory_bytes = cli_parse_size(max_mem)) < 0)
         return cli_fail("eval", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
     if (strcmp(energy, "auto") && strcmp(energy, "model"))
         return cli_fail("eval", "--energy must be auto or model");
@@ -198,7 +138,7 @@ int cmd_eval(int argc, char **argv)
     aellm_store *store = NULL;
     char *rec = NULL;
     int cached = 0, status = 1;
-    if (open_task(&task, task_arg)) goto done;
+    if (cli_open_task("eval", &task, task_arg)) goto done;
     if (config_path ? aellm_config_load(&config, config_path)
                     : (aellm_config_default(&config), 0)) {
         cli_fail_last("eval");
@@ -210,7 +150,7 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", "no model given (-m MODEL) and no default model found");
         goto done;
     }
-    if (!file_exists(req.model_path)) {
+    if (!cli_is_file(req.model_path)) {
         cli_fail("eval", "%s: no such model file", req.model_path);
         goto done;
     }

@@ -16,24 +16,6 @@ static void progress(int layer, int n_layers, void *user)
     if (layer + 1 == n_layers) fputc('\n', stderr);
 }
 
-/* Reads calib_skip bytes into the file, then calib_bytes (0 = the rest). */
-static char *read_calib(const char *path, long skip, long bytes, size_t *len)
-{
-    size_t n = 0;
-    char *text = cli_read_file("quantize", path, &n);
-    if (!text) return NULL;
-    if ((size_t)skip >= n) {
-        cli_fail("quantize", "%s: --calib-skip %ld is past its end (%zu bytes)", path, skip, n);
-        free(text);
-        return NULL;
-    }
-    *len = n - (size_t)skip;
-    if (bytes > 0 && (size_t)bytes < *len) *len = (size_t)bytes;
-    memmove(text, text + skip, *len);
-    text[*len] = '\0';
-    return text;
-}
-
 static cJSON *report_json(const aellm_quantize_report *r, const char *in, const char *out,
                           const aellm_model *q)
 {
@@ -148,7 +130,8 @@ int cmd_quantize(int argc, char **argv)
     if (calib_ctx) p.calib_ctx = calib_ctx;
     if (!json) p.progress = progress;
     char *text = NULL;
-    if (calib && !(text = read_calib(calib, calib_skip, calib_bytes, &p.calib_len))) return 1;
+    if (calib && aellm_quant_read_calib(&text, &p.calib_len, calib, calib_skip, calib_bytes))
+        return cli_fail_last("quantize");
     p.calib_text = text;
     /* recorded in the file as the calibration's source: path[first byte:end] */
     char source[1024];

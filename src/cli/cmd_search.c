@@ -15,9 +15,6 @@
 #ifndef AELLM_SPACE_FILE
 #define AELLM_SPACE_FILE "space/default.json"
 #endif
-#ifndef AELLM_TASKS_DIR
-#define AELLM_TASKS_DIR "tasks"
-#endif
 
 typedef struct {
     const aellm_space *space;
@@ -258,13 +255,6 @@ static void print_baselines(const method_row *rows, int n_rows, const aellm_obje
            aellm_efficiency_definition());
 }
 
-static int count_point(const double *g, void *user)
-{
-    (void)g;
-    (void)user;
-    return 0;
-}
-
 static int run_baselines(evaluator *ev, const aellm_search_params *sp,
                          const aellm_search_result *res, int exhaustive_max)
 {
@@ -278,7 +268,7 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
                           {"default", res->points, 1, 1}};
     int n_rows = 3;
     sweep w = {.ev = ev, .max_mem = sp->max_mem_bytes, .max_power = sp->max_power_w};
-    int64_t size = aellm_space_enumerate(sp->space, count_point, NULL);
+    int64_t size = aellm_space_enumerate(sp->space, NULL, NULL);
     int rc = 0;
     if (size > 0 && size <= exhaustive_max) {
         rc = (int)aellm_space_enumerate(sp->space, sweep_point, &w) < 0;
@@ -291,19 +281,6 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
     free(w.pts);
     aellm_search_result_free(&rnd);
     return rc ? cli_fail_last("search") : 0;
-}
-
-static int open_task(aellm_task **out, const char *arg)
-{
-    char path[4096];
-    struct stat st;
-    const char *dir = getenv("AELLM_TASKS_DIR");
-    if (stat(arg, &st) == 0)
-        snprintf(path, sizeof(path), "%s", arg);
-    else
-        snprintf(path, sizeof(path), "%s/%s.json", dir ? dir : AELLM_TASKS_DIR, arg);
-    if (aellm_task_load(out, path, cli_data_dir())) return cli_fail_last("search");
-    return 0;
 }
 
 int cmd_search(int argc, char **argv)
@@ -361,17 +338,8 @@ int cmd_search(int argc, char **argv)
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
-    if (max_mem) {
-        char *end;
-        double v = strtod(max_mem, &end);
-        double mul = *end == 'K'   ? 1024.0
-                     : *end == 'M' ? 1048576.0
-                     : *end == 'G' ? 1073741824.0
-                                   : 1;
-        if (v <= 0 || (mul != 1 && end[1]) || (mul == 1 && *end))
-            return cli_fail("search", "--max-memory '%s' is not a size (e.g. 512M)", max_mem);
-        sp.max_mem_bytes = ev.req.max_memory_bytes = v * mul;
-    }
+    if (max_mem && (sp.max_mem_bytes = ev.req.max_memory_bytes = cli_parse_size(max_mem)) < 0)
+        return cli_fail("search", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
     sp.max_power_w = ev.req.max_power_w = max_power;
 
     aellm_space *space = NULL;
@@ -383,7 +351,7 @@ int cmd_search(int argc, char **argv)
         cli_fail_last("search");
         goto done;
     }
-    if (open_task(&task, task_arg)) goto done;
+    if (cli_open_task("search", &task, task_arg)) goto done;
     ev.space = space;
     ev.calib = calib;
     ev.calib_skip = calib_skip;

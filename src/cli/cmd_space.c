@@ -33,13 +33,6 @@ static void print_knobs(const aellm_space *s)
     printf("(* cannot be applied yet: held at the default in searches)\n");
 }
 
-static int count_only(const double *g, void *user)
-{
-    (void)g;
-    (void)user;
-    return 0;
-}
-
 int cmd_space(int argc, char **argv)
 {
     const char *file = NULL, *config = NULL;
@@ -96,7 +89,7 @@ int cmd_space(int argc, char **argv)
         cJSON_Delete(j);
         free(text);
     } else {
-        int64_t n = aellm_space_enumerate(s, count_only, NULL);
+        int64_t n = aellm_space_enumerate(s, NULL, NULL);
         if (n < 0)
             status = cli_fail_last("space");
         else if (json) {

@@ -265,35 +265,6 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
     return s;
 }
 
-/* The calibration slice [skip, skip + bytes) of the file (bytes 0 = to the end). */
-static int read_calibration(const aellm_config *c, char **text, size_t *len)
-{
-    FILE *f = fopen(c->calib_file, "rb");
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", c->calib_file);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    if (c->calib_skip >= size) {
-        fclose(f);
-        return aellm_error_set(AELLM_EINVAL,
-                               "%s: calibration.skip %lld is past its end (%ld bytes)",
-                               c->calib_file, (long long)c->calib_skip, size);
-    }
-    size_t n = (size_t)(size - c->calib_skip);
-    if (c->calib_bytes && (size_t)c->calib_bytes < n) n = (size_t)c->calib_bytes;
-    *text = malloc(n + 1);
-    fseek(f, (long)c->calib_skip, SEEK_SET);
-    int ok = *text && fread(*text, 1, n, f) == n;
-    fclose(f);
-    if (!ok) {
-        free(*text);
-        *text = NULL;
-        return aellm_error_set(AELLM_EIO, "%s: cannot read the calibration text", c->calib_file);
-    }
-    (*text)[n] = 0;
-    *len = n;
-    return 0;
-}
-
 int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
                        aellm_engine_params *ep, aellm_quant_progress_fn progress, void *user)
 {
@@ -315,7 +286,9 @@ int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
     p.progress = progress;
     p.progress_user = user;
     char *text = NULL;
-    if (c->calib_file[0] && (rc = read_calibration(c, &text, &p.calib_len))) return rc;
+    if (c->calib_file[0] && (rc = aellm_quant_read_calib(&text, &p.calib_len, c->calib_file,
+                                                         c->calib_skip, c->calib_bytes)))
+        return rc;
     p.calib_text = text;
     p.calib_path = c->calib_file[0] ? c->calib_file : NULL;
     rc = aellm_quantize_model(out, m, &p, NULL);

@@ -19,23 +19,30 @@
 
 /* ---- calibration tokens ---- */
 
-static int read_file(char **out, size_t *len, const char *path)
+int aellm_quant_read_calib(char **out, size_t *len, const char *path, int64_t skip, int64_t bytes)
 {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return aellm_error_set(errno == ENOENT ? AELLM_ENOTFOUND : AELLM_EIO,
                                "%s: cannot open calibration text: %s", path, strerror(errno));
-    int rc = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    char *s = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)size + 1) : NULL;
-    if (!s)
-        rc = size < 0 ? aellm_error_set(AELLM_EIO, "%s: cannot size the file", path)
-                      : aellm_error_oom("calibration text", (unsigned long long)size);
-    else if (fread(s, 1, (size_t)size, f) != (size_t)size)
+    int rc = 0;
+    if (size < 0)
+        rc = aellm_error_set(AELLM_EIO, "%s: cannot size the file", path);
+    else if (skip < 0 || bytes < 0 || skip >= size)
+        rc = aellm_error_set(AELLM_EINVAL, "%s: calibration skip %lld is past its end (%ld bytes)",
+                             path, (long long)skip, size);
+    size_t n = rc ? 0 : (size_t)(size - skip);
+    if (!rc && bytes > 0 && (size_t)bytes < n) n = (size_t)bytes;
+    char *s = rc ? NULL : malloc(n + 1);
+    if (!rc && !s) rc = aellm_error_oom("calibration text", (unsigned long long)n);
+    if (!rc && (fseek(f, (long)skip, SEEK_SET) != 0 || fread(s, 1, n, f) != n))
         rc = aellm_error_set(AELLM_EIO, "%s: short read", path);
     fclose(f);
     if (rc) return free(s), rc;
-    *out = s, *len = (size_t)size;
+    s[n] = 0;
+    *out = s, *len = n;
     return 0;
 }
 
@@ -64,7 +71,7 @@ static int calib_tokens(int32_t **out, int *n_seq, const aellm_model *m,
     size_t len = p->calib_len, n_text = 0;
     int32_t *ids = NULL;
     int rc = 0;
-    if (!text && (rc = read_file(&owned, &len, p->calib_path))) return rc;
+    if (!text && (rc = aellm_quant_read_calib(&owned, &len, p->calib_path, 0, 0))) return rc;
     if (!text) text = owned;
     int64_t want = p->calib_tokens > 0 ? p->calib_tokens : 4096;
     if ((rc = text_tokens(&ids, &n_text, m->tokenizer, text, len, want))) goto done;
