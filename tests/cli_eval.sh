@@ -51,6 +51,35 @@ ev q8force '{"inference": {"weights": "q8_0"}}' --force
 [ "$(count)" = 3 ] || fail "--force must replace, not add"
 grep -q '"cached":[[:space:]]*false' "$tmp/q8force.out" || fail "--force did not run"
 
+# a different latency protocol is a different evaluation
+ev q8short '{"inference": {"weights": "q8_0"}}' --prompt 32
+[ "$(count)" = 4 ] || fail "a different prompt length reused the record"
+grep -q '"n_prompt":[[:space:]]*32' "$tmp/q8short.out" || fail "--prompt 32 not measured"
+
+# paired: the default is measured (under the paired protocol) first, then
+# q8_0 interleaved with it; its objectives are the default's figures times
+# the measured ratios
+ev q8paired '{"inference": {"weights": "q8_0"}}' --paired
+[ "$(count)" = 6 ] || fail "paired eval: expected the default and q8_0 added, store has $(count)"
+q() { sqlite3 "$db" "$1"; }
+pq="json_extract(protocol_json, '\$.latency.paired_with') IS NOT NULL"
+dkey=$(q "select key from evaluations where $pq and json_extract(record_json, '\$.config.inference.weights') = 'f32'")
+[ -n "$dkey" ] || fail "no paired record of the default"
+[ "$(q "select json_extract(record_json, '\$.latency.paired.ratio_total.median') from evaluations where key = '$dkey'")" = 1 ] ||
+    fail "the default is not its own reference"
+check=$(q "select json_extract(e.record_json, '\$.latency.paired.reference_key') = d.key,
+  abs(json_extract(e.record_json, '\$.latency.paired.total_s') - json_extract(e.record_json, '\$.latency.paired.ratio_total.median') * json_extract(d.record_json, '\$.latency.total_s.median')) < 1e-12 * e.latency_s,
+  abs(e.latency_s - json_extract(e.record_json, '\$.latency.paired.total_s')) < 1e-15,
+  abs(e.energy_j - json_extract(e.record_json, '\$.energy.paired.ratio.median') * json_extract(d.record_json, '\$.energy.joules_per_request')) < 1e-12 * e.energy_j,
+  json_extract(e.record_json, '\$.memory.peak_bytes') < json_extract(d.record_json, '\$.memory.peak_bytes')
+  from evaluations e, evaluations d where d.key = '$dkey' and e.key != d.key
+  and json_extract(e.protocol_json, '\$.latency.paired_with') IS NOT NULL")
+[ "$check" = "1|1|1|1|1" ] || fail "paired q8_0 record does not scale the default's figures ($check)"
+echo "paired q8_0: ratio $(q "select json_extract(record_json, '\$.latency.paired.ratio_total.median') from evaluations where $pq and key != '$dkey'")"
+q "delete from evaluations where json_extract(protocol_json, '\$.latency.n_prompt') = 32"
+q "delete from evaluations where $pq"
+[ "$(count)" = 3 ] || fail "cleanup left $(count) records"
+
 # bad input: one line naming the problem, non-zero exit, nothing stored
 bad() { # words, args...
     local words=$1; shift

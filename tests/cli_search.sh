@@ -12,8 +12,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 cat >"$tmp/task.json" <<JSON
 {"name": "ppl-tiny", "kind": "perplexity", "data": "$val", "max_bytes": 8192, "n_ctx": 256}
 JSON
-run() { "$bin" search --task "$tmp/task.json" --db "$tmp/s.db" --budget 8 --rounds 1 \
-    --calib "$val" --calib-skip 393216 --prompt 32 --gen 8 --max-reps 4 --threads 2 "$@"; }
+args=(search --task "$tmp/task.json" --db "$tmp/s.db" --budget 8 --rounds 1
+    --calib "$val" --calib-skip 393216 --prompt 32 --gen 8 --max-reps 4 --threads 2)
+run() { "$bin" "${args[@]}" "$@"; }
 field() { sed -n "s/.*\"$2\":[[:space:]]*\([0-9.]*\).*/\1/p" "$1" | head -1; }
 run --json --csv "$tmp/points.csv" >"$tmp/a.json" 2>"$tmp/a.err" || fail "search: $(tail -1 "$tmp/a.err")"
 n=$(field "$tmp/a.json" evaluations)
@@ -27,7 +28,9 @@ run --json >"$tmp/b.json" 2>/dev/null || fail "second search"
 [ "$(field "$tmp/b.json" from_store)" = "$n" ] || fail "second run measured again"
 [ "$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')" = "$n" ] || fail "second run added records"
 # killed mid-way with another seed, then resumed: no evaluation twice
-run --seed 7 --json >/dev/null 2>&1 &
+# (aellm itself in the background, not a shell function: a killed subshell
+# would leave aellm running and writing beside the resumed search)
+"$bin" "${args[@]}" --seed 7 --json >/dev/null 2>&1 &
 sleep 3; kill -9 $! 2>/dev/null; wait $! 2>/dev/null
 before=$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')
 run --seed 7 --json >"$tmp/c.json" 2>/dev/null || fail "resumed search"

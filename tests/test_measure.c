@@ -321,6 +321,93 @@ static void engine_latency_on_tiny_model(void **state)
     aellm_model_free(m);
 }
 
+/* Paired runs under a drift that swamps the difference: the configuration
+ * takes 1.05 x the reference's time at each moment, while the moment's
+ * speed wanders over 4x. The ratio is exact and stops at min_reps; the raw
+ * medians carry the drift. */
+typedef struct {
+    int calls, order[64];
+    double factor;
+} drift_run;
+static drift_run drift_self = {.factor = 1.05}, drift_ref = {.factor = 1.0};
+static int drift_clock;
+static int drift_rep(void *user, double *prefill, double *decode)
+{
+    drift_run *d = user;
+    double speed = 1.0 + 3.0 * fabs(sin(0.7 * (drift_clock / 2))); /* same for both of a pair */
+    d->order[d->calls++] = drift_clock++;
+    *prefill = 0.2 * speed * d->factor;
+    *decode = 0.8 * speed * d->factor;
+    return 0;
+}
+
+static int pair_calls[2], pair_warmups;
+static void count_pairs(int rep, int side, void *user)
+{
+    (void)user;
+    pair_calls[side]++;
+    pair_warmups += rep == 0;
+}
+
+static void paired_ratio_cancels_drift(void **state)
+{
+    (void)state;
+    aellm_latency_params p = loop_params(1, 4, 30);
+    aellm_latency_paired_result r;
+    drift_clock = drift_self.calls = drift_ref.calls = 0;
+    pair_calls[0] = pair_calls[1] = pair_warmups = 0;
+    assert_int_equal(aellm_latency_measure_paired(drift_rep, &drift_self, drift_rep, &drift_ref, &p,
+                                                  count_pairs, NULL, &r),
+                     0);
+    assert_int_equal(r.reps, 4);
+    assert_int_equal(r.converged, 1);
+    assert_true(fabs(r.ratio_total.median - 1.05) < 1e-12);
+    assert_true(fabs(r.ratio_prefill.ci_lo - 1.05) < 1e-12 &&
+                fabs(r.ratio_decode.ci_hi - 1.05) < 1e-12);
+    assert_int_equal(drift_self.calls, 1 + 4);
+    assert_int_equal(drift_ref.calls, 1 + 4);
+    assert_int_equal(pair_calls[0], 5);
+    assert_int_equal(pair_calls[1], 5);
+    assert_int_equal(pair_warmups, 2);
+    /* the order alternates: self first in the warm-up and in pairs 2 and 4 */
+    int self_first[5];
+    for (int i = 0; i < 5; i++) self_first[i] = drift_self.order[i] < drift_ref.order[i];
+    assert_int_equal(self_first[0], 1);
+    assert_int_equal(self_first[1], 0);
+    assert_int_equal(self_first[2], 1);
+    assert_int_equal(self_first[3], 0);
+    /* the raw medians still see the drift: the reference's own spread is wide */
+    assert_true(r.reference.total.p90 / r.reference.total.p10 > 1.5);
+    assert_true(r.self.total.median > 0 && r.reference.total.median > 0);
+}
+
+static void paired_on_two_engines(void **state)
+{
+    (void)state;
+    aellm_model_config cfg;
+    assert_int_equal(aellm_model_shape(&cfg, "260K"), 0);
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 3), 0);
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = 16;
+    aellm_engine *a = NULL, *b = NULL;
+    assert_int_equal(aellm_engine_new(&a, m, &ep), 0);
+    ep.n_ctx = 12; /* the shorter context clips both */
+    assert_int_equal(aellm_engine_new(&b, m, &ep), 0);
+    aellm_latency_params p = loop_params(1, 2, 6);
+    p.n_prompt = 600;
+    aellm_latency_paired_result r;
+    assert_int_equal(aellm_latency_engine_paired(a, b, &p, NULL, NULL, &r), 0);
+    assert_int_equal(r.n_prompt, 8);
+    assert_int_equal(r.n_gen, 4);
+    assert_true(r.reps >= 2 && r.reps <= 6);
+    assert_true(r.ratio_total.median > 0.2 && r.ratio_total.median < 5); /* same model */
+    aellm_engine_free(a);
+    aellm_engine_free(b);
+    aellm_model_free(m);
+}
+
 /* ================= hardware ================= */
 
 /* Unique (physical id, core id) pairs counted by awk, or -1 if none. */
@@ -649,6 +736,8 @@ int main(void)
         cmocka_unit_test(noisy_times_need_more_reps),
         cmocka_unit_test(alternating_times_never_converge),
         cmocka_unit_test(engine_latency_on_tiny_model),
+        cmocka_unit_test(paired_ratio_cancels_drift),
+        cmocka_unit_test(paired_on_two_engines),
         cmocka_unit_test(detect_fills_the_profile),
         cmocka_unit_test(detect_measures),
         cmocka_unit_test(json_round_trip),

@@ -191,7 +191,7 @@ static void round_trip(void **state)
     assert_int_equal(aellm_store_schema_version(s), AELLM_STORE_SCHEMA_VERSION);
     assert_int_equal(aellm_store_count(s), 0);
     assert_int_equal(aellm_store_put(s, &a.r, ka), 0);
-    aellm_store_key(a.model_hash, a.task_hash, a.hw_hash, a.config_hash, a.r.engine_version,
+    aellm_store_key(a.model_hash, a.task_hash, a.hw_hash, a.config_hash, a.r.engine_version, NULL,
                     kexpect);
     assert_string_equal(ka, kexpect);
     aellm_store_close(s);
@@ -203,7 +203,8 @@ static void round_trip(void **state)
     assert_memory_equal(got, a_text, strlen(a_text));
     free(got);
     aellm_error_clear();
-    aellm_store_key(b.model_hash, b.task_hash, b.hw_hash, b.config_hash, b.r.engine_version, kb);
+    aellm_store_key(b.model_hash, b.task_hash, b.hw_hash, b.config_hash, b.r.engine_version, NULL,
+                    kb);
     assert_int_equal(aellm_store_get(s, kb, &got), AELLM_ENOTFOUND); /* not yet put */
     assert_null(got);
     assert_string_equal(aellm_error_last(), "");
@@ -275,8 +276,8 @@ static void key_from_identities(void **state)
     (void)state;
     const char *id[5] = {"mmmm", "tttt", "hhhh", "cccc", "0.1.0+abc"};
     char base[65], again[65], hand[65], k[5][65];
-    aellm_store_key(id[0], id[1], id[2], id[3], id[4], base);
-    aellm_store_key(id[0], id[1], id[2], id[3], id[4], again);
+    aellm_store_key(id[0], id[1], id[2], id[3], id[4], NULL, base);
+    aellm_store_key(id[0], id[1], id[2], id[3], id[4], NULL, again);
     assert_string_equal(base, again);
     /* digest by `sha256sum` of the canonical string, independent of hash.c */
     assert_string_equal(base, "26dfb077e158ceb053f5e856ce6b70006353939014f3e397c820626d9140ca96");
@@ -289,17 +290,60 @@ static void key_from_identities(void **state)
         const char *v[5];
         memcpy(v, id, sizeof(v));
         v[i] = "xxxx";
-        aellm_store_key(v[0], v[1], v[2], v[3], v[4], k[i]);
+        aellm_store_key(v[0], v[1], v[2], v[3], v[4], NULL, k[i]);
         assert_int_equal(strlen(k[i]), 64);
         assert_string_not_equal(k[i], base);
         for (int j = 0; j < i; j++) assert_string_not_equal(k[i], k[j]);
     }
     /* JSON escapes in the engine string, as sha256sum saw them */
-    aellm_store_key("mmmm", "tttt", "hhhh", "cccc", "v\"1\\2", k[0]);
+    aellm_store_key("mmmm", "tttt", "hhhh", "cccc", "v\"1\\2", NULL, k[0]);
     assert_string_equal(k[0], "6c04eb97752f827e6015b03bde3b814c2304eb5959bddbc439ffbacb0db2fbfb");
+    /* a measurement protocol joins the identities under "protocol" */
+    aellm_store_key(id[0], id[1], id[2], id[3], id[4], "pppp", k[0]);
+    assert_string_equal(k[0], "e443166790b41ac451cf23d78338c06556fd1c0831020c5b7a06c6aa8689b9c3");
 }
 
 /* ---- schema and refused files ---- */
+
+/* A schema-1 store (no protocol column) keeps its records and gains the
+ * column on open; a record with a protocol is then keyed by it. */
+static void migrates_from_schema_1(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("schema1.db");
+    char *text = record_text(0, 1, 2000);
+    fixture a;
+    fixture_make(&a, 1, 1, 1, 1, text);
+    char k_old[65], k_new[65];
+    aellm_store *s = NULL;
+    assert_int_equal(aellm_store_open(&s, path), 0);
+    assert_int_equal(aellm_store_put(s, &a.r, k_old), 0);
+    aellm_store_close(s);
+    sqlite3 *db = db_open(path);
+    db_exec(db, "ALTER TABLE evaluations DROP COLUMN protocol_json; PRAGMA user_version = 1");
+    sqlite3_close(db);
+
+    assert_int_equal(aellm_store_open(&s, path), 0);
+    assert_int_equal(aellm_store_schema_version(s), 2);
+    char *got = NULL;
+    assert_int_equal(aellm_store_get(s, k_old, &got), 0);
+    assert_string_equal(got, text);
+    free(got);
+    a.r.protocol_json = "{\"latency\":{\"paired\":true}}";
+    assert_int_equal(aellm_store_put(s, &a.r, k_new), 0);
+    assert_string_not_equal(k_new, k_old);
+    assert_int_equal(aellm_store_count(s), 2);
+    aellm_store_close(s);
+    db = db_open(path);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+    expect_text(db, "SELECT protocol_json FROM evaluations WHERE protocol_json IS NOT NULL",
+                "{\"latency\":{\"paired\":true}}");
+    char *by = db_text(db, "SELECT value FROM meta WHERE key = 'migrated_by'");
+    assert_non_null(by);
+    free(by);
+    sqlite3_close(db);
+    free(text);
+}
 
 static void fresh_schema(void **state)
 {
@@ -309,7 +353,7 @@ static void fresh_schema(void **state)
     assert_int_equal(aellm_store_open(&s, path), 0);
     aellm_store_close(s);
     sqlite3 *db = db_open(path);
-    assert_int_equal(db_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
     assert_int_equal(db_int(db, "PRAGMA application_id"), 0x61656c6d);
     expect_text(db, "PRAGMA journal_mode", "wal");
     assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
@@ -320,7 +364,7 @@ static void fresh_schema(void **state)
     assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "tbl_name = 'evaluations' AND sql IS NOT NULL"),
                      4);
-    expect_text(db, "SELECT value FROM meta WHERE key = 'schema_version'", "1");
+    expect_text(db, "SELECT value FROM meta WHERE key = 'schema_version'", "2");
     char *by = db_text(db, "SELECT value FROM meta WHERE key = 'created_by'");
     assert_non_null(by);
     assert_memory_equal(by, "aellm ", 6);
@@ -336,7 +380,7 @@ static void fresh_schema(void **state)
     sqlite3_close(db);
     /* reopening an up-to-date store changes nothing */
     assert_int_equal(aellm_store_open(&s, path), 0);
-    assert_int_equal(aellm_store_schema_version(s), 1);
+    assert_int_equal(aellm_store_schema_version(s), AELLM_STORE_SCHEMA_VERSION);
     assert_int_equal(aellm_store_count(s), 0);
     aellm_store_close(s);
 }
@@ -568,7 +612,7 @@ static int64_t verify_whole(const char *path, int rounds, const int64_t *per_rou
             aellm_hash_str(col[i + 1], h);
             assert_string_equal(h, col[i]);
         }
-        aellm_store_key(col[4], col[6], col[8], col[10], col[3], key);
+        aellm_store_key(col[4], col[6], col[8], col[10], col[3], NULL, key);
         assert_string_equal(key, col[0]);
         cJSON *j = cJSON_Parse(col[1]);
         assert_non_null(j);
@@ -619,7 +663,7 @@ static void sigkill_leaves_whole_records(void **state)
         kill_writer(fresh, 1, 0, rng_below(4000));
         aellm_store *s = NULL;
         assert_int_equal(aellm_store_open(&s, fresh), 0);
-        assert_int_equal(aellm_store_schema_version(s), 1);
+        assert_int_equal(aellm_store_schema_version(s), AELLM_STORE_SCHEMA_VERSION);
         int64_t n = aellm_store_count(s);
         aellm_store_close(s);
         assert_int_equal(verify_whole(fresh, 1, NULL), n);
@@ -632,6 +676,7 @@ int main(void)
         cmocka_unit_test(round_trip),
         cmocka_unit_test(key_from_identities),
         cmocka_unit_test(fresh_schema),
+        cmocka_unit_test(migrates_from_schema_1),
         cmocka_unit_test(refuses_other_files),
         cmocka_unit_test(bad_records_write_nothing),
         cmocka_unit_test(two_writers_share_a_file),

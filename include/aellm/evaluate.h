@@ -37,6 +37,12 @@ typedef struct {
     double max_power_w;      /* 0: no limit */
     int energy_sources;      /* AELLM_ENERGY_* mask, 0 = every readable source */
     int force;               /* run even when the store holds the record */
+    /* Latency and energy measured interleaved with the default configuration
+     * (aellm_latency_engine_paired) and reported as its stored figures times
+     * the per-pair ratio: drift of a shared machine cancels, so records made
+     * minutes apart compare. The default is evaluated (and stored) first when
+     * the store lacks it. Costs a second copy of the model while timing. */
+    int paired;
     aellm_eval_progress_fn progress;
     void *progress_user;
 } aellm_eval_request;

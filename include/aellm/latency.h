@@ -60,6 +60,39 @@ int aellm_latency_engine(aellm_engine *e, const aellm_latency_params *p,
                          aellm_latency_progress_fn progress, void *progress_user,
                          aellm_latency_result *out);
 
+/* ---- paired with a reference ----
+ *
+ * On a shared machine the speed drifts by more than the configurations
+ * differ (20 % within minutes on the 2-core VM this was written on, against
+ * 2-8 % between KV-cache types). Running the configuration and a reference
+ * (the default configuration) interleaved, A B B A ..., puts both runs of a
+ * pair under the same conditions, so the drift cancels in their ratio. The
+ * repetitions continue until the ratio's median is known to +-rel_ci. */
+
+typedef struct {
+    int n_prompt, n_gen;
+    int reps; /* pairs timed */
+    int converged;
+    aellm_latency_result self, reference;                           /* each side's own summaries */
+    aellm_latency_summary ratio_prefill, ratio_decode, ratio_total; /* per pair, self/reference */
+} aellm_latency_paired_result;
+
+/* Called after every run, the warm-ups included (rep 0); side 0 = self,
+ * 1 = reference. Lets a caller read an energy counter per run. */
+typedef void (*aellm_latency_pair_progress_fn)(int rep, int side, void *user);
+
+int aellm_latency_measure_paired(aellm_latency_run_fn run, void *user, aellm_latency_run_fn ref_run,
+                                 void *ref_user, const aellm_latency_params *p,
+                                 aellm_latency_pair_progress_fn progress, void *progress_user,
+                                 aellm_latency_paired_result *out);
+
+/* The same on two engines; the prompt is the same for both (the reference's
+ * context limits it too). */
+int aellm_latency_engine_paired(aellm_engine *e, aellm_engine *reference,
+                                const aellm_latency_params *p,
+                                aellm_latency_pair_progress_fn progress, void *progress_user,
+                                aellm_latency_paired_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,8 +19,9 @@ typedef struct {
     double power_w;            /* energy / latency */
 } aellm_objectives;
 
-/* From an evaluation record (aellm_evaluate's JSON). AELLM_EFORMAT if a
- * field is missing. */
+/* From an evaluation record (aellm_evaluate's JSON): latency and energy
+ * from its "paired" sections when it has them (the default's figures times
+ * the measured ratios), else as timed. AELLM_EFORMAT if a field is missing. */
 int aellm_objectives_from_record(const char *record_json, aellm_objectives *out);
 
 /* The minimisation form used by NSGA-II and the hypervolume: -acc, lat, mem, energy. */

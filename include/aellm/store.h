@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define AELLM_STORE_SCHEMA_VERSION 1
+#define AELLM_STORE_SCHEMA_VERSION 2
 
 typedef struct aellm_store aellm_store;
 
@@ -25,10 +25,13 @@ void aellm_store_close(aellm_store *s); /* accepts NULL */
 int aellm_store_schema_version(aellm_store *s);
 
 /* The evaluation key: SHA-256 (hex) of the canonical JSON
- * {"config":..,"engine":..,"hardware":..,"model":..,"task":..} of the five
- * identities (each itself a SHA-256 hex). */
+ * {"config":..,"engine":..,"hardware":..,"model":..,"protocol":..,"task":..}
+ * of the identities (each a SHA-256 hex but the engine version);
+ * "protocol", the hash of how latency and energy were measured, is left
+ * out when NULL (records written before schema 2). */
 void aellm_store_key(const char *model_hash, const char *task_hash, const char *hw_hash,
-                     const char *config_hash, const char *engine_version, char out[65]);
+                     const char *config_hash, const char *engine_version, const char *protocol_hash,
+                     char out[65]);
 
 /* One evaluation. Strings are borrowed for the call. The *_json fields are
  * canonical JSON; the hashes are SHA-256 hex of them (model: of the file). */
@@ -38,6 +41,7 @@ typedef struct {
     const char *hw_hash, *hw_json;
     const char *config_hash, *config_json;
     const char *engine_version;
+    const char *protocol_json; /* canonical JSON of the measurement protocol; may be NULL */
 
     const char *provenance; /* "measured" or "predicted" */
     /* objectives, with their spread */

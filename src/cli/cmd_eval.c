@@ -67,6 +67,15 @@ static void print_text(const cJSON *r, int cached, const char *db)
            num(r, "memory.peak_by_kind.kv") / MiB, num(r, "memory.peak_by_kind.activations") / MiB,
            num(r, "memory.peak_by_kind.scratch") / MiB,
            num(r, "memory.process_peak_rss_bytes") / MiB);
+    if (cJSON_GetObjectItem(cJSON_GetObjectItem(r, "latency"), "paired"))
+        printf("paired    %.4f s, %.4f J: %.3fx the default's %.4f s in %g interleaved pairs%s\n",
+               num(r, "latency.paired.total_s"), num(r, "energy.paired.joules_per_request"),
+               num(r, "latency.paired.ratio_total.median"),
+               num(r, "latency.paired.reference_total_s"), num(r, "latency.paired.pairs"),
+               cJSON_IsTrue(cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(r, "latency"), "paired"), "converged"))
+                   ? " (ratio CI within bound)"
+                   : " (max reps reached)");
     int measured = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "energy"), "measured"));
     printf("energy    %.4f J per request +- %.4f (%s: %s)\n", num(r, "energy.joules_per_request"),
            num(r, "energy.std_joules"), str(r, "energy", "source"),
@@ -80,7 +89,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = NULL, *config_path = NULL;
     const char *db = "aellm.db", *max_mem = NULL, *energy = "auto";
-    int force = 0, json = 0, threads = 0, no_store = 0;
+    int force = 0, json = 0, threads = 0, no_store = 0, paired = 0;
     float max_power = 0, rel_ci = 0;
     aellm_eval_request req;
     aellm_eval_request_default(&req);
@@ -102,6 +111,9 @@ int cmd_eval(int argc, char **argv)
         {"rel-ci", 0, OPT_FLOAT, &rel_ci,
          "latency: stop when the median's 95% CI is within "
          "+-this fraction (default 0.02)"},
+        {"paired", 0, OPT_FLAG, &paired,
+         "latency and energy interleaved with the default configuration, as ratios to its "
+         "stored figures (cancels machine drift)"},
         {"max-memory", 0, OPT_STR, &max_mem,
          "memory limit, e.g. 512M, 8G (default: this "
          "machine's memory)"},
@@ -159,6 +171,7 @@ int cmd_eval(int argc, char **argv)
     req.n_threads = threads;
     req.max_power_w = max_power;
     req.force = force;
+    req.paired = paired;
     req.energy_sources = !strcmp(energy, "model") ? AELLM_ENERGY_MODEL : 0;
     req.progress = progress;
     if (!no_store && aellm_store_open(&store, db)) {

@@ -288,7 +288,7 @@ int cmd_search(int argc, char **argv)
     const char *model = NULL, *tok = NULL, *task_arg = "tinystories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
-    int exhaustive_max = 500;
+    int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0;
     uint64_t seed = 1;
     evaluator ev = {0};
@@ -313,6 +313,9 @@ int cmd_search(int argc, char **argv)
         {"prompt", 'p', OPT_INT, &lp->n_prompt, "latency: prompt tokens (512)"},
         {"gen", 'n', OPT_INT, &lp->n_gen, "latency: generated tokens (128)"},
         {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (100)"},
+        {"unpaired", 0, OPT_FLAG, &unpaired,
+         "time each configuration alone, not interleaved with the default (see aellm eval "
+         "--paired)"},
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
         {"baselines", 0, OPT_FLAG, &baselines,
@@ -363,6 +366,7 @@ int cmd_search(int argc, char **argv)
     }
     ev.req.task = task;
     ev.req.n_threads = threads;
+    ev.req.paired = !unpaired;
     aellm_model *m = NULL;
     if (cli_open_model("search", &m, ev.req.model_path, ev.req.tokenizer_path)) goto done;
     ev.model = m;

@@ -54,9 +54,18 @@ typedef struct {
     aellm_hw_profile hw;
     char model_hash[AELLM_HASH_HEX], task_hash[AELLM_HASH_HEX], hw_hash[AELLM_HASH_HEX],
         config_hash[AELLM_HASH_HEX], key[AELLM_HASH_HEX];
-    char *model_json, *task_json, *hw_json, *config_json;
+    char *model_json, *task_json, *hw_json, *config_json, *protocol_json;
+    int is_default; /* the configuration computes what the model as it is does */
     aellm_task_result task;
     aellm_latency_result latency;
+    /* paired protocol: the pairs, per-run energy of each side (self, reference),
+       and the reference's stored figures that the ratios scale */
+    aellm_latency_paired_result paired;
+    double *run_joules[2];
+    struct {
+        double total, prefill, decode, joules;
+        char key[AELLM_HASH_HEX];
+    } anchor;
     double energy_sum, energy_sq;
     int energy_n;
     aellm_mem_stats mem;
@@ -76,6 +85,9 @@ static void state_free(eval_state *s)
     free(s->task_json);
     free(s->hw_json);
     free(s->config_json);
+    free(s->protocol_json);
+    free(s->run_joules[0]);
+    free(s->run_joules[1]);
 }
 
 static char *model_descriptor(const aellm_model *m, const char *path)
@@ -99,6 +111,30 @@ static char *model_descriptor(const aellm_model *m, const char *path)
     char *s = aellm_json_canonical(j);
     cJSON_Delete(j);
     return s;
+}
+
+/* How latency and energy are measured is part of what a record means: a
+ * different prompt length, or pairing, is a different evaluation. */
+static int identify_protocol(eval_state *s)
+{
+    const aellm_latency_params *p = &s->req->latency;
+    aellm_config def;
+    aellm_config_default(&def);
+    char *def_json = aellm_config_canonical(&def, s->model);
+    if (!def_json) return aellm_error_oom("the default configuration", 0);
+    s->is_default = !strcmp(def_json, s->config_json);
+    free(def_json);
+    cJSON *j = cJSON_CreateObject(), *lat = cJSON_AddObjectToObject(j, "latency");
+    cJSON_AddNumberToObject(lat, "n_prompt", p->n_prompt);
+    cJSON_AddNumberToObject(lat, "n_gen", p->n_gen);
+    cJSON_AddNumberToObject(lat, "warmup", p->warmup);
+    if (s->req->paired)
+        cJSON_AddStringToObject(lat, "paired_with", "default configuration");
+    else
+        cJSON_AddNullToObject(lat, "paired_with");
+    s->protocol_json = aellm_json_canonical(j);
+    cJSON_Delete(j);
+    return s->protocol_json ? 0 : aellm_error_oom("the measurement protocol", 0);
 }
 
 /* Model, task, hardware and configuration identities and the key. */
@@ -127,8 +163,11 @@ static int identify(eval_state *s)
     aellm_hash_str(s->task_json, s->task_hash);
     aellm_hash_str(s->hw_json, s->hw_hash);
     aellm_hash_str(s->config_json, s->config_hash);
+    if ((rc = identify_protocol(s))) return rc;
+    char protocol_hash[AELLM_HASH_HEX];
+    aellm_hash_str(s->protocol_json, protocol_hash);
     aellm_store_key(s->model_hash, s->task_hash, s->hw_hash, s->config_hash, aellm_engine_version(),
-                    s->key);
+                    protocol_hash, s->key);
     return 0;
 }
 
@@ -233,6 +272,48 @@ static void latency_progress(int rep, const aellm_latency_result *sofar, void *u
     progress(s->req, "latency", rep, sofar->reps > rep ? sofar->reps : rep);
 }
 
+/* Energy of each run of a pair, read from the counters between runs; the
+ * warm-ups (rep 0) are not kept. */
+static void pair_progress(int rep, int side, void *user)
+{
+    eval_state *s = user;
+    aellm_energy_reading e;
+    if (aellm_energy_meter_stop(s->meter, &e) == 0 && rep > 0 && rep <= s->req->latency.max_reps)
+        s->run_joules[side][rep - 1] = e.joules;
+    aellm_energy_meter_start(s->meter);
+    if (side == 1 || rep == 0) progress(s->req, "latency", rep, s->req->latency.max_reps);
+}
+
+/* The reference is the model as it is, loaded again beside the
+ * configuration; it exists only while timing, after memory was read. */
+static int measure_paired(eval_state *s, const aellm_latency_params *lp)
+{
+    const aellm_eval_request *r = s->req;
+    size_t n = (size_t)(lp->max_reps > 0 ? lp->max_reps : 1);
+    s->run_joules[0] = calloc(n, sizeof(double));
+    s->run_joules[1] = calloc(n, sizeof(double));
+    if (!s->run_joules[0] || !s->run_joules[1])
+        return aellm_error_oom("per-run energy", 2 * n * sizeof(double));
+    aellm_model *ref_model = NULL;
+    aellm_engine *ref = NULL;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_threads = r->n_threads;
+    int rc = aellm_model_load(&ref_model, r->model_path, r->tokenizer_path);
+    if (!rc) rc = aellm_engine_new(&ref, ref_model, &ep);
+    if (!rc) rc = aellm_latency_engine_paired(s->engine, ref, lp, pair_progress, s, &s->paired);
+    aellm_engine_free(ref);
+    aellm_model_free(ref_model);
+    if (rc) return rc;
+    s->latency = s->paired.self;
+    for (int i = 0; i < s->paired.reps; i++) {
+        s->energy_sum += s->run_joules[0][i];
+        s->energy_sq += s->run_joules[0][i] * s->run_joules[0][i];
+    }
+    s->energy_n = s->paired.reps;
+    return 0;
+}
+
 static int measure(eval_state *s)
 {
     const aellm_eval_request *r = s->req;
@@ -240,16 +321,85 @@ static int measure(eval_state *s)
     aellm_mem_reset_peak();
     s->started_at = unix_now();
     if ((rc = aellm_task_run(r->task, s->lm, task_progress, (void *)r, &s->task))) return rc;
+    int pair = r->paired && !s->is_default;
+    if (pair) { /* before the reference is loaded: the configuration's own figures */
+        aellm_mem_stats_get(&s->mem);
+        s->rss_peak = aellm_mem_process_peak();
+    }
     if ((rc = aellm_energy_meter_new(&s->meter, &s->hw, r->energy_sources))) return rc;
     if ((rc = aellm_energy_meter_start(s->meter))) return rc;
     aellm_latency_params lp = r->latency;
     if (lp.min_reps < 2) lp.min_reps = 2; /* one stretch per request beside the first */
-    rc = aellm_latency_engine(s->engine, &lp, latency_progress, s, &s->latency);
+    if (pair)
+        rc = measure_paired(s, &lp);
+    else
+        rc = aellm_latency_engine(s->engine, &lp, latency_progress, s, &s->latency);
     if (rc) return rc;
-    aellm_mem_stats_get(&s->mem);
-    s->rss_peak = aellm_mem_process_peak();
+    if (!pair) {
+        aellm_mem_stats_get(&s->mem);
+        s->rss_peak = aellm_mem_process_peak();
+    }
     s->finished_at = unix_now();
     return 0;
+}
+
+/* The default configuration's record under the same protocol: what the
+ * ratios of a paired measurement scale. Evaluated now if the store lacks it,
+ * without this request's limits (it is the yardstick, not a candidate). */
+static int find_anchor(eval_state *s, aellm_store *store)
+{
+    aellm_config def;
+    aellm_config_default(&def);
+    aellm_eval_request r = *s->req;
+    r.config = &def;
+    r.force = 0;
+    r.max_memory_bytes = 0;
+    r.max_power_w = 0;
+    r.model_hash = s->model_hash;
+    char *json = NULL;
+    int cached = 0;
+    /* this evaluation's model must not count in the default's memory */
+    aellm_model_free(s->model);
+    s->model = NULL;
+    int rc = aellm_evaluate(&r, store, &json, &cached);
+    if (!rc) rc = aellm_model_load(&s->model, r.model_path, r.tokenizer_path);
+    if (rc) {
+        free(json);
+        return rc;
+    }
+    cJSON *j = cJSON_Parse(json);
+    const cJSON *lat = cJSON_GetObjectItem(j, "latency"), *en = cJSON_GetObjectItem(j, "energy");
+    const cJSON *key = cJSON_GetObjectItem(j, "key");
+    const cJSON *v[4] = {cJSON_GetObjectItem(cJSON_GetObjectItem(lat, "total_s"), "median"),
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(lat, "prefill_s"), "median"),
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(lat, "decode_s"), "median"),
+                         cJSON_GetObjectItem(en, "joules_per_request")};
+    int ok = cJSON_IsString(key);
+    for (int i = 0; i < 4; i++) ok = ok && cJSON_IsNumber(v[i]);
+    if (ok) {
+        s->anchor.total = v[0]->valuedouble;
+        s->anchor.prefill = v[1]->valuedouble;
+        s->anchor.decode = v[2]->valuedouble;
+        s->anchor.joules = v[3]->valuedouble;
+        snprintf(s->anchor.key, sizeof(s->anchor.key), "%s", key->valuestring);
+    }
+    cJSON_Delete(j);
+    free(json);
+    return ok ? 0
+              : aellm_error_set(AELLM_EFORMAT, "the default configuration's record lacks its "
+                                               "latency or energy");
+}
+
+/* Without a store the reference's figures of this very run are the scale. */
+static void anchor_from_run(eval_state *s)
+{
+    s->anchor.total = s->paired.reference.total.median;
+    s->anchor.prefill = s->paired.reference.prefill.median;
+    s->anchor.decode = s->paired.reference.decode.median;
+    double sum = 0;
+    for (int i = 0; i < s->paired.reps; i++) sum += s->run_joules[1][i];
+    s->anchor.joules = s->paired.reps ? sum / s->paired.reps : 0;
+    s->anchor.key[0] = 0;
 }
 
 static void add_summary(cJSON *o, const char *name, const aellm_latency_summary *x)
@@ -302,6 +452,81 @@ static cJSON *accuracy_json(const eval_state *s)
     return a;
 }
 
+static int pairs(const eval_state *s)
+{
+    return s->req->paired && !s->is_default;
+}
+
+/* The objectives as the record states them: scaled from the default's
+ * stored figures by the per-pair ratios when paired, else as timed. */
+static double objective_latency(const eval_state *s, int which)
+{
+    const aellm_latency_result *l = &s->latency;
+    if (!pairs(s))
+        return which == 0 ? l->total.median : which == 1 ? l->prefill.median : l->decode.median;
+    const aellm_latency_paired_result *p = &s->paired;
+    return which == 0   ? p->ratio_total.median * s->anchor.total
+           : which == 1 ? p->ratio_prefill.median * s->anchor.prefill
+                        : p->ratio_decode.median * s->anchor.decode;
+}
+
+static void energy_ratio(const eval_state *s, aellm_latency_summary *out)
+{
+    int n = s->paired.reps;
+    double *q = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    for (int i = 0; q && i < n; i++)
+        q[i] = s->run_joules[1][i] > 0 ? s->run_joules[0][i] / s->run_joules[1][i] : 1.0;
+    aellm_latency_summarize(q, q ? n : 0, out);
+    free(q);
+}
+
+static double energy_mean(const eval_state *s);
+
+static double objective_energy(const eval_state *s)
+{
+    if (!pairs(s)) return energy_mean(s);
+    aellm_latency_summary q;
+    energy_ratio(s, &q);
+    return q.median * s->anchor.joules;
+}
+
+static const aellm_latency_summary unit_ratio = {1, 1, 1, 1, 1};
+
+/* The paired section; the default configuration is its own reference. */
+static cJSON *paired_latency_json(const eval_state *s)
+{
+    const aellm_latency_paired_result *p = &s->paired;
+    int self = s->is_default;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "with",
+                            self ? "itself (the default configuration)"
+                                 : "the default configuration, interleaved");
+    if (!self && s->anchor.key[0]) cJSON_AddStringToObject(o, "reference_key", s->anchor.key);
+    cJSON_AddNumberToObject(o, "pairs", self ? s->latency.reps : p->reps);
+    cJSON_AddBoolToObject(o, "converged", self ? s->latency.converged : p->converged);
+    add_summary(o, "ratio_total", self ? &unit_ratio : &p->ratio_total);
+    add_summary(o, "ratio_prefill", self ? &unit_ratio : &p->ratio_prefill);
+    add_summary(o, "ratio_decode", self ? &unit_ratio : &p->ratio_decode);
+    if (!self) add_summary(o, "reference_total_s_this_run", &p->reference.total);
+    cJSON_AddNumberToObject(o, "reference_total_s",
+                            self ? s->latency.total.median : s->anchor.total);
+    cJSON_AddNumberToObject(o, "total_s", objective_latency(s, 0));
+    cJSON_AddNumberToObject(o, "prefill_s", objective_latency(s, 1));
+    cJSON_AddNumberToObject(o, "decode_s", objective_latency(s, 2));
+    return o;
+}
+
+static cJSON *paired_energy_json(const eval_state *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    aellm_latency_summary q = unit_ratio;
+    if (pairs(s)) energy_ratio(s, &q);
+    add_summary(o, "ratio", &q);
+    cJSON_AddNumberToObject(o, "reference_joules", pairs(s) ? s->anchor.joules : energy_mean(s));
+    cJSON_AddNumberToObject(o, "joules_per_request", objective_energy(s));
+    return o;
+}
+
 static cJSON *latency_json(const eval_state *s)
 {
     const aellm_latency_result *l = &s->latency;
@@ -317,6 +542,7 @@ static cJSON *latency_json(const eval_state *s)
     add_summary(o, "decode_s", &l->decode);
     cJSON_AddNumberToObject(o, "prefill_tokens_per_s", l->prefill_tps);
     cJSON_AddNumberToObject(o, "decode_tokens_per_s", l->decode_tps);
+    if (s->req->paired) cJSON_AddItemToObject(o, "paired", paired_latency_json(s));
     return o;
 }
 
@@ -347,6 +573,7 @@ static cJSON *energy_json(const eval_state *s)
                           !(aellm_energy_meter_sources(s->meter) & AELLM_ENERGY_MODEL));
     double t = s->latency.total.median;
     cJSON_AddNumberToObject(o, "mean_power_w", t > 0 ? energy_mean(s) / t : 0);
+    if (s->req->paired) cJSON_AddItemToObject(o, "paired", paired_energy_json(s));
     return o;
 }
 
@@ -396,15 +623,16 @@ static int store_record(eval_state *s, aellm_store *store, const char *text)
         .accuracy_higher_is_better = s->task.higher_is_better,
         .accuracy = s->task.metrics[0].value,
         .accuracy_stderr = s->task.metrics[0].stderr_,
-        .latency_s = s->latency.total.median,
+        .protocol_json = s->protocol_json,
+        .latency_s = objective_latency(s, 0),
         .latency_p10_s = s->latency.total.p10,
         .latency_p90_s = s->latency.total.p90,
-        .prefill_s = s->latency.prefill.median,
-        .decode_s = s->latency.decode.median,
+        .prefill_s = objective_latency(s, 1),
+        .decode_s = objective_latency(s, 2),
         .latency_reps = s->latency.reps,
         .peak_mem_bytes = (double)s->mem.peak_total,
         .peak_rss_bytes = (double)s->rss_peak,
-        .energy_j = energy_mean(s),
+        .energy_j = objective_energy(s),
         .energy_std_j = energy_std(s),
         .energy_source = aellm_energy_meter_source_name(s->meter),
         .started_at = s->started_at,
@@ -435,8 +663,10 @@ int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **recor
         }
         if (rc == AELLM_ENOTFOUND) rc = 0;
     }
+    if (!rc && pairs(&s) && store) rc = find_anchor(&s, store);
     if (!rc) rc = prepare(&s);
     if (!rc) rc = measure(&s);
+    if (!rc && pairs(&s) && !store) anchor_from_run(&s);
     char *text = rc ? NULL : record(&s);
     if (!rc && !text) rc = aellm_error_oom("an evaluation record", 0);
     if (!rc && store) rc = store_record(&s, store, text);

@@ -165,6 +165,80 @@ int aellm_latency_measure(aellm_latency_run_fn run, void *user, const aellm_late
     return rc;
 }
 
+/* ---- paired with a reference ---- */
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 1.0;
+}
+
+typedef struct {
+    double *pre, *dec, *tot;
+} samples;
+
+static void summarize_ratios(aellm_latency_paired_result *out, const samples *self,
+                             const samples *ref, samples *q, int n)
+{
+    int r = n - 1;
+    q->pre[r] = ratio(self->pre[r], ref->pre[r]);
+    q->dec[r] = ratio(self->dec[r], ref->dec[r]);
+    q->tot[r] = ratio(self->tot[r], ref->tot[r]);
+    aellm_latency_summarize(q->pre, n, &out->ratio_prefill);
+    aellm_latency_summarize(q->dec, n, &out->ratio_decode);
+    aellm_latency_summarize(q->tot, n, &out->ratio_total);
+}
+
+/* One pair; the order alternates so that neither side always runs on the
+ * caches the other left. */
+static int run_pair(aellm_latency_run_fn run, void *user, aellm_latency_run_fn ref_run,
+                    void *ref_user, int rep, aellm_latency_pair_progress_fn progress,
+                    void *progress_user, samples *self, samples *ref, int slot)
+{
+    for (int k = 0; k < 2; k++) {
+        int side = k ^ (rep & 1);
+        int rc = side ? ref_run(ref_user, &ref->pre[slot], &ref->dec[slot])
+                      : run(user, &self->pre[slot], &self->dec[slot]);
+        if (rc) return rc;
+        if (progress) progress(rep, side, progress_user);
+    }
+    self->tot[slot] = self->pre[slot] + self->dec[slot];
+    ref->tot[slot] = ref->pre[slot] + ref->dec[slot];
+    return 0;
+}
+
+int aellm_latency_measure_paired(aellm_latency_run_fn run, void *user, aellm_latency_run_fn ref_run,
+                                 void *ref_user, const aellm_latency_params *p,
+                                 aellm_latency_pair_progress_fn progress, void *progress_user,
+                                 aellm_latency_paired_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = check_params(p);
+    if (rc) return rc;
+    size_t n = (size_t)p->max_reps;
+    double *buf = malloc(9 * n * sizeof(double));
+    if (!buf) return aellm_error_oom("paired latency samples", 9 * n * sizeof(double));
+    samples self = {buf, buf + n, buf + 2 * n}, ref = {buf + 3 * n, buf + 4 * n, buf + 5 * n},
+            q = {buf + 6 * n, buf + 7 * n, buf + 8 * n};
+    out->n_prompt = out->self.n_prompt = out->reference.n_prompt = p->n_prompt;
+    out->n_gen = out->self.n_gen = out->reference.n_gen = p->n_gen;
+    for (int w = 0; w < p->warmup && !rc; w++)
+        rc = run_pair(run, user, ref_run, ref_user, 0, progress, progress_user, &self, &ref, 0);
+    for (int r = 0; r < p->max_reps && !rc; r++) {
+        rc = run_pair(run, user, ref_run, ref_user, r + 1, progress, progress_user, &self, &ref, r);
+        if (rc) break;
+        out->reps = out->self.reps = out->reference.reps = r + 1;
+        summarize_all(&out->self, self.pre, self.dec, self.tot, r + 1);
+        summarize_all(&out->reference, ref.pre, ref.dec, ref.tot, r + 1);
+        summarize_ratios(out, &self, &ref, &q, r + 1);
+        out->converged = r + 1 >= p->min_reps && precise_enough(&out->ratio_prefill, p->rel_ci) &&
+                         precise_enough(&out->ratio_decode, p->rel_ci);
+        if (out->converged) break;
+    }
+    out->self.converged = out->reference.converged = out->converged;
+    free(buf);
+    return rc;
+}
+
 /* ---- on an engine ---- */
 
 typedef struct {
@@ -212,35 +286,74 @@ static int clip_lengths(const aellm_latency_params *p, int n_ctx, int *n_prompt,
     return 0;
 }
 
+/* A prompt of P ordinary tokens (ids 0-2 are unknown/BOS/EOS in llama
+ * vocabularies) and a logits buffer, P and G clipped to the context. */
+static int engine_run_init(engine_run *r, aellm_engine *e, const aellm_latency_params *p, int n_ctx,
+                           aellm_latency_params *clipped)
+{
+    memset(r, 0, sizeof(*r));
+    r->e = e;
+    r->vocab = aellm_engine_vocab_size(e);
+    if (r->vocab <= 3)
+        return aellm_error_set(AELLM_EINVAL, "latency: vocabulary of %d has no ordinary tokens",
+                               r->vocab);
+    int rc = clip_lengths(p, n_ctx, &r->n_prompt, &r->n_gen);
+    if (rc) return rc;
+    int32_t *prompt = malloc((size_t)r->n_prompt * sizeof(int32_t));
+    r->logits = malloc((size_t)r->vocab * sizeof(float));
+    if (!prompt || !r->logits) {
+        free(prompt);
+        return aellm_error_oom("latency prompt and logits", (size_t)r->vocab * sizeof(float));
+    }
+    aellm_rng rng;
+    aellm_rng_seed(&rng, p->seed);
+    for (int i = 0; i < r->n_prompt; i++)
+        prompt[i] = 3 + (int32_t)(aellm_rng_u64(&rng) % (uint64_t)(r->vocab - 3));
+    r->prompt = prompt;
+    *clipped = *p;
+    clipped->n_prompt = r->n_prompt;
+    clipped->n_gen = r->n_gen;
+    return 0;
+}
+
+static void engine_run_free(engine_run *r)
+{
+    free((void *)r->prompt);
+    free(r->logits);
+}
+
 int aellm_latency_engine(aellm_engine *e, const aellm_latency_params *p,
                          aellm_latency_progress_fn progress, void *progress_user,
                          aellm_latency_result *out)
 {
     memset(out, 0, sizeof(*out));
-    engine_run r = {.e = e, .vocab = aellm_engine_vocab_size(e)};
-    if (r.vocab <= 3)
-        return aellm_error_set(AELLM_EINVAL, "latency: vocabulary of %d has no ordinary tokens",
-                               r.vocab);
-    int rc = clip_lengths(p, aellm_engine_n_ctx(e), &r.n_prompt, &r.n_gen);
+    engine_run r;
+    aellm_latency_params clipped;
+    int rc = engine_run_init(&r, e, p, aellm_engine_n_ctx(e), &clipped);
+    if (!rc) rc = aellm_latency_measure(engine_rep, &r, &clipped, progress, progress_user, out);
+    engine_run_free(&r);
+    return rc;
+}
+
+int aellm_latency_engine_paired(aellm_engine *e, aellm_engine *reference,
+                                const aellm_latency_params *p,
+                                aellm_latency_pair_progress_fn progress, void *progress_user,
+                                aellm_latency_paired_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (aellm_engine_vocab_size(e) != aellm_engine_vocab_size(reference))
+        return aellm_error_set(AELLM_EINVAL, "latency: the reference has another vocabulary");
+    int n_ctx = aellm_engine_n_ctx(e) < aellm_engine_n_ctx(reference)
+                    ? aellm_engine_n_ctx(e)
+                    : aellm_engine_n_ctx(reference);
+    engine_run a, b;
+    aellm_latency_params clipped;
+    int rc = engine_run_init(&a, e, p, n_ctx, &clipped);
     if (rc) return rc;
-    int32_t *prompt = malloc((size_t)r.n_prompt * sizeof(int32_t));
-    r.logits = malloc((size_t)r.vocab * sizeof(float));
-    if (!prompt || !r.logits) {
-        rc = aellm_error_oom("latency prompt and logits", (size_t)r.vocab * sizeof(float));
-        goto done;
-    }
-    /* ids 0-2 are unknown/BOS/EOS in llama vocabularies: never in a prompt */
-    aellm_rng rng;
-    aellm_rng_seed(&rng, p->seed);
-    for (int i = 0; i < r.n_prompt; i++)
-        prompt[i] = 3 + (int32_t)(aellm_rng_u64(&rng) % (uint64_t)(r.vocab - 3));
-    r.prompt = prompt;
-    aellm_latency_params clipped = *p;
-    clipped.n_prompt = r.n_prompt;
-    clipped.n_gen = r.n_gen;
-    rc = aellm_latency_measure(engine_rep, &r, &clipped, progress, progress_user, out);
-done:
-    free(prompt);
-    free(r.logits);
+    if (!(rc = engine_run_init(&b, reference, p, n_ctx, &clipped)))
+        rc = aellm_latency_measure_paired(engine_rep, &a, engine_rep, &b, &clipped, progress,
+                                          progress_user, out);
+    engine_run_free(&a);
+    engine_run_free(&b);
     return rc;
 }

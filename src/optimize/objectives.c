@@ -18,6 +18,19 @@ static int number_at(const cJSON *j, const char *a, const char *b, double *out)
     return 0;
 }
 
+/* A paired record's latency and energy are the default's stored figures
+ * times the per-pair ratios: what stays comparable between records made
+ * while the machine's speed drifted. */
+static void paired_figures(const cJSON *j, aellm_objectives *out)
+{
+    const cJSON *lat = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "latency"), "paired");
+    const cJSON *en = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "energy"), "paired");
+    const cJSON *t = cJSON_GetObjectItem(lat, "total_s");
+    const cJSON *e = cJSON_GetObjectItem(en, "joules_per_request");
+    if (cJSON_IsNumber(t)) out->v[AELLM_OBJ_LAT] = t->valuedouble;
+    if (cJSON_IsNumber(e)) out->v[AELLM_OBJ_ENERGY] = e->valuedouble;
+}
+
 int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
 {
     cJSON *j = cJSON_Parse(record_json);
@@ -34,6 +47,7 @@ int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
     if (!rc) rc = number_at(j, "energy", "joules_per_request", &out->v[AELLM_OBJ_ENERGY]);
     if (!rc) {
         out->v[AELLM_OBJ_LAT] = cJSON_GetObjectItem(lat, "median")->valuedouble;
+        paired_figures(j, out);
         out->v[AELLM_OBJ_ACC] = cJSON_IsTrue(hib) ? acc : acc > 0 ? 1.0 / acc : 0;
         out->power_w =
             out->v[AELLM_OBJ_LAT] > 0 ? out->v[AELLM_OBJ_ENERGY] / out->v[AELLM_OBJ_LAT] : 0;

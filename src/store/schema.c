@@ -40,6 +40,9 @@ static const char *const migrations[] = {
     "CREATE INDEX evaluations_by_task ON evaluations(task_hash);"
     "CREATE INDEX evaluations_by_hw ON evaluations(hw_hash);"
     "CREATE INDEX evaluations_by_config ON evaluations(config_hash);",
+    /* 1 -> 2: how latency and energy were measured (prompt, generated tokens,
+       warm-ups, paired with a reference or not), part of the key from now on. */
+    "ALTER TABLE evaluations ADD COLUMN protocol_json TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AELLM_STORE_SCHEMA_VERSION,

@@ -111,13 +111,15 @@ static int add_identity(cJSON *j, const char *name, const char *value)
 }
 
 void aellm_store_key(const char *model_hash, const char *task_hash, const char *hw_hash,
-                     const char *config_hash, const char *engine_version, char out[65])
+                     const char *config_hash, const char *engine_version, const char *protocol_hash,
+                     char out[65])
 {
     out[0] = 0; /* an empty key tells the caller that memory ran out */
     cJSON *j = cJSON_CreateObject();
     int ok = j && add_identity(j, "model", model_hash) && add_identity(j, "task", task_hash) &&
              add_identity(j, "hardware", hw_hash) && add_identity(j, "config", config_hash) &&
-             add_identity(j, "engine", engine_version);
+             add_identity(j, "engine", engine_version) &&
+             (!protocol_hash || add_identity(j, "protocol", protocol_hash));
     char *text = ok ? aellm_json_canonical(j) : NULL;
     if (text) aellm_hash_str(text, out);
     free(text);
@@ -192,9 +194,9 @@ static const char evaluation_sql[] =
     " engine_version, provenance, accuracy_metric, accuracy_higher_is_better, accuracy,"
     " accuracy_stderr, latency_s, latency_p10_s, latency_p90_s, prefill_s, decode_s,"
     " latency_reps, peak_mem_bytes, peak_rss_bytes, energy_j, energy_std_j, energy_source,"
-    " started_at, finished_at, record_json, record_sha256)"
+    " started_at, finished_at, record_json, record_sha256, protocol_json)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-    " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+    " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 /* Binds in column order; a NaN becomes NULL (SQLite's rule), "not measured". */
 static void bind_evaluation(sqlite3_stmt *st, const char *key, const aellm_eval_record *r,
@@ -222,6 +224,7 @@ static void bind_evaluation(sqlite3_stmt *st, const char *key, const aellm_eval_
     sqlite3_bind_double(st, i++, r->finished_at);
     sqlite3_bind_text(st, i++, r->record_json, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, i++, digest, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i++, r->protocol_json, -1, SQLITE_STATIC); /* NULL binds NULL */
 }
 
 static int put_evaluation(aellm_store *s, const char *key, const aellm_eval_record *r)
@@ -244,8 +247,10 @@ int aellm_store_put(aellm_store *s, const aellm_eval_record *r, char key_out[65]
     int rc = check_record(r);
     if (rc) return rc;
     char key[AELLM_HASH_HEX];
+    char protocol_hash[AELLM_HASH_HEX];
+    if (r->protocol_json) aellm_hash_str(r->protocol_json, protocol_hash);
     aellm_store_key(r->model_hash, r->task_hash, r->hw_hash, r->config_hash, r->engine_version,
-                    key);
+                    r->protocol_json ? protocol_hash : NULL, key);
     if (!key[0]) return aellm_error_oom("an evaluation key", 0);
     const char *hashes[] = {r->model_hash, r->task_hash, r->hw_hash, r->config_hash};
     const char *jsons[] = {r->model_json, r->task_json, r->hw_json, r->config_json};
