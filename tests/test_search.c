@@ -23,6 +23,7 @@
 typedef struct {
     const aellm_space *space;
     int calls;
+    int model_b; /* another model: slower, half the memory, a little less accurate */
     char seen[600][65];
 } synth;
 
@@ -81,6 +82,12 @@ static int synth_eval(void *user, const double *genes, aellm_objectives *out)
     if (aellm_space_violates(y->space, genes, NULL, 0)) fail_msg("an invalid point was evaluated");
     memcpy(y->seen[y->calls++], h, 65);
     objectives_of(y->space, genes, out);
+    if (y->model_b) {
+        out->v[AELLM_OBJ_LAT] = 1.3 * out->v[AELLM_OBJ_LAT] + 0.01;
+        out->v[AELLM_OBJ_MEM] *= 0.5;
+        out->v[AELLM_OBJ_ACC] -= 0.05;
+        out->v[AELLM_OBJ_ENERGY] = 30 * out->v[AELLM_OBJ_LAT];
+    }
     return 0;
 }
 
@@ -172,10 +179,121 @@ static void search_near_exhaustive(void **state)
     aellm_space_free(space);
 }
 
+/* Relative RMSE of a latency surrogate over every point of model B, rows
+ * encoded as the search encodes them: one-hot genes, then the context. */
+typedef struct {
+    aellm_surrogate *lat;
+    synth *y;
+    aellm_feature_spec schema[32];
+    int nk, n_ctx;
+    size_t w;
+    const double *ctx;
+    double se;
+    int n;
+} rmse_walk;
+
+static int rmse_point(const double *genes, void *user)
+{
+    rmse_walk *r = user;
+    float X[128], mean;
+    assert_int_equal(aellm_surrogate_encode_row(X, r->schema, (size_t)r->nk, genes), 0);
+    for (int c = 0; c < r->n_ctx; c++) X[r->w + (size_t)c] = (float)r->ctx[c];
+    assert_int_equal(aellm_surrogate_predict(r->lat, X, 1, r->w + (size_t)r->n_ctx, &mean, NULL),
+                     0);
+    aellm_objectives o;
+    objectives_of(r->y->space, genes, &o);
+    double truth = 1.3 * o.v[AELLM_OBJ_LAT] + 0.01; /* model B */
+    r->se += (mean - truth) * (mean - truth) / (truth * truth);
+    r->n++;
+    return 0;
+}
+
+static double latency_rmse(aellm_surrogate *lat, synth *y, const double *ctx, int n_ctx)
+{
+    rmse_walk r = {.lat = lat, .y = y, .ctx = ctx, .n_ctx = n_ctx};
+    r.nk = aellm_space_n_knobs(y->space);
+    for (int k = 0; k < r.nk; k++) {
+        aellm_knob_info in;
+        aellm_space_knob(y->space, k, &in);
+        r.schema[k].kind = in.type == AELLM_KNOB_CATEGORICAL ? AELLM_FEATURE_CAT
+                           : in.type == AELLM_KNOB_INTEGER   ? AELLM_FEATURE_INT
+                                                             : AELLM_FEATURE_REAL;
+        r.schema[k].n_options = in.n_options;
+    }
+    r.w = aellm_surrogate_row_width(r.schema, (size_t)r.nk);
+    assert_int_equal(aellm_surrogate_num_features(lat), r.w + (size_t)n_ctx);
+    assert_int_equal(aellm_space_enumerate(y->space, rmse_point, &r), 468);
+    return sqrt(r.se / r.n);
+}
+
+/* Surrogates of a 60-evaluation search on model A, carried with their
+ * context features to model B, predict B's latency better after 12 of B's
+ * evaluations than surrogates trained on those 12 alone. */
+static void transfer_carries_surrogates(void **state)
+{
+    (void)state;
+    aellm_space *space = NULL;
+    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    synth *y = calloc(1, sizeof(*y));
+    y->space = space;
+    const double ctx_a[3] = {0.26e6, 5, 64}, ctx_b[3] = {15e6, 6, 288};
+    aellm_search_params p;
+    aellm_search_params_default(&p);
+    p.space = space;
+    p.evaluate = synth_eval;
+    p.user = y;
+    p.budget = 60;
+    p.nsga2.pop_size = 40;
+    p.nsga2.generations = 20;
+    p.surrogate.members = 3;
+    p.surrogate.num_rounds = 150;
+    p.context = ctx_a;
+    p.n_context = 3;
+    aellm_search_result a;
+    assert_int_equal(aellm_search_run(&p, &a), 0);
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) assert_non_null(a.surrogates[k]);
+
+    double rmse[2];
+    for (int t = 0; t < 2; t++) {
+        aellm_search_params q = p;
+        memset(y->seen, 0, sizeof(y->seen));
+        y->calls = 0;
+        y->model_b = 1;
+        q.budget = 12;
+        q.n_seed = 8;
+        q.refine_rounds = 1;
+        q.context = ctx_b;
+        q.transfer_from = t ? a.surrogates : NULL;
+        aellm_search_result b;
+        assert_int_equal(aellm_search_run(&q, &b), 0);
+        assert_true(b.evaluations <= 12);
+        rmse[t] = latency_rmse(b.surrogates[AELLM_OBJ_LAT], y, ctx_b, 3);
+        aellm_search_result_free(&b);
+    }
+    print_message("model B latency, relative RMSE over 468 points after 12 evaluations: "
+                  "%.3f from scratch, %.3f transferred from A\n",
+                  rmse[0], rmse[1]);
+    assert_true(rmse[1] < 0.7 * rmse[0]);
+
+    /* a context of another width is refused, naming the mismatch */
+    aellm_search_params bad = p;
+    bad.n_context = 2;
+    bad.transfer_from = a.surrogates;
+    y->calls = 0;
+    memset(y->seen, 0, sizeof(y->seen));
+    aellm_search_result r;
+    assert_int_equal(aellm_search_run(&bad, &r), AELLM_EINVAL);
+    assert_non_null(strstr(aellm_error_last(), "features"));
+    aellm_search_result_free(&a);
+    free(y);
+    aellm_space_free(space);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_near_exhaustive),
+        cmocka_unit_test(transfer_carries_surrogates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,19 @@ typedef struct {
     uint64_t seed;
     aellm_search_progress_fn progress;
     void *progress_user;
+    /* Features of the model, task and hardware (DESIGN.md §3: parameters,
+     * layers, widths, task kind and lengths, bandwidth, peak compute,
+     * memory, power), appended to every configuration's row: constant within
+     * one search, they let surrogates trained on one model be carried to
+     * another. Borrowed; may be NULL. */
+    const double *context;
+    int n_context;
+    /* Surrogates of an earlier search over the same space and context layout
+     * (one per objective; NULL entries train from scratch): every training
+     * warm-starts from them and continues on this search's measurements
+     * (aellm_surrogate_fit_transfer), so fewer real evaluations are needed.
+     * Borrowed, not modified. */
+    aellm_surrogate *const *transfer_from;
 } aellm_search_params;
 
 void aellm_search_params_default(aellm_search_params *p);
@@ -71,6 +84,10 @@ typedef struct {
     double efficiency;          /* of the pick against the default (aellm_efficiency_definition) */
     double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of the final surrogates (NaN if too few points) */
     int evaluations;            /* real evaluations spent */
+    /* The final surrogates, trained on every measured point (NULL when there
+     * were no refinement rounds): owned by the result; save them
+     * (aellm_surrogate_save) for a later search's transfer_from. */
+    aellm_surrogate *surrogates[AELLM_OBJ_COUNT];
 } aellm_search_result;
 
 void aellm_search_result_free(aellm_search_result *r); /* frees the contents */

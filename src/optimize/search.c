@@ -137,9 +137,26 @@ static int seed_sample(search *s, int n_seed)
 
 /* ---- surrogates ---- */
 
+/* The configuration's genes (one-hot), then the search's context. */
 static int encode(const search *s, const double *genes, float *row)
 {
-    return aellm_surrogate_encode_row(row, s->schema, (size_t)s->n_knobs, genes);
+    const aellm_search_params *p = s->p;
+    int rc = aellm_surrogate_encode_row(row, s->schema, (size_t)s->n_knobs, genes);
+    size_t w = s->width - (size_t)p->n_context;
+    for (int c = 0; !rc && c < p->n_context; c++) row[w + (size_t)c] = (float)p->context[c];
+    return rc;
+}
+
+static int fit(search *s, int k, const float *X, int n, const float *y)
+{
+    aellm_surrogate *src = s->p->transfer_from ? s->p->transfer_from[k] : NULL;
+    if (!src) return aellm_surrogate_fit(s->model[k], X, (size_t)n, s->width, y);
+    if (aellm_surrogate_num_features(src) != s->width)
+        return aellm_error_set(AELLM_EINVAL,
+                               "search: the surrogates to transfer from have %zu features, this "
+                               "space and context %zu (another space or context layout?)",
+                               aellm_surrogate_num_features(src), s->width);
+    return aellm_surrogate_fit_transfer(s->model[k], src, X, (size_t)n, s->width, y, 0);
 }
 
 static int train(search *s)
@@ -157,7 +174,7 @@ static int train(search *s)
         aellm_surrogate_free(s->model[k]);
         s->model[k] = NULL;
         rc = aellm_surrogate_new(&s->model[k], &s->p->surrogate);
-        if (!rc) rc = aellm_surrogate_fit(s->model[k], X, (size_t)n, s->width, y);
+        if (!rc) rc = fit(s, k, X, n, y);
     }
     free(X);
     free(y);
@@ -427,7 +444,11 @@ static int setup(search *s, const aellm_search_params *p)
                                                               : AELLM_FEATURE_REAL;
         s->schema[k].n_options = in.n_options;
     }
-    s->width = aellm_surrogate_row_width(s->schema, (size_t)s->n_knobs);
+    s->width = aellm_surrogate_row_width(s->schema, (size_t)s->n_knobs) +
+               (size_t)(p->n_context > 0 ? p->n_context : 0);
+    if (p->n_context < 0 || (p->n_context > 0 && !p->context))
+        return aellm_error_set(AELLM_EINVAL, "search: %d context features without values",
+                               p->n_context);
     if (p->budget < 3 || !p->evaluate || !p->space)
         return aellm_error_set(AELLM_EINVAL,
                                "search: needs a space, an evaluator and a budget >= 3");
@@ -444,6 +465,7 @@ static void teardown(search *s)
 void aellm_search_result_free(aellm_search_result *r)
 {
     for (int i = 0; r && i < r->n_points; i++) free(r->points[i].genes);
+    for (int k = 0; r && k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(r->surrogates[k]);
     if (r) free(r->points);
 }
 
@@ -485,6 +507,8 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
     free(front);
     out->points = s.pts;
     out->n_points = s.n;
+    for (int k = 0; !rc && p->refine_rounds > 0 && k < AELLM_OBJ_COUNT; k++)
+        out->surrogates[k] = s.model[k], s.model[k] = NULL;
     teardown(&s);
     if (rc) aellm_search_result_free(out), memset(out, 0, sizeof(*out));
     return rc;
