@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aellm/evaluate.h"
 #include "cli/cli.h"
 
 typedef struct {
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("aellm %s\n", AELLM_VERSION);
+        printf("aellm %s (engine %s)\n", AELLM_VERSION, aellm_engine_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

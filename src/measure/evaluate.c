@@ -13,13 +13,11 @@
 #include "aellm/hardware.h"
 #include "aellm/memory.h"
 #include "core/error.h"
+#include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "core/hash.h"
 #include "core/json.h"
 #include "kernels/kernels.h"
 
-#ifndef AELLM_ENGINE_VERSION
-#define AELLM_ENGINE_VERSION "unknown"
-#endif
 
 const char *aellm_engine_version(void)
 {

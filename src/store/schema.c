@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "store/store_internal.h"
 
 /* Step i takes the schema from version i to i + 1. A new version is one more
