@@ -28,6 +28,15 @@ static void from_record(void **state)
     double m[4];
     aellm_objectives_minimized(&o, m);
     assert_true(m[0] == -0.25 && m[1] == 0.5);
+    /* a paired record: latency and energy from its paired sections */
+    const char *paired =
+        "{\"accuracy\": {\"value\": 0.5, \"higher_is_better\": true},"
+        "\"latency\": {\"total_s\": {\"median\": 0.5}, \"paired\": {\"total_s\": 0.4}},"
+        "\"memory\": {\"peak_bytes\": 1000}, \"energy\": {\"joules_per_request\": 2,"
+        "\"paired\": {\"joules_per_request\": 1.6}}}";
+    assert_int_equal(aellm_objectives_from_record(paired, &o), 0);
+    assert_true(o.v[AELLM_OBJ_ACC] == 0.5 && o.v[AELLM_OBJ_LAT] == 0.4);
+    assert_true(o.v[AELLM_OBJ_ENERGY] == 1.6 && fabs(o.power_w - 4) < 1e-12);
     assert_true(aellm_objectives_from_record("{\"accuracy\": {}}", &o) < 0);
     assert_non_null(strstr(aellm_error_last(), "accuracy.value"));
 }
@@ -82,6 +91,11 @@ static void constraints(void **state)
     assert_true(aellm_constraint_violation(&o, 200, 10) == 0);
     assert_true(fabs(aellm_constraint_violation(&o, 100, 0) - 0.5) < 1e-12);
     assert_true(fabs(aellm_constraint_violation(&o, 100, 4) - 0.75) < 1e-12);
+    /* the accuracy floor: (0.4 - 0.3) / 0.4 below it, nothing at or above it */
+    assert_true(fabs(aellm_violation_with_floor(&o, 0, 0, 0.4) - 0.25) < 1e-12);
+    assert_true(aellm_violation_with_floor(&o, 0, 0, 0.3) == 0);
+    assert_true(aellm_violation_with_floor(&o, 200, 10, 0) == 0);
+    assert_true(fabs(aellm_violation_with_floor(&o, 100, 4, 0.4) - 1.0) < 1e-12);
 }
 
 int main(void)

@@ -179,6 +179,50 @@ static void search_near_exhaustive(void **state)
     aellm_space_free(space);
 }
 
+/* An accuracy floor 3 % below the default: nothing under it on the front
+ * or as the pick, and the search still finds feasible points. */
+static void accuracy_floor_holds(void **state)
+{
+    (void)state;
+    aellm_space *space = NULL;
+    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    synth *y = calloc(1, sizeof(*y));
+    y->space = space;
+    aellm_search_params p;
+    aellm_search_params_default(&p);
+    p.space = space;
+    p.evaluate = synth_eval;
+    p.user = y;
+    p.budget = 30;
+    p.nsga2.pop_size = 40;
+    p.nsga2.generations = 20;
+    p.surrogate.members = 3;
+    p.surrogate.num_rounds = 100;
+    p.max_acc_drop = 0.03;
+    aellm_search_result r;
+    assert_int_equal(aellm_search_run(&p, &r), 0);
+    double acc0 = r.points[r.default_index].obj.v[AELLM_OBJ_ACC];
+    assert_true(fabs(r.min_acc - 0.97 * acc0) < 1e-12);
+    int front = 0, below = 0;
+    for (int i = 0; i < r.n_measured; i++) {
+        const aellm_search_point *q = &r.points[i];
+        double acc = q->obj.v[AELLM_OBJ_ACC];
+        below += acc < r.min_acc;
+        assert_true((acc < r.min_acc) == (q->violation > 0));
+        if (q->on_front) assert_true(acc >= r.min_acc), front++;
+    }
+    assert_true(front >= 2);
+    assert_true(below >= 1); /* the floor did exclude something */
+    assert_true(r.points[r.pick_index].obj.v[AELLM_OBJ_ACC] >= r.min_acc);
+    print_message("floor %.4f: %d measured points below it, %d on the front\n", r.min_acc, below,
+                  front);
+    aellm_search_result_free(&r);
+    p.max_acc_drop = 1.5;
+    assert_int_equal(aellm_search_run(&p, &r), AELLM_EINVAL);
+    free(y);
+    aellm_space_free(space);
+}
+
 /* Relative RMSE of a latency surrogate over every point of model B, rows
  * encoded as the search encodes them: one-hot genes, then the context. */
 typedef struct {
@@ -294,6 +338,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_near_exhaustive),
         cmocka_unit_test(transfer_carries_surrogates),
+        cmocka_unit_test(accuracy_floor_holds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,14 @@ const char *aellm_efficiency_definition(void);
 double aellm_constraint_violation(const aellm_objectives *o, double max_mem_bytes,
                                   double max_power_w);
 
+/* The same plus an accuracy floor: accuracy below min_acc adds
+ * (min_acc - acc) / min_acc (min_acc <= 0 is off). A search sets the floor
+ * from the default configuration's accuracy, so that a technique that
+ * breaks the model (one KV head for a model trained with four: perplexity
+ * 3.9 -> 190) is not offered however small and fast it is. */
+double aellm_violation_with_floor(const aellm_objectives *o, double max_mem_bytes,
+                                  double max_power_w, double min_acc);
+
 #ifdef __cplusplus
 }
 #endif

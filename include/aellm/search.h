@@ -44,6 +44,10 @@ typedef struct {
     double explore;
     double weights[AELLM_OBJ_COUNT];   /* utility weights (default all 1) */
     double max_mem_bytes, max_power_w; /* constraints; <= 0 = none */
+    /* Accuracy floor relative to the default configuration (measured first):
+     * a point whose accuracy is below (1 - max_acc_drop) x the default's is
+     * infeasible (aellm_violation_with_floor). 0 = no floor (the default). */
+    double max_acc_drop;
     aellm_nsga2_params nsga2;
     aellm_surrogate_params surrogate;
     uint64_t seed;
@@ -84,6 +88,7 @@ typedef struct {
     double efficiency;          /* of the pick against the default (aellm_efficiency_definition) */
     double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of the final surrogates (NaN if too few points) */
     int evaluations;            /* real evaluations spent */
+    double min_acc;             /* the accuracy floor applied (0: none) */
     /* The final surrogates, trained on every measured point (NULL when there
      * were no refinement rounds): owned by the result; save them
      * (aellm_surrogate_save) for a later search's transfer_from. */

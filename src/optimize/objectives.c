@@ -141,3 +141,12 @@ double aellm_constraint_violation(const aellm_objectives *o, double max_mem_byte
     if (max_power_w > 0 && o->power_w > max_power_w) v += (o->power_w - max_power_w) / max_power_w;
     return v;
 }
+
+double aellm_violation_with_floor(const aellm_objectives *o, double max_mem_bytes,
+                                  double max_power_w, double min_acc)
+{
+    double v = aellm_constraint_violation(o, max_mem_bytes, max_power_w);
+    double acc = o->v[AELLM_OBJ_ACC];
+    if (min_acc > 0 && acc < min_acc) v += (min_acc - acc) / min_acc;
+    return v;
+}

@@ -32,7 +32,13 @@ typedef struct {
     int n_seen, cap_seen;
     aellm_surrogate *model[AELLM_OBJ_COUNT];
     aellm_rng rng;
+    double min_acc; /* from the default's accuracy once it is measured */
 } search;
+
+static double violation(const search *s, const aellm_objectives *o)
+{
+    return aellm_violation_with_floor(o, s->p->max_mem_bytes, s->p->max_power_w, s->min_acc);
+}
 
 static int seen_before(const search *s, const char *h)
 {
@@ -70,7 +76,9 @@ static int add_point(search *s, const double *genes, const aellm_objectives *o, 
     memcpy(pt->genes, genes, (size_t)s->n_knobs * sizeof(double));
     pt->obj = *o;
     pt->measured = measured;
-    pt->violation = aellm_constraint_violation(o, s->p->max_mem_bytes, s->p->max_power_w);
+    if (s->n == 0 && measured && s->p->max_acc_drop > 0) /* the default comes first */
+        s->min_acc = o->v[AELLM_OBJ_ACC] * (1 - s->p->max_acc_drop);
+    pt->violation = violation(s, o);
     s->n++;
     return 0;
 }
@@ -221,7 +229,7 @@ static int ga_evaluate(void *user, const double *genes, int n, double *objective
     for (int i = 0; !rc && i < n; i++) {
         aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
         aellm_objectives_minimized(&o, objectives + (size_t)i * AELLM_OBJ_COUNT);
-        violations[i] = aellm_constraint_violation(&o, s->p->max_mem_bytes, s->p->max_power_w);
+        violations[i] = violation(s, &o);
     }
     free(mean);
     return rc;
@@ -446,6 +454,9 @@ static int setup(search *s, const aellm_search_params *p)
     }
     s->width = aellm_surrogate_row_width(s->schema, (size_t)s->n_knobs) +
                (size_t)(p->n_context > 0 ? p->n_context : 0);
+    if (!(p->max_acc_drop >= 0 && p->max_acc_drop < 1))
+        return aellm_error_set(AELLM_EINVAL, "search: max_acc_drop %g is not in [0, 1)",
+                               p->max_acc_drop);
     if (p->n_context < 0 || (p->n_context > 0 && !p->context))
         return aellm_error_set(AELLM_EINVAL, "search: %d context features without values",
                                p->n_context);
@@ -499,6 +510,7 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
         rc = search_predicted(&s, p->refine_rounds, &front, &n_front);
     }
     out->evaluations = s.n;
+    out->min_acc = s.min_acc;
     out->n_measured = s.n;
     if (!rc) holdout(&s, out);
     if (!rc) rc = mark_front(&s);
