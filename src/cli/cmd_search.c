@@ -113,6 +113,14 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
     printf("pick #%d: utility %.4f with weights acc=%g lat=%g mem=%g energy=%g\n", r->pick_index,
            r->pick_utility, w[0], w[1], w[2], w[3]);
     printf("efficiency score %.3f; %s\n", r->efficiency, aellm_efficiency_definition());
+    if (r->min_acc > 0) {
+        int below = 0;
+        for (int i = 0; i < r->n_measured; i++)
+            below += r->points[i].obj.v[AELLM_OBJ_ACC] < r->min_acc;
+        printf("accuracy floor %.4f (--max-acc-drop below the default's): %d measured "
+               "configurations under it are infeasible\n",
+               r->min_acc, below);
+    }
     printf("held-out R2 of the surrogates: acc %.2f, latency %.2f, memory %.2f, energy %.2f\n",
            r->r2[0], r->r2[1], r->r2[2], r->r2[3]);
 }
@@ -143,6 +151,7 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
     cJSON_AddNumberToObject(o, "from_store", ev->cached);
     cJSON_AddNumberToObject(o, "skipped", ev->failed);
     cJSON_AddNumberToObject(o, "hypervolume_measured", hv);
+    cJSON_AddNumberToObject(o, "min_acc", r->min_acc);
     cJSON *r2 = cJSON_AddObjectToObject(o, "heldout_r2");
     const char *names[4] = {"acc", "latency", "memory", "energy"};
     for (int k = 0; k < 4; k++)
@@ -178,7 +187,7 @@ typedef struct {
     evaluator *ev;
     aellm_search_point *pts;
     int n, cap;
-    double max_mem, max_power;
+    double max_mem, max_power, min_acc;
 } sweep;
 
 static int sweep_point(const double *genes, void *user)
@@ -194,11 +203,11 @@ static int sweep_point(const double *genes, void *user)
         if (!q) return -1;
         w->pts = q;
     }
-    w->pts[w->n++] =
-        (aellm_search_point){.genes = NULL,
-                             .obj = o,
-                             .measured = 1,
-                             .violation = aellm_constraint_violation(&o, w->max_mem, w->max_power)};
+    w->pts[w->n++] = (aellm_search_point){
+        .genes = NULL,
+        .obj = o,
+        .measured = 1,
+        .violation = aellm_violation_with_floor(&o, w->max_mem, w->max_power, w->min_acc)};
     fprintf(stderr, "[%d] exhaustive\n", w->n);
     return 0;
 }
@@ -231,7 +240,8 @@ static void print_baselines(const method_row *rows, int n_rows, const aellm_obje
     int k = 0;
     for (int r = 0; all && r < n_rows; r++)
         for (int i = 0; i < rows[r].n; i++)
-            if (rows[r].pts[i].measured) all[k++] = rows[r].pts[i].obj;
+            if (rows[r].pts[i].measured && rows[r].pts[i].violation == 0)
+                all[k++] = rows[r].pts[i].obj; /* the feasible region's range */
     double lo[4], hi[4], hv_ref = 0;
     aellm_objectives_range(all, k, lo, hi);
     free(all);
@@ -249,7 +259,7 @@ static void print_baselines(const method_row *rows, int n_rows, const aellm_obje
         printf("%-11s %11d %10.4f %12.3f %10.3f %+9.1f%%\n", rows[r].name, rows[r].evaluations, hv,
                hv_ref > 0 ? hv / hv_ref : NAN, eff, 100 * dacc);
     }
-    printf("HV: measured feasible points, objectives normalised over all methods' points, "
+    printf("HV: measured feasible points, objectives normalised over all methods' feasible points, "
            "reference 1.1; efficiency and acc change of each method's utility pick against the "
            "default; %s\n",
            aellm_efficiency_definition());
@@ -267,7 +277,10 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
                           {"random", rnd.points, rnd.n_measured, rnd.evaluations},
                           {"default", res->points, 1, 1}};
     int n_rows = 3;
-    sweep w = {.ev = ev, .max_mem = sp->max_mem_bytes, .max_power = sp->max_power_w};
+    sweep w = {.ev = ev,
+               .max_mem = sp->max_mem_bytes,
+               .max_power = sp->max_power_w,
+               .min_acc = res->min_acc};
     int64_t size = aellm_space_enumerate(sp->space, NULL, NULL);
     int rc = 0;
     if (size > 0 && size <= exhaustive_max) {
@@ -289,7 +302,7 @@ int cmd_search(int argc, char **argv)
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
-    float max_power = 0, explore = 0;
+    float max_power = 0, explore = 0, max_acc_drop = 0.1f;
     uint64_t seed = 1;
     evaluator ev = {0};
     aellm_eval_request_default(&ev.req);
@@ -306,7 +319,11 @@ int cmd_search(int argc, char **argv)
         {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
-        {"calib", 0, OPT_STR, &calib, "calibration text for GPTQ/AWQ/SmoothQuant points"},
+        {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
+         "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
+        {"calib", 0, OPT_STR, &calib,
+         "calibration text for GPTQ/AWQ/SmoothQuant points (bundled model: the bundled "
+         "TinyStories text from byte 393216)"},
         {"calib-skip", 0, OPT_INT, &calib_skip, "start the calibration slice at this byte"},
         {"db", 0, OPT_STR, &db, "evaluation store (default aellm.db): a rerun reuses it"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
@@ -338,6 +355,9 @@ int cmd_search(int argc, char **argv)
     if (rc) return rc < 0 ? 1 : 0;
     aellm_search_params sp;
     aellm_search_params_default(&sp);
+    if (!(max_acc_drop >= 0 && max_acc_drop < 1))
+        return cli_fail("search", "--max-acc-drop must be in [0, 1)");
+    sp.max_acc_drop = max_acc_drop;
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
@@ -355,6 +375,18 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     if (cli_open_task("search", &task, task_arg)) goto done;
+    if (!calib && !model && !getenv("AELLM_MODEL") && cli_data_dir()) {
+        /* the bundled model: calibrate on the second half of the TinyStories
+           validation text, apart from the first 64 KiB the bundled tasks score */
+        static char path[4096];
+        snprintf(path, sizeof(path), "%s/tinystories/tinystories_val.txt", cli_data_dir());
+        if (cli_is_file(path)) {
+            calib = path;
+            if (!calib_skip) calib_skip = 393216;
+            fprintf(stderr, "calibration text: %s from byte %d (give --calib to change)\n", calib,
+                    calib_skip);
+        }
+    }
     ev.space = space;
     ev.calib = calib;
     ev.calib_skip = calib_skip;
@@ -389,8 +421,10 @@ int cmd_search(int argc, char **argv)
     }
     double lo[4], hi[4], hv = 0;
     aellm_objectives *o = malloc((size_t)(res.n_measured ? res.n_measured : 1) * sizeof(*o));
-    for (int i = 0; o && i < res.n_measured; i++) o[i] = res.points[i].obj;
-    aellm_objectives_range(o, res.n_measured, lo, hi);
+    int n_ok = 0;
+    for (int i = 0; o && i < res.n_measured; i++)
+        if (res.points[i].violation == 0) o[n_ok++] = res.points[i].obj;
+    aellm_objectives_range(o, n_ok, lo, hi);
     free(o);
     aellm_search_hypervolume(&hv, res.points, res.n_measured, lo, hi);
     if (json)
@@ -398,7 +432,7 @@ int cmd_search(int argc, char **argv)
     else {
         print_table(space, &res, sp.weights);
         printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "
-               "%.4f (objectives normalised over the measured points, reference 1.1)\n",
+               "%.4f (objectives normalised over the feasible measured points, reference 1.1)\n",
                res.evaluations, ev.cached, ev.failed, hv);
     }
     status = csv ? write_csv(csv, space, &res) : 0;
