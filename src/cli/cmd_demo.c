@@ -1,4 +1,4 @@
-/* `aellm demo`: the main job on the bundled default — greedy generation and
+/* `aellm demo`: a quick look at the engine on the bundled default — greedy generation and
  * perplexity with stories260K when ../shared/data is there, otherwise with a
  * random-weight model of the same shape that aellm makes itself (and says so). */
 #include <stdlib.h>
@@ -76,7 +76,7 @@ int cmd_demo(int argc, char **argv)
     int n = 200;
     cli_opt opts[] = {{"n-predict", 'n', OPT_INT, &n, "tokens to generate (default 200)"}, {0}};
     cli_command cmd = {"demo",
-                       "Runs the main job on the bundled default model: greedy "
+                       "A quick look at the engine on the bundled default model: greedy "
                        "generation, then perplexity on TinyStories validation text.",
                        "[-n N]", NULL, opts};
     int rc = cli_parse(&cmd, argc, argv);

@@ -12,7 +12,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"demo", cmd_demo, "the main job on the bundled default model (generate + perplexity)"},
+    {"demo", cmd_demo, "a quick look at the engine (generate + perplexity)"},
     {"generate", cmd_generate, "generate text from a prompt"},
     {"perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)"},
     {"bench", cmd_bench, "prompt and generation speed, and the memory-bandwidth roofline"},
