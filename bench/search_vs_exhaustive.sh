@@ -3,7 +3,7 @@
 # the inference-stage space on stories260K, all on one store: evaluations,
 # hypervolume share of the exhaustive front, efficiency and accuracy change
 # of each utility pick. Usage: bench/search_vs_exhaustive.sh BUILD_DIR [DATA_DIR]
-# (BUDGET=60 EXPLORE=0 SEED=1 MAX_REPS=100 DB=/tmp/aellm-search-bench.db to change; a rerun with the
+# (BUDGET=60 EXPLORE=0 SEED=1 MAX_REPS=100 REL_CI=0.02 DB=/tmp/aellm-search-bench.db to change; a rerun with the
 # same DB and engine version reuses every measurement).
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
@@ -16,5 +16,5 @@ cat >"$task" <<JSON
 JSON
 echo "machine: $(nproc) cores; $(date -u +%F); engine $("$build/aellm" --version)"
 "$build/aellm" search --task "$task" --db "$db" --budget "${BUDGET:-60}" --explore "${EXPLORE:-0}" --seed "${SEED:-1}" \
-    --baselines --calib "$val" --calib-skip 393216 --prompt 128 --gen 32 --max-reps "${MAX_REPS:-100}" --threads 2 \
+    --baselines --calib "$val" --calib-skip 393216 --prompt 128 --gen 32 --max-reps "${MAX_REPS:-100}" --rel-ci "${REL_CI:-0.02}" --threads 2 \
     2>/dev/null | sed -n '/^method/,$p'

@@ -302,7 +302,7 @@ int cmd_search(int argc, char **argv)
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
-    float max_power = 0, explore = 0, max_acc_drop = 0.1f;
+    float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
     uint64_t seed = 1;
     evaluator ev = {0};
     aellm_eval_request_default(&ev.req);
@@ -330,6 +330,8 @@ int cmd_search(int argc, char **argv)
         {"prompt", 'p', OPT_INT, &lp->n_prompt, "latency: prompt tokens (512)"},
         {"gen", 'n', OPT_INT, &lp->n_gen, "latency: generated tokens (128)"},
         {"max-reps", 0, OPT_INT, &lp->max_reps, "latency: most timed runs (100)"},
+        {"rel-ci", 0, OPT_FLOAT, &rel_ci,
+         "latency: stop when the median's 95% CI is within +-this fraction (0.02)"},
         {"unpaired", 0, OPT_FLAG, &unpaired,
          "time each configuration alone, not interleaved with the default (see aellm eval "
          "--paired)"},
@@ -358,6 +360,8 @@ int cmd_search(int argc, char **argv)
     if (!(max_acc_drop >= 0 && max_acc_drop < 1))
         return cli_fail("search", "--max-acc-drop must be in [0, 1)");
     sp.max_acc_drop = max_acc_drop;
+    if (rel_ci < 0) return cli_fail("search", "--rel-ci must be >= 0");
+    if (rel_ci > 0) lp->rel_ci = rel_ci;
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");

@@ -354,6 +354,166 @@ static int explore(search *s, int k)
     return rc;
 }
 
+/* ---- candidates near the predicted front ---- */
+
+/* Unmeasured usable points: the whole space when it is small enough to
+ * enumerate, else random draws. */
+typedef struct {
+    search *s;
+    double *g;
+    int n, cap;
+} pool;
+
+static int pool_add(const double *genes, void *user)
+{
+    pool *c = user;
+    search *s = c->s;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        void *q = realloc(c->g, (size_t)cap * s->n_knobs * sizeof(double));
+        if (!q) return aellm_error_oom("candidates", 0);
+        c->g = q;
+        c->cap = cap;
+    }
+    double *g = c->g + (size_t)c->n * s->n_knobs;
+    memcpy(g, genes, (size_t)s->n_knobs * sizeof(double));
+    char h[65];
+    if (!usable(s, g)) return 0;
+    aellm_space_hash(s->p->space, g, h);
+    if (seen_before(s, h)) return 0;
+    for (int i = 0; i < c->n; i++) /* random draws repeat */
+        if (!memcmp(c->g + (size_t)i * s->n_knobs, g, (size_t)s->n_knobs * sizeof(double)))
+            return 0;
+    c->n++;
+    return 0;
+}
+
+enum { POOL_ENUMERATE_MAX = 4096, POOL_DRAWS = 2048 };
+
+static int candidates(search *s, pool *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->s = s;
+    int64_t size = aellm_space_enumerate(s->p->space, NULL, NULL);
+    if (size > 0 && size <= POOL_ENUMERATE_MAX)
+        return aellm_space_enumerate(s->p->space, pool_add, c) < 0 ? AELLM_ERROR : 0;
+    double *g = malloc((size_t)s->n_knobs * sizeof(double));
+    if (!g) return aellm_error_oom("candidates", 0);
+    int rc = 0;
+    for (int i = 0; !rc && i < POOL_DRAWS; i++) {
+        random_point(s, g);
+        rc = pool_add(g, c);
+    }
+    free(g);
+    return rc;
+}
+
+/* Non-domination layer of each predicted-feasible candidate (0 = the
+ * predicted front), -1 for predicted-infeasible ones. */
+static int layers(search *s, const double *mean, int n, int *layer)
+{
+    double *f = malloc((size_t)(n ? n : 1) * AELLM_OBJ_COUNT * sizeof(double));
+    int *map = malloc((size_t)(n ? n : 1) * sizeof(int)),
+        *idx = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (!f || !map || !idx) {
+        free(f), free(map), free(idx);
+        return aellm_error_oom("candidate layers", 0);
+    }
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+        layer[i] = violation(s, &o) > 0 ? -1 : -2; /* -2: not yet layered */
+        left += layer[i] == -2;
+    }
+    for (int l = 0; left > 0; l++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (layer[i] == -2) {
+                aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+                aellm_objectives_minimized(&o, f + (size_t)m * AELLM_OBJ_COUNT);
+                map[m++] = i;
+            }
+        int k = aellm_nondominated(idx, f, m, AELLM_OBJ_COUNT);
+        if (k <= 0) break;
+        for (int j = 0; j < k; j++) layer[map[idx[j]]] = l;
+        left -= k;
+    }
+    free(f), free(map), free(idx);
+    return 0;
+}
+
+typedef struct {
+    int index, layer;
+    double uncertainty;
+} near;
+
+static int by_layer_then_uncertainty(const void *a, const void *b)
+{
+    const near *x = a, *y = b;
+    if (x->layer != y->layer) return x->layer - y->layer;
+    return (x->uncertainty < y->uncertainty) - (x->uncertainty > y->uncertainty);
+}
+
+static double uncertainty(const double *var, const double *lo, const double *hi)
+{
+    double u = 0;
+    for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
+        double range = hi[j] > lo[j] ? hi[j] - lo[j] : 1;
+        u += sqrt(fmax(var[j], 0)) / range;
+    }
+    return u;
+}
+
+/* What a round has left after the predicted front: up to k_near candidates
+ * from the predicted layers nearest the front (most uncertain first within a
+ * layer), then up to k_explore random predicted-feasible ones; nothing
+ * predicted infeasible is measured while a feasible candidate remains. */
+static int near_front(search *s, int k_near, int k_explore)
+{
+    pool c;
+    int rc = candidates(s, &c), n = c.n, done = 0;
+    double *mean = malloc((size_t)(n ? n : 1) * AELLM_OBJ_COUNT * 2 * sizeof(double));
+    double *var = mean ? mean + (size_t)(n ? n : 1) * AELLM_OBJ_COUNT : NULL;
+    int *layer = malloc((size_t)(n ? n : 1) * sizeof(int));
+    near *order = malloc((size_t)(n ? n : 1) * sizeof(*order));
+    if (!rc && (!mean || !layer || !order)) rc = aellm_error_oom("near-front candidates", 0);
+    if (!rc && n) rc = predict(s, c.g, n, mean, var);
+    if (!rc && n) rc = layers(s, mean, n, layer);
+    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
+    if (o) aellm_objectives_range(o, s->n, lo, hi);
+    int n_feasible = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        order[i] = (near){i, layer[i] < 0 ? INT32_MAX : layer[i],
+                          uncertainty(var + (size_t)i * AELLM_OBJ_COUNT, lo, hi)};
+        n_feasible += layer[i] >= 0;
+    }
+    if (!rc) qsort(order, (size_t)n, sizeof(*order), by_layer_then_uncertainty);
+    int i = 0;
+    for (; !rc && i < n && done < k_near; i++) {
+        int got = measure(s, c.g + (size_t)order[i].index * s->n_knobs, "near front");
+        if (got < 0) rc = got;
+        done += got > 0;
+    }
+    /* exploration: random among the predicted-feasible candidates not taken */
+    for (int e = 0, tries = 0; !rc && e < k_explore && tries < 4 * n + 8; tries++) {
+        int lim = n_feasible > i ? n_feasible : n;
+        if (lim <= i) break;
+        int j = i + (int)(aellm_rng_u64(&s->rng) % (uint64_t)(lim - i));
+        int got = measure(s, c.g + (size_t)order[j].index * s->n_knobs, "explore");
+        if (got < 0) rc = got;
+        e += got > 0;
+        done += got > 0;
+    }
+    free(o);
+    free(order);
+    free(layer);
+    free(mean);
+    free(c.g);
+    return rc < 0 ? rc : done;
+}
+
 /* ---- the result ---- */
 
 static int mark_front(search *s)
@@ -501,7 +661,9 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
         int k_explore = (int)floor(k * p->explore + 0.5);
         int got = refine(&s, front, n_front, k - k_explore);
         if (got < 0) rc = got;
-        if (!rc) rc = explore(&s, k - (got > 0 ? got : 0));
+        int more = rc ? 0 : near_front(&s, k - k_explore - got, k_explore);
+        if (more < 0) rc = more;
+        if (!rc && got + more < k) rc = explore(&s, k - got - more);
     }
     if (!rc && p->refine_rounds > 0) rc = train(&s);
     if (!rc && p->refine_rounds > 0) {
