@@ -188,6 +188,7 @@ typedef struct {
     aellm_search_point *pts;
     int n, cap;
     double max_mem, max_power, min_acc;
+    const char *label; /* progress: "exhaustive" */
 } sweep;
 
 static int sweep_point(const double *genes, void *user)
@@ -208,7 +209,7 @@ static int sweep_point(const double *genes, void *user)
         .obj = o,
         .measured = 1,
         .violation = aellm_violation_with_floor(&o, w->max_mem, w->max_power, w->min_acc)};
-    fprintf(stderr, "[%d] exhaustive\n", w->n);
+    fprintf(stderr, "[%d] %s\n", w->n, w->label ? w->label : "exhaustive");
     return 0;
 }
 
@@ -248,7 +249,7 @@ static void print_baselines(const method_row *rows, int n_rows, const aellm_obje
     for (int r = 0; r < n_rows; r++)
         if (!strcmp(rows[r].name, "exhaustive"))
             aellm_search_hypervolume(&hv_ref, rows[r].pts, rows[r].n, lo, hi);
-    printf("\n%-11s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV",
+    printf("\n%-13s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV",
            hv_ref > 0 ? "HV/exhaust." : "", "efficiency", "acc change");
     for (int r = 0; r < n_rows; r++) {
         double hv = 0;
@@ -256,13 +257,88 @@ static void print_baselines(const method_row *rows, int n_rows, const aellm_obje
         int p = pick_of(&rows[r], w, lo, hi);
         double eff = p >= 0 ? aellm_efficiency_score(&rows[r].pts[p].obj, def) : NAN;
         double dacc = p >= 0 ? rows[r].pts[p].obj.v[0] / def->v[0] - 1 : NAN;
-        printf("%-11s %11d %10.4f %12.3f %10.3f %+9.1f%%\n", rows[r].name, rows[r].evaluations, hv,
-               hv_ref > 0 ? hv / hv_ref : NAN, eff, 100 * dacc);
+        if (p < 0)
+            printf("%-13s %11d %10.4f %12.3f %10s %10s\n", rows[r].name, rows[r].evaluations, hv,
+                   hv_ref > 0 ? hv / hv_ref : NAN, "-", "(none feasible)");
+        else
+            printf("%-13s %11d %10.4f %12.3f %10.3f %+9.1f%%\n", rows[r].name, rows[r].evaluations,
+                   hv, hv_ref > 0 ? hv / hv_ref : NAN, eff, 100 * dacc);
     }
     printf("HV: measured feasible points, objectives normalised over all methods' feasible points, "
            "reference 1.1; efficiency and acc change of each method's utility pick against the "
            "default; %s\n",
            aellm_efficiency_definition());
+}
+
+/* ---- the EfficientLLM rules (DESIGN.md §3, arXiv 2505.13840) ---- */
+
+/* Knob `name` to the option equal to `str` (or the number `num`); 0 when the
+ * space has no such option that applies. */
+static int set_option(const aellm_space *s, double *g, const char *name, const char *str,
+                      double num)
+{
+    int k = aellm_space_find(s, name);
+    aellm_knob_info in;
+    if (k < 0 || (aellm_space_knob(s, k, &in), !in.applies)) return 0;
+    for (int o = 0; o < in.n_options; o++) {
+        const cJSON *v = aellm_space_option(s, k, o);
+        int match = str ? cJSON_IsString(v) && !strcmp(v->valuestring, str)
+                        : cJSON_IsNumber(v) && v->valuedouble == num;
+        if (match && aellm_space_option_applies(s, k, o)) return g[k] = o, 1;
+    }
+    return 0;
+}
+
+/* VRAM < 50 GB -> MQA; > 100 GB -> MoE; < 3B parameters -> LoRA; > 14B ->
+ * RSLoRA; INT4 when it costs less than 5 % accuracy. Rules whose knob this
+ * aellm cannot apply are reported and skipped. Measures the INT4 variant,
+ * and the variant without INT4 if the drop is 5 % or more. */
+static int efficientllm_rules(evaluator *ev, const aellm_search_params *sp, double acc0, sweep *w)
+{
+    const aellm_space *s = sp->space;
+    const double GB = 1e9;
+    aellm_hw_profile hw;
+    double mem = sp->max_mem_bytes > 0                        ? sp->max_mem_bytes
+                 : aellm_hw_detect(&hw, 0, ev->req.n_threads) ? 0
+                                                              : hw.mem_bytes;
+    double params = (double)aellm_model_n_params(ev->model);
+    int kv = aellm_model_config_get(ev->model)->n_kv_heads;
+    double *g = malloc(2 * (size_t)aellm_space_n_knobs(s) * sizeof(double)), *g4;
+    if (!g) return -1;
+    g4 = g + aellm_space_n_knobs(s);
+    aellm_space_defaults(s, g);
+    printf("\nEfficientLLM rules (memory %.1f GB, %.3gB parameters):\n", mem / GB, params / 1e9);
+    if (mem < 50 * GB)
+        printf("  memory < 50 GB -> MQA: %s\n", set_option(s, g, "inference.kv_share", NULL, kv)
+                                                    ? "KV heads pooled to one (post hoc)"
+                                                    : "skipped (no such option here)");
+    if (mem > 100 * GB)
+        printf("  memory > 100 GB -> MoE: %s\n",
+               set_option(s, g, "architecture.moe_experts", NULL, 8)
+                   ? "8 experts"
+                   : "skipped (not applicable yet)");
+    if (params < 3e9 || params > 14e9) {
+        const char *m = params < 3e9 ? "lora" : "rslora";
+        printf("  %s -> %s: %s\n", params < 3e9 ? "< 3B parameters" : "> 14B parameters", m,
+               set_option(s, g, "finetuning.method", m, 0) ? "applied"
+                                                           : "skipped (not applicable yet)");
+    }
+    memcpy(g4, g, (size_t)aellm_space_n_knobs(s) * sizeof(double));
+    int rc = 0, n0 = w->n;
+    if (set_option(s, g4, "inference.weights", "int4", 0)) {
+        aellm_space_canonicalize(s, g4);
+        rc = sweep_point(g4, w);
+        int kept = !rc && w->n > n0 && w->pts[w->n - 1].obj.v[AELLM_OBJ_ACC] >= 0.95 * acc0;
+        printf("  INT4 (RTN) when the accuracy drop is < 5 %%: %s\n",
+               w->n == n0 ? "not measurable here"
+               : kept     ? "kept"
+                          : "dropped (accuracy fell 5 % or more)");
+        if (kept) return free(g), rc;
+    }
+    aellm_space_canonicalize(s, g);
+    if (!rc) rc = sweep_point(g, w);
+    free(g);
+    return rc;
 }
 
 static int run_baselines(evaluator *ev, const aellm_search_params *sp,
@@ -273,7 +349,7 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
     rp.n_seed = sp->budget;
     aellm_search_result rnd;
     if (aellm_search_run(&rp, &rnd)) return cli_fail_last("search");
-    method_row rows[4] = {{"search", res->points, res->n_measured, res->evaluations},
+    method_row rows[5] = {{"search", res->points, res->n_measured, res->evaluations},
                           {"random", rnd.points, rnd.n_measured, rnd.evaluations},
                           {"default", res->points, 1, 1}};
     int n_rows = 3;
@@ -281,8 +357,12 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
                .max_mem = sp->max_mem_bytes,
                .max_power = sp->max_power_w,
                .min_acc = res->min_acc};
+    sweep rules = w;
+    rules.label = "efficientllm";
+    int rc = efficientllm_rules(ev, sp, res->points[res->default_index].obj.v[AELLM_OBJ_ACC],
+                                &rules) < 0;
+    if (!rc) rows[n_rows++] = (method_row){"efficientllm", rules.pts, rules.n, rules.n};
     int64_t size = aellm_space_enumerate(sp->space, NULL, NULL);
-    int rc = 0;
     if (size > 0 && size <= exhaustive_max) {
         rc = (int)aellm_space_enumerate(sp->space, sweep_point, &w) < 0;
         rows[n_rows++] = (method_row){"exhaustive", w.pts, w.n, w.n};
@@ -292,6 +372,7 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
     }
     if (!rc) print_baselines(rows, n_rows, &res->points[0].obj, sp->weights);
     free(w.pts);
+    free(rules.pts);
     aellm_search_result_free(&rnd);
     return rc ? cli_fail_last("search") : 0;
 }
