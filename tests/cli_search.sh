@@ -38,11 +38,17 @@ after=$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')
 used=$(field "$tmp/c.json" evaluations); cached=$(field "$tmp/c.json" from_store)
 [ $((after - before)) = $((used - cached)) ] || fail "resume: $((after - before)) new records for $((used - cached)) fresh evaluations"
 [ "$(sqlite3 "$tmp/s.db" 'pragma integrity_check')" = ok ] || fail "store corrupt"
-# baselines side by side: random search, the EfficientLLM rules (MQA on this
-# 8 GB limit; LoRA reported as not applicable), no exhaustive above the cap
+# baselines side by side: random search, one technique at a time, the
+# EfficientLLM rules (MQA on this 8 GB limit; LoRA reported as not
+# applicable), the guidelines, no exhaustive above the cap
 run --baselines --exhaustive-max 1 --max-memory 8G >"$tmp/d.txt" 2>"$tmp/d.err" || fail "baselines: $(tail -1 "$tmp/d.err")"
-for row in '^random ' '^default ' '^efficientllm ' 'MQA: KV heads pooled to one' 'lora: skipped' 'exhaustive search skipped'; do
+for row in '^random ' '^default ' '^single-tech ' '^efficientllm ' '^guidelines ' '^exhaustive .*(skipped)' \
+    'MQA: KV heads pooled to one' 'lora: skipped' 'kv_cache: ' 'quantization: ' 'balanced preferences -> 8-bit'; do
     grep -q "$row" "$tmp/d.txt" || fail "baselines output lacks '$row'"
 done
+# and as JSON: seven rows, every evaluation within the store
+run --baselines --exhaustive-max 1 --max-memory 8G --json >"$tmp/e.json" 2>/dev/null || fail "baselines --json"
+[ "$(grep -o '"hypervolume_ratio":' "$tmp/e.json" | wc -l)" = 7 ] || fail "baselines --json lacks rows"
+grep -q '"method":[[:space:]]*"guidelines"' "$tmp/e.json" || fail "no guidelines row in JSON"
 [ "$(sqlite3 "$tmp/s.db" 'pragma integrity_check')" = ok ] || fail "store corrupt after baselines"
 echo "ok: $n evaluations; resumed run used $used ($cached from the store)"

@@ -27,6 +27,10 @@ void aellm_space_free(aellm_space *s); /* accepts NULL */
 typedef struct {
     const char *stage; /* "inference" (borrowed from the space) */
     const char *name;  /* "weights" */
+    /* The knob's technique ("quantization"): knobs of one technique are
+     * optimised together by the single-technique baseline. The file's
+     * "technique" field, else the stage's name. Borrowed. */
+    const char *technique;
     int stage_index;   /* 0.. in file order */
     aellm_knob_type type;
     int n_options; /* categorical: options; else 0 */
@@ -42,6 +46,10 @@ const char *aellm_space_stage_name(const aellm_space *s, int stage);
 void aellm_space_knob(const aellm_space *s, int k, aellm_knob_info *out);
 /* Index of "stage.knob", or -1. */
 int aellm_space_find(const aellm_space *s, const char *stage_dot_knob);
+/* A copy of the space in which only the knobs of `technique` apply (the
+ * others held at their defaults); same knobs, same gene layout. Caller
+ * frees. AELLM_EINVAL when no knob of that technique applies. */
+int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_space **out);
 /* Whether option `o` of categorical knob `k` can be applied now. */
 int aellm_space_option_applies(const aellm_space *s, int k, int o);
 /* The option's value (borrowed JSON). */

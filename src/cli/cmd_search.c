@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aellm/baselines.h"
 #include "aellm/energy.h"
 #include "aellm/error.h"
 #include "aellm/evaluate.h"
@@ -183,197 +184,118 @@ static int write_csv(const char *path, const aellm_space *s, const aellm_search_
 
 /* ---- baselines on the same store and budget ---- */
 
-typedef struct {
-    evaluator *ev;
-    aellm_search_point *pts;
-    int n, cap;
-    double max_mem, max_power, min_acc;
-    const char *label; /* progress: "exhaustive" */
-} sweep;
-
-static int sweep_point(const double *genes, void *user)
+/* Share of the default configuration's peak memory that is KV cache, from
+ * its record (in the store since the search measured it). */
+static double default_kv_fraction(evaluator *ev, const double *genes)
 {
-    sweep *w = user;
-    if (!applicable(w->ev, genes)) return 0;
-    aellm_objectives o;
-    int rc = evaluate(w->ev, genes, &o);
-    if (rc) return rc < 0 ? rc : 0;
-    if (w->n == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 64;
-        void *q = realloc(w->pts, (size_t)w->cap * sizeof(*w->pts));
-        if (!q) return -1;
-        w->pts = q;
+    aellm_config c;
+    if (to_config(ev, genes, &c)) return 0;
+    aellm_eval_request r = ev->req;
+    r.config = &c;
+    r.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
+    char *rec = NULL;
+    int cached = 0;
+    double frac = 0;
+    if (!aellm_evaluate(&r, ev->store, &rec, &cached)) {
+        cJSON *j = cJSON_Parse(rec);
+        const cJSON *mem = cJSON_GetObjectItem(j, "memory");
+        const cJSON *kv = cJSON_GetObjectItem(cJSON_GetObjectItem(mem, "peak_by_kind"), "kv");
+        const cJSON *peak = cJSON_GetObjectItem(mem, "peak_bytes");
+        if (cJSON_IsNumber(kv) && cJSON_IsNumber(peak) && peak->valuedouble > 0)
+            frac = kv->valuedouble / peak->valuedouble;
+        cJSON_Delete(j);
     }
-    w->pts[w->n++] = (aellm_search_point){
-        .genes = NULL,
-        .obj = o,
-        .measured = 1,
-        .violation = aellm_violation_with_floor(&o, w->max_mem, w->max_power, w->min_acc)};
-    fprintf(stderr, "[%d] %s\n", w->n, w->label ? w->label : "exhaustive");
-    return 0;
+    free(rec);
+    return frac;
 }
 
-typedef struct {
-    const char *name;
-    const aellm_search_point *pts;
-    int n, evaluations;
-} method_row;
-
-/* argmax U over a method's measured feasible points: its pick. */
-static int pick_of(const method_row *m, const double w[4], const double lo[4], const double hi[4])
+static void baseline_facts(evaluator *ev, const aellm_search_params *sp,
+                           const aellm_search_result *res, aellm_baseline_facts *f)
 {
-    int best = -1;
-    double bu = 0;
-    for (int i = 0; i < m->n; i++) {
-        if (!m->pts[i].measured || m->pts[i].violation > 0) continue;
-        double u = aellm_utility(&m->pts[i].obj, w, lo, hi);
-        if (best < 0 || u > bu) best = i, bu = u;
-    }
-    return best;
+    aellm_hw_profile hw;
+    f->mem_bytes = sp->max_mem_bytes > 0                        ? sp->max_mem_bytes
+                   : aellm_hw_detect(&hw, 0, ev->req.n_threads) ? 0
+                                                                : hw.mem_bytes;
+    f->n_params = (double)aellm_model_n_params(ev->model);
+    f->n_kv_heads = aellm_model_config_get(ev->model)->n_kv_heads;
+    f->kv_fraction = default_kv_fraction(ev, res->points[res->default_index].genes);
 }
 
-static void print_baselines(const method_row *rows, int n_rows, const aellm_objectives *def,
-                            const double w[4])
+enum { N_BASELINE_ROWS = 7 };
+
+static void print_baselines(const aellm_baseline *rows, const aellm_baseline_score *sc, int n)
 {
-    int total = 0;
-    for (int r = 0; r < n_rows; r++) total += rows[r].n;
-    aellm_objectives *all = malloc((size_t)(total ? total : 1) * sizeof(*all));
-    int k = 0;
-    for (int r = 0; all && r < n_rows; r++)
-        for (int i = 0; i < rows[r].n; i++)
-            if (rows[r].pts[i].measured && rows[r].pts[i].violation == 0)
-                all[k++] = rows[r].pts[i].obj; /* the feasible region's range */
-    double lo[4], hi[4], hv_ref = 0;
-    aellm_objectives_range(all, k, lo, hi);
-    free(all);
-    for (int r = 0; r < n_rows; r++)
-        if (!strcmp(rows[r].name, "exhaustive"))
-            aellm_search_hypervolume(&hv_ref, rows[r].pts, rows[r].n, lo, hi);
-    printf("\n%-13s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV",
-           hv_ref > 0 ? "HV/exhaust." : "", "efficiency", "acc change");
-    for (int r = 0; r < n_rows; r++) {
-        double hv = 0;
-        aellm_search_hypervolume(&hv, rows[r].pts, rows[r].n, lo, hi);
-        int p = pick_of(&rows[r], w, lo, hi);
-        double eff = p >= 0 ? aellm_efficiency_score(&rows[r].pts[p].obj, def) : NAN;
-        double dacc = p >= 0 ? rows[r].pts[p].obj.v[0] / def->v[0] - 1 : NAN;
-        if (p < 0)
-            printf("%-13s %11d %10.4f %12.3f %10s %10s\n", rows[r].name, rows[r].evaluations, hv,
-                   hv_ref > 0 ? hv / hv_ref : NAN, "-", "(none feasible)");
+    printf("\n%-13s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV", "HV/exhaust.",
+           "efficiency", "acc change");
+    for (int r = 0; r < n; r++) {
+        if (rows[r].skipped) {
+            printf("%-13s %11s %10s %12s %10s %10s\n", rows[r].name, "-", "-", "-", "-",
+                   "(skipped)");
+            continue;
+        }
+        printf("%-13s %11d %10.4f %12.3f ", rows[r].name, rows[r].evaluations, sc[r].hv,
+               sc[r].hv_ratio);
+        if (sc[r].pick < 0)
+            printf("%10s %10s\n", "-", "(none feasible)");
         else
-            printf("%-13s %11d %10.4f %12.3f %10.3f %+9.1f%%\n", rows[r].name, rows[r].evaluations,
-                   hv, hv_ref > 0 ? hv / hv_ref : NAN, eff, 100 * dacc);
+            printf("%10.3f %+9.1f%%\n", sc[r].efficiency, 100 * sc[r].acc_change);
     }
+    for (int r = 0; r < n; r++)
+        if (rows[r].note[0]) printf("  %s: %s\n", rows[r].name, rows[r].note);
     printf("HV: measured feasible points, objectives normalised over all methods' feasible points, "
            "reference 1.1; efficiency and acc change of each method's utility pick against the "
            "default; %s\n",
            aellm_efficiency_definition());
 }
 
-/* ---- the EfficientLLM rules (DESIGN.md §3, arXiv 2505.13840) ---- */
-
-/* Knob `name` to the option equal to `str` (or the number `num`); 0 when the
- * space has no such option that applies. */
-static int set_option(const aellm_space *s, double *g, const char *name, const char *str,
-                      double num)
+static cJSON *num_or_null(double x)
 {
-    int k = aellm_space_find(s, name);
-    aellm_knob_info in;
-    if (k < 0 || (aellm_space_knob(s, k, &in), !in.applies)) return 0;
-    for (int o = 0; o < in.n_options; o++) {
-        const cJSON *v = aellm_space_option(s, k, o);
-        int match = str ? cJSON_IsString(v) && !strcmp(v->valuestring, str)
-                        : cJSON_IsNumber(v) && v->valuedouble == num;
-        if (match && aellm_space_option_applies(s, k, o)) return g[k] = o, 1;
-    }
-    return 0;
+    return isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x);
 }
 
-/* VRAM < 50 GB -> MQA; > 100 GB -> MoE; < 3B parameters -> LoRA; > 14B ->
- * RSLoRA; INT4 when it costs less than 5 % accuracy. Rules whose knob this
- * aellm cannot apply are reported and skipped. Measures the INT4 variant,
- * and the variant without INT4 if the drop is 5 % or more. */
-static int efficientllm_rules(evaluator *ev, const aellm_search_params *sp, double acc0, sweep *w)
+static cJSON *baselines_json(const aellm_space *s, const aellm_baseline *rows,
+                             const aellm_baseline_score *sc, int n)
 {
-    const aellm_space *s = sp->space;
-    const double GB = 1e9;
-    aellm_hw_profile hw;
-    double mem = sp->max_mem_bytes > 0                        ? sp->max_mem_bytes
-                 : aellm_hw_detect(&hw, 0, ev->req.n_threads) ? 0
-                                                              : hw.mem_bytes;
-    double params = (double)aellm_model_n_params(ev->model);
-    int kv = aellm_model_config_get(ev->model)->n_kv_heads;
-    double *g = malloc(2 * (size_t)aellm_space_n_knobs(s) * sizeof(double)), *g4;
-    if (!g) return -1;
-    g4 = g + aellm_space_n_knobs(s);
-    aellm_space_defaults(s, g);
-    printf("\nEfficientLLM rules (memory %.1f GB, %.3gB parameters):\n", mem / GB, params / 1e9);
-    if (mem < 50 * GB)
-        printf("  memory < 50 GB -> MQA: %s\n", set_option(s, g, "inference.kv_share", NULL, kv)
-                                                    ? "KV heads pooled to one (post hoc)"
-                                                    : "skipped (no such option here)");
-    if (mem > 100 * GB)
-        printf("  memory > 100 GB -> MoE: %s\n",
-               set_option(s, g, "architecture.moe_experts", NULL, 8)
-                   ? "8 experts"
-                   : "skipped (not applicable yet)");
-    if (params < 3e9 || params > 14e9) {
-        const char *m = params < 3e9 ? "lora" : "rslora";
-        printf("  %s -> %s: %s\n", params < 3e9 ? "< 3B parameters" : "> 14B parameters", m,
-               set_option(s, g, "finetuning.method", m, 0) ? "applied"
-                                                           : "skipped (not applicable yet)");
+    cJSON *a = cJSON_CreateArray();
+    for (int r = 0; r < n; r++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "method", rows[r].name);
+        cJSON_AddBoolToObject(o, "skipped", rows[r].skipped);
+        cJSON_AddNumberToObject(o, "evaluations", rows[r].evaluations);
+        cJSON_AddNumberToObject(o, "points", rows[r].n_points);
+        cJSON_AddItemToObject(o, "hypervolume", num_or_null(rows[r].skipped ? NAN : sc[r].hv));
+        cJSON_AddItemToObject(o, "hypervolume_ratio", num_or_null(sc[r].hv_ratio));
+        cJSON_AddItemToObject(o, "efficiency", num_or_null(sc[r].efficiency));
+        cJSON_AddItemToObject(o, "acc_change", num_or_null(sc[r].acc_change));
+        if (sc[r].pick >= 0 && rows[r].points[sc[r].pick].genes)
+            cJSON_AddItemToObject(o, "pick",
+                                  aellm_space_to_config(s, rows[r].points[sc[r].pick].genes));
+        cJSON_AddStringToObject(o, "note", rows[r].note);
+        cJSON_AddItemToArray(a, o);
     }
-    memcpy(g4, g, (size_t)aellm_space_n_knobs(s) * sizeof(double));
-    int rc = 0, n0 = w->n;
-    if (set_option(s, g4, "inference.weights", "int4", 0)) {
-        aellm_space_canonicalize(s, g4);
-        rc = sweep_point(g4, w);
-        int kept = !rc && w->n > n0 && w->pts[w->n - 1].obj.v[AELLM_OBJ_ACC] >= 0.95 * acc0;
-        printf("  INT4 (RTN) when the accuracy drop is < 5 %%: %s\n",
-               w->n == n0 ? "not measurable here"
-               : kept     ? "kept"
-                          : "dropped (accuracy fell 5 % or more)");
-        if (kept) return free(g), rc;
-    }
-    aellm_space_canonicalize(s, g);
-    if (!rc) rc = sweep_point(g, w);
-    free(g);
-    return rc;
+    return a;
 }
 
+/* Every baseline beside the search's own row; scored into `sc`. */
 static int run_baselines(evaluator *ev, const aellm_search_params *sp,
-                         const aellm_search_result *res, int exhaustive_max)
+                         const aellm_search_result *res, int exhaustive_max,
+                         aellm_baseline rows[N_BASELINE_ROWS], aellm_baseline_score *sc)
 {
-    aellm_search_params rp = *sp;
-    rp.refine_rounds = 0;
-    rp.n_seed = sp->budget;
-    aellm_search_result rnd;
-    if (aellm_search_run(&rp, &rnd)) return cli_fail_last("search");
-    method_row rows[5] = {{"search", res->points, res->n_measured, res->evaluations},
-                          {"random", rnd.points, rnd.n_measured, rnd.evaluations},
-                          {"default", res->points, 1, 1}};
-    int n_rows = 3;
-    sweep w = {.ev = ev,
-               .max_mem = sp->max_mem_bytes,
-               .max_power = sp->max_power_w,
-               .min_acc = res->min_acc};
-    sweep rules = w;
-    rules.label = "efficientllm";
-    int rc = efficientllm_rules(ev, sp, res->points[res->default_index].obj.v[AELLM_OBJ_ACC],
-                                &rules) < 0;
-    if (!rc) rows[n_rows++] = (method_row){"efficientllm", rules.pts, rules.n, rules.n};
-    int64_t size = aellm_space_enumerate(sp->space, NULL, NULL);
-    if (size > 0 && size <= exhaustive_max) {
-        rc = (int)aellm_space_enumerate(sp->space, sweep_point, &w) < 0;
-        rows[n_rows++] = (method_row){"exhaustive", w.pts, w.n, w.n};
-    } else {
-        printf("exhaustive search skipped: %lld points > --exhaustive-max %d\n", (long long)size,
-               exhaustive_max);
-    }
-    if (!rc) print_baselines(rows, n_rows, &res->points[0].obj, sp->weights);
-    free(w.pts);
-    free(rules.pts);
-    aellm_search_result_free(&rnd);
+    aellm_baseline_params bp;
+    aellm_baseline_params_default(&bp);
+    bp.search = sp;
+    bp.default_obj = res->points[res->default_index].obj;
+    bp.min_acc = res->min_acc;
+    bp.exhaustive_max = exhaustive_max;
+    baseline_facts(ev, sp, res, &bp.facts);
+    int rc = aellm_baseline_from_search(res, sp->space, "search", res->n_measured, &rows[0]);
+    if (!rc) rc = aellm_baseline_from_search(res, sp->space, "default", 1, &rows[1]);
+    if (!rc) rc = aellm_baseline_random(&bp, &rows[2]);
+    if (!rc) rc = aellm_baseline_single_technique(&bp, &rows[3]);
+    if (!rc) rc = aellm_baseline_efficientllm(&bp, &rows[4]);
+    if (!rc) rc = aellm_baseline_guidelines(&bp, &rows[5]);
+    if (!rc) rc = aellm_baseline_exhaustive(&bp, &rows[6]);
+    if (!rc) rc = aellm_baselines_score(rows, N_BASELINE_ROWS, &bp.default_obj, sp->weights, sc);
     return rc ? cli_fail_last("search") : 0;
 }
 
@@ -419,7 +341,9 @@ int cmd_search(int argc, char **argv)
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
         {"baselines", 0, OPT_FLAG, &baselines,
-         "also run random search (same budget) and exhaustive search, side by side"},
+         "also run the baselines on the same store and budget: default, random search, "
+         "single-technique optimisation, the EfficientLLM rules, practical guidelines and "
+         "exhaustive search"},
         {"exhaustive-max", 0, OPT_INT, &exhaustive_max,
          "largest space searched exhaustively by --baselines (500)"},
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
@@ -453,6 +377,8 @@ int cmd_search(int argc, char **argv)
     aellm_space *space = NULL;
     aellm_task *task = NULL;
     aellm_search_result res = {0};
+    aellm_baseline rows[N_BASELINE_ROWS] = {0};
+    aellm_baseline_score scores[N_BASELINE_ROWS];
     int status = 1;
     const char *sf = space_file ? space_file : getenv("AELLM_SPACE");
     if (aellm_space_load(&space, sf ? sf : AELLM_SPACE_FILE)) {
@@ -512,17 +438,25 @@ int cmd_search(int argc, char **argv)
     aellm_objectives_range(o, n_ok, lo, hi);
     free(o);
     aellm_search_hypervolume(&hv, res.points, res.n_measured, lo, hi);
-    if (json)
-        cli_print_json(result_json(space, &res, hv, &ev));
-    else {
+    status = csv ? write_csv(csv, space, &res) : 0;
+    if (!json) {
         print_table(space, &res, sp.weights);
         printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "
                "%.4f (objectives normalised over the feasible measured points, reference 1.1)\n",
                res.evaluations, ev.cached, ev.failed, hv);
+        fflush(stdout);
     }
-    status = csv ? write_csv(csv, space, &res) : 0;
-    if (!status && baselines) status = run_baselines(&ev, &sp, &res, exhaustive_max);
+    if (!status && baselines) status = run_baselines(&ev, &sp, &res, exhaustive_max, rows, scores);
+    if (!status && baselines && !json) print_baselines(rows, scores, N_BASELINE_ROWS);
+    if (!status && json) {
+        cJSON *j = result_json(space, &res, hv, &ev);
+        if (baselines)
+            cJSON_AddItemToObject(j, "baselines",
+                                  baselines_json(space, rows, scores, N_BASELINE_ROWS));
+        cli_print_json(j);
+    }
 done:
+    for (int i = 0; i < N_BASELINE_ROWS; i++) aellm_baseline_free(&rows[i]);
     aellm_search_result_free(&res);
     aellm_store_close(ev.store);
     aellm_model_free((aellm_model *)ev.model);

@@ -20,6 +20,7 @@ typedef struct { /* knob `knob` takes one of the listed option values */
 
 typedef struct {
     char name[64];
+    char technique[32]; /* group for single-technique optimisation; the stage by default */
     int stage;
     aellm_knob_type type;
     const cJSON *options; /* array for categorical */
@@ -108,6 +109,12 @@ static int parse_knob(aellm_space *s, knob *k, const cJSON *j, int stage, const 
                                s->stages[stage]);
     snprintf(k->name, sizeof(k->name), "%s", name->valuestring);
     k->stage = stage;
+    const cJSON *tech = cJSON_GetObjectItem(j, "technique");
+    if (tech && (!cJSON_IsString(tech) || !tech->valuestring[0] ||
+                 strlen(tech->valuestring) >= sizeof(k->technique)))
+        return aellm_error_set(AELLM_EFORMAT, "%s: %s.%s: \"technique\" must be a short name",
+                               where, s->stages[stage], k->name);
+    snprintf(k->technique, sizeof(k->technique), "%s", tech ? tech->valuestring : s->stages[stage]);
     const char *t = cJSON_IsString(type) ? type->valuestring : "";
     const cJSON *def = cJSON_GetObjectItem(j, "default"), *ap = cJSON_GetObjectItem(j, "applies");
     k->applies = !cJSON_IsFalse(ap);
@@ -233,6 +240,31 @@ int aellm_space_load(aellm_space **out, const char *path)
     return rc;
 }
 
+/* The space's document with every knob of another technique marked as not
+ * applying: the same knobs in the same order, so points carry over. */
+int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_space **out)
+{
+    *out = NULL;
+    cJSON *doc = cJSON_Duplicate(s->doc, 1);
+    if (!doc) return aellm_error_oom("a restricted space", 0);
+    int i = 0, any = 0;
+    const cJSON *stages = cJSON_GetObjectItem(doc, "stages");
+    for (const cJSON *st = stages->child; st; st = st->next)
+        for (cJSON *kj = cJSON_GetObjectItem(st, "knobs")->child; kj; kj = kj->next, i++) {
+            if (!strcmp(s->knobs[i].technique, technique)) {
+                any |= s->knobs[i].applies;
+                continue;
+            }
+            cJSON_DeleteItemFromObject(kj, "applies");
+            cJSON_AddBoolToObject(kj, "applies", 0);
+        }
+    int rc = any ? aellm_space_parse(out, doc, technique)
+                 : aellm_error_set(AELLM_EINVAL, "space: no applicable knob of technique '%s'",
+                                   technique);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 int aellm_space_n_knobs(const aellm_space *s)
 {
     return s->n_knobs;
@@ -251,6 +283,7 @@ void aellm_space_knob(const aellm_space *s, int i, aellm_knob_info *out)
     const knob *k = &s->knobs[i];
     *out = (aellm_knob_info){.stage = s->stages[k->stage],
                              .name = k->name,
+                             .technique = k->technique,
                              .stage_index = k->stage,
                              .type = k->type,
                              .n_options = k->n_options,

@@ -1,0 +1,531 @@
+/* The baselines of DESIGN.md §3 on the search's own evaluator and budget,
+ * and the scores that compare them. */
+#include "aellm/baselines.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+void aellm_baseline_params_default(aellm_baseline_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->exhaustive_max = 500;
+}
+
+void aellm_baseline_free(aellm_baseline *b)
+{
+    for (int i = 0; b && i < b->n_points; i++) free(b->points[i].genes);
+    if (b) free(b->points), b->points = NULL, b->n_points = 0;
+}
+
+static void note(aellm_baseline *b, const char *fmt, ...)
+{
+    size_t len = strlen(b->note);
+    if (len + 1 >= sizeof(b->note)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->note + len, sizeof(b->note) - len, fmt, ap);
+    va_end(ap);
+}
+
+static void start(aellm_baseline *b, const char *name)
+{
+    memset(b, 0, sizeof(*b));
+    b->name = name;
+}
+
+/* ---- a row under construction: points, their identities, no repeats ---- */
+
+typedef struct {
+    const aellm_baseline_params *p;
+    aellm_baseline *b;
+    char (*hash)[65];
+    int cap;
+    const char *phase; /* progress */
+    int total;         /* progress: expected evaluations */
+} row;
+
+static int find(const row *r, const char *h)
+{
+    for (int i = 0; i < r->b->n_points; i++)
+        if (!strcmp(r->hash[i], h)) return i;
+    return -1;
+}
+
+/* Appends a measured point (not already in the row): its index, or < 0. */
+static int append(row *r, const double *genes, const aellm_objectives *o, const char *h)
+{
+    aellm_baseline *b = r->b;
+    int n_knobs = aellm_space_n_knobs(r->p->search->space);
+    if (b->n_points == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 32;
+        void *q = realloc(b->points, (size_t)cap * sizeof(*b->points));
+        if (!q) return aellm_error_oom("baseline points", 0);
+        b->points = q;
+        if (!(q = realloc(r->hash, (size_t)cap * sizeof(*r->hash))))
+            return aellm_error_oom("baseline points", 0);
+        r->hash = q;
+        r->cap = cap;
+    }
+    double *g = malloc((size_t)n_knobs * sizeof(double));
+    if (!g) return aellm_error_oom("baseline points", 0);
+    memcpy(g, genes, (size_t)n_knobs * sizeof(double));
+    const aellm_search_params *sp = r->p->search;
+    b->points[b->n_points] =
+        (aellm_search_point){.genes = g,
+                             .obj = *o,
+                             .measured = 1,
+                             .violation = aellm_violation_with_floor(
+                                 o, sp->max_mem_bytes, sp->max_power_w, r->p->min_acc)};
+    memcpy(r->hash[b->n_points], h, 65);
+    return b->n_points++;
+}
+
+/* Whether the point can be measured here: valid in the space and applicable
+ * to the model. Canonicalises `g` in place. */
+static int measurable(const aellm_search_params *sp, double *g)
+{
+    aellm_space_canonicalize(sp->space, g);
+    if (aellm_space_violates(sp->space, g, NULL, 0)) return 0;
+    return !sp->applicable || sp->applicable(sp->user, g);
+}
+
+/* Measures a point once per row: *index is its place in the row, or -1 when
+ * it cannot be measured here (invalid, not applicable, or the evaluator
+ * found it unusable). Returns 0 or an error. */
+static int measure(row *r, const double *genes, int *index)
+{
+    const aellm_search_params *sp = r->p->search;
+    int n_knobs = aellm_space_n_knobs(sp->space);
+    double *g = malloc((size_t)n_knobs * sizeof(double));
+    if (!g) return aellm_error_oom("a baseline point", 0);
+    memcpy(g, genes, (size_t)n_knobs * sizeof(double));
+    int rc = 0;
+    char h[65];
+    *index = -1;
+    if (measurable(sp, g)) {
+        aellm_space_hash(sp->space, g, h);
+        *index = find(r, h);
+        aellm_objectives o;
+        int e = *index >= 0 ? 1 : sp->evaluate(sp->user, g, &o);
+        if (e < 0) rc = e;
+        if (e == 0) {
+            r->b->evaluations++;
+            if ((*index = append(r, g, &o, h)) < 0) rc = *index, *index = -1;
+            if (!rc && sp->progress)
+                sp->progress(r->b->evaluations, r->total, r->phase, sp->progress_user);
+        }
+    }
+    free(g);
+    return rc;
+}
+
+/* Adds the measured points of a search to the row (no evaluation). */
+static int absorb(row *r, const aellm_search_result *res)
+{
+    for (int i = 0; i < res->n_measured; i++) {
+        char h[65];
+        aellm_space_hash(r->p->search->space, res->points[i].genes, h);
+        if (find(r, h) >= 0) continue;
+        int rc = append(r, res->points[i].genes, &res->points[i].obj, h);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int aellm_baseline_from_search(const aellm_search_result *r, const aellm_space *space,
+                               const char *name, int n, aellm_baseline *out)
+{
+    start(out, name);
+    if (n > r->n_measured) n = r->n_measured;
+    size_t n_knobs = (size_t)aellm_space_n_knobs(space);
+    out->points = calloc((size_t)(n ? n : 1), sizeof(*out->points));
+    if (!out->points) return aellm_error_oom("baseline points", 0);
+    for (int i = 0; i < n; i++, out->n_points++) {
+        out->points[i] = r->points[i];
+        if (!(out->points[i].genes = malloc(n_knobs * sizeof(double))))
+            return aellm_error_oom("baseline points", 0);
+        memcpy(out->points[i].genes, r->points[i].genes, n_knobs * sizeof(double));
+    }
+    out->evaluations = n == r->n_measured ? r->evaluations : n;
+    return 0;
+}
+
+/* ---- random and exhaustive ---- */
+
+int aellm_baseline_random(const aellm_baseline_params *p, aellm_baseline *out)
+{
+    start(out, "random");
+    aellm_search_params q = *p->search;
+    q.refine_rounds = 0;
+    q.n_seed = q.budget;
+    aellm_search_result res;
+    int rc = aellm_search_run(&q, &res);
+    if (rc) return rc;
+    row r = {.p = p, .b = out};
+    rc = absorb(&r, &res);
+    free(r.hash);
+    out->evaluations = res.evaluations;
+    note(out, "%d constraint-aware random points", res.n_measured);
+    aellm_search_result_free(&res);
+    return rc;
+}
+
+static int measure_each(const double *genes, void *user)
+{
+    int index;
+    return measure(user, genes, &index);
+}
+
+int aellm_baseline_exhaustive(const aellm_baseline_params *p, aellm_baseline *out)
+{
+    start(out, "exhaustive");
+    int64_t size = aellm_space_enumerate(p->search->space, NULL, NULL);
+    if (size < 0) return (int)size;
+    if (size > p->exhaustive_max) {
+        out->skipped = 1;
+        note(out, "%lld points > the exhaustive limit %d", (long long)size, p->exhaustive_max);
+        return 0;
+    }
+    row r = {.p = p, .b = out, .phase = "exhaustive", .total = (int)size};
+    int64_t rc = aellm_space_enumerate(p->search->space, measure_each, &r);
+    free(r.hash);
+    note(out, "every one of %lld valid points", (long long)size);
+    return rc < 0 ? (int)rc : 0;
+}
+
+/* ---- one technique at a time ---- */
+
+typedef struct {
+    const char *name;
+    aellm_space *space;
+    int64_t size;
+} technique;
+
+static int by_size(const void *a, const void *b)
+{
+    const technique *x = a, *y = b;
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+/* The distinct techniques of the applicable knobs, in file order. */
+static int techniques_of(const aellm_space *s, technique *t, int cap)
+{
+    int n = 0;
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        aellm_knob_info in;
+        aellm_space_knob(s, k, &in);
+        int seen = 0;
+        for (int i = 0; i < n; i++) seen |= !strcmp(t[i].name, in.technique);
+        if (in.applies && !seen && n < cap) t[n++] = (technique){.name = in.technique};
+    }
+    return n;
+}
+
+/* The evaluator a technique's search sees: points the row already holds
+ * (the default, which every search measures first) come from the row. */
+static int row_evaluate(void *user, const double *genes, aellm_objectives *out)
+{
+    row *r = user;
+    char h[65];
+    aellm_space_hash(r->p->search->space, genes, h);
+    int i = find(r, h);
+    if (i >= 0) return *out = r->b->points[i].obj, 0;
+    int rc = measure(r, genes, &i);
+    if (!rc && i >= 0) *out = r->b->points[i].obj;
+    return rc ? rc : i < 0; /* unusable: skipped without spending budget */
+}
+
+static int row_applicable(void *user, const double *genes)
+{
+    const aellm_search_params *sp = ((row *)user)->p->search;
+    return !sp->applicable || sp->applicable(sp->user, genes);
+}
+
+static int one_technique(row *r, const technique *t, int share)
+{
+    aellm_baseline *b = r->b;
+    const char *sep = b->note[0] ? "; " : "";
+    r->phase = t->name;
+    if (t->size <= share) {
+        note(b, "%s%s: all %lld points", sep, t->name, (long long)t->size);
+        int64_t rc = aellm_space_enumerate(t->space, measure_each, r);
+        return rc < 0 ? (int)rc : 0;
+    }
+    if (share < 3) {
+        note(b, "%s%s: no budget left", sep, t->name);
+        return 0;
+    }
+    aellm_search_params q = *r->p->search;
+    q.space = t->space;
+    q.budget = share;
+    q.evaluate = row_evaluate;
+    q.applicable = row_applicable;
+    q.user = r;
+    q.progress = NULL;
+    q.transfer_from = NULL;
+    int before = b->evaluations;
+    aellm_search_result res;
+    int rc = aellm_search_run(&q, &res);
+    if (rc) return rc;
+    note(b, "%s%s: searched, %d of %lld points", sep, t->name, b->evaluations - before,
+         (long long)t->size);
+    aellm_search_result_free(&res);
+    return 0;
+}
+
+int aellm_baseline_single_technique(const aellm_baseline_params *p, aellm_baseline *out)
+{
+    start(out, "single-tech");
+    technique t[16];
+    int n = techniques_of(p->search->space, t, 16), rc = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        rc = aellm_space_restrict(p->search->space, t[i].name, &t[i].space);
+        if (!rc && (t[i].size = aellm_space_enumerate(t[i].space, NULL, NULL)) < 0)
+            rc = (int)t[i].size;
+    }
+    if (!rc) qsort(t, (size_t)n, sizeof(*t), by_size);
+    row r = {.p = p, .b = out, .total = p->search->budget};
+    for (int i = 0; !rc && i < n; i++)
+        rc = one_technique(&r, &t[i], (p->search->budget - out->evaluations) / (n - i));
+    for (int i = 0; i < n; i++) aellm_space_free(t[i].space);
+    free(r.hash);
+    return rc;
+}
+
+/* ---- rules ---- */
+
+/* Knob `name` to the option equal to `str` (or the number `num`) when the
+ * space has it and it applies; 1 when set. */
+static int set_option(const aellm_space *s, double *g, const char *name, const char *str,
+                      double num)
+{
+    int k = aellm_space_find(s, name);
+    aellm_knob_info in;
+    if (k < 0 || (aellm_space_knob(s, k, &in), !in.applies)) return 0;
+    for (int o = 0; o < in.n_options; o++) {
+        const cJSON *v = aellm_space_option(s, k, o);
+        int match = str ? cJSON_IsString(v) && !strcmp(v->valuestring, str)
+                        : cJSON_IsNumber(v) && v->valuedouble == num;
+        if (match && aellm_space_option_applies(s, k, o)) return g[k] = o, 1;
+    }
+    return 0;
+}
+
+static double *default_genes(const aellm_space *s)
+{
+    double *g = malloc((size_t)aellm_space_n_knobs(s) * sizeof(double));
+    if (g)
+        aellm_space_defaults(s, g);
+    else
+        aellm_error_oom("a point", 0);
+    return g;
+}
+
+int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *out)
+{
+    start(out, "efficientllm");
+    const aellm_space *s = p->search->space;
+    const aellm_baseline_facts *f = &p->facts;
+    const double GB = 1e9;
+    double *g = default_genes(s), *g4 = default_genes(s);
+    if (!g || !g4) return free(g), free(g4), AELLM_ENOMEM;
+    note(out, "memory %.1f GB, %.3gB parameters", f->mem_bytes / GB, f->n_params / 1e9);
+    if (f->mem_bytes < 50 * GB)
+        note(out, "; memory < 50 GB -> MQA: %s",
+             set_option(s, g, "inference.kv_share", NULL, f->n_kv_heads)
+                 ? "KV heads pooled to one (post hoc)"
+                 : "skipped (no such option here)");
+    if (f->mem_bytes > 100 * GB)
+        note(out, "; memory > 100 GB -> MoE: %s",
+             set_option(s, g, "architecture.moe_experts", NULL, 8)
+                 ? "8 experts"
+                 : "skipped (not applicable yet)");
+    if (f->n_params < 3e9 || f->n_params > 14e9) {
+        const char *m = f->n_params < 3e9 ? "lora" : "rslora";
+        note(out, "; %s -> %s: %s", f->n_params < 3e9 ? "< 3B parameters" : "> 14B parameters", m,
+             set_option(s, g, "finetuning.method", m, 0) ? "applied"
+                                                         : "skipped (not applicable yet)");
+    }
+    memcpy(g4, g, (size_t)aellm_space_n_knobs(s) * sizeof(double));
+    row r = {.p = p, .b = out, .phase = "efficientllm", .total = 2};
+    int rc = 0, at = -1, kept = 0;
+    if (set_option(s, g4, "inference.weights", "int4", 0)) {
+        rc = measure(&r, g4, &at);
+        kept = !rc && at >= 0 &&
+               out->points[at].obj.v[AELLM_OBJ_ACC] >= 0.95 * p->default_obj.v[AELLM_OBJ_ACC];
+        note(out, "; INT4 (RTN) when the accuracy drop is < 5 %%: %s",
+             at < 0 ? "not measurable here"
+             : kept ? "kept"
+                    : "dropped (accuracy fell 5 % or more)");
+    }
+    if (!rc && !kept) rc = measure(&r, g, &at);
+    free(g);
+    free(g4);
+    free(r.hash);
+    return rc;
+}
+
+/* The guidelines' precision ladder: 4, 8, 16 and 32-bit weights. */
+enum { RUNG_4BIT, RUNG_8BIT, RUNG_16BIT, RUNG_32BIT };
+
+typedef struct {
+    const char *weights, *method; /* method NULL: none */
+} precision;
+
+/* Each rung's alternatives, most preferred first. */
+static int rung_alternatives(int rung, int prefer_w8a8, const precision **out)
+{
+    static const precision w4[] = {
+        {"int4", "awq"}, {"int4", "gptq"}, {"int4", "rtn"}, {"nf4", "rtn"}};
+    static const precision w8[] = {{"int8", "smoothquant"}, {"int8", "rtn"}, {"q8_0", "rtn"}};
+    static const precision w16[] = {{"f16", NULL}, {"bf16", NULL}};
+    static const precision w32[] = {{"f32", NULL}};
+    switch (rung) {
+    case RUNG_4BIT:
+        return *out = w4, 4;
+    case RUNG_8BIT:
+        return *out = w8 + !prefer_w8a8, 3 - !prefer_w8a8;
+    case RUNG_16BIT:
+        return *out = w16, 2;
+    default:
+        return *out = w32, 1;
+    }
+}
+
+/* The point of a rung: the first alternative that can be measured here,
+ * with as much of the KV cache guideline as applies. */
+static int rung_point(const aellm_baseline_params *p, int rung, int prefer_w8a8, int kv_level,
+                      double *g)
+{
+    const aellm_space *s = p->search->space;
+    const precision *alt;
+    int n_alt = rung_alternatives(rung, prefer_w8a8, &alt);
+    for (int kv = kv_level; kv >= 0; kv--)
+        for (int a = 0; a < n_alt; a++) {
+            aellm_space_defaults(s, g);
+            if (!set_option(s, g, "inference.weights", alt[a].weights, 0)) continue;
+            if (alt[a].method && !set_option(s, g, "inference.method", alt[a].method, 0)) continue;
+            set_option(s, g, "inference.group", NULL, 32);
+            if (kv >= 1) set_option(s, g, "inference.kv_cache", "q8_0", 0);
+            if (kv >= 2) set_option(s, g, "inference.kv_share", NULL, 2);
+            if (measurable(p->search, g)) return 1;
+        }
+    return 0;
+}
+
+static const char *const rung_name[] = {"4-bit", "8-bit", "16-bit", "32-bit"};
+
+/* The heaviest preference, or -1 when two weigh the same. */
+static int heaviest(const double w[AELLM_OBJ_COUNT])
+{
+    int best = 0, tie = 0;
+    for (int k = 1; k < AELLM_OBJ_COUNT; k++) {
+        if (w[k] > w[best])
+            best = k, tie = 0;
+        else if (w[k] == w[best])
+            tie = 1;
+    }
+    return tie ? -1 : best;
+}
+
+int aellm_baseline_guidelines(const aellm_baseline_params *p, aellm_baseline *out)
+{
+    start(out, "guidelines");
+    const aellm_search_params *sp = p->search;
+    const double *w = sp->weights;
+    int h = heaviest(w), rung = RUNG_8BIT;
+    const char *why = "balanced preferences";
+    if (sp->max_mem_bytes > 0 && p->default_obj.v[AELLM_OBJ_MEM] > sp->max_mem_bytes)
+        rung = RUNG_4BIT, why = "the default breaks the memory limit";
+    else if (h == AELLM_OBJ_MEM || h == AELLM_OBJ_ENERGY)
+        rung = RUNG_4BIT, why = h == AELLM_OBJ_MEM ? "memory weighs most" : "energy weighs most";
+    else if (h == AELLM_OBJ_LAT)
+        why = "latency weighs most";
+    else if (h == AELLM_OBJ_ACC)
+        rung = RUNG_16BIT, why = "accuracy weighs most";
+    int kv = p->facts.kv_fraction >= 0.5 && p->facts.n_kv_heads > 1 ? 2
+             : p->facts.kv_fraction >= 0.25                         ? 1
+                                                                    : 0;
+    note(out, "%s -> %s weights; KV cache %.0f %% of the default's memory -> %s", why,
+         rung_name[rung], 100 * p->facts.kv_fraction,
+         kv == 2   ? "8-bit, heads shared in pairs"
+         : kv == 1 ? "8-bit"
+                   : "kept");
+    double *g = default_genes(sp->space);
+    if (!g) return AELLM_ENOMEM;
+    row r = {.p = p, .b = out, .phase = "guidelines", .total = 4};
+    int rc = 0, at, moved = 0; /* +1 went up for accuracy, -1 down for memory */
+    for (int step = 0; step < 4 && !rc; step++) {
+        if (!rung_point(p, rung, h == AELLM_OBJ_LAT, kv, g)) {
+            note(out, "; %s: nothing applicable", rung_name[rung]);
+            if (rung == RUNG_32BIT) break;
+            rung++;
+            continue;
+        }
+        if ((rc = measure(&r, g, &at))) break;
+        if (at < 0) {
+            note(out, "; %s: the evaluator could not use it", rung_name[rung]);
+            break;
+        }
+        const aellm_objectives *o = &out->points[at].obj;
+        int low_acc = p->min_acc > 0 && o->v[AELLM_OBJ_ACC] < p->min_acc;
+        int over_mem = sp->max_mem_bytes > 0 && o->v[AELLM_OBJ_MEM] > sp->max_mem_bytes;
+        if (low_acc && rung < RUNG_32BIT && moved >= 0) {
+            note(out, "; %s under the accuracy floor -> %s", rung_name[rung], rung_name[rung + 1]);
+            rung++, kv = 0, moved = 1;
+        } else if (over_mem && rung > RUNG_4BIT && moved <= 0) {
+            note(out, "; %s over the memory limit -> %s", rung_name[rung], rung_name[rung - 1]);
+            rung--, moved = -1;
+        } else {
+            break;
+        }
+    }
+    free(g);
+    free(r.hash);
+    return rc;
+}
+
+/* ---- side by side ---- */
+
+int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objectives *def,
+                          const double w[AELLM_OBJ_COUNT], aellm_baseline_score *out)
+{
+    int total = 0;
+    for (int i = 0; i < n; i++) total += rows[i].n_points;
+    aellm_objectives *all = calloc((size_t)(total ? total : 1), sizeof(*all));
+    if (!all) return aellm_error_oom("baseline scores", 0);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < rows[i].n_points; j++)
+            if (rows[i].points[j].measured && rows[i].points[j].violation == 0)
+                all[k++] = rows[i].points[j].obj;
+    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT], hv_ref = NAN;
+    aellm_objectives_range(all, k, lo, hi);
+    free(all);
+    int rc = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        aellm_baseline_score *sc = &out[i];
+        *sc = (aellm_baseline_score){.pick = -1, .efficiency = NAN, .acc_change = NAN};
+        rc = aellm_search_hypervolume(&sc->hv, rows[i].points, rows[i].n_points, lo, hi);
+        double best = 0;
+        for (int j = 0; j < rows[i].n_points; j++) {
+            const aellm_search_point *pt = &rows[i].points[j];
+            if (!pt->measured || pt->violation > 0) continue;
+            double u = aellm_utility(&pt->obj, w, lo, hi);
+            if (sc->pick < 0 || u > best) sc->pick = j, best = u;
+        }
+        if (sc->pick >= 0) {
+            const aellm_objectives *o = &rows[i].points[sc->pick].obj;
+            sc->efficiency = aellm_efficiency_score(o, def);
+            sc->acc_change = o->v[AELLM_OBJ_ACC] / def->v[AELLM_OBJ_ACC] - 1;
+        }
+        if (!strcmp(rows[i].name, "exhaustive") && !rows[i].skipped) hv_ref = sc->hv;
+    }
+    for (int i = 0; !rc && i < n; i++) out[i].hv_ratio = hv_ref > 0 ? out[i].hv / hv_ref : NAN;
+    return rc;
+}

@@ -1,0 +1,243 @@
+/* The baselines on the default space with the synthetic evaluator of
+ * synth_eval.h: exhaustive search visits each of the 468 valid points once
+ * and is skipped above its limit; random search spends exactly the budget;
+ * one technique at a time never changes two techniques at once and stays
+ * within the budget; the EfficientLLM rules and the guidelines pick what
+ * their rules say, stepping back when a measurement breaks the accuracy
+ * floor; the scores agree with a direct computation. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "aellm/baselines.h"
+#include "aellm/error.h"
+#include "synth_eval.h"
+
+#define SPACE_FILE AELLM_SOURCE_DIR "/space/default.json"
+
+typedef struct {
+    aellm_space *space;
+    synth *y;
+    aellm_search_params sp;
+    aellm_baseline_params bp;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (aellm_space_load(&f->space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    f->y = calloc(1, sizeof(*f->y));
+    f->y->space = f->space;
+    aellm_search_params *p = &f->sp;
+    aellm_search_params_default(p);
+    p->space = f->space;
+    p->evaluate = synth_eval;
+    p->user = f->y;
+    p->budget = 30;
+    p->nsga2.pop_size = 40;
+    p->nsga2.generations = 20;
+    p->surrogate.members = 2;
+    p->surrogate.num_rounds = 60;
+    aellm_baseline_params_default(&f->bp);
+    f->bp.search = p;
+    double *g = malloc((size_t)aellm_space_n_knobs(f->space) * sizeof(double));
+    aellm_space_defaults(f->space, g);
+    objectives_of(f->space, g, &f->bp.default_obj);
+    free(g);
+    f->bp.facts = (aellm_baseline_facts){
+        .mem_bytes = 8e9, .n_params = 1e6, .n_kv_heads = 4, .kv_fraction = 0.1};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    aellm_space_free(f->space);
+    free(f->y);
+    free(f);
+    return 0;
+}
+
+static void exhaustive_visits_each_point_once(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    assert_int_equal(aellm_baseline_exhaustive(&f->bp, &b), 0);
+    assert_false(b.skipped);
+    assert_int_equal(b.n_points, 468);
+    assert_int_equal(b.evaluations, 468);
+    assert_int_equal(f->y->calls, 468); /* synth_eval fails on a repeat */
+    aellm_baseline_score sc;
+    assert_int_equal(aellm_baselines_score(&b, 1, &f->bp.default_obj, f->sp.weights, &sc), 0);
+    assert_true(fabs(sc.hv_ratio - 1) < 1e-12);
+    aellm_baseline_free(&b);
+
+    f->bp.exhaustive_max = 467;
+    assert_int_equal(aellm_baseline_exhaustive(&f->bp, &b), 0);
+    assert_true(b.skipped);
+    assert_int_equal(b.n_points, 0);
+    assert_non_null(strstr(b.note, "468 points"));
+    aellm_baseline_free(&b);
+}
+
+static void random_spends_the_budget(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    assert_int_equal(aellm_baseline_random(&f->bp, &b), 0);
+    assert_int_equal(b.evaluations, f->sp.budget);
+    assert_int_equal(b.n_points, f->sp.budget);
+    assert_int_equal(f->y->calls, f->sp.budget);
+    aellm_baseline_free(&b);
+}
+
+/* Which techniques a point changes from the default: bit 0 quantization,
+ * bit 1 KV cache. */
+static int techniques_changed(const aellm_space *s, const double *g)
+{
+    int mask = 0;
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        aellm_knob_info in;
+        aellm_space_knob(s, k, &in);
+        if (g[k] == in.default_gene) continue;
+        assert_true(in.applies);
+        mask |= !strcmp(in.technique, "quantization") ? 1
+                : !strcmp(in.technique, "kv_cache")   ? 2
+                                                      : 4;
+    }
+    return mask;
+}
+
+static void single_technique_changes_one_at_a_time(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    assert_int_equal(aellm_baseline_single_technique(&f->bp, &b), 0);
+    /* the KV cache space (12 points) fits its share of 15 and is evaluated
+       whole; quantization (39 points) is searched with what is left */
+    assert_non_null(strstr(b.note, "kv_cache: all 12 points"));
+    assert_non_null(strstr(b.note, "quantization: searched"));
+    assert_true(b.evaluations <= f->sp.budget);
+    assert_true(b.evaluations >= f->sp.budget - 2);
+    assert_int_equal(b.evaluations, f->y->calls);
+    assert_int_equal(b.n_points, b.evaluations);
+    int seen = 0;
+    for (int i = 0; i < b.n_points; i++) {
+        int m = techniques_changed(f->space, b.points[i].genes);
+        assert_true(m == 0 || m == 1 || m == 2);
+        seen |= 1 << m;
+    }
+    assert_int_equal(seen, 1 | 2 | 4); /* the default and both techniques */
+    aellm_baseline_free(&b);
+
+    aellm_space *kv = NULL;
+    assert_int_equal(aellm_space_restrict(f->space, "kv_cache", &kv), 0);
+    assert_int_equal(aellm_space_enumerate(kv, NULL, NULL), 12);
+    aellm_space_free(kv);
+    assert_int_equal(aellm_space_restrict(f->space, "moe", &kv), AELLM_EINVAL);
+}
+
+static void efficientllm_rules(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    assert_int_equal(aellm_baseline_efficientllm(&f->bp, &b), 0);
+    /* 8 GB -> MQA (kv_share 4 of 4 heads); INT4 + MQA costs over 5 % of the
+       synthetic accuracy, so the variant without INT4 is measured too */
+    assert_non_null(strstr(b.note, "MQA: KV heads pooled to one"));
+    assert_non_null(strstr(b.note, "lora: skipped"));
+    assert_non_null(strstr(b.note, "dropped"));
+    assert_int_equal(b.n_points, 2);
+    assert_string_equal(opt(f->space, b.points[0].genes, "inference.weights"), "int4");
+    assert_string_equal(opt(f->space, b.points[1].genes, "inference.weights"), "f32");
+    assert_string_equal(opt(f->space, b.points[1].genes, "inference.kv_share"), "4");
+    aellm_baseline_free(&b);
+}
+
+static void guidelines_follow_preferences_and_the_floor(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    /* latency weighs most: INT8 with SmoothQuant, one measurement */
+    double lat[4] = {1, 2, 1, 1};
+    memcpy(f->sp.weights, lat, sizeof(lat));
+    assert_int_equal(aellm_baseline_guidelines(&f->bp, &b), 0);
+    assert_int_equal(b.n_points, 1);
+    assert_string_equal(opt(f->space, b.points[0].genes, "inference.weights"), "int8");
+    assert_string_equal(opt(f->space, b.points[0].genes, "inference.method"), "smoothquant");
+    aellm_baseline_free(&b);
+
+    /* memory weighs most and the KV cache is big: 4-bit AWQ, group 32, 8-bit
+       KV shared in pairs; a 1 % accuracy floor then sends it up the ladder
+       (synthetic accuracy: 4-bit -8 %, 8-bit -3 %, 16-bit -0.2 %) */
+    double mem[4] = {1, 1, 2, 1};
+    memcpy(f->sp.weights, mem, sizeof(mem));
+    f->bp.facts.kv_fraction = 0.6;
+    f->bp.min_acc = 0.99 * f->bp.default_obj.v[AELLM_OBJ_ACC];
+    assert_int_equal(aellm_baseline_guidelines(&f->bp, &b), 0);
+    assert_int_equal(b.n_points, 3);
+    const double *g0 = b.points[0].genes;
+    assert_string_equal(opt(f->space, g0, "inference.weights"), "int4");
+    assert_string_equal(opt(f->space, g0, "inference.method"), "awq");
+    assert_string_equal(opt(f->space, g0, "inference.group"), "32");
+    assert_string_equal(opt(f->space, g0, "inference.kv_cache"), "q8_0");
+    assert_string_equal(opt(f->space, g0, "inference.kv_share"), "2");
+    assert_true(b.points[0].violation > 0 && b.points[1].violation > 0);
+    assert_string_equal(opt(f->space, b.points[2].genes, "inference.weights"), "f16");
+    assert_string_equal(opt(f->space, b.points[2].genes, "inference.kv_cache"), "f32");
+    assert_true(b.points[2].violation == 0);
+    assert_non_null(strstr(b.note, "under the accuracy floor"));
+    aellm_baseline_free(&b);
+}
+
+/* Two hand-made rows: the scores against a direct computation. */
+static void scores_match_a_direct_computation(void **state)
+{
+    (void)state;
+    aellm_search_point ex[3] = {{.obj = {{0.5, 1.0, 100, 10}}, .measured = 1},
+                                {.obj = {{0.4, 0.5, 50, 5}}, .measured = 1},
+                                {.obj = {{0.3, 0.2, 20, 2}}, .measured = 1}};
+    aellm_search_point one[2] = {{.obj = {{0.4, 0.5, 50, 5}}, .measured = 1},
+                                 {.obj = {{0.9, 0.1, 1, 1}}, .measured = 1, .violation = 1}};
+    aellm_baseline rows[2] = {{.name = "exhaustive", .points = ex, .n_points = 3},
+                              {.name = "rules", .points = one, .n_points = 2}};
+    double w[4] = {1, 1, 1, 1};
+    aellm_baseline_score sc[2];
+    assert_int_equal(aellm_baselines_score(rows, 2, &ex[0].obj, w, sc), 0);
+    /* ranges over the feasible points: acc [0.3, 0.5], lat [0.2, 1], ... */
+    double lo[4] = {0.3, 0.2, 20, 2}, hi[4] = {0.5, 1.0, 100, 10}, hv0, hv1;
+    aellm_search_hypervolume(&hv0, ex, 3, lo, hi);
+    aellm_search_hypervolume(&hv1, one, 2, lo, hi);
+    assert_true(fabs(sc[0].hv - hv0) < 1e-12 && fabs(sc[1].hv - hv1) < 1e-12);
+    assert_true(fabs(sc[1].hv_ratio - hv1 / hv0) < 1e-12);
+    assert_int_equal(sc[1].pick, 0); /* the infeasible point is never picked */
+    /* U with equal weights: 1 - 3 = -2 for the first point, 0.5 - 3 x 0.375
+       = -0.625 for the second, 0 - 0 = 0 for the third */
+    assert_int_equal(sc[0].pick, 2);
+    assert_true(fabs(aellm_utility(&ex[1].obj, w, lo, hi) + 0.625) < 1e-12);
+    double eff = cbrt(1.0 / 0.5 * 100.0 / 50 * 10.0 / 5) * 0.4 / 0.5;
+    assert_true(fabs(sc[1].efficiency - eff) < 1e-12);
+    assert_true(fabs(sc[1].acc_change - (0.4 / 0.5 - 1)) < 1e-12);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(exhaustive_visits_each_point_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_spends_the_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(single_technique_changes_one_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(efficientllm_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(guidelines_follow_preferences_and_the_floor, setup,
+                                        teardown),
+        cmocka_unit_test(scores_match_a_direct_computation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
