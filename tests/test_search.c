@@ -38,6 +38,23 @@ static int add_exhaustive(const double *genes, void *user)
     return 0;
 }
 
+/* In the synthetic objectives memory is 1e8 x bits/32 plus a KV cache of at
+ * most 4e6 bytes: the weights' precision moves it across most of its range,
+ * KV head sharing by a few percent. Knobs that cannot be applied have none. */
+static void check_sensitivity(const aellm_space *s, const aellm_search_result *r)
+{
+    assert_non_null(r->sensitivity);
+    const double *w = r->sensitivity + aellm_space_find(s, "inference.weights") * AELLM_OBJ_COUNT;
+    const double *kv = r->sensitivity + aellm_space_find(s, "inference.kv_share") * AELLM_OBJ_COUNT;
+    const double *att =
+        r->sensitivity + aellm_space_find(s, "architecture.attention") * AELLM_OBJ_COUNT;
+    print_message("sensitivity of memory: weights %.3f, kv_share %.3f\n", w[AELLM_OBJ_MEM],
+                  kv[AELLM_OBJ_MEM]);
+    assert_true(w[AELLM_OBJ_MEM] > 0.3);
+    assert_true(w[AELLM_OBJ_MEM] > 5 * kv[AELLM_OBJ_MEM]);
+    assert_true(isnan(att[AELLM_OBJ_ACC]));
+}
+
 static void search_near_exhaustive(void **state)
 {
     (void)state;
@@ -79,6 +96,7 @@ static void search_near_exhaustive(void **state)
         assert_true(r.pick_index >= 0 && r.points[r.pick_index].on_front);
         assert_true(r.efficiency > 0);
         for (int i = r.n_measured; i < r.n_points; i++) assert_false(r.points[i].measured);
+        check_sensitivity(space, &r);
         double hv = 0;
         assert_int_equal(aellm_search_hypervolume(&hv, r.points, r.n_points, lo, hi), 0);
 

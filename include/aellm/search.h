@@ -93,6 +93,13 @@ typedef struct {
      * were no refinement rounds): owned by the result; save them
      * (aellm_surrogate_save) for a later search's transfer_from. */
     aellm_surrogate *surrogates[AELLM_OBJ_COUNT];
+    /* Per-knob sensitivity (n_knobs x AELLM_OBJ_COUNT, NaN for knobs held
+     * fixed; NULL without refinement rounds): for each measured point, the
+     * knob alone set to each of its valid values, the spread (max - min) of
+     * the final surrogates' prediction of each objective over them divided
+     * by the objective's measured range; the mean over the measured points.
+     * Owned by the result. */
+    double *sensitivity;
 } aellm_search_result;
 
 void aellm_search_result_free(aellm_search_result *r); /* frees the contents */

@@ -90,6 +90,43 @@ static char *config_text(const aellm_space *s, const double *genes)
     return t;
 }
 
+static const char *const objective_names[AELLM_OBJ_COUNT] = {"acc", "latency", "memory", "energy"};
+
+static void print_sensitivity(const aellm_space *s, const aellm_search_result *r)
+{
+    if (!r->sensitivity) return;
+    printf("per-knob sensitivity: spread of the surrogates' prediction when the knob alone "
+           "changes, as a share of the measured range, mean over the measured points\n");
+    printf("  %-22s %8s %8s %8s %8s\n", "knob", "acc", "latency", "memory", "energy");
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        const double *v = r->sensitivity + (size_t)k * AELLM_OBJ_COUNT;
+        if (isnan(v[0])) continue;
+        aellm_knob_info in;
+        aellm_space_knob(s, k, &in);
+        char name[96];
+        snprintf(name, sizeof(name), "%s.%s", in.stage, in.name);
+        printf("  %-22s %8.2f %8.2f %8.2f %8.2f\n", name, v[0], v[1], v[2], v[3]);
+    }
+}
+
+static cJSON *sensitivity_json(const aellm_space *s, const aellm_search_result *r)
+{
+    if (!r->sensitivity) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        const double *v = r->sensitivity + (size_t)k * AELLM_OBJ_COUNT;
+        if (isnan(v[0])) continue;
+        aellm_knob_info in;
+        aellm_space_knob(s, k, &in);
+        char name[96];
+        snprintf(name, sizeof(name), "%s.%s", in.stage, in.name);
+        cJSON *e = cJSON_AddObjectToObject(o, name);
+        for (int j = 0; j < AELLM_OBJ_COUNT; j++)
+            cJSON_AddNumberToObject(e, objective_names[j], v[j]);
+    }
+    return o;
+}
+
 static void print_table(const aellm_space *s, const aellm_search_result *r, const double w[4])
 {
     int shown = 0, predicted = 0;
@@ -124,6 +161,7 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
     }
     printf("held-out R2 of the surrogates: acc %.2f, latency %.2f, memory %.2f, energy %.2f\n",
            r->r2[0], r->r2[1], r->r2[2], r->r2[3]);
+    print_sensitivity(s, r);
 }
 
 static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, double hv,
@@ -154,10 +192,10 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
     cJSON_AddNumberToObject(o, "hypervolume_measured", hv);
     cJSON_AddNumberToObject(o, "min_acc", r->min_acc);
     cJSON *r2 = cJSON_AddObjectToObject(o, "heldout_r2");
-    const char *names[4] = {"acc", "latency", "memory", "energy"};
-    for (int k = 0; k < 4; k++)
-        cJSON_AddItemToObject(r2, names[k],
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++)
+        cJSON_AddItemToObject(r2, objective_names[k],
                               isnan(r->r2[k]) ? cJSON_CreateNull() : cJSON_CreateNumber(r->r2[k]));
+    cJSON_AddItemToObject(o, "sensitivity", sensitivity_json(s, r));
     return o;
 }
 

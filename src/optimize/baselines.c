@@ -194,7 +194,7 @@ int aellm_baseline_exhaustive(const aellm_baseline_params *p, aellm_baseline *ou
     row r = {.p = p, .b = out, .phase = "exhaustive", .total = (int)size};
     int64_t rc = aellm_space_enumerate(p->search->space, measure_each, &r);
     free(r.hash);
-    note(out, "every one of %lld valid points", (long long)size);
+    note(out, "the %d of %lld valid points that apply here", out->n_points, (long long)size);
     return rc < 0 ? (int)rc : 0;
 }
 

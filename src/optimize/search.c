@@ -578,6 +578,99 @@ static void holdout(search *s, aellm_search_result *r)
     free(y);
 }
 
+/* ---- per-knob sensitivity (DESIGN.md §3, output) ---- */
+
+/* The values a knob is tried at: every option, or 5 points across a
+ * numeric range. */
+static int knob_values(const aellm_knob_info *in, double *v)
+{
+    if (in->type == AELLM_KNOB_CATEGORICAL) {
+        for (int o = 0; o < in->n_options; o++) v[o] = o;
+        return in->n_options;
+    }
+    for (int i = 0; i < 5; i++) {
+        double t = i / 4.0;
+        v[i] = in->log_scale && in->lo > 0 ? in->lo * pow(in->hi / in->lo, t)
+                                           : in->lo + t * (in->hi - in->lo);
+        if (in->type == AELLM_KNOB_INTEGER) v[i] = floor(v[i] + 0.5);
+    }
+    return 5;
+}
+
+/* One knob around every measured point, predicted in one batch: for each
+ * base with at least two valid values of the knob, the spread of each
+ * predicted objective over them, normalised by the measured range, added
+ * to sum; the count of such bases in *bases. */
+static int knob_effect(search *s, int k, const double *lo, const double *hi, double *sum,
+                       int *bases)
+{
+    aellm_knob_info in;
+    aellm_space_knob(s->p->space, k, &in);
+    double vals[64];
+    int nv = knob_values(&in, vals), rows = 0, rc = 0;
+    if (nv > 64) nv = 64;
+    size_t cap = (size_t)s->n * (size_t)nv;
+    double *g = malloc(cap * (size_t)s->n_knobs * sizeof(double) + 1);
+    double *mean = malloc(cap * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    int *first = malloc(((size_t)s->n + 1) * sizeof(int));
+    if (!g || !mean || !first) rc = aellm_error_oom("sensitivity", 0);
+    for (int i = 0; !rc && i < s->n; i++) {
+        first[i] = rows;
+        /* where the knob is inactive every value computes the same thing */
+        if (!s->pts[i].measured || !aellm_space_is_active(s->p->space, s->pts[i].genes, k))
+            continue;
+        for (int v = 0; v < nv; v++) {
+            double *row = g + (size_t)rows * s->n_knobs;
+            memcpy(row, s->pts[i].genes, (size_t)s->n_knobs * sizeof(double));
+            row[k] = vals[v];
+            rows += usable(s, row);
+        }
+    }
+    if (!rc) first[s->n] = rows;
+    if (!rc && rows) rc = predict(s, g, rows, mean, NULL);
+    for (int i = 0; !rc && i < s->n; i++) {
+        int a = first[i], b = first[i + 1];
+        if (b - a < 2) continue;
+        (*bases)++;
+        for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
+            double x0 = INFINITY, x1 = -INFINITY;
+            for (int r = a; r < b; r++) {
+                double x = mean[(size_t)r * AELLM_OBJ_COUNT + j];
+                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            }
+            sum[j] += hi[j] > lo[j] ? (x1 - x0) / (hi[j] - lo[j]) : 0;
+        }
+    }
+    free(g);
+    free(mean);
+    free(first);
+    return rc;
+}
+
+/* For every applicable knob and objective, the mean of knob_effect over the
+ * measured points: how much the objective moves when that knob alone
+ * changes, in units of the measured range (NaN for knobs held fixed). */
+static int sensitivity(search *s, aellm_search_result *r)
+{
+    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    r->sensitivity = malloc((size_t)s->n_knobs * AELLM_OBJ_COUNT * sizeof(double));
+    if (!o || !r->sensitivity) return free(o), aellm_error_oom("sensitivity", 0);
+    int n = 0, rc = 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->pts[i].measured) o[n++] = s->pts[i].obj;
+    aellm_objectives_range(o, n, lo, hi);
+    free(o);
+    for (int k = 0; !rc && k < s->n_knobs; k++) {
+        double sum[AELLM_OBJ_COUNT] = {0};
+        int bases = 0;
+        rc = knob_effect(s, k, lo, hi, sum, &bases);
+        for (int j = 0; j < AELLM_OBJ_COUNT; j++)
+            r->sensitivity[(size_t)k * AELLM_OBJ_COUNT + j] = bases ? sum[j] / bases : NAN;
+    }
+    return rc;
+}
+
 /* Predicted front members never measured join the result, marked. */
 static int add_predicted(search *s, double *front, int n)
 {
@@ -637,7 +730,7 @@ void aellm_search_result_free(aellm_search_result *r)
 {
     for (int i = 0; r && i < r->n_points; i++) free(r->points[i].genes);
     for (int k = 0; r && k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(r->surrogates[k]);
-    if (r) free(r->points);
+    if (r) free(r->points), free(r->sensitivity);
 }
 
 int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
@@ -677,6 +770,7 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
     if (!rc) holdout(&s, out);
     if (!rc) rc = mark_front(&s);
     if (!rc) pick(&s, out);
+    if (!rc && p->refine_rounds > 0) rc = sensitivity(&s, out);
     if (!rc && front) rc = add_predicted(&s, front, n_front);
     free(front);
     out->points = s.pts;
