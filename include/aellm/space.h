@@ -31,7 +31,7 @@ typedef struct {
      * optimised together by the single-technique baseline. The file's
      * "technique" field, else the stage's name. Borrowed. */
     const char *technique;
-    int stage_index;   /* 0.. in file order */
+    int stage_index; /* 0.. in file order */
     aellm_knob_type type;
     int n_options; /* categorical: options; else 0 */
     double lo, hi; /* gene bounds: [0, n_options-1] for categorical */
