@@ -18,7 +18,6 @@
 #include "core/json.h"
 #include "kernels/kernels.h"
 
-
 const char *aellm_engine_version(void)
 {
     return AELLM_ENGINE_VERSION;
