@@ -139,6 +139,7 @@ int aellm_surrogate_new(aellm_surrogate **out, const aellm_surrogate_params *p)
     aellm_surrogate *s = calloc(1, sizeof(*s));
     if (!s) return aellm_error_oom("surrogate", sizeof(*s));
     s->p = *p;
+    s->y_scale = 1;
     *out = s;
     return 0;
 }
@@ -319,6 +320,30 @@ static int member_boost(BoosterHandle *out, BoosterHandle from, const aellm_surr
     return rc;
 }
 
+/* y standardised with (shift, scale), in a new array (caller frees). */
+static float *scaled_targets(const float *y, size_t n, double shift, double scale)
+{
+    float *t = malloc((n ? n : 1) * sizeof(float));
+    if (!t) {
+        aellm_error_oom("surrogate targets", (unsigned long long)n * sizeof(float));
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) t[i] = (float)((y[i] - shift) / scale);
+    return t;
+}
+
+/* The mean and standard deviation of y (1 when y is constant). */
+static void target_scale(const float *y, size_t n, double *shift, double *scale)
+{
+    double sum = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) sum += y[i];
+    double mean = n ? sum / (double)n : 0;
+    for (size_t i = 0; i < n; i++) ss += (y[i] - mean) * (y[i] - mean);
+    double sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    *shift = mean;
+    *scale = sd > 0 && isfinite(sd) ? sd : 1;
+}
+
 /* Swaps a complete new set of members in (the old model is kept until the
  * new one is whole, so a failed fit leaves s as it was). */
 static void install(aellm_surrogate *s, BoosterHandle *b, int k, size_t d)
@@ -333,18 +358,27 @@ int aellm_surrogate_fit(aellm_surrogate *s, const float *X, size_t n, size_t d, 
 {
     int rc = check_rows(X, n, d, y);
     if (rc) return rc;
+    double shift, scale;
+    target_scale(y, n, &shift, &scale);
+    float *t = scaled_targets(y, n, shift, scale);
     int k = s->p.members;
-    BoosterHandle *b = calloc((size_t)k, sizeof(*b));
-    if (!b) return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
+    BoosterHandle *b = t ? calloc((size_t)k, sizeof(*b)) : NULL;
+    if (!b) {
+        free(t);
+        return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
+    }
     /* Members train one after another: XGBoost seeds its thread's random
      * engine when a booster configures, so interleaving would mix streams. */
     for (int m = 0; m < k && !rc; m++)
-        rc = member_boost(&b[m], NULL, &s->p, m, X, y, n, d, s->p.num_rounds);
+        rc = member_boost(&b[m], NULL, &s->p, m, X, t, n, d, s->p.num_rounds);
+    free(t);
     if (rc) {
         aellm_surr_free_members(b, k);
         return rc;
     }
     install(s, b, k, d);
+    s->y_shift = shift;
+    s->y_scale = scale;
     return 0;
 }
 
@@ -365,10 +399,15 @@ int aellm_surrogate_update(aellm_surrogate *s, const float *X, size_t n, size_t 
     if (!rc && rounds < 0)
         rc = aellm_error_set(AELLM_EINVAL, "surrogate: negative rounds (%d)", rounds);
     if (rc) return rc;
-    BoosterHandle *b = calloc((size_t)s->k, sizeof(*b));
-    if (!b) return aellm_error_oom("surrogate members", (unsigned long long)s->k * sizeof(*b));
+    float *t = scaled_targets(y, n, s->y_shift, s->y_scale);
+    BoosterHandle *b = t ? calloc((size_t)s->k, sizeof(*b)) : NULL;
+    if (!b) {
+        free(t);
+        return aellm_error_oom("surrogate members", (unsigned long long)s->k * sizeof(*b));
+    }
     for (int m = 0; m < s->k && !rc; m++)
-        rc = member_boost(&b[m], s->b[m], &s->p, m, X, y, n, d, rounds);
+        rc = member_boost(&b[m], s->b[m], &s->p, m, X, t, n, d, rounds);
+    free(t);
     if (rc) {
         aellm_surr_free_members(b, s->k);
         return rc;
@@ -387,15 +426,24 @@ int aellm_surrogate_fit_transfer(aellm_surrogate *s, const aellm_surrogate *sour
     if (rc) return rc;
     if (extra_rounds == 0) extra_rounds = s->p.transfer_rounds;
     int k = s->p.members;
-    BoosterHandle *b = calloc((size_t)k, sizeof(*b));
-    if (!b) return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
+    /* the source's trees predict in the source's units: the target rows are
+       scaled the same way */
+    float *t = scaled_targets(y, n, source->y_shift, source->y_scale);
+    BoosterHandle *b = t ? calloc((size_t)k, sizeof(*b)) : NULL;
+    if (!b) {
+        free(t);
+        return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
+    }
     for (int m = 0; m < k && !rc; m++)
-        rc = member_boost(&b[m], source->b[m % source->k], &s->p, m, X, y, n, d, extra_rounds);
+        rc = member_boost(&b[m], source->b[m % source->k], &s->p, m, X, t, n, d, extra_rounds);
+    free(t);
     if (rc) {
         aellm_surr_free_members(b, k);
         return rc;
     }
     install(s, b, k, d);
+    s->y_shift = source->y_shift;
+    s->y_scale = source->y_scale;
     return 0;
 }
 
@@ -448,8 +496,8 @@ int aellm_surrogate_predict(aellm_surrogate *s, const float *X, size_t n, size_t
             double e = all[(size_t)m * n + i] - mean;
             ss += e * e;
         }
-        mean_out[i] = (float)mean;
-        if (var_out) var_out[i] = k > 1 ? (float)(ss / (k - 1)) : 0.0f;
+        mean_out[i] = (float)(s->y_shift + s->y_scale * mean);
+        if (var_out) var_out[i] = k > 1 ? (float)(s->y_scale * s->y_scale * ss / (k - 1)) : 0.0f;
     }
     free(all);
     return rc;

@@ -12,6 +12,12 @@ struct aellm_surrogate {
     int k;            /* members trained; 0 until fit or load */
     size_t d;         /* features of the trained model */
     BoosterHandle *b; /* (k) */
+    /* Targets are trained as (y - y_shift) / y_scale and predictions mapped
+     * back: XGBoost drops splits whose loss reduction is below 1e-6, so on
+     * targets of a few milliseconds (latency) every tree would be a single
+     * leaf and the model a constant. Set by fit from its targets, inherited
+     * by update and transfer. */
+    double y_shift, y_scale;
 };
 
 /* AELLM_ERROR with XGBoost's last message when rc != 0, else 0. */

@@ -1,5 +1,6 @@
 /* The surrogate's file: "AESURRG1", a u32 length and a JSON header
- * {"version":1,"members":K,"features":d,"params":{...}}, then K members,
+ * {"version":1,"members":K,"features":d,"target_shift":..,"target_scale":..,
+ * "params":{...}} (the target scaling absent in older files: 0 and 1), then K members,
  * each a u64 length and XGBoost's UBJSON model. Integers little-endian. The
  * header carries the training parameters because XGBoost's model does not.
  * Not a general model store: the evaluation store keeps data, not models. */
@@ -150,6 +151,8 @@ static int put_header(bytes *b, const aellm_surrogate *s)
     if (!h || !p || !cJSON_AddNumberToObject(h, "version", FORMAT_VERSION) ||
         !cJSON_AddNumberToObject(h, "members", s->k) ||
         !cJSON_AddNumberToObject(h, "features", (double)s->d) ||
+        !cJSON_AddNumberToObject(h, "target_shift", s->y_shift) ||
+        !cJSON_AddNumberToObject(h, "target_scale", s->y_scale) ||
         !cJSON_AddItemToObject(h, "params", p)) {
         if (!cJSON_GetObjectItemCaseSensitive(h, "params")) cJSON_Delete(p);
         rc = aellm_error_oom("surrogate header", 0);
@@ -220,6 +223,7 @@ typedef struct {
     int k;
     size_t d;
     aellm_surrogate_params p;
+    double y_shift, y_scale; /* absent in files from before scaling: 0 and 1 */
 } header;
 
 static int parse_header(header *h, const char *text, size_t len)
@@ -243,6 +247,12 @@ static int parse_header(header *h, const char *text, size_t len)
         rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: no params");
     else
         rc = params_from_json(&h->p, p);
+    const cJSON *shift = cJSON_GetObjectItemCaseSensitive(j, "target_shift");
+    const cJSON *scale = cJSON_GetObjectItemCaseSensitive(j, "target_scale");
+    h->y_shift = cJSON_IsNumber(shift) ? shift->valuedouble : 0;
+    h->y_scale = cJSON_IsNumber(scale) ? scale->valuedouble : 1;
+    if (!rc && (!isfinite(h->y_shift) || !(h->y_scale > 0) || !isfinite(h->y_scale)))
+        rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: bad target scaling");
     if (!rc) {
         h->k = (int)k->valuedouble;
         h->d = (size_t)d->valuedouble;
@@ -271,6 +281,8 @@ static int load_members(aellm_surrogate *s, const unsigned char *p, size_t left,
         return aellm_error_oom("surrogate members", (unsigned long long)h->k * sizeof(*s->b));
     s->k = h->k; /* the handles, NULL or not, are now s's to free */
     s->d = h->d;
+    s->y_shift = h->y_shift;
+    s->y_scale = h->y_scale;
     for (int m = 0; m < h->k; m++) {
         if (left < 8)
             return aellm_error_set(AELLM_EFORMAT, "surrogate file: truncated at member %d", m);
