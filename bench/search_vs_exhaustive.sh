@@ -17,4 +17,4 @@ JSON
 echo "machine: $(nproc) cores; $(date -u +%F); engine $("$build/aellm" --version)"
 "$build/aellm" search --task "$task" --db "$db" --budget "${BUDGET:-60}" --explore "${EXPLORE:-0}" --seed "${SEED:-1}" \
     --baselines --calib "$val" --calib-skip 393216 --prompt 128 --gen 32 --max-reps "${MAX_REPS:-100}" --rel-ci "${REL_CI:-0.02}" --threads 2 \
-    2>/dev/null | sed -n '/^method/,$p'
+    2>/dev/null | sed -n '/^held-out/,$p'
