@@ -65,11 +65,17 @@ static int query_int(aellm_store *s, const char *sql, int64_t *out)
     return err ? aellm_store_sql_error(s, "cannot read the schema") : 0;
 }
 
+/* The three facts come from one snapshot: read one by one, another process
+ * creating the same store could commit between them, and a file with
+ * tables but no application id yet would look foreign. */
 static int read_identity(aellm_store *s, identity *id)
 {
-    int rc = query_int(s, "PRAGMA application_id", &id->application_id);
+    int own = sqlite3_get_autocommit(s->db), rc = 0;
+    if (own) rc = aellm_store_exec(s, "BEGIN", "cannot read the store's identity");
+    if (!rc) rc = query_int(s, "PRAGMA application_id", &id->application_id);
     if (!rc) rc = query_int(s, "PRAGMA user_version", &id->user_version);
     if (!rc) rc = query_int(s, "SELECT count(*) FROM sqlite_master", &id->n_objects);
+    if (own) sqlite3_exec(s->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 
