@@ -51,4 +51,12 @@ run --baselines --exhaustive-max 1 --max-memory 8G --json >"$tmp/e.json" 2>/dev/
 [ "$(grep -o '"hypervolume_ratio":' "$tmp/e.json" | wc -l)" = 7 ] || fail "baselines --json lacks rows"
 grep -q '"method":[[:space:]]*"guidelines"' "$tmp/e.json" || fail "no guidelines row in JSON"
 [ "$(sqlite3 "$tmp/s.db" 'pragma integrity_check')" = ok ] || fail "store corrupt after baselines"
+# surrogates saved by one search warm-start another's; a missing file is one clear line
+run --save-surrogates "$tmp/sg" >/dev/null 2>"$tmp/f.err" || fail "save surrogates: $(tail -1 "$tmp/f.err")"
+for o in acc latency memory energy; do [ -s "$tmp/sg.$o.surr" ] || fail "no $o surrogate file"; done
+ls "$tmp"/sg.*.tmp >/dev/null 2>&1 && fail "temporary surrogate files left"
+run --seed 3 --transfer-from "$tmp/sg" --json >"$tmp/g.json" 2>"$tmp/g.err" || fail "transfer: $(tail -1 "$tmp/g.err")"
+grep -q '"heldout_r2"' "$tmp/g.json" || fail "transfer run printed no result"
+run --transfer-from "$tmp/nothing" >/dev/null 2>"$tmp/h.err" && fail "missing surrogates accepted"
+grep -q "nothing.acc.surr" "$tmp/h.err" || fail "missing surrogates: $(cat "$tmp/h.err")"
 echo "ok: $n evaluations; resumed run used $used ($cached from the store)"

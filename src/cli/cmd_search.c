@@ -11,6 +11,7 @@
 #include "aellm/error.h"
 #include "aellm/evaluate.h"
 #include "aellm/search.h"
+#include "aellm/surrogate.h"
 #include "cli/cli.h"
 
 #ifndef AELLM_SPACE_FILE
@@ -220,6 +221,65 @@ static int write_csv(const char *path, const aellm_space *s, const aellm_search_
     return bad ? cli_fail("search", "%s: cannot write", path) : 0;
 }
 
+/* ---- what the surrogates know beyond the configuration (DESIGN.md §3.2) ---- */
+
+enum { N_CONTEXT = 14 };
+
+/* The model's shape, the task and the hardware as features: constant within
+ * one search, they tell surrogates carried to another model, task or machine
+ * (--transfer-from) what changed. */
+static void context_features(const evaluator *ev, double ctx[N_CONTEXT])
+{
+    const aellm_model_config *c = aellm_model_config_get(ev->model);
+    aellm_hw_profile hw = {0};
+    aellm_hw_detect(&hw, 0, ev->req.n_threads);
+    double f[N_CONTEXT] = {log10((double)aellm_model_n_params(ev->model)),
+                           c->n_layers,
+                           c->dim,
+                           c->hidden_dim,
+                           c->n_heads,
+                           c->n_kv_heads,
+                           aellm_task_kind_of(ev->req.task),
+                           ev->req.latency.n_prompt,
+                           ev->req.latency.n_gen,
+                           hw.cores,
+                           hw.mem_bytes / 1e9,
+                           hw.mem_bw / 1e9,
+                           hw.peak_f32 / 1e9,
+                           hw.power_limit_w};
+    memcpy(ctx, f, sizeof(f));
+}
+
+/* PREFIX.acc.surr, PREFIX.latency.surr, ...: one file per objective. */
+static void surrogate_path(char *out, size_t cap, const char *prefix, int k)
+{
+    static const char *const names[AELLM_OBJ_COUNT] = {"acc", "latency", "memory", "energy"};
+    snprintf(out, cap, "%s.%s.surr", prefix, names[k]);
+}
+
+static int load_surrogates(const char *prefix, aellm_surrogate *out[AELLM_OBJ_COUNT])
+{
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+        char path[4096];
+        surrogate_path(path, sizeof(path), prefix, k);
+        if (aellm_surrogate_load(&out[k], path, NULL)) return cli_fail_last("search");
+    }
+    return 0;
+}
+
+static int save_surrogates(const char *prefix, const aellm_search_result *r)
+{
+    if (!r->surrogates[0])
+        return cli_fail("search", "--save-surrogates: no surrogates were trained (--rounds 0)");
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+        char path[4096];
+        surrogate_path(path, sizeof(path), prefix, k);
+        if (aellm_surrogate_save(r->surrogates[k], path)) return cli_fail_last("search");
+    }
+    fprintf(stderr, "surrogates saved: %s.{acc,latency,memory,energy}.surr\n", prefix);
+    return 0;
+}
+
 /* ---- baselines on the same store and budget ---- */
 
 /* Share of the default configuration's peak memory that is KV cache, from
@@ -341,6 +401,7 @@ int cmd_search(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = "tinystories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
+    const char *save_to = NULL, *transfer_from = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
@@ -378,6 +439,11 @@ int cmd_search(int argc, char **argv)
          "--paired)"},
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
+        {"save-surrogates", 0, OPT_STR, &save_to,
+         "write the final surrogates to PREFIX.{acc,latency,memory,energy}.surr"},
+        {"transfer-from", 0, OPT_STR, &transfer_from,
+         "warm-start the surrogates from another search's --save-surrogates PREFIX (same "
+         "space; another model, task or machine)"},
         {"baselines", 0, OPT_FLAG, &baselines,
          "also run the baselines on the same store and budget: default, random search, "
          "single-technique optimisation, the EfficientLLM rules, practical guidelines and "
@@ -416,6 +482,7 @@ int cmd_search(int argc, char **argv)
     aellm_task *task = NULL;
     aellm_search_result res = {0};
     aellm_baseline rows[N_BASELINE_ROWS] = {0};
+    aellm_surrogate *transfer[AELLM_OBJ_COUNT] = {0};
     aellm_baseline_score scores[N_BASELINE_ROWS];
     int status = 1;
     const char *sf = space_file ? space_file : getenv("AELLM_SPACE");
@@ -464,6 +531,12 @@ int cmd_search(int argc, char **argv)
     sp.explore = explore;
     sp.seed = seed;
     sp.progress = progress;
+    double context[N_CONTEXT];
+    context_features(&ev, context);
+    sp.context = context;
+    sp.n_context = N_CONTEXT;
+    if (transfer_from && load_surrogates(transfer_from, transfer)) goto done;
+    if (transfer_from) sp.transfer_from = transfer;
     if (aellm_search_run(&sp, &res)) {
         cli_fail_last("search");
         goto done;
@@ -477,6 +550,7 @@ int cmd_search(int argc, char **argv)
     free(o);
     aellm_search_hypervolume(&hv, res.points, res.n_measured, lo, hi);
     status = csv ? write_csv(csv, space, &res) : 0;
+    if (!status && save_to) status = save_surrogates(save_to, &res);
     if (!json) {
         print_table(space, &res, sp.weights);
         printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "
@@ -495,6 +569,7 @@ int cmd_search(int argc, char **argv)
     }
 done:
     for (int i = 0; i < N_BASELINE_ROWS; i++) aellm_baseline_free(&rows[i]);
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(transfer[k]);
     aellm_search_result_free(&res);
     aellm_store_close(ev.store);
     aellm_model_free((aellm_model *)ev.model);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -207,12 +208,21 @@ int aellm_surrogate_save(const aellm_surrogate *s, const char *path)
     size_t len = 0;
     int rc = aellm_surrogate_save_buffer(s, &buf, &len);
     if (rc) return rc;
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    /* a temporary file renamed over the path: never a half-written model */
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n);
+    FILE *f = tmp ? (snprintf(tmp, n, "%s.tmp", path), fopen(tmp, "wb")) : NULL;
+    if (!tmp)
+        rc = aellm_error_oom("a file name", n);
+    else if (!f)
         rc = aellm_error_set(AELLM_EIO, "%s: cannot create", path);
-    else if (fwrite(buf, 1, len, f) != len)
+    else if (fwrite(buf, 1, len, f) != len || fflush(f) || fsync(fileno(f)))
         rc = aellm_error_set(AELLM_EIO, "%s: write failed", path);
     if (f && fclose(f) && !rc) rc = aellm_error_set(AELLM_EIO, "%s: write failed", path);
+    if (!rc && rename(tmp, path))
+        rc = aellm_error_set(AELLM_EIO, "%s: cannot rename into place", path);
+    if (rc && f) unlink(tmp);
+    free(tmp);
     free(buf);
     return rc;
 }
