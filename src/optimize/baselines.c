@@ -252,7 +252,7 @@ static int one_technique(row *r, const technique *t, int share)
     const char *sep = b->note[0] ? "; " : "";
     r->phase = t->name;
     if (t->size <= share) {
-        note(b, "%s%s: all %lld points", sep, t->name, (long long)t->size);
+        note(b, "%s%s: every applicable one of its %lld points", sep, t->name, (long long)t->size);
         int64_t rc = aellm_space_enumerate(t->space, measure_each, r);
         return rc < 0 ? (int)rc : 0;
     }
