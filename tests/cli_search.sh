@@ -21,6 +21,7 @@ n=$(field "$tmp/a.json" evaluations)
 [ -n "$n" ] && [ "$n" -le 8 ] && [ "$n" -ge 3 ] || fail "evaluations $n outside [3, 8]"
 grep -q '"provenance":[[:space:]]*"measured"' "$tmp/a.json" || fail "no measured point"
 grep -q '"efficiency_definition"' "$tmp/a.json" || fail "no efficiency definition"
+grep -q '"inference.weights":[[:space:]]*{' "$tmp/a.json" || fail "no per-knob sensitivity"
 [ "$(sqlite3 "$tmp/s.db" 'select count(*) from evaluations')" = "$n" ] || fail "store holds not $n records"
 head -1 "$tmp/points.csv" | grep -q '^index,provenance' || fail "csv header"
 # the same search again: everything from the store, nothing new

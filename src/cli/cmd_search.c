@@ -93,20 +93,29 @@ static char *config_text(const aellm_space *s, const double *genes)
 
 static const char *const objective_names[AELLM_OBJ_COUNT] = {"acc", "latency", "memory", "energy"};
 
+/* Knob k's sensitivities and its "stage.knob" name; NULL for a knob held
+ * fixed (no sensitivity). */
+static const double *sensitivity_of(const aellm_space *s, const aellm_search_result *r, int k,
+                                    char name[96])
+{
+    const double *v = r->sensitivity + (size_t)k * AELLM_OBJ_COUNT;
+    if (isnan(v[0])) return NULL;
+    aellm_knob_info in;
+    aellm_space_knob(s, k, &in);
+    snprintf(name, 96, "%s.%s", in.stage, in.name);
+    return v;
+}
+
 static void print_sensitivity(const aellm_space *s, const aellm_search_result *r)
 {
     if (!r->sensitivity) return;
     printf("per-knob sensitivity: spread of the surrogates' prediction when the knob alone "
            "changes, as a share of the measured range, mean over the measured points\n");
     printf("  %-22s %8s %8s %8s %8s\n", "knob", "acc", "latency", "memory", "energy");
+    char name[96];
     for (int k = 0; k < aellm_space_n_knobs(s); k++) {
-        const double *v = r->sensitivity + (size_t)k * AELLM_OBJ_COUNT;
-        if (isnan(v[0])) continue;
-        aellm_knob_info in;
-        aellm_space_knob(s, k, &in);
-        char name[96];
-        snprintf(name, sizeof(name), "%s.%s", in.stage, in.name);
-        printf("  %-22s %8.2f %8.2f %8.2f %8.2f\n", name, v[0], v[1], v[2], v[3]);
+        const double *v = sensitivity_of(s, r, k, name);
+        if (v) printf("  %-22s %8.2f %8.2f %8.2f %8.2f\n", name, v[0], v[1], v[2], v[3]);
     }
 }
 
@@ -114,15 +123,11 @@ static cJSON *sensitivity_json(const aellm_space *s, const aellm_search_result *
 {
     if (!r->sensitivity) return cJSON_CreateNull();
     cJSON *o = cJSON_CreateObject();
+    char name[96];
     for (int k = 0; k < aellm_space_n_knobs(s); k++) {
-        const double *v = r->sensitivity + (size_t)k * AELLM_OBJ_COUNT;
-        if (isnan(v[0])) continue;
-        aellm_knob_info in;
-        aellm_space_knob(s, k, &in);
-        char name[96];
-        snprintf(name, sizeof(name), "%s.%s", in.stage, in.name);
-        cJSON *e = cJSON_AddObjectToObject(o, name);
-        for (int j = 0; j < AELLM_OBJ_COUNT; j++)
+        const double *v = sensitivity_of(s, r, k, name);
+        cJSON *e = v ? cJSON_AddObjectToObject(o, name) : NULL;
+        for (int j = 0; e && j < AELLM_OBJ_COUNT; j++)
             cJSON_AddNumberToObject(e, objective_names[j], v[j]);
     }
     return o;
