@@ -394,6 +394,16 @@ static void transfer_beats_scratch(void **state)
     print_message("mean RMSE on g: transfer %.3f, scratch %.3f (source alone %.3f)\n",
                   sum_t / seeds, sum_s / seeds, rmse(pred, gt->y, 300));
     assert_true(sum_t < 0.7 * sum_s);
+
+    /* The held-out R2 of a transferred surrogate, on 40 target rows: the
+       warm start shows there too. */
+    make_rows(tgt, 40, 200, g_true, 0, 1, 0.05f);
+    double r2_t = 0, r2_s = 0;
+    assert_int_equal(
+        aellm_surrogate_holdout_r2_transfer(&r2_t, &p, source, tgt->X, 40, D, tgt->y, 0.25, 3), 0);
+    assert_int_equal(aellm_surrogate_holdout_r2(&r2_s, &p, tgt->X, 40, D, tgt->y, 0.25, 3), 0);
+    print_message("held-out R2 on 40 target rows: transfer %.3f, scratch %.3f\n", r2_t, r2_s);
+    assert_true(r2_t > r2_s);
     aellm_surrogate_free(source);
     free(src);
     free(tgt);

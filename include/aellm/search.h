@@ -86,7 +86,8 @@ typedef struct {
     int pick_index;    /* argmax U among the measured front */
     double pick_utility;
     double efficiency;          /* of the pick against the default (aellm_efficiency_definition) */
-    double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of the final surrogates (NaN if too few points) */
+    double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of surrogates trained as the search trains them
+                                   (warm-started when transfer_from is set); NaN if too few points */
     int evaluations;            /* real evaluations spent */
     double min_acc;             /* the accuracy floor applied (0: none) */
     /* The final surrogates, trained on every measured point (NULL when there

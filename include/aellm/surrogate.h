@@ -106,6 +106,12 @@ double aellm_surrogate_r2(const float *pred, const float *truth, size_t n);
  * least 2 held-out and 2 training rows. */
 int aellm_surrogate_holdout_r2(double *out, const aellm_surrogate_params *p, const float *X,
                                size_t n, size_t d, const float *y, double frac, uint64_t seed);
+/* The same with the training warm-started from `source`
+ * (aellm_surrogate_fit_transfer): the R² of a transferred surrogate. NULL
+ * source: as above. */
+int aellm_surrogate_holdout_r2_transfer(double *out, const aellm_surrogate_params *p,
+                                        const aellm_surrogate *source, const float *X, size_t n,
+                                        size_t d, const float *y, double frac, uint64_t seed);
 
 /* ---- feature rows from mixed values ---- */
 

@@ -570,8 +570,9 @@ static void holdout(search *s, aellm_search_result *r)
         int j = 0;
         for (int i = 0; i < s->n && j < n; i++)
             if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
-        if (aellm_surrogate_holdout_r2(&r->r2[k], &s->p->surrogate, X, (size_t)n, s->width, y, 0.25,
-                                       s->p->seed))
+        const aellm_surrogate *src = s->p->transfer_from ? s->p->transfer_from[k] : NULL;
+        if (aellm_surrogate_holdout_r2_transfer(&r->r2[k], &s->p->surrogate, src, X, (size_t)n,
+                                                s->width, y, 0.25, s->p->seed))
             r->r2[k] = NAN;
     }
     free(X);

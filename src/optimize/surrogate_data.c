@@ -53,6 +53,13 @@ static void gather(float *Xo, float *yo, const float *X, const float *y, size_t 
 int aellm_surrogate_holdout_r2(double *out, const aellm_surrogate_params *p, const float *X,
                                size_t n, size_t d, const float *y, double frac, uint64_t seed)
 {
+    return aellm_surrogate_holdout_r2_transfer(out, p, NULL, X, n, d, y, frac, seed);
+}
+
+int aellm_surrogate_holdout_r2_transfer(double *out, const aellm_surrogate_params *p,
+                                        const aellm_surrogate *source, const float *X, size_t n,
+                                        size_t d, const float *y, double frac, uint64_t seed)
+{
     *out = NAN;
     if (!(frac > 0.0 && frac < 1.0))
         return aellm_error_set(AELLM_EINVAL, "surrogate: held-out fraction %g not in (0, 1)", frac);
@@ -76,7 +83,9 @@ int aellm_surrogate_holdout_r2(double *out, const aellm_surrogate_params *p, con
     shuffle(perm, n, seed);
     gather(Xs, ys, X, y, d, perm, 0, n);
     rc = aellm_surrogate_new(&s, p);
-    if (!rc) rc = aellm_surrogate_fit(s, Xs, n_train, d, ys);
+    if (!rc)
+        rc = source ? aellm_surrogate_fit_transfer(s, source, Xs, n_train, d, ys, 0)
+                    : aellm_surrogate_fit(s, Xs, n_train, d, ys);
     if (!rc) rc = aellm_surrogate_predict(s, Xs + n_train * d, n_test, d, pred, NULL);
     if (!rc) *out = aellm_surrogate_r2(pred, ys + n_train, n_test);
 done:
