@@ -85,11 +85,12 @@ typedef struct {
     int default_index; /* the default configuration (always measured first) */
     int pick_index;    /* argmax U among the measured front */
     double pick_utility;
-    double efficiency;          /* of the pick against the default (aellm_efficiency_definition) */
-    double r2[AELLM_OBJ_COUNT]; /* held-out R^2 of surrogates trained as the search trains them
-                                   (warm-started when transfer_from is set); NaN if too few points */
-    int evaluations;            /* real evaluations spent */
-    double min_acc;             /* the accuracy floor applied (0: none) */
+    double efficiency; /* of the pick against the default (aellm_efficiency_definition) */
+    double
+        r2[AELLM_OBJ_COUNT]; /* held-out R^2 of surrogates trained as the search trains them
+                                (warm-started when transfer_from is set); NaN if too few points */
+    int evaluations;         /* real evaluations spent */
+    double min_acc;          /* the accuracy floor applied (0: none) */
     /* The final surrogates, trained on every measured point (NULL when there
      * were no refinement rounds): owned by the result; save them
      * (aellm_surrogate_save) for a later search's transfer_from. */
