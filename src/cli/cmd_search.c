@@ -258,8 +258,7 @@ static void context_features(const evaluator *ev, double ctx[N_CONTEXT])
 /* PREFIX.acc.surr, PREFIX.latency.surr, ...: one file per objective. */
 static void surrogate_path(char *out, size_t cap, const char *prefix, int k)
 {
-    static const char *const names[AELLM_OBJ_COUNT] = {"acc", "latency", "memory", "energy"};
-    snprintf(out, cap, "%s.%s.surr", prefix, names[k]);
+    snprintf(out, cap, "%s.%s.surr", prefix, objective_names[k]);
 }
 
 static int load_surrogates(const char *prefix, aellm_surrogate *out[AELLM_OBJ_COUNT])

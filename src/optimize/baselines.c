@@ -85,13 +85,18 @@ static int append(row *r, const double *genes, const aellm_objectives *o, const 
     return b->n_points++;
 }
 
+/* Whether a valid point applies to the model (the caller's check). */
+static int applies(const aellm_search_params *sp, const double *g)
+{
+    return !sp->applicable || sp->applicable(sp->user, g);
+}
+
 /* Whether the point can be measured here: valid in the space and applicable
  * to the model. Canonicalises `g` in place. */
 static int measurable(const aellm_search_params *sp, double *g)
 {
     aellm_space_canonicalize(sp->space, g);
-    if (aellm_space_violates(sp->space, g, NULL, 0)) return 0;
-    return !sp->applicable || sp->applicable(sp->user, g);
+    return !aellm_space_violates(sp->space, g, NULL, 0) && applies(sp, g);
 }
 
 /* Measures a point once per row: *index is its place in the row, or -1 when
@@ -242,8 +247,7 @@ static int row_evaluate(void *user, const double *genes, aellm_objectives *out)
 
 static int row_applicable(void *user, const double *genes)
 {
-    const aellm_search_params *sp = ((row *)user)->p->search;
-    return !sp->applicable || sp->applicable(sp->user, genes);
+    return applies(((row *)user)->p->search, genes);
 }
 
 static int one_technique(row *r, const technique *t, int share)

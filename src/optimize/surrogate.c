@@ -354,23 +354,23 @@ static void install(aellm_surrogate *s, BoosterHandle *b, int k, size_t d)
     s->d = d;
 }
 
-int aellm_surrogate_fit(aellm_surrogate *s, const float *X, size_t n, size_t d, const float *y)
+/* Trains k members, member m from a copy of from[m % n_from] (from NULL: from
+ * scratch), on y standardised with (shift, scale), and swaps them in. */
+static int train_members(aellm_surrogate *s, int k, BoosterHandle const *from, int n_from,
+                         const float *X, const float *y, size_t n, size_t d, int rounds,
+                         double shift, double scale)
 {
-    int rc = check_rows(X, n, d, y);
-    if (rc) return rc;
-    double shift, scale;
-    target_scale(y, n, &shift, &scale);
     float *t = scaled_targets(y, n, shift, scale);
-    int k = s->p.members;
     BoosterHandle *b = t ? calloc((size_t)k, sizeof(*b)) : NULL;
     if (!b) {
         free(t);
         return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
     }
+    int rc = 0;
     /* Members train one after another: XGBoost seeds its thread's random
      * engine when a booster configures, so interleaving would mix streams. */
     for (int m = 0; m < k && !rc; m++)
-        rc = member_boost(&b[m], NULL, &s->p, m, X, t, n, d, s->p.num_rounds);
+        rc = member_boost(&b[m], from ? from[m % n_from] : NULL, &s->p, m, X, t, n, d, rounds);
     free(t);
     if (rc) {
         aellm_surr_free_members(b, k);
@@ -380,6 +380,15 @@ int aellm_surrogate_fit(aellm_surrogate *s, const float *X, size_t n, size_t d, 
     s->y_shift = shift;
     s->y_scale = scale;
     return 0;
+}
+
+int aellm_surrogate_fit(aellm_surrogate *s, const float *X, size_t n, size_t d, const float *y)
+{
+    int rc = check_rows(X, n, d, y);
+    if (rc) return rc;
+    double shift, scale;
+    target_scale(y, n, &shift, &scale);
+    return train_members(s, s->p.members, NULL, 0, X, y, n, d, s->p.num_rounds, shift, scale);
 }
 
 static int check_trained(const aellm_surrogate *s, size_t d, const char *what)
@@ -399,21 +408,7 @@ int aellm_surrogate_update(aellm_surrogate *s, const float *X, size_t n, size_t 
     if (!rc && rounds < 0)
         rc = aellm_error_set(AELLM_EINVAL, "surrogate: negative rounds (%d)", rounds);
     if (rc) return rc;
-    float *t = scaled_targets(y, n, s->y_shift, s->y_scale);
-    BoosterHandle *b = t ? calloc((size_t)s->k, sizeof(*b)) : NULL;
-    if (!b) {
-        free(t);
-        return aellm_error_oom("surrogate members", (unsigned long long)s->k * sizeof(*b));
-    }
-    for (int m = 0; m < s->k && !rc; m++)
-        rc = member_boost(&b[m], s->b[m], &s->p, m, X, t, n, d, rounds);
-    free(t);
-    if (rc) {
-        aellm_surr_free_members(b, s->k);
-        return rc;
-    }
-    install(s, b, s->k, d);
-    return 0;
+    return train_members(s, s->k, s->b, s->k, X, y, n, d, rounds, s->y_shift, s->y_scale);
 }
 
 int aellm_surrogate_fit_transfer(aellm_surrogate *s, const aellm_surrogate *source, const float *X,
@@ -425,26 +420,10 @@ int aellm_surrogate_fit_transfer(aellm_surrogate *s, const aellm_surrogate *sour
         rc = aellm_error_set(AELLM_EINVAL, "surrogate: negative extra rounds (%d)", extra_rounds);
     if (rc) return rc;
     if (extra_rounds == 0) extra_rounds = s->p.transfer_rounds;
-    int k = s->p.members;
     /* the source's trees predict in the source's units: the target rows are
        scaled the same way */
-    float *t = scaled_targets(y, n, source->y_shift, source->y_scale);
-    BoosterHandle *b = t ? calloc((size_t)k, sizeof(*b)) : NULL;
-    if (!b) {
-        free(t);
-        return aellm_error_oom("surrogate members", (unsigned long long)k * sizeof(*b));
-    }
-    for (int m = 0; m < k && !rc; m++)
-        rc = member_boost(&b[m], source->b[m % source->k], &s->p, m, X, t, n, d, extra_rounds);
-    free(t);
-    if (rc) {
-        aellm_surr_free_members(b, k);
-        return rc;
-    }
-    install(s, b, k, d);
-    s->y_shift = source->y_shift;
-    s->y_scale = source->y_scale;
-    return 0;
+    return train_members(s, s->p.members, source->b, source->k, X, y, n, d, extra_rounds,
+                         source->y_shift, source->y_scale);
 }
 
 /* ---- prediction ---- */
