@@ -166,16 +166,69 @@ const char *cli_data_dir(void)
     return NULL;
 }
 
+/* A folder holding the bundled files: tasks/ and space/default.json. */
+static int is_home(const char *dir)
+{
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof(probe), "%s/space/default.json", dir);
+    if (!cli_is_file(probe)) return 0;
+    snprintf(probe, sizeof(probe), "%s/tasks", dir);
+    return is_dir(probe);
+}
+
+#ifndef AELLM_SOURCE_DIR
+#define AELLM_SOURCE_DIR "."
+#endif
+
+/* $AELLM_HOME, else the nearest folder above the executable with the bundled
+ * files (so a copied or moved tree uses its own), else the source tree the
+ * program was built from. */
+const char *cli_home(void)
+{
+    static char found[PATH_MAX];
+    if (found[0]) return found;
+    const char *env = getenv("AELLM_HOME");
+    if (env && *env) {
+        snprintf(found, sizeof(found), "%s", env);
+        return found;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 4; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash) break;
+            *slash = '\0';
+            if (is_home(exe[0] ? exe : "/") && realpath(exe[0] ? exe : "/", found)) return found;
+        }
+    }
+    snprintf(found, sizeof(found), "%s", AELLM_SOURCE_DIR);
+    return found;
+}
+
+const char *cli_bundled(const char *rel)
+{
+    static char path[8][PATH_MAX + 64];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof(path[0]), "%s/%s", cli_home(), rel);
+    return p;
+}
+
+const char *cli_space_file(void)
+{
+    const char *env = getenv("AELLM_SPACE");
+    return env && *env ? env : cli_bundled("space/default.json");
+}
+
 const char *cli_default_model(const char **tokenizer)
 {
-    static char model[PATH_MAX + 64], tok[PATH_MAX + 64];
     const char *env = getenv("AELLM_MODEL");
     *tokenizer = getenv("AELLM_TOKENIZER");
-    if (env) return env;
-    const char *data = cli_data_dir();
-    if (!data) return NULL;
-    snprintf(model, sizeof(model), "%s/stories260K/stories260K.bin", data);
-    snprintf(tok, sizeof(tok), "%s/stories260K/tok512.bin", data);
+    if (env && *env) return env;
+    const char *model = cli_bundled("models/stories260K/stories260K.bin");
+    const char *tok = cli_bundled("models/stories260K/tok512.bin");
     if (!cli_is_file(model)) return NULL;
     *tokenizer = cli_is_file(tok) ? tok : NULL;
     return model;
@@ -186,8 +239,10 @@ int cli_open_model(const char *cmd, aellm_model **out, const char *path, const c
     if (!path) {
         path = cli_default_model(&tokenizer);
         if (!path) {
-            cli_fail(cmd, "no model given (-m MODEL) and no default model found "
-                          "(set AELLM_MODEL or place ../shared/data/stories260K)");
+            cli_fail(cmd,
+                     "no model given (-m MODEL) and the bundled one is missing from %s/models "
+                     "(set AELLM_MODEL, or AELLM_HOME to the aellm source tree)",
+                     cli_home());
             return -1;
         }
     }
@@ -300,15 +355,11 @@ void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m)
     cJSON_AddNumberToObject(o, "kv_bytes", (double)aellm_engine_kv_bytes(e));
 }
 
-#ifndef AELLM_TASKS_DIR
-#define AELLM_TASKS_DIR "tasks"
-#endif
-
 int cli_open_task(const char *cmd, aellm_task **out, const char *arg)
 {
     char path[PATH_MAX];
     const char *dir = getenv("AELLM_TASKS_DIR");
-    if (!dir) dir = AELLM_TASKS_DIR;
+    if (!dir || !*dir) dir = cli_bundled("tasks");
     if (cli_is_file(arg))
         snprintf(path, sizeof(path), "%s", arg);
     else if (snprintf(path, sizeof(path), "%s/%s.json", dir, arg) && !cli_is_file(path))

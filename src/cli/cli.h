@@ -41,9 +41,16 @@ int cli_fail_last(const char *cmd);
 /* Loads a model; when `path` is NULL, the default one (see cli_default_model). */
 int cli_open_model(const char *cmd, aellm_model **out, const char *path, const char *tokenizer);
 
-/* The bundled default: $AELLM_MODEL, else ../shared/data/stories260K (found
- * from the working directory or the executable's); NULL if none. Sets the
- * tokenizer path too. */
+/* The folder of the bundled files (models/, tasks/, space/, hardware/):
+ * $AELLM_HOME, else the nearest one above the executable, else the source
+ * tree it was built from. Never NULL. */
+const char *cli_home(void);
+/* cli_home()/rel; the result is valid until eight more calls. */
+const char *cli_bundled(const char *rel);
+/* The space file: $AELLM_SPACE, else the bundled space/default.json. */
+const char *cli_space_file(void);
+/* The default model: $AELLM_MODEL (with $AELLM_TOKENIZER), else the bundled
+ * models/stories260K; NULL if neither is there. Sets the tokenizer path too. */
 const char *cli_default_model(const char **tokenizer);
 /* The shared data folder ($AELLM_DATA or ../shared/data), or NULL. */
 const char *cli_data_dir(void);

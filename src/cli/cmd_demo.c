@@ -1,5 +1,5 @@
 /* `aellm demo`: a quick look at the engine on the bundled default — greedy generation and
- * perplexity with stories260K when ../shared/data is there, otherwise with a
+ * perplexity of the bundled stories with stories260K (models/), otherwise with a
  * random-weight model of the same shape that aellm makes itself (and says so). */
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +26,10 @@ static int open_demo_model(aellm_model **m, int *random_weights)
         printf("== model: %s (tokenizer %s)\n", path, tok ? tok : "none");
         return cli_open_model("demo", m, path, tok);
     }
-    printf("== no bundled model found (../shared/data/stories260K or $AELLM_MODEL):\n"
+    printf("== no bundled model found (%s/models/stories260K or $AELLM_MODEL):\n"
            "== using a RANDOM-WEIGHT model of the stories260K shape made by aellm; its text "
-           "is noise\n");
+           "is noise\n",
+           cli_home());
     aellm_model_config cfg;
     aellm_tokenizer *vocab = NULL;
     if (aellm_model_shape(&cfg, "260K") || aellm_model_random(m, &cfg, 0, 42))
@@ -40,14 +41,10 @@ static int open_demo_model(aellm_model **m, int *random_weights)
 
 static int demo_perplexity(aellm_engine *e, const aellm_model *m)
 {
-    const char *data = cli_data_dir();
     char path[4096];
+    snprintf(path, sizeof(path), "%s", cli_bundled("tasks/data/stories_eval.txt"));
     size_t len = 0;
-    char *text = NULL;
-    if (data) {
-        snprintf(path, sizeof(path), "%s/tinystories/tinystories_val.txt", data);
-        text = cli_read_file("demo", path, &len);
-    }
+    char *text = cli_is_file(path) ? cli_read_file("demo", path, &len) : NULL;
     if (!text) {
         text = strdup(fallback_text);
         len = strlen(text);
@@ -77,7 +74,7 @@ int cmd_demo(int argc, char **argv)
     cli_opt opts[] = {{"n-predict", 'n', OPT_INT, &n, "tokens to generate (default 200)"}, {0}};
     cli_command cmd = {"demo",
                        "A quick look at the engine on the bundled default model: greedy "
-                       "generation, then perplexity on TinyStories validation text.",
+                       "generation, then perplexity of the bundled stories (tasks/data).",
                        "[-n N]", NULL, opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;

@@ -1,5 +1,6 @@
 /* `aellm search`: the surrogate-assisted search over the configuration
  * space, every real evaluation through aellm eval's pipeline and store. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,8 @@
 #include "aellm/surrogate.h"
 #include "cli/cli.h"
 
-#ifndef AELLM_SPACE_FILE
-#define AELLM_SPACE_FILE "space/default.json"
-#endif
+/* The bundled calibration text, relative to cli_home(). */
+#define CALIB_TEXT "tasks/data/stories_calib.txt"
 
 typedef struct {
     const aellm_space *space;
@@ -403,7 +403,7 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
 
 int cmd_search(int argc, char **argv)
 {
-    const char *model = NULL, *tok = NULL, *task_arg = "tinystories-ppl", *db = "aellm.db";
+    const char *model = NULL, *tok = NULL, *task_arg = "stories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     const char *save_to = NULL, *transfer_from = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
@@ -416,8 +416,10 @@ int cmd_search(int argc, char **argv)
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
-        {"task", 0, OPT_STR, &task_arg, "task spec or bundled name (default tinystories-ppl)"},
-        {"space", 0, OPT_STR, &space_file, "space file (default: space/default.json)"},
+        {"task", 0, OPT_STR, &task_arg,
+         "task spec or bundled name (default stories-ppl: the bundled stories)"},
+        {"space", 0, OPT_STR, &space_file,
+         "space file (default: $AELLM_SPACE, else the bundled space/default.json)"},
         {"budget", 'b', OPT_INT, &budget, "real evaluations, the default config included (30)"},
         {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3)"},
         {"explore", 0, OPT_FLOAT, &explore,
@@ -428,8 +430,8 @@ int cmd_search(int argc, char **argv)
         {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
          "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
         {"calib", 0, OPT_STR, &calib,
-         "calibration text for GPTQ/AWQ/SmoothQuant points (bundled model: the bundled "
-         "TinyStories text from byte 393216)"},
+         "calibration text for GPTQ/AWQ/SmoothQuant points (default: the bundled "
+         "tasks/data/stories_calib.txt, apart from every bundled task's text)"},
         {"calib-skip", 0, OPT_INT, &calib_skip, "start the calibration slice at this byte"},
         {"db", 0, OPT_STR, &db, "evaluation store (default aellm.db): a rerun reuses it"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
@@ -489,23 +491,17 @@ int cmd_search(int argc, char **argv)
     aellm_surrogate *transfer[AELLM_OBJ_COUNT] = {0};
     aellm_baseline_score scores[N_BASELINE_ROWS];
     int status = 1;
-    const char *sf = space_file ? space_file : getenv("AELLM_SPACE");
-    if (aellm_space_load(&space, sf ? sf : AELLM_SPACE_FILE)) {
+    if (aellm_space_load(&space, space_file ? space_file : cli_space_file())) {
         cli_fail_last("search");
         goto done;
     }
     if (cli_open_task("search", &task, task_arg)) goto done;
-    if (!calib && !model && !getenv("AELLM_MODEL") && cli_data_dir()) {
-        /* the bundled model: calibrate on the second half of the TinyStories
-           validation text, apart from the first 64 KiB the bundled tasks score */
-        static char path[4096];
-        snprintf(path, sizeof(path), "%s/tinystories/tinystories_val.txt", cli_data_dir());
-        if (cli_is_file(path)) {
-            calib = path;
-            if (!calib_skip) calib_skip = 393216;
-            fprintf(stderr, "calibration text: %s from byte %d (give --calib to change)\n", calib,
-                    calib_skip);
-        }
+    if (!calib && cli_is_file(cli_bundled(CALIB_TEXT))) {
+        /* short stories written for calibration, apart from the evaluated ones */
+        static char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s", cli_bundled(CALIB_TEXT));
+        calib = path;
+        fprintf(stderr, "calibration text: %s (give --calib to change)\n", calib);
     }
     ev.space = space;
     ev.calib = calib;
@@ -513,7 +509,10 @@ int cmd_search(int argc, char **argv)
     ev.req.model_path = model;
     ev.req.tokenizer_path = tok;
     if (!model && !(ev.req.model_path = cli_default_model(&ev.req.tokenizer_path))) {
-        cli_fail("search", "no model given (-m MODEL) and no default model found");
+        cli_fail("search",
+                 "no model given (-m MODEL) and the bundled one is missing from %s/models "
+                 "(set AELLM_MODEL, or AELLM_HOME to the aellm source tree)",
+                 cli_home());
         goto done;
     }
     ev.req.task = task;

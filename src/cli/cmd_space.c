@@ -6,10 +6,6 @@
 #include "aellm/space.h"
 #include "cli/cli.h"
 
-#ifndef AELLM_SPACE_FILE
-#define AELLM_SPACE_FILE "space/default.json"
-#endif
-
 static void print_knobs(const aellm_space *s)
 {
     for (int k = 0; k < aellm_space_n_knobs(s); k++) {
@@ -50,8 +46,7 @@ int cmd_space(int argc, char **argv)
                        opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
-    const char *env = getenv("AELLM_SPACE");
-    const char *path = file ? file : env ? env : AELLM_SPACE_FILE;
+    const char *path = file ? file : cli_space_file();
     aellm_space *s = NULL;
     if (aellm_space_load(&s, path)) return cli_fail_last("space");
     int status = 0;

@@ -1,5 +1,6 @@
 /* `aellm <command>`: dispatch to one file per command. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aellm/evaluate.h"
@@ -43,6 +44,10 @@ int main(int argc, char **argv)
         printf("aellm %s (engine %s)\n", AELLM_VERSION, aellm_engine_version());
         return 0;
     }
+    /* the library reads hardware profiles from $AELLM_HARDWARE_DIR: point it
+       at the bundled ones of this tree unless the user chose */
+    const char *hw = getenv("AELLM_HARDWARE_DIR");
+    if (!hw || !*hw) setenv("AELLM_HARDWARE_DIR", cli_bundled("hardware"), 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "aellm: unknown command '%s' (see aellm --help)\n", argv[1]);
