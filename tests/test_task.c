@@ -795,7 +795,10 @@ static void test_bundled_specs(void **state)
 {
     (void)state;
     double t0 = aellm_time_s();
-    const char *names[] = {"tinystories-ppl",
+    const char *names[] = {"stories-ppl",
+                           "stories-kld",
+                           "tinystories-ppl",
+                           "tinystories-kld",
                            "tinystories-lastword",
                            "lambada",
                            "hellaswag",

@@ -22,7 +22,8 @@ extern "C" {
  * part of every evaluation key (a changed engine measures again). */
 const char *aellm_engine_version(void);
 
-/* phase: "hash", "quantize", "task", "latency"; done/total in its units. */
+/* phase: "hash", "base" (a kld task's base distributions), "quantize", "task",
+ * "latency"; done/total in its units. */
 typedef void (*aellm_eval_progress_fn)(const char *phase, int64_t done, int64_t total, void *user);
 
 typedef struct {
@@ -43,6 +44,11 @@ typedef struct {
      * minutes apart compare. The default is evaluated (and stored) first when
      * the store lacks it. Costs a second copy of the model while timing. */
     int paired;
+    /* Where a kld task's base distributions (the unmodified model's, computed
+     * once per model, text and engine) are kept. NULL: $AELLM_CACHE_DIR, else
+     * $XDG_CACHE_HOME/aellm, else $HOME/.cache/aellm. When none can be
+     * written, they are computed for each evaluation and the record says so. */
+    const char *cache_dir;
     aellm_eval_progress_fn progress;
     void *progress_user;
 } aellm_eval_request;

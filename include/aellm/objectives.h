@@ -12,8 +12,9 @@ extern "C" {
 enum { AELLM_OBJ_ACC, AELLM_OBJ_LAT, AELLM_OBJ_MEM, AELLM_OBJ_ENERGY, AELLM_OBJ_COUNT };
 
 /* One configuration's objectives. acc is oriented so that higher is better:
- * the task's metric when it is (accuracy), its inverse when it is not
- * (1/perplexity), so that ratios of acc read the same way for both. */
+ * the task's metric when it is (accuracy), exp(-KLD) for a KL divergence
+ * from the unmodified model, the inverse of other lower-is-better metrics
+ * (1/perplexity), so that ratios of acc read the same way for all. */
 typedef struct {
     double v[AELLM_OBJ_COUNT]; /* acc, latency s, peak memory bytes, energy J per request */
     double power_w;            /* energy / latency */

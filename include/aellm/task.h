@@ -37,6 +37,11 @@ typedef struct aellm_lm {
      * tokens[n_cond..n) into logprobs[0..n-n_cond), for the per-token
      * standard error of perplexity (without it, one `score` call per token). */
     int (*logprobs)(void *user, const int32_t *tokens, int n, int n_cond, double *logprobs);
+    /* Optional (may be NULL; needed by the kld kind): the whole next-token
+     * distribution after each of tokens[n_cond-1..n-1), as log-probabilities
+     * (log-softmax of the logits), row by row into rows[(n - n_cond) * n_vocab]. */
+    int (*distributions)(void *user, const int32_t *tokens, int n, int n_cond, float *rows);
+    int n_vocab; /* the rows' width; 0 when `distributions` is NULL */
 } aellm_lm;
 
 /* An aellm_lm over an engine and its tokenizer (both borrowed; they must
@@ -54,6 +59,7 @@ typedef enum {
     AELLM_TASK_CONTINUATION,   /* LAMBADA: greedy continuation equals the gold: acc */
     AELLM_TASK_EXACT_MATCH,    /* GSM8K: the number generated equals the one after "####" */
     AELLM_TASK_NEEDLE,         /* a key-value pair hidden in a generated haystack: acc */
+    AELLM_TASK_KLD, /* text file; KL divergence from the unmodified model, lower is better */
     AELLM_TASK_KIND_COUNT
 } aellm_task_kind;
 
@@ -100,8 +106,38 @@ void aellm_task_result_free(aellm_task_result *r); /* frees the contents */
 
 typedef void (*aellm_task_progress_fn)(int64_t done, int64_t total, void *user);
 
+/* Runs every kind but kld (which needs the base model: aellm_task_run_kld). */
 int aellm_task_run(const aellm_task *t, aellm_lm *lm, aellm_task_progress_fn progress, void *user,
                    aellm_task_result *out);
+
+/* ---- KL divergence from the unmodified model (kind "kld") ----
+ * llama.cpp's `llama-perplexity --kl-divergence`: the text is cut into the
+ * perplexity task's windows; at every scored token the base model's next-token
+ * distribution P and the configuration's Q give KL(P || Q) = sum P (log P -
+ * log Q). Metrics: kld (the mean, with its standard error; main, lower is
+ * better), top1_agree (share of tokens whose most likely next token is the
+ * same), kld_median, kld_p99, kld_max, rms_dp (root mean square of the change
+ * in the probability of the text's next token), ppl and ppl_base on the same
+ * tokens. The base distributions are computed once (they are the model's, not
+ * the configuration's) and kept in a file. */
+typedef struct aellm_kld_base aellm_kld_base;
+
+/* The base model's distributions over the task's scored tokens. `t` is a kld
+ * (or perplexity) task; `base` must provide `distributions`. */
+int aellm_kld_base_compute(aellm_kld_base **out, const aellm_task *t, aellm_lm *base,
+                           aellm_task_progress_fn progress, void *user);
+/* Written to a temporary file beside `path`, then renamed over it. */
+int aellm_kld_base_save(const aellm_kld_base *b, const char *path);
+/* Reads a file written by aellm_kld_base_save; a truncated or foreign file is
+ * AELLM_EFORMAT naming it, a missing one AELLM_ENOTFOUND. */
+int aellm_kld_base_load(aellm_kld_base **out, const char *path);
+void aellm_kld_base_free(aellm_kld_base *b); /* accepts NULL */
+int64_t aellm_kld_base_n_tokens(const aellm_kld_base *b);
+
+/* Scores `lm` against `base` (which must come from the same text, windows
+ * and vocabulary: a mismatch is an error, never a silent wrong number). */
+int aellm_task_run_kld(const aellm_task *t, aellm_lm *lm, const aellm_kld_base *base,
+                       aellm_task_progress_fn progress, void *user, aellm_task_result *out);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,21 @@ static const char *str(const cJSON *o, const char *a, const char *b)
     return cJSON_IsString(j) ? j->valuestring : "?";
 }
 
+/* The rest of a KL divergence's metrics, and where its reference came from. */
+static void print_kld(const cJSON *r)
+{
+    const cJSON *acc = cJSON_GetObjectItem(r, "accuracy"), *m;
+    printf("          ");
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(acc, "metrics"))
+    {
+        const char *name = cJSON_GetObjectItem(m, "name")->valuestring;
+        if (strcmp(name, "kld"))
+            printf(" %s %.4g", name, cJSON_GetObjectItem(m, "value")->valuedouble);
+    }
+    printf("\n          against the unmodified model's distributions, %s\n",
+           str(acc, "reference", "obtained"));
+}
+
 static void print_text(const cJSON *r, int cached, const char *db)
 {
     const double MiB = 1024.0 * 1024;
@@ -49,9 +64,10 @@ static void print_text(const cJSON *r, int cached, const char *db)
            cJSON_IsString(w) ? w->valuestring : "?", cJSON_IsString(me) ? me->valuestring : "?",
            cJSON_IsString(kv) ? kv->valuestring : "?", cJSON_IsNumber(kh) ? kh->valuedouble : 0);
     const char *metric = str(r, "accuracy", "metric");
-    printf("accuracy  %s %.4f +- %.4f over %g %s (measured)\n", metric, num(r, "accuracy.value"),
-           num(r, "accuracy.stderr"), num(r, "accuracy.items"),
-           strcmp(metric, "ppl") ? "items" : "scored tokens");
+    int tokens = !strcmp(metric, "ppl") || !strcmp(metric, "kld");
+    printf("accuracy  %s %.6g +- %.2g over %g %s (measured)\n", metric, num(r, "accuracy.value"),
+           num(r, "accuracy.stderr"), num(r, "accuracy.items"), tokens ? "scored tokens" : "items");
+    if (!strcmp(metric, "kld")) print_kld(r);
     printf("latency   P=%g G=%g: %.4f s median [p10 %.4f, p90 %.4f]; prefill %.1f tok/s, "
            "decode %.1f tok/s; %g reps%s\n",
            num(r, "latency.n_prompt"), num(r, "latency.n_gen"), num(r, "latency.total_s.median"),

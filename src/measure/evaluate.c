@@ -3,10 +3,12 @@
  * measure accuracy, latency, memory and energy, and store one record. */
 #include "aellm/evaluate.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "aellm/energy.h"
@@ -47,6 +49,9 @@ typedef struct {
     aellm_model *model, *quantized;
     aellm_engine *engine;
     aellm_lm *lm;
+    aellm_kld_base *kld_base; /* kld tasks: the unmodified model's distributions */
+    char kld_path[4096];      /* where they were read or written; "" when not kept */
+    int kld_cached;           /* read from kld_path rather than computed in this run */
     aellm_energy_meter *meter;
     aellm_hw_profile hw;
     char model_hash[AELLM_HASH_HEX], task_hash[AELLM_HASH_HEX], hw_hash[AELLM_HASH_HEX],
@@ -73,6 +78,7 @@ typedef struct {
 static void state_free(eval_state *s)
 {
     aellm_task_result_free(&s->task);
+    aellm_kld_base_free(s->kld_base);
     aellm_energy_meter_free(s->meter);
     aellm_lm_engine_free(s->lm);
     aellm_engine_free(s->engine);
@@ -229,6 +235,85 @@ static int check_cached(eval_state *s, const char *json)
     return rc ? rc : power_limit(s);
 }
 
+/* ---- a kld task's base: the model as it is, under the default
+ * configuration, computed once per model, text and engine and kept in the
+ * cache folder ---- */
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) return -1;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        if (!(*p = c)) break;
+    }
+    struct stat st;
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static int cache_dir(const aellm_eval_request *r, char *out, size_t cap)
+{
+    const char *env = getenv("AELLM_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n = r->cache_dir    ? snprintf(out, cap, "%s", r->cache_dir)
+            : env && *env   ? snprintf(out, cap, "%s", env)
+            : xdg && *xdg   ? snprintf(out, cap, "%s/aellm", xdg)
+            : home && *home ? snprintf(out, cap, "%s/.cache/aellm", home)
+                            : -1;
+    return n > 0 && (size_t)n < cap && mkdir_p(out) == 0 ? 0 : -1;
+}
+
+static void base_progress(int64_t done, int64_t total, void *user)
+{
+    progress(user, "base", done, total);
+}
+
+static int compute_kld_base(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    aellm_config def;
+    aellm_config_default(&def);
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_threads = r->n_threads;
+    aellm_model *changed = NULL;
+    aellm_engine *e = NULL;
+    aellm_lm *lm = NULL;
+    int rc = aellm_config_apply(&def, s->model, &changed, &ep, NULL, NULL);
+    if (!rc) rc = aellm_engine_new(&e, changed ? changed : s->model, &ep);
+    if (!rc) rc = aellm_lm_engine_new(&lm, e, aellm_model_tokenizer(s->model));
+    if (!rc) rc = aellm_kld_base_compute(&s->kld_base, r->task, lm, base_progress, (void *)r);
+    aellm_lm_engine_free(lm);
+    aellm_engine_free(e);
+    aellm_model_free(changed);
+    return rc;
+}
+
+static int find_kld_base(eval_state *s)
+{
+    char dir[3900], key[AELLM_HASH_HEX];
+    char *id = NULL;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kld_base_of_model", s->model_hash);
+    cJSON_AddStringToObject(j, "task", s->task_hash);
+    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
+    if (!(id = aellm_json_canonical(j))) return cJSON_Delete(j), aellm_error_oom("a key", 0);
+    cJSON_Delete(j);
+    aellm_hash_str(id, key);
+    free(id);
+    s->kld_path[0] = '\0';
+    if (cache_dir(s->req, dir, sizeof(dir)) == 0) {
+        snprintf(s->kld_path, sizeof(s->kld_path), "%s/kld-base-%.32s.bin", dir, key);
+        if (aellm_kld_base_load(&s->kld_base, s->kld_path) == 0) return s->kld_cached = 1, 0;
+    }
+    int rc = compute_kld_base(s); /* absent, or unreadable: made again */
+    if (!rc && s->kld_path[0] && aellm_kld_base_save(s->kld_base, s->kld_path))
+        s->kld_path[0] = '\0'; /* not kept: the next evaluation computes it again */
+    return rc;
+}
+
 static int prepare(eval_state *s)
 {
     const aellm_eval_request *r = s->req;
@@ -317,7 +402,10 @@ static int measure(eval_state *s)
     int rc;
     aellm_mem_reset_peak();
     s->started_at = unix_now();
-    if ((rc = aellm_task_run(r->task, s->lm, task_progress, (void *)r, &s->task))) return rc;
+    rc = s->kld_base
+             ? aellm_task_run_kld(r->task, s->lm, s->kld_base, task_progress, (void *)r, &s->task)
+             : aellm_task_run(r->task, s->lm, task_progress, (void *)r, &s->task);
+    if (rc) return rc;
     int pair = r->paired && !s->is_default;
     if (pair) { /* before the reference is loaded: the configuration's own figures */
         aellm_mem_stats_get(&s->mem);
@@ -438,6 +526,18 @@ static cJSON *accuracy_json(const eval_state *s)
     cJSON_AddBoolToObject(a, "higher_is_better", t->higher_is_better);
     cJSON_AddNumberToObject(a, "items", (double)t->n_items);
     cJSON_AddNumberToObject(a, "seconds", t->seconds);
+    if (s->kld_base) {
+        cJSON *b = cJSON_AddObjectToObject(a, "reference");
+        cJSON_AddStringToObject(b, "what",
+                                "the unmodified model's next-token distributions (default "
+                                "configuration), same windows");
+        cJSON_AddNumberToObject(b, "tokens", (double)aellm_kld_base_n_tokens(s->kld_base));
+        cJSON_AddStringToObject(b, "obtained", s->kld_cached ? "read from the cache" : "computed");
+        if (s->kld_path[0])
+            cJSON_AddStringToObject(b, "cache", s->kld_path);
+        else
+            cJSON_AddNullToObject(b, "cache");
+    }
     cJSON *all = cJSON_AddArrayToObject(a, "metrics");
     for (int i = 0; i < t->n_metrics; i++) {
         cJSON *m = cJSON_CreateObject();
@@ -661,6 +761,7 @@ int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **recor
         if (rc == AELLM_ENOTFOUND) rc = 0;
     }
     if (!rc && pairs(&s) && store) rc = find_anchor(&s, store);
+    if (!rc && aellm_task_kind_of(r->task) == AELLM_TASK_KLD) rc = find_kld_base(&s);
     if (!rc) rc = prepare(&s);
     if (!rc) rc = measure(&s);
     if (!rc && pairs(&s) && !store) anchor_from_run(&s);

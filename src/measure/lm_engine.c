@@ -43,6 +43,17 @@ static double row_logprob(const float *z, int vocab, int target, int *is_max)
     return (double)(z[target] - max) - log(sum);
 }
 
+/* log-softmax of one row of logits, in double, stored as float. */
+static void row_log_softmax(const float *z, int vocab, float *out)
+{
+    float max = z[0];
+    for (int i = 1; i < vocab; i++) max = z[i] > max ? z[i] : max;
+    double sum = 0.0;
+    for (int i = 0; i < vocab; i++) sum += exp((double)(z[i] - max));
+    double lse = log(sum);
+    for (int i = 0; i < vocab; i++) out[i] = (float)((double)(z[i] - max) - lse);
+}
+
 static int argmax(const float *z, int vocab)
 {
     int best = 0;
@@ -52,9 +63,10 @@ static int argmax(const float *z, int vocab)
 
 /* Evaluates tokens[from..n) (from >= 1 or 0) after the cached prefix. With
  * `lp` set, the log-probability of every token i in [n_cond, n) goes to
- * lp[i - n_cond] and *greedy collects whether each was the argmax. */
+ * lp[i - n_cond] and *greedy collects whether each was the argmax; with `dist`
+ * set, the whole distribution before token i goes to row i - n_cond of it. */
 static int eval_range(lm_engine *s, const int32_t *tokens, int n, int from, int n_cond, double *lp,
-                      int *greedy)
+                      int *greedy, float *dist)
 {
     s->n_cached = from; /* what follows is overwritten */
     for (int pos = from; pos < n;) {
@@ -63,12 +75,14 @@ static int eval_range(lm_engine *s, const int32_t *tokens, int n, int from, int 
         if (rc) return rc;
         memcpy(s->cached + pos, tokens + pos, (size_t)rows * sizeof(int32_t));
         s->n_cached = pos + rows;
-        for (int r = 0; lp && r < rows; r++) {
+        for (int r = 0; (lp || dist) && r < rows; r++) {
             int i = pos + r + 1; /* the token this row predicts */
             if (i < n_cond || i >= n) continue;
+            const float *z = s->logits + (size_t)r * s->vocab;
+            if (dist) row_log_softmax(z, s->vocab, dist + (size_t)(i - n_cond) * s->vocab);
+            if (!lp) continue;
             int top;
-            lp[i - n_cond] =
-                row_logprob(s->logits + (size_t)r * s->vocab, s->vocab, tokens[i], &top);
+            lp[i - n_cond] = row_logprob(z, s->vocab, tokens[i], &top);
             if (greedy) *greedy &= top;
         }
         pos += rows;
@@ -93,7 +107,17 @@ static int lm_logprobs(void *user, const int32_t *tokens, int n, int n_cond, dou
      * when the cache already holds it */
     int from = common_prefix(s->cached, s->n_cached, tokens, n);
     if (from > n_cond - 1) from = n_cond - 1;
-    return eval_range(s, tokens, n, from, n_cond, out, NULL);
+    return eval_range(s, tokens, n, from, n_cond, out, NULL, NULL);
+}
+
+static int lm_distributions(void *user, const int32_t *tokens, int n, int n_cond, float *rows)
+{
+    lm_engine *s = user;
+    int rc = check_span(s, n, n_cond);
+    if (rc) return rc;
+    int from = common_prefix(s->cached, s->n_cached, tokens, n);
+    if (from > n_cond - 1) from = n_cond - 1;
+    return eval_range(s, tokens, n, from, n_cond, NULL, NULL, rows);
 }
 
 static int lm_score(void *user, const int32_t *tokens, int n, int n_cond, double *logprob,
@@ -106,7 +130,7 @@ static int lm_score(void *user, const int32_t *tokens, int n, int n_cond, double
     if (!lp) return aellm_error_oom("lm scores", (unsigned long long)(n - n_cond) * 8);
     int from = common_prefix(s->cached, s->n_cached, tokens, n);
     if (from > n_cond - 1) from = n_cond - 1;
-    if (!(rc = eval_range(s, tokens, n, from, n_cond, lp, &all))) {
+    if (!(rc = eval_range(s, tokens, n, from, n_cond, lp, &all, NULL))) {
         double sum = 0.0;
         for (int i = 0; i < n - n_cond; i++) sum += lp[i];
         *logprob = sum;
@@ -217,7 +241,9 @@ int aellm_lm_engine_new(aellm_lm **out, aellm_engine *e, const aellm_tokenizer *
                        .decode = lm_decode,
                        .score = lm_score,
                        .generate = lm_generate,
-                       .logprobs = lm_logprobs};
+                       .logprobs = lm_logprobs,
+                       .distributions = lm_distributions,
+                       .n_vocab = s->vocab};
     *out = &s->lm;
     return 0;
 }

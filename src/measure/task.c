@@ -19,7 +19,7 @@
 #include "measure/task_internal.h"
 
 static const char *const kind_names[AELLM_TASK_KIND_COUNT] = {
-    "perplexity", "choice", "continuation", "exact_match", "needle"};
+    "perplexity", "choice", "continuation", "exact_match", "needle", "kld"};
 
 static const char *const format_names[TASK_FMT_COUNT] = {
     "", "hellaswag", "mc", "winogrande", "mmlu", "jsonl", "openai", "text_last_word"};
@@ -38,6 +38,7 @@ const char *task_format_name(task_format f)
 #define K(k)   (1u << AELLM_TASK_##k)
 #define K_ALL  ((1u << AELLM_TASK_KIND_COUNT) - 1)
 #define K_ITEM (K(CHOICE) | K(CONTINUATION) | K(EXACT_MATCH))
+#define K_TEXT (K(PERPLEXITY) | K(KLD)) /* a text cut into windows */
 
 static const struct {
     const char *key;
@@ -49,9 +50,9 @@ static const struct {
     {"data", K_ALL & ~K(NEEDLE)},
     {"limit", K_ITEM},
     {"seed", K_ITEM | K(NEEDLE)},
-    {"n_ctx", K(PERPLEXITY)},
-    {"max_bytes", K(PERPLEXITY)},
-    {"max_chunks", K(PERPLEXITY)},
+    {"n_ctx", K_TEXT},
+    {"max_bytes", K_TEXT},
+    {"max_chunks", K_TEXT},
     {"format", K(CHOICE) | K(CONTINUATION)},
     {"delimiter", K(CHOICE)},
     {"metric", K(CHOICE)},
@@ -114,7 +115,8 @@ static int resolve_path(const aellm_task *t, const char *key, const char *raw, c
             if (!data_dir)
                 return aellm_error_set(AELLM_EINVAL,
                                        "%s: \"%s\" uses ${data} but no data folder is known "
-                                       "(set AELLM_DATA)",
+                                       "(set AELLM_DATA to a folder of the shared data sets, "
+                                       "or run a bundled task such as stories-ppl)",
                                        t->where, key);
             n += (size_t)snprintf(expanded + n, sizeof(expanded) - n, "%s", data_dir);
             p += 7;
@@ -161,7 +163,7 @@ static int parse_kind(aellm_task *t, const cJSON *j)
             return 0;
         }
     return aellm_error_set(AELLM_EINVAL,
-                           "%s: unknown kind \"%s\" (perplexity, choice, continuation, "
+                           "%s: unknown kind \"%s\" (perplexity, kld, choice, continuation, "
                            "exact_match, needle)",
                            t->where, kind);
 }
@@ -269,6 +271,7 @@ static int parse_body(aellm_task *t, const cJSON *j, const char *base_dir, const
     if ((rc = open_data(t, "data", data, base_dir, data_dir))) return rc;
     switch (t->kind) {
     case AELLM_TASK_PERPLEXITY:
+    case AELLM_TASK_KLD:
         if ((rc = get_int(t, j, "n_ctx", 0, 1 << 24, 0, &v))) return rc;
         t->n_ctx = (int)v;
         if (t->n_ctx && t->n_ctx < 4)
@@ -391,7 +394,7 @@ const char *aellm_task_name(const aellm_task *t)
 
 int64_t aellm_task_n_items(const aellm_task *t)
 {
-    if (t->kind == AELLM_TASK_PERPLEXITY) return t->max_chunks;
+    if (t->kind == AELLM_TASK_PERPLEXITY || t->kind == AELLM_TASK_KLD) return t->max_chunks;
     if (t->kind == AELLM_TASK_NEEDLE) return (int64_t)t->n_lengths * t->n_depths * t->trials;
     return t->limit > 0 && t->limit < t->n_all ? t->limit : t->n_all;
 }
@@ -432,6 +435,7 @@ char *aellm_task_canonical_json(const aellm_task *t)
     if (t->kind != AELLM_TASK_NEEDLE) add_file(j, "data", t);
     switch (t->kind) {
     case AELLM_TASK_PERPLEXITY:
+    case AELLM_TASK_KLD:
         cJSON_AddNumberToObject(j, "n_ctx", t->n_ctx);
         cJSON_AddNumberToObject(j, "max_bytes", (double)t->max_bytes);
         cJSON_AddNumberToObject(j, "max_chunks", t->max_chunks);
@@ -474,10 +478,15 @@ int aellm_task_run(const aellm_task *t, aellm_lm *lm, aellm_task_progress_fn pro
 {
     static int (*const run[AELLM_TASK_KIND_COUNT])(
         const aellm_task *, aellm_lm *, aellm_task_progress_fn, void *,
-        aellm_task_result *) = {task_run_perplexity, task_run_choice, task_run_continuation,
-                                task_run_exact_match, task_run_needle};
+        aellm_task_result *) = {task_run_perplexity,  task_run_choice, task_run_continuation,
+                                task_run_exact_match, task_run_needle, NULL};
     memset(out, 0, sizeof(*out));
     if (!t || !lm) return aellm_error_set(AELLM_EINVAL, "task_run: NULL task or model");
+    if (!run[t->kind])
+        return aellm_error_set(AELLM_EINVAL,
+                               "%s: a %s task compares against the unmodified model "
+                               "(aellm_task_run_kld, or aellm eval)",
+                               t->where, kind_names[t->kind]);
     double t0 = aellm_time_s();
     int rc = run[t->kind](t, lm, progress, user, out);
     if (rc) {

@@ -113,6 +113,19 @@ int task_score(aellm_lm *lm, const char *ctx, const char *cont, task_loglik *out
  * it, one `score` call per token. */
 int task_logprobs(aellm_lm *lm, const int32_t *tokens, int n, int n_cond, double *out);
 
+/* ---- the windows of a text (perplexity and kld, task_ppl.c) ----
+ * The text's tokens (BOS first) cut into n_chunks windows of n_ctx; window c
+ * scores its tokens first+1 .. n_ctx-1 (n_scored of them), each predicted by
+ * the row before it. */
+typedef struct {
+    int32_t *ids; /* (n) the whole text */
+    int n, n_ctx, n_chunks, first, n_scored;
+} task_windows;
+int task_windows_make(const aellm_task *t, aellm_lm *lm, task_windows *w);
+/* Window c's n_ctx tokens into `window`, BOS in the first slot. */
+void task_windows_fill(const task_windows *w, int c, int32_t *window);
+void task_windows_free(task_windows *w);
+
 /* ---- runners ---- */
 int task_run_perplexity(const aellm_task *t, aellm_lm *lm, aellm_task_progress_fn progress,
                         void *user, aellm_task_result *out);

@@ -31,6 +31,18 @@ static void paired_figures(const cJSON *j, aellm_objectives *out)
     if (cJSON_IsNumber(e)) out->v[AELLM_OBJ_ENERGY] = e->valuedouble;
 }
 
+/* The accuracy the search maximises: the metric itself when higher is
+ * better; exp(-KLD) for a KL divergence (1 for the unmodified model, the
+ * geometric-mean share of its probability mass kept); 1/value for other
+ * lower-is-better metrics (perplexity). */
+static double accuracy_objective(const cJSON *j, int higher_is_better, double value)
+{
+    const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "accuracy"), "metric");
+    if (higher_is_better) return value;
+    if (cJSON_IsString(m) && !strcmp(m->valuestring, "kld")) return exp(-value);
+    return value > 0 ? 1.0 / value : 0;
+}
+
 int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
 {
     cJSON *j = cJSON_Parse(record_json);
@@ -48,7 +60,7 @@ int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
     if (!rc) {
         out->v[AELLM_OBJ_LAT] = cJSON_GetObjectItem(lat, "median")->valuedouble;
         paired_figures(j, out);
-        out->v[AELLM_OBJ_ACC] = cJSON_IsTrue(hib) ? acc : acc > 0 ? 1.0 / acc : 0;
+        out->v[AELLM_OBJ_ACC] = accuracy_objective(j, cJSON_IsTrue(hib), acc);
         out->power_w =
             out->v[AELLM_OBJ_LAT] > 0 ? out->v[AELLM_OBJ_ENERGY] / out->v[AELLM_OBJ_LAT] : 0;
     }
@@ -129,7 +141,8 @@ double aellm_efficiency_score(const aellm_objectives *c, const aellm_objectives 
 const char *aellm_efficiency_definition(void)
 {
     return "efficiency = (lat0/lat * mem0/mem * energy0/energy)^(1/3) * min(1, acc/acc0), "
-           "against the default configuration 0 (acc = 1/perplexity for perplexity tasks)";
+           "against the default configuration 0 (acc = 1/perplexity for perplexity tasks, "
+           "exp(-KLD) for KL divergence tasks)";
 }
 
 double aellm_constraint_violation(const aellm_objectives *o, double max_mem_bytes,
