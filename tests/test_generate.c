@@ -1,7 +1,8 @@
-/* End to end on the one real pretrained model: greedy decoding of stories260K
+/* End to end on the two real pretrained models: greedy decoding of stories260K
  * must reproduce llama2.c's reference text byte for byte, from the llama2.c
- * checkpoint and from the GGUF that aellm writes of it. Skips (exit 77) when
- * ../shared/data is absent. */
+ * checkpoint and from the GGUF that aellm writes of it; BabyLlama's greedy text
+ * and perplexity must equal llama.cpp's. Skips (exit 77) when ../shared/data
+ * is absent. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,6 +168,75 @@ static void test_random_quantized_matches_llamacpp(void **state)
     }
 }
 
+/* ---- BabyLlama, the second real model ---- */
+#define BABY     AELLM_DATA_DIR "/babyllama/babyllama-1M.bin"
+#define BABY_TOK AELLM_DATA_DIR "/babyllama/tok105.bin"
+
+/* llama.cpp's llama-cli (commit c392e50; -p "Once upon a time" --temp 0 -n 200)
+ * on the GGUF that `aellm convert` writes of BabyLlama printed the prompt and
+ * then exactly these 200 characters (one token each). */
+static const char baby_greedy_200[] =
+    ", there was a little girl named Lily. She loved to play outside in the sunshine. One day, "
+    "she went to the park with her mommy and daddy. She saw a big box on the ground. She "
+    "wanted to play with it, bu";
+
+static void test_babyllama_greedy_matches_llamacpp(void **state)
+{
+    (void)state;
+    if (access(BABY, R_OK) != 0) skip();
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    aellm_generate_stats st;
+    aellm_sampler_params sp = {.temperature = 0.0f, .top_p = 1.0f, .seed = 1};
+    text out = {.len = 0};
+    assert_int_equal(aellm_model_load(&m, BABY, BABY_TOK), 0);
+    assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+    assert_int_equal(aellm_generate(e, "Once upon a time", 200, &sp, collect, &out, &st), 0);
+    assert_int_equal(st.n_generated, 200);
+    if (strcmp(out.buf, baby_greedy_200))
+        fail_msg("got:\n%s\nllama.cpp:\n%s", out.buf, baby_greedy_200);
+    aellm_engine_free(e);
+    aellm_model_free(m);
+}
+
+/* BabyLlama's vocabulary has no newline and no byte pieces, and llama.cpp's
+ * tokenizer aborts on a character it cannot encode, so the cross-check text is
+ * the first 64 KiB of tinystories_val.txt with each run of newlines turned
+ * into one space (`tr -s '\n' ' '`). On it llama.cpp's llama-perplexity
+ * (c392e50, -c 256, all 254 windows, 32258 scored tokens) gives
+ * PPL 1.9944 +/- 0.01284. */
+static void test_babyllama_perplexity_matches_llamacpp(void **state)
+{
+    (void)state;
+    char *txt = read_all(AELLM_DATA_DIR "/tinystories/tinystories_val.txt");
+    if (!txt || access(BABY, R_OK) != 0) skip();
+    size_t len = 0;
+    for (size_t i = 0; txt[i] && i < 65536; i++) {
+        char c = txt[i] == '\n' ? ' ' : txt[i];
+        if (!(c == ' ' && len && txt[len - 1] == ' ')) txt[len++] = c;
+    }
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    aellm_ppl_result r;
+    size_t n = 0;
+    int32_t *ids = malloc((len + 3) * sizeof(int32_t));
+    assert_int_equal(aellm_model_load(&m, BABY, BABY_TOK), 0);
+    assert_int_equal(
+        aellm_tokenizer_encode(aellm_model_tokenizer(m), txt, len, 1, ids, len + 3, &n), 0);
+    assert_int_equal(n, 65175); /* as llama.cpp's, and aellm perplexity's */
+    assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+    assert_int_equal(aellm_perplexity(e, ids, (int64_t)n, 256, 0, NULL, NULL, &r), 0);
+    print_message("BabyLlama PPL %.4f +/- %.5f (llama.cpp 1.9944 +/- 0.01284)\n", r.ppl,
+                  r.ppl_stderr);
+    assert_int_equal(r.n_scored, 32258);
+    assert_true(fabs(r.ppl - 1.9944) < 1.5e-4);
+    assert_true(fabs(r.ppl_stderr - 0.01284) < 1.5e-5);
+    aellm_engine_free(e);
+    aellm_model_free(m);
+    free(ids);
+    free(txt);
+}
+
 int main(void)
 {
     if (access(DIR "stories260K.bin", R_OK) != 0) {
@@ -179,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_seeded_sampling_repeats),
         cmocka_unit_test(test_perplexity_matches_llamacpp),
         cmocka_unit_test(test_random_quantized_matches_llamacpp),
+        cmocka_unit_test(test_babyllama_greedy_matches_llamacpp),
+        cmocka_unit_test(test_babyllama_perplexity_matches_llamacpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,6 +141,55 @@ static void test_load_llama2c(void **state)
     aellm_model_free(m);
 }
 
+/* BabyLlama: the second real model (character vocabulary, context 256). */
+#define BABY_BIN AELLM_DATA_DIR "/babyllama/babyllama-1M.bin"
+#define BABY_TOK AELLM_DATA_DIR "/babyllama/tok105.bin"
+
+static void test_load_babyllama(void **state)
+{
+    (void)state;
+    if (access(BABY_BIN, R_OK) != 0) skip();
+    aellm_model *m = NULL;
+    if (aellm_model_load(&m, BABY_BIN, BABY_TOK)) fail_msg("%s", aellm_error_last());
+    const aellm_model_config *c = aellm_model_config_get(m);
+    assert_int_equal(c->dim, 128);
+    assert_int_equal(c->hidden_dim, 352);
+    assert_int_equal(c->n_layers, 5);
+    assert_int_equal(c->n_heads, 8);
+    assert_int_equal(c->n_kv_heads, 4);
+    assert_int_equal(c->head_dim, 16);
+    assert_int_equal(c->vocab_size, 105);
+    assert_int_equal(c->seq_len, 256);
+    assert_int_equal(c->tied_output, 1);
+    assert_int_equal(aellm_model_n_params(m), 936448); /* the data folder's README */
+    assert_int_equal(aellm_tokenizer_vocab_size(aellm_model_tokenizer(m)), 105);
+    /* a character vocabulary: "Once" is BOS, the word-start piece, then a letter each */
+    int32_t ids[16];
+    size_t n = 0;
+    assert_int_equal(aellm_tokenizer_encode(aellm_model_tokenizer(m), "Once", 4, 1, ids, 16, &n),
+                     0);
+    assert_int_equal(n, 6);
+    aellm_model_free(m);
+}
+
+/* The bundled default (models/) is the shared data's stories260K, byte for byte. */
+static void test_bundled_is_shared(void **state)
+{
+    (void)state;
+    const char *names[] = {"stories260K.bin", "tok512.bin"};
+    for (int i = 0; i < 2; i++) {
+        char a[1024], b[1024];
+        snprintf(a, sizeof(a), "%s/models/stories260K/%s", AELLM_SOURCE_DIR, names[i]);
+        snprintf(b, sizeof(b), "%s/stories260K/%s", AELLM_DATA_DIR, names[i]);
+        size_t na, nb;
+        uint8_t *x = read_all(a, &na), *y = read_all(b, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(x, y, na);
+        free(x);
+        free(y);
+    }
+}
+
 static void expect_bad_llama2c(const uint8_t *b, size_t n, const char *what)
 {
     const char *path = tmp_path("bad.bin");
@@ -460,6 +509,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_llama2c),   cmocka_unit_test(test_bad_llama2c),
+        cmocka_unit_test(test_load_babyllama), cmocka_unit_test(test_bundled_is_shared),
         cmocka_unit_test(test_save_reload),    cmocka_unit_test(test_save_f16),
         cmocka_unit_test(test_save_bad_block), cmocka_unit_test(test_gguf_variants),
         cmocka_unit_test(test_shapes),         cmocka_unit_test(test_random_sizes),

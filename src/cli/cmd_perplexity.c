@@ -1,4 +1,5 @@
 /* `aellm perplexity`: perplexity of a text file, llama.cpp's method. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,15 +43,18 @@ static cJSON *result_json(const char *file, const aellm_ppl_result *r, size_t n_
     return o;
 }
 
+#define CTX_UNSET INT_MIN /* -c not given: 512, or the model's context when shorter */
+
 int cmd_perplexity(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *file = NULL, *kv_type = NULL;
-    int ctx = 512, chunks = 0, threads = 0, json = 0, batch = 512, kv_heads = 0;
+    int ctx = CTX_UNSET, chunks = 0, threads = 0, json = 0, batch = 512, kv_heads = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
         {"file", 'f', OPT_STR, &file, "text file to score (required)"},
-        {"ctx-size", 'c', OPT_INT, &ctx, "window length (default 512)"},
+        {"ctx-size", 'c', OPT_INT, &ctx,
+         "window length (default 512, or the model's context when shorter)"},
         {"chunks", 0, OPT_INT, &chunks, "score at most this many windows (default all)"},
         {"batch-size", 'b', OPT_INT, &batch, "tokens per forward step (default 512)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
@@ -80,6 +84,17 @@ int cmd_perplexity(int argc, char **argv)
         goto done;
     }
     if (tokenize_file(m, file, &ids, &n)) goto done;
+    int trained = aellm_model_config_get(m)->seq_len;
+    if (ctx == CTX_UNSET)
+        ctx = trained > 0 && trained < 512 ? trained : 512;
+    else if (ctx < 4) {
+        cli_fail("perplexity", "--ctx-size %d: a window needs at least 4 tokens", ctx);
+        goto done;
+    } else if (trained > 0 && ctx > trained)
+        fprintf(stderr,
+                "aellm perplexity: warning: --ctx-size %d is beyond the model's trained "
+                "context of %d; positions past it are extrapolated\n",
+                ctx, trained);
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads, ep.n_batch = batch;

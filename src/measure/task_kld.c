@@ -124,6 +124,7 @@ int aellm_kld_base_save(const aellm_kld_base *b, const char *path)
     if (!tmp) return aellm_error_oom("a file name", n);
     snprintf(tmp, n, "%s.XXXXXX", path); /* unique: two processes may fill one cache */
     int fd = mkstemp(tmp), rc = 0;
+    if (fd >= 0) fchmod(fd, 0644); /* mkstemp's 0600 would hide a shared cache */
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         rc = aellm_error_set(AELLM_EIO, "%s: cannot create: %s", tmp, strerror(errno));
