@@ -33,6 +33,10 @@ run eval --task stories-ppl --db "$tmp/e.db" --prompt 16 --gen 4 --max-reps 3 --
     fail "eval of the bundled task"
 grep -q "\"path\":[[:space:]]*\"$tree/models/stories260K/stories260K.bin\"" "$tmp/eval.json" ||
     fail "model not the copy's: $(grep '"path"' "$tmp/eval.json")"
+# the README's example: a calibrated configuration, calibration text bundled too
+run eval --task stories-ppl --config configs/int4-gptq.json --db "$tmp/e.db" --prompt 16 --gen 4 \
+    --max-reps 3 >"$tmp/gptq.txt" 2>&1 || fail "eval of configs/int4-gptq.json: $(tail -2 "$tmp/gptq.txt")"
+grep -q "method gptq" "$tmp/gptq.txt" || fail "not a GPTQ configuration: $(cat "$tmp/gptq.txt")"
 # a task that needs the shared data says how to get past it
 run eval --task tinystories-ppl --db "$tmp/e.db" >/dev/null 2>"$tmp/err2" && fail "tinystories-ppl ran without data"
 grep -q "AELLM_DATA" "$tmp/err2" && grep -q "stories-ppl" "$tmp/err2" || fail "unhelpful error: $(cat "$tmp/err2")"
