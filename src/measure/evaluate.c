@@ -291,24 +291,41 @@ static int compute_kld_base(eval_state *s)
     return rc;
 }
 
+/* The cache key: model file, tokenizer file (another one cuts other tokens),
+ * task (text and windows) and engine. */
+static int kld_base_key(const eval_state *s, char key[AELLM_HASH_HEX])
+{
+    char tok[AELLM_HASH_HEX] = "";
+    const char *tp = s->req->tokenizer_path;
+    int rc = tp ? aellm_hash_file(tp, tok) : 0;
+    if (rc) return rc;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kld_base_of_model", s->model_hash);
+    cJSON_AddStringToObject(j, "tokenizer", tok);
+    cJSON_AddStringToObject(j, "task", s->task_hash);
+    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
+    char *id = aellm_json_canonical(j);
+    cJSON_Delete(j);
+    if (!id) return aellm_error_oom("a cache key", 0);
+    aellm_hash_str(id, key);
+    free(id);
+    return 0;
+}
+
 static int find_kld_base(eval_state *s)
 {
     char dir[3900], key[AELLM_HASH_HEX];
-    char *id = NULL;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kld_base_of_model", s->model_hash);
-    cJSON_AddStringToObject(j, "task", s->task_hash);
-    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
-    if (!(id = aellm_json_canonical(j))) return cJSON_Delete(j), aellm_error_oom("a key", 0);
-    cJSON_Delete(j);
-    aellm_hash_str(id, key);
-    free(id);
+    int rc = kld_base_key(s, key);
+    if (rc) return rc;
     s->kld_path[0] = '\0';
     if (cache_dir(s->req, dir, sizeof(dir)) == 0) {
         snprintf(s->kld_path, sizeof(s->kld_path), "%s/kld-base-%.32s.bin", dir, key);
-        if (aellm_kld_base_load(&s->kld_base, s->kld_path) == 0) return s->kld_cached = 1, 0;
+        if (aellm_kld_base_load(&s->kld_base, s->kld_path) == 0) {
+            s->kld_cached = 1;
+            return 0;
+        }
     }
-    int rc = compute_kld_base(s); /* absent, or unreadable: made again */
+    rc = compute_kld_base(s); /* absent, or unreadable: made again */
     if (!rc && s->kld_path[0] && aellm_kld_base_save(s->kld_base, s->kld_path))
         s->kld_path[0] = '\0'; /* not kept: the next evaluation computes it again */
     return rc;
