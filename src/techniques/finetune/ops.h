@@ -1,0 +1,72 @@
+/* The operations of the Llama block for training, each as a forward that
+ * keeps what its backward needs and the backward beside it (llm.c's habit).
+ * Shapes: B sequences of T tokens, C channels, row-major, (B*T, C) written
+ * BT x C; a weight W of a linear map is (OC, C), row r the output r (GGUF's
+ * layout: y = W x). Backward functions ADD into their gradients (so a tied
+ * embedding collects both of its uses); zeroing is the caller's. Any gradient
+ * pointer may be NULL when it is not wanted (a frozen weight). All F32; the
+ * products go through OpenBLAS, the rest through OpenMP loops. Not a public
+ * interface: the training model (model.c) strings these together. */
+#ifndef AELLM_TECHNIQUES_FINETUNE_OPS_H
+#define AELLM_TECHNIQUES_FINETUNE_OPS_H
+
+#include <stdint.h>
+
+/* out (BT, C) = wte[tok] */
+void train_embed_forward(float *out, const int32_t *tok, const float *wte, int BT, int C);
+void train_embed_backward(float *dwte, const float *dout, const int32_t *tok, int BT, int C);
+
+/* out = x * rstd * w, rstd (BT) = 1/sqrt(mean(x^2) + eps), kept for backward */
+void train_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int BT, int C,
+                           float eps);
+void train_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                            const float *rstd, int BT, int C);
+
+/* out (BT, OC) = x (BT, C) . W^T (W: OC x C); backward dx += dout . W,
+ * dw += dout^T . x */
+void train_matmul_forward(float *out, const float *x, const float *w, int BT, int C, int OC);
+void train_matmul_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                           int BT, int C, int OC);
+
+/* Rotary position: pairs (2i, 2i+1) of every head of x (B, T, H, hd) turned
+ * by angle t * freq_i, t the position in its sequence; cos/sin (T, hd/2) as
+ * the inference engine makes them (train_rope_tables). In place; backward
+ * turns the gradient back (the transpose of a rotation is its inverse). */
+void train_rope_tables(float *cos_t, float *sin_t, int T, int hd, float base);
+void train_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int H,
+                        int hd);
+void train_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int H,
+                         int hd);
+
+/* Causal grouped-query attention: q (B, T, NH, hd), k and v (B, T, NKV, hd),
+ * query head h reads key/value head h / (NH/NKV) (NKV = NH: MHA, 1: MQA).
+ * out (B, T, NH, hd); att (B, NH, T, T) keeps the softmax probabilities (the
+ * upper triangle stays 0). Backward adds into dq, dk, dv; scratch holds
+ * train_attention_scratch floats. */
+void train_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                             int B, int T, int NH, int NKV, int hd);
+int64_t train_attention_scratch(int T, int threads);
+void train_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                              const float *q, const float *k, const float *v, int B, int T, int NH,
+                              int NKV, int hd, float *scratch);
+
+/* out (N) = silu(gate) * up; backward adds into dgate, dup */
+void train_swiglu_forward(float *out, const float *gate, const float *up, int64_t N);
+void train_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                           const float *up, int64_t N);
+
+/* x (N) += y */
+void train_residual_forward(float *x, const float *y, int64_t N);
+
+/* Softmax cross-entropy over V classes, fused: logits (BT, V) become the
+ * probabilities in place; losses (BT) the per-position -log p(target). weight
+ * (BT, may be NULL = all 1) scales each position (0 for prompt tokens of
+ * instruction data). Returns the weighted mean loss, sum(weight*loss) /
+ * sum(weight) (0 when the weights are all 0). The backward turns probs into
+ * dlogits = (p - onehot(target)) * weight / sum(weight), in place. */
+double train_crossentropy_forward(float *logits, float *losses, const int32_t *targets,
+                                  const float *weight, int BT, int V);
+void train_crossentropy_backward(float *probs, const int32_t *targets, const float *weight, int BT,
+                                 int V);
+
+#endif
