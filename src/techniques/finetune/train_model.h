@@ -1,0 +1,92 @@
+/* The Llama model as a trainable graph (llm.c's layout): every parameter in
+ * one F32 block reached through named pointers, their gradients in a second
+ * block of the same layout (allocated only when training starts), the
+ * activations of a (B, T) batch in a third, all sized up front and counted by
+ * the tracking allocator. Forward keeps what backward needs; backward adds
+ * into the gradients. Not a public interface: the fine-tuning methods and
+ * `aellm train` build on it. */
+#ifndef AELLM_TECHNIQUES_FINETUNE_TRAIN_MODEL_H
+#define AELLM_TECHNIQUES_FINETUNE_TRAIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aellm/model.h"
+
+/* The parameter tensors, in block order. */
+enum {
+    TP_WTE,       /* (V, C) token embedding */
+    TP_OUT,       /* (V, C) output; empty when tied to TP_WTE */
+    TP_NORM_F,    /* (C) final RMSNorm */
+    TP_ATTN_NORM, /* (L, C) */
+    TP_WQ,        /* (L, NH*hd, C) */
+    TP_WK,        /* (L, NKV*hd, C) */
+    TP_WV,        /* (L, NKV*hd, C) */
+    TP_WO,        /* (L, C, NH*hd) */
+    TP_FFN_NORM,  /* (L, C) */
+    TP_W_GATE,    /* (L, H, C) */
+    TP_W_UP,      /* (L, H, C) */
+    TP_W_DOWN,    /* (L, C, H) */
+    TP_COUNT
+};
+
+typedef struct {
+    int B, T;                    /* batch of B sequences of T tokens */
+    int C, H, L, NH, NKV, hd, V; /* model width, FFN width, layers, heads, head dim, vocab */
+    int tied;                    /* output shares the token embedding */
+    float eps, rope_base;
+} train_shape;
+
+typedef struct {
+    float *t[TP_COUNT]; /* into one block; t[TP_OUT] == t[TP_WTE] when tied */
+    size_t n[TP_COUNT]; /* floats of each (0 for a tied output) */
+    size_t total;
+    float *block;
+} train_params;
+
+typedef struct train_model {
+    train_shape s;
+    train_params p, g; /* parameters, and gradients (g.block NULL until wanted) */
+    /* activations of one batch, one block */
+    float *x;          /* (L+1, BT, C) the residual stream entering each layer, then the last */
+    float *xmid;       /* (L, BT, C) after each layer's attention */
+    float *an, *arstd; /* (L, BT, C), (L, BT) attention RMSNorm out, 1/rms */
+    float *q, *k, *v;  /* (L, BT, NH*hd), (L, BT, NKV*hd) x2, after RoPE */
+    float *att;        /* (L, B, NH, T, T) attention probabilities */
+    float *ao;         /* (L, BT, NH*hd) attention output before wo */
+    float *fn, *frstd; /* (L, BT, C), (L, BT) */
+    float *gate, *up, *glu;     /* (L, BT, H) */
+    float *xf, *xf_rstd;        /* (BT, C), (BT) final norm */
+    float *logits;              /* (BT, V): logits, probabilities, then dlogits */
+    float *losses;              /* (BT) */
+    float *rope_cos, *rope_sin; /* (T, hd/2) */
+    float *act_block;
+    /* backward scratch, one layer at a time */
+    float *d_res, *d_norm, *d_q, *d_k, *d_v, *d_ao, *d_gate, *d_up, *d_glu, *d_attn;
+    float *bwd_block;
+    const int32_t *targets; /* of the last forward (borrowed) */
+    const float *weight;
+    double loss;
+} train_model;
+
+/* A trainable copy of `m`'s weights (any type, dequantized to F32) for
+ * batches of B x T tokens (T <= the model's context). */
+int train_model_new(train_model **out, const aellm_model *m, int B, int T);
+void train_model_free(train_model *tm); /* accepts NULL */
+
+/* The parameters' names for messages ("blk.2.attn_q.weight"-like, GGUF's). */
+const char *train_param_name(int which);
+
+/* inputs, targets (B*T); weight (B*T) per-position loss weights or NULL.
+ * Returns the weighted mean cross-entropy; the pointers are kept for backward. */
+double train_model_forward(train_model *tm, const int32_t *inputs, const int32_t *targets,
+                           const float *weight);
+/* Allocates the gradients on first use and zeroes them. */
+int train_model_zero_grad(train_model *tm);
+/* Gradients of the last forward's loss, added into tm->g. */
+void train_model_backward(train_model *tm, const int32_t *inputs);
+
+/* Bytes of parameters, gradients and activations (for reports). */
+size_t train_model_activation_bytes(const train_model *tm);
+
+#endif

@@ -1,0 +1,279 @@
+/* The trainable model (src/techniques/finetune/train_model.c): its loss
+ * equals a naive double-precision forward written here and the inference
+ * engine's cross-entropy on the same tokens (stories260K, <= 1e-5 relative);
+ * its gradients equal central finite differences of the double forward for
+ * samples of every parameter tensor, on small random models with GQA (tied
+ * and separate output, with and without per-position loss weights). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "aellm/aellm.h"
+#include "techniques/finetune/train_model.h"
+
+#define STORIES     AELLM_SOURCE_DIR "/models/stories260K/stories260K.bin"
+#define STORIES_TOK AELLM_SOURCE_DIR "/models/stories260K/tok512.bin"
+
+static uint64_t rng_state = 7;
+static double urand(void) /* [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) / (double)(1ull << 53) * 2.0 - 1.0;
+}
+
+/* ---- the naive double forward ---- */
+typedef struct {
+    const train_shape *s;
+    double *p[TP_COUNT]; /* double copies of the parameters */
+    const int32_t *in, *tg;
+    const float *weight;
+} ref_model;
+
+static double *vec(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(double));
+}
+
+static void ref_norm(double *o, const double *x, const double *w, int C, double eps)
+{
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += x[c] * x[c];
+    double r = 1 / sqrt(ss / C + eps);
+    for (int c = 0; c < C; c++) o[c] = w[c] * x[c] * r;
+}
+
+static void ref_lin(double *y, const double *x, const double *W, int C, int OC)
+{
+    for (int o = 0; o < OC; o++) {
+        double s = 0;
+        for (int c = 0; c < C; c++) s += W[(size_t)o * C + c] * x[c];
+        y[o] = s;
+    }
+}
+
+static void ref_rope(double *v, int H, int hd, int t, double base)
+{
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < hd / 2; i++) {
+            float freq = 1.0f / powf((float)base, (float)(2 * i) / (float)hd);
+            double a = (double)((float)t * freq), *p = v + h * hd + 2 * i, x0 = p[0], x1 = p[1];
+            p[0] = x0 * cos(a) - x1 * sin(a);
+            p[1] = x0 * sin(a) + x1 * cos(a);
+        }
+}
+
+/* The loss of one sequence b, summed with weights; *wsum gets the weights. */
+static double ref_sequence(const ref_model *r, int b, double *wsum)
+{
+    const train_shape *s = r->s;
+    int T = s->T, C = s->C, H = s->H, hd = s->hd, qd = s->NH * hd, kvd = s->NKV * hd;
+    double *x = vec((size_t)T * C), *xn = vec(C), *K = vec((size_t)T * kvd),
+           *Vv = vec((size_t)T * kvd), *Q = vec((size_t)T * qd), *o = vec(qd), *tmp = vec(C),
+           *g = vec(H), *u = vec(H), *lg = vec(s->V), *sc = vec(T);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) x[t * C + c] = r->p[TP_WTE][(size_t)r->in[b * T + t] * C + c];
+    for (int l = 0; l < s->L; l++) {
+        for (int t = 0; t < T; t++) {
+            ref_norm(xn, x + t * C, r->p[TP_ATTN_NORM] + l * C, C, s->eps);
+            ref_lin(Q + t * qd, xn, r->p[TP_WQ] + (size_t)l * qd * C, C, qd);
+            ref_lin(K + t * kvd, xn, r->p[TP_WK] + (size_t)l * kvd * C, C, kvd);
+            ref_lin(Vv + t * kvd, xn, r->p[TP_WV] + (size_t)l * kvd * C, C, kvd);
+            ref_rope(Q + t * qd, s->NH, hd, t, s->rope_base);
+            ref_rope(K + t * kvd, s->NKV, hd, t, s->rope_base);
+        }
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < s->NH; h++) {
+                int kh = h / (s->NH / s->NKV);
+                double mx = -1e300, sum = 0;
+                for (int v = 0; v <= t; v++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++)
+                        d += Q[t * qd + h * hd + i] * K[v * kvd + kh * hd + i];
+                    sc[v] = d / sqrt((double)hd);
+                    mx = fmax(mx, sc[v]);
+                }
+                for (int v = 0; v <= t; v++) sum += sc[v] = exp(sc[v] - mx);
+                for (int i = 0; i < hd; i++) {
+                    double a = 0;
+                    for (int v = 0; v <= t; v++) a += sc[v] / sum * Vv[v * kvd + kh * hd + i];
+                    o[h * hd + i] = a;
+                }
+            }
+            ref_lin(tmp, o, r->p[TP_WO] + (size_t)l * C * qd, qd, C);
+            for (int c = 0; c < C; c++) x[t * C + c] += tmp[c];
+            ref_norm(xn, x + t * C, r->p[TP_FFN_NORM] + l * C, C, s->eps);
+            ref_lin(g, xn, r->p[TP_W_GATE] + (size_t)l * H * C, C, H);
+            ref_lin(u, xn, r->p[TP_W_UP] + (size_t)l * H * C, C, H);
+            for (int i = 0; i < H; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            ref_lin(tmp, g, r->p[TP_W_DOWN] + (size_t)l * C * H, H, C);
+            for (int c = 0; c < C; c++) x[t * C + c] += tmp[c];
+        }
+    }
+    double loss = 0;
+    for (int t = 0; t < T; t++) {
+        ref_norm(xn, x + t * C, r->p[TP_NORM_F], C, s->eps);
+        ref_lin(lg, xn, r->p[s->tied ? TP_WTE : TP_OUT], C, s->V);
+        double mx = -1e300, sum = 0;
+        for (int v = 0; v < s->V; v++) mx = fmax(mx, lg[v]);
+        for (int v = 0; v < s->V; v++) sum += exp(lg[v] - mx);
+        double w = r->weight ? r->weight[b * T + t] : 1.0;
+        loss += w * (log(sum) + mx - lg[r->tg[b * T + t]]);
+        *wsum += w;
+    }
+    free(x), free(xn), free(K), free(Vv), free(Q), free(o), free(tmp), free(g), free(u);
+    free(lg), free(sc);
+    return loss;
+}
+
+static double ref_loss(const ref_model *r)
+{
+    double sum = 0, wsum = 0;
+    for (int b = 0; b < r->s->B; b++) sum += ref_sequence(r, b, &wsum);
+    return sum / wsum;
+}
+
+/* ---- the check ---- */
+static train_model *random_model(int tied, int B, int T)
+{
+    aellm_model_config cfg = {.dim = 16,
+                              .hidden_dim = 24,
+                              .n_layers = 2,
+                              .n_heads = 4,
+                              .n_kv_heads = 2,
+                              .head_dim = 4,
+                              .vocab_size = 19,
+                              .seq_len = 16,
+                              .rope_base = 10000.0f,
+                              .norm_eps = 1e-5f,
+                              .tied_output = tied};
+    aellm_model *m = NULL;
+    train_model *tm = NULL;
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 3), 0);
+    assert_int_equal(train_model_new(&tm, m, B, T), 0);
+    aellm_model_free(m);
+    /* weights large enough that every path carries gradient */
+    for (int i = 0; i < TP_COUNT; i++)
+        for (size_t j = 0; j < tm->p.n[i]; j++)
+            tm->p.t[i][j] = (float)(i == TP_NORM_F || i == TP_ATTN_NORM || i == TP_FFN_NORM
+                                        ? 1.0 + 0.3 * urand()
+                                        : 0.4 * urand());
+    return tm;
+}
+
+static void check_gradients(int tied, int weighted)
+{
+    enum { B = 2, T = 6 };
+    train_model *tm = random_model(tied, B, T);
+    int32_t in[B * T], tg[B * T];
+    float w[B * T];
+    for (int i = 0; i < B * T; i++) {
+        in[i] = (int32_t)((i * 5 + 2) % 19), tg[i] = (int32_t)((i * 11 + 7) % 19);
+        w[i] = i % 4 == 0 ? 0.0f : 1.0f;
+    }
+    const float *weight = weighted ? w : NULL;
+    ref_model r = {.s = &tm->s, .in = in, .tg = tg, .weight = weight};
+    for (int i = 0; i < TP_COUNT; i++) {
+        r.p[i] = vec(tm->p.n[i]);
+        for (size_t j = 0; j < tm->p.n[i]; j++) r.p[i][j] = tm->p.t[i][j];
+    }
+    double loss = train_model_forward(tm, in, tg, weight), ref = ref_loss(&r);
+    printf(" tied %d, weighted %d: loss %.9f, double reference %.9f\n", tied, weighted, loss, ref);
+    assert_true(fabs(loss - ref) <= 1e-5 * fabs(ref));
+    assert_int_equal(train_model_zero_grad(tm), 0);
+    train_model_backward(tm, in);
+    for (int i = 0; i < TP_COUNT; i++) {
+        if (!tm->p.n[i]) continue;
+        double worst = 0;
+        for (int k = 0; k < 12; k++) { /* a sample of each tensor, first and last included */
+            size_t j = k == 0   ? 0
+                       : k == 1 ? tm->p.n[i] - 1
+                                : (size_t)((urand() + 1) / 2 * tm->p.n[i]);
+            if (j >= tm->p.n[i]) j = tm->p.n[i] - 1;
+            double keep = r.p[i][j], h = 1e-5;
+            r.p[i][j] = keep + h;
+            double up = ref_loss(&r);
+            r.p[i][j] = keep - h;
+            double down = ref_loss(&r);
+            r.p[i][j] = keep;
+            double fd = (up - down) / (2 * h), an = tm->g.t[i][j];
+            if (fabs(an - fd) > 2e-5 + 1e-3 * fabs(fd))
+                fail_msg("%s[%zu]: backward %.9g, finite difference %.9g", train_param_name(i), j,
+                         an, fd);
+            worst = fmax(worst, fabs(an - fd));
+        }
+        printf("  %-20s max |backward - fd| %.2e\n", train_param_name(i), worst);
+    }
+    for (int i = 0; i < TP_COUNT; i++) free(r.p[i]);
+    train_model_free(tm);
+}
+
+static void test_gradients_tied(void **state)
+{
+    (void)state;
+    check_gradients(1, 0);
+}
+
+static void test_gradients_separate_output_weighted(void **state)
+{
+    (void)state;
+    check_gradients(0, 1);
+}
+
+/* The training forward against the inference engine on the real model. */
+static void test_loss_equals_engine(void **state)
+{
+    (void)state;
+    enum { T = 128 };
+    aellm_model *m = NULL;
+    aellm_engine *e = NULL;
+    train_model *tm = NULL;
+    assert_int_equal(aellm_model_load(&m, STORIES, STORIES_TOK), 0);
+    const char *text = "Once upon a time, there was a little dog named Max. Max liked to run in "
+                       "the park with his friend, a small girl called Sue. One day, they found a "
+                       "big red ball under a tree. Sue threw the ball and Max ran after it.";
+    int32_t ids[T + 1];
+    size_t n = 0;
+    assert_int_equal(
+        aellm_tokenizer_encode(aellm_model_tokenizer(m), text, strlen(text), 1, ids, T + 1, &n), 0);
+    assert_true(n >= 40);
+    int len = (int)n - 1;
+    assert_int_equal(train_model_new(&tm, m, 1, len), 0);
+    double loss = train_model_forward(tm, ids, ids + 1, NULL);
+    int V = aellm_model_config_get(m)->vocab_size;
+    float *logits = malloc((size_t)len * V * sizeof(float));
+    assert_int_equal(aellm_engine_new(&e, m, NULL), 0);
+    assert_int_equal(aellm_engine_eval(e, ids, len, 0, logits, 1), 0);
+    double ce = 0;
+    for (int t = 0; t < len; t++) {
+        const float *z = logits + (size_t)t * V;
+        double mx = -1e300, s = 0;
+        for (int v = 0; v < V; v++) mx = fmax(mx, z[v]);
+        for (int v = 0; v < V; v++) s += exp(z[v] - mx);
+        ce += log(s) + mx - z[ids[t + 1]];
+    }
+    ce /= len;
+    printf(" stories260K, %d tokens: training loss %.9f, engine %.9f (rel %.1e)\n", len, loss, ce,
+           fabs(loss - ce) / ce);
+    assert_true(fabs(loss - ce) <= 1e-5 * ce);
+    free(logits);
+    aellm_engine_free(e);
+    train_model_free(tm);
+    aellm_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients_tied),
+        cmocka_unit_test(test_gradients_separate_output_weighted),
+        cmocka_unit_test(test_loss_equals_engine),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
