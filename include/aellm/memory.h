@@ -17,6 +17,8 @@ typedef enum {
     AELLM_MEM_KV,
     AELLM_MEM_ACTIVATIONS,
     AELLM_MEM_SCRATCH,
+    AELLM_MEM_GRADIENTS, /* training: gradients of the trainable parameters */
+    AELLM_MEM_OPTIMIZER, /* training: the optimiser's state (AdamW's moments) */
     AELLM_MEM_KINDS
 } aellm_mem_kind;
 

@@ -85,7 +85,8 @@ void aellm_mem_account(aellm_mem_kind kind, long long delta)
 
 const char *aellm_mem_kind_name(aellm_mem_kind k)
 {
-    static const char *names[AELLM_MEM_KINDS] = {"weights", "kv", "activations", "scratch"};
+    static const char *names[AELLM_MEM_KINDS] = {"weights", "kv",        "activations",
+                                                 "scratch", "gradients", "optimizer"};
     return (unsigned)k < AELLM_MEM_KINDS ? names[k] : "?";
 }
 

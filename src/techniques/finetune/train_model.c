@@ -227,7 +227,7 @@ size_t train_model_activation_bytes(const train_model *tm)
 int train_model_zero_grad(train_model *tm)
 {
     if (!tm->g.block) {
-        int rc = params_alloc(&tm->g, &tm->s, AELLM_MEM_ACTIVATIONS, "gradients");
+        int rc = params_alloc(&tm->g, &tm->s, AELLM_MEM_GRADIENTS, "gradients");
         if (rc) return rc;
     }
     memset(tm->g.block, 0, tm->g.total * sizeof(float));
