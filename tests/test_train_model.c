@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "aellm/aellm.h"
+#include "model/model.h"
 #include "techniques/finetune/train_model.h"
 
 #define STORIES     AELLM_SOURCE_DIR "/models/stories260K/stories260K.bin"
@@ -156,7 +157,7 @@ static train_model *random_model(int tied, int B, int T)
     aellm_model *m = NULL;
     train_model *tm = NULL;
     assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 3), 0);
-    assert_int_equal(train_model_new(&tm, m, B, T), 0);
+    assert_int_equal(train_model_new(&tm, m, B, T, NULL), 0);
     aellm_model_free(m);
     /* weights large enough that every path carries gradient */
     for (int i = 0; i < TP_COUNT; i++)
@@ -244,7 +245,7 @@ static void test_loss_equals_engine(void **state)
         aellm_tokenizer_encode(aellm_model_tokenizer(m), text, strlen(text), 1, ids, T + 1, &n), 0);
     assert_true(n >= 40);
     int len = (int)n - 1;
-    assert_int_equal(train_model_new(&tm, m, 1, len), 0);
+    assert_int_equal(train_model_new(&tm, m, 1, len, NULL), 0);
     double loss = train_model_forward(tm, ids, ids + 1, NULL);
     int V = aellm_model_config_get(m)->vocab_size;
     float *logits = malloc((size_t)len * V * sizeof(float));
@@ -268,12 +269,158 @@ static void test_loss_equals_engine(void **state)
     aellm_model_free(m);
 }
 
+/* ---- the methods on the model ---- */
+static train_model *method_model(train_method_kind kind, int B, int T)
+{
+    aellm_model_config cfg = {.dim = 16,
+                              .hidden_dim = 24,
+                              .n_layers = 2,
+                              .n_heads = 4,
+                              .n_kv_heads = 2,
+                              .head_dim = 4,
+                              .vocab_size = 19,
+                              .seq_len = 16,
+                              .rope_base = 10000.0f,
+                              .norm_eps = 1e-5f,
+                              .tied_output = 1};
+    aellm_model *m = NULL;
+    train_model *tm = NULL;
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 5), 0);
+    train_method me = {.kind = kind, .rank = 4, .alpha = 8, .targets = 0x7f, .seed = 9};
+    if (train_model_new(&tm, m, B, T, &me)) fail_msg("%s", aellm_error_last());
+    aellm_model_free(m);
+    return tm;
+}
+
+/* Every adapter starts as the base: the same loss to the bit (LoRA, RSLoRA)
+ * or to rounding (DoRA's m / ||V|| = 1); QLoRA starts at its NF4 base. */
+static void test_methods_start_at_base(void **state)
+{
+    (void)state;
+    enum { B = 2, T = 6 };
+    int32_t in[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++)
+        in[i] = (int32_t)((i * 5 + 2) % 19), tg[i] = (int32_t)((i * 3 + 1) % 19);
+    train_model *full = method_model(TRAIN_FULL, B, T);
+    double base = train_model_forward(full, in, tg, NULL);
+    for (int k = TRAIN_LORA; k < TRAIN_METHOD_COUNT; k++) {
+        train_model *tm = method_model((train_method_kind)k, B, T);
+        double loss = train_model_forward(tm, in, tg, NULL);
+        printf(" %-6s initial loss %.9f (base %.9f), %lld trainable\n", train_method_name(k), loss,
+               base, (long long)train_model_n_trainable(tm));
+        if (k == TRAIN_LORA || k == TRAIN_RSLORA)
+            assert_true(loss == base);
+        else if (k == TRAIN_DORA)
+            assert_true(fabs(loss - base) < 1e-6 * base);
+        else
+            assert_true(loss != base && fabs(loss - base) < 0.05 * base);
+        /* rank 4 on q,k,v,o,gate,up,down of 2 layers: sum of r(C + OC) (+ OC for DoRA) */
+        int64_t want =
+            2 * 4 * ((16 + 16) + (16 + 8) + (16 + 8) + (16 + 16) + 2 * (16 + 24) + (24 + 16));
+        if (k == TRAIN_DORA) want += 2 * (16 + 8 + 8 + 16 + 24 + 24 + 16);
+        assert_int_equal(train_model_n_trainable(tm), want);
+        train_model_free(tm);
+    }
+    train_model_free(full);
+}
+
+/* The adapters' gradients through the whole model against central
+ * differences of the (float) loss: checks the wiring; the arithmetic is
+ * checked in double by test_train_linear. */
+static void test_method_gradients(void **state)
+{
+    (void)state;
+    enum { B = 2, T = 6 };
+    int32_t in[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++)
+        in[i] = (int32_t)((i * 7 + 1) % 19), tg[i] = (int32_t)((i * 5 + 4) % 19);
+    for (int k = TRAIN_LORA; k < TRAIN_METHOD_COUNT; k++) {
+        train_model *tm = method_model((train_method_kind)k, B, T);
+        for (size_t j = 0; j < tm->ad_total; j++) tm->ad_block[j] += (float)(0.2 * urand());
+        train_model_forward(tm, in, tg, NULL);
+        assert_int_equal(train_model_zero_grad(tm), 0);
+        train_model_backward(tm, in);
+        double worst = 0;
+        for (int n = 0; n < 40; n++) {
+            size_t j = (size_t)((urand() + 1) / 2 * (double)tm->ad_total) % tm->ad_total;
+            if (k == TRAIN_DORA) { /* only m: A and B's backward detaches ||V|| on purpose */
+                const train_adapter *a = &tm->lin[n % (2 * AELLM_LINEAR_COUNT)].ad;
+                j = (size_t)(a->m - tm->ad_block) + (size_t)n % 8;
+            }
+            float keep = tm->ad_block[j], h = 1e-2f;
+            tm->ad_block[j] = keep + h;
+            double up = train_model_forward(tm, in, tg, NULL);
+            tm->ad_block[j] = keep - h;
+            double down = train_model_forward(tm, in, tg, NULL);
+            tm->ad_block[j] = keep;
+            double fd = (up - down) / (2.0 * h), an = tm->ad_grad[j];
+            if (fabs(an - fd) > 2e-4 + 2e-2 * fabs(fd))
+                fail_msg("%s adapter[%zu]: backward %.6g, finite difference %.6g",
+                         train_method_name(k), j, an, fd);
+            worst = fmax(worst, fabs(an - fd));
+        }
+        printf(" %-6s adapter gradients: max |backward - fd| %.1e over 40 samples\n",
+               train_method_name(k), worst);
+        train_model_free(tm);
+    }
+}
+
+/* A few AdamW steps on one batch of real text lower its loss, for every
+ * method, on stories260K (the random models' small frozen output caps what
+ * an adapter can change). */
+static void test_methods_learn(void **state)
+{
+    (void)state;
+    enum { T = 64, STEPS = 15 };
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_load(&m, STORIES, STORIES_TOK), 0);
+    const char *text =
+        "The purple robot sang a song about seven green frogs. The purple robot sang "
+        "a song about seven green frogs. The purple robot sang a song about seven "
+        "green frogs. The purple robot sang a song about seven green frogs.";
+    int32_t ids[512];
+    size_t n = 0;
+    assert_int_equal(
+        aellm_tokenizer_encode(aellm_model_tokenizer(m), text, strlen(text), 1, ids, 512, &n), 0);
+    assert_true(n >= T + 1);
+    for (int k = 0; k < TRAIN_METHOD_COUNT; k++) {
+        train_method me = {
+            .kind = (train_method_kind)k, .rank = 8, .alpha = 16, .targets = 0x7f, .seed = 3};
+        train_model *tm = NULL;
+        if (train_model_new(&tm, m, 1, T, &me)) fail_msg("%s", aellm_error_last());
+        train_optim_params op;
+        train_optim_params_default(&op);
+        op.lr = k == TRAIN_FULL ? 3e-3f : 1e-2f, op.total_steps = STEPS;
+        train_optim_group groups[TP_COUNT];
+        assert_int_equal(train_model_zero_grad(tm), 0);
+        int ng = train_model_groups(tm, groups, TP_COUNT);
+        train_adamw *o = NULL;
+        assert_int_equal(train_adamw_new(&o, groups, ng, &op), 0);
+        double first = 0, last = 0;
+        for (int step = 1; step <= STEPS; step++) {
+            last = train_model_forward(tm, ids, ids + 1, NULL);
+            if (step == 1) first = last;
+            train_model_zero_grad(tm);
+            train_model_backward(tm, ids);
+            train_adamw_step(o, step, NULL, NULL);
+        }
+        printf(" %-6s loss %.4f -> %.4f in %d steps\n", train_method_name(k), first, last, STEPS);
+        assert_true(last < 0.8 * first);
+        train_adamw_free(o);
+        train_model_free(tm);
+    }
+    aellm_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_tied),
         cmocka_unit_test(test_gradients_separate_output_weighted),
         cmocka_unit_test(test_loss_equals_engine),
+        cmocka_unit_test(test_methods_start_at_base),
+        cmocka_unit_test(test_method_gradients),
+        cmocka_unit_test(test_methods_learn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,12 +5,14 @@
  * is the dense model. */
 #include "techniques/finetune/train_model.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "model/model.h"
 #include "techniques/finetune/ops.h"
 
@@ -24,7 +26,39 @@ const char *train_param_name(int which)
     return which >= 0 && which < TP_COUNT ? param_names[which] : "?";
 }
 
-static void shape_sizes(const train_shape *s, size_t n[TP_COUNT])
+const char *train_method_name(train_method_kind k)
+{
+    static const char *const names[TRAIN_METHOD_COUNT] = {"full", "lora", "rslora", "dora",
+                                                          "qlora"};
+    return k >= 0 && k < TRAIN_METHOD_COUNT ? names[k] : "?";
+}
+
+/* The parameter of each layer matrix (aellm_linear order). */
+static const int linear_param[AELLM_LINEAR_COUNT] = {TP_WQ,     TP_WK,   TP_WV,    TP_WO,
+                                                     TP_W_GATE, TP_W_UP, TP_W_DOWN};
+
+static int is_layer_matrix(int which)
+{
+    for (int i = 0; i < AELLM_LINEAR_COUNT; i++)
+        if (linear_param[i] == which) return 1;
+    return 0;
+}
+
+/* Input and output widths of layer matrix i. */
+static void linear_dims(const train_shape *s, int i, int *C, int *OC)
+{
+    int qd = s->NH * s->hd, kvd = s->NKV * s->hd;
+    const int in[AELLM_LINEAR_COUNT] = {s->C, s->C, s->C, qd, s->C, s->C, s->H};
+    const int out[AELLM_LINEAR_COUNT] = {qd, kvd, kvd, s->C, s->H, s->H, s->C};
+    *C = in[i], *OC = out[i];
+}
+
+static int quantized_base(const train_model *tm)
+{
+    return tm->method.kind == TRAIN_QLORA;
+}
+
+static void shape_sizes(const train_shape *s, int qlora, size_t n[TP_COUNT])
 {
     size_t C = (size_t)s->C, L = (size_t)s->L, qd = (size_t)s->NH * s->hd,
            kvd = (size_t)s->NKV * s->hd, H = (size_t)s->H;
@@ -40,19 +74,21 @@ static void shape_sizes(const train_shape *s, size_t n[TP_COUNT])
     n[TP_W_GATE] = L * H * C;
     n[TP_W_UP] = L * H * C;
     n[TP_W_DOWN] = L * C * H;
+    for (int i = 0; qlora && i < TP_COUNT; i++)
+        if (is_layer_matrix(i)) n[i] = 0; /* NF4, in their own block */
 }
 
 /* One block for all the tensors, pointers set in block order. */
-static int params_alloc(train_params *p, const train_shape *s, aellm_mem_kind kind,
+static int params_alloc(train_params *p, const train_shape *s, int qlora, aellm_mem_kind kind,
                         const char *what)
 {
-    shape_sizes(s, p->n);
+    shape_sizes(s, qlora, p->n);
     p->total = 0;
     for (int i = 0; i < TP_COUNT; i++) p->total += p->n[i];
     p->block = aellm_mem_alloc(p->total * sizeof(float), kind);
     if (!p->block) return aellm_error_oom(what, p->total * sizeof(float));
     float *at = p->block;
-    for (int i = 0; i < TP_COUNT; i++) p->t[i] = at, at += p->n[i];
+    for (int i = 0; i < TP_COUNT; i++) p->t[i] = p->n[i] ? at : NULL, at += p->n[i];
     if (s->tied) p->t[TP_OUT] = p->t[TP_WTE];
     return 0;
 }
@@ -74,38 +110,179 @@ static int copy_tensor(float *dst, const aellm_tensor *t, int64_t ne0, int64_t n
     return 0;
 }
 
+static const aellm_tensor *model_matrix(const aellm_model *m, int l, int i)
+{
+    return aellm_layer_linear(&m->layers[l], i);
+}
+
+/* A layer matrix into its train_linear's base: F32, or NF4 row by row. */
+static int copy_matrix(train_linear *lin, const aellm_tensor *t, const char *name, float *row)
+{
+    if (lin->w) return copy_tensor((float *)lin->w, t, lin->C, lin->OC, name);
+    if (t->ne[0] != lin->C || t->ne[1] != lin->OC)
+        return aellm_error_set(AELLM_ESHAPE, "training: %s has the wrong shape", name);
+    aellm_to_float_fn to_float = aellm_dtype_traits_get(t->type)->to_float;
+    aellm_from_float_fn to_q = aellm_dtype_traits_get(lin->wq_type)->from_float;
+    for (int r = 0; r < lin->OC; r++) {
+        to_float((const char *)t->data + (size_t)r * t->row_bytes, row, lin->C);
+        to_q(row, (char *)lin->wq + (size_t)r * lin->wq_row_bytes, lin->C);
+    }
+    return 0;
+}
+
 static int copy_weights(train_model *tm, const aellm_model *m)
 {
     const train_shape *s = &tm->s;
     float *const *t = tm->p.t;
-    int qd = s->NH * s->hd, kvd = s->NKV * s->hd, rc;
+    int rc;
     if ((rc = copy_tensor(t[TP_WTE], &m->tok_embd, s->C, s->V, param_names[TP_WTE]))) return rc;
     if (!s->tied && (rc = copy_tensor(t[TP_OUT], &m->output, s->C, s->V, param_names[TP_OUT])))
         return rc;
     if ((rc = copy_tensor(t[TP_NORM_F], &m->output_norm, s->C, 1, param_names[TP_NORM_F])))
         return rc;
-    for (int l = 0; l < s->L; l++) {
+    float *row = malloc((size_t)(s->C > s->H ? s->C : s->H) * sizeof(float));
+    if (!row) return aellm_error_oom("a row", (size_t)s->H * 4);
+    for (int l = 0; !rc && l < s->L; l++) {
         const aellm_layer *ly = &m->layers[l];
-        struct {
-            int which;
-            const aellm_tensor *src;
-            int ne0, ne1;
-        } map[] = {{TP_ATTN_NORM, &ly->attn_norm, s->C, 1},
-                   {TP_WQ, &ly->wq, s->C, qd},
-                   {TP_WK, &ly->wk, s->C, kvd},
-                   {TP_WV, &ly->wv, s->C, kvd},
-                   {TP_WO, &ly->wo, qd, s->C},
-                   {TP_FFN_NORM, &ly->ffn_norm, s->C, 1},
-                   {TP_W_GATE, &ly->w_gate, s->C, s->H},
-                   {TP_W_UP, &ly->w_up, s->C, s->H},
-                   {TP_W_DOWN, &ly->w_down, s->H, s->C}};
-        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-            size_t per = tm->p.n[map[i].which] / (size_t)s->L;
-            rc = copy_tensor(t[map[i].which] + (size_t)l * per, map[i].src, map[i].ne0, map[i].ne1,
-                             param_names[map[i].which]);
-            if (rc) return rc;
-        }
+        rc = copy_tensor(t[TP_ATTN_NORM] + (size_t)l * s->C, &ly->attn_norm, s->C, 1,
+                         param_names[TP_ATTN_NORM]);
+        if (!rc)
+            rc = copy_tensor(t[TP_FFN_NORM] + (size_t)l * s->C, &ly->ffn_norm, s->C, 1,
+                             param_names[TP_FFN_NORM]);
+        for (int i = 0; !rc && i < AELLM_LINEAR_COUNT; i++)
+            rc = copy_matrix(&tm->lin[l * AELLM_LINEAR_COUNT + i], model_matrix(m, l, i),
+                             param_names[linear_param[i]], row);
     }
+    free(row);
+    return rc;
+}
+
+/* The layer matrices: dense views into the parameter block, or (QLoRA) NF4
+ * rows in a block of their own. */
+static int setup_linears(train_model *tm)
+{
+    const train_shape *s = &tm->s;
+    int n = s->L * AELLM_LINEAR_COUNT;
+    tm->lin = calloc((size_t)n, sizeof(train_linear));
+    if (!tm->lin) return aellm_error_oom("linear maps", (size_t)n * sizeof(train_linear));
+    size_t qbytes = 0;
+    for (int k = 0; k < n; k++) {
+        train_linear *lin = &tm->lin[k];
+        int l = k / AELLM_LINEAR_COUNT, i = k % AELLM_LINEAR_COUNT;
+        linear_dims(s, i, &lin->C, &lin->OC);
+        if (quantized_base(tm)) {
+            lin->wq_type = AELLM_DTYPE_NF4;
+            lin->wq_row_bytes = aellm_dtype_row_size(AELLM_DTYPE_NF4, lin->C);
+            qbytes += ((lin->wq_row_bytes * (size_t)lin->OC) + 63) & ~(size_t)63;
+        } else
+            lin->w = tm->p.t[linear_param[i]] + (size_t)l * lin->C * lin->OC;
+    }
+    if (!qbytes) return 0;
+    if (!(tm->q_block = aellm_mem_alloc(qbytes, AELLM_MEM_WEIGHTS)))
+        return aellm_error_oom("the NF4 base", qbytes);
+    char *at = tm->q_block;
+    for (int k = 0; k < n; k++) {
+        tm->lin[k].wq = at;
+        at += ((tm->lin[k].wq_row_bytes * (size_t)tm->lin[k].OC) + 63) & ~(size_t)63;
+    }
+    return 0;
+}
+
+/* ---- adapters ---- */
+
+static int has_adapter(const train_model *tm, int k)
+{
+    return tm->method.kind != TRAIN_FULL && (tm->method.targets >> (k % AELLM_LINEAR_COUNT) & 1);
+}
+
+/* Floats of target k's adapter: A (r, C), B (OC, r), DoRA's m (OC). */
+static size_t adapter_floats(const train_model *tm, int k)
+{
+    const train_linear *lin = &tm->lin[k];
+    size_t r = (size_t)tm->method.rank;
+    return r * lin->C + (size_t)lin->OC * r + (tm->method.kind == TRAIN_DORA ? (size_t)lin->OC : 0);
+}
+
+static void point_adapter(train_model *tm, int k, float *at, int grads)
+{
+    train_adapter *a = &tm->lin[k].ad;
+    size_t r = (size_t)tm->method.rank, C = (size_t)tm->lin[k].C, OC = (size_t)tm->lin[k].OC;
+    float **A = grads ? &a->dA : &a->A, **B = grads ? &a->dB : &a->B, **m = grads ? &a->dm : &a->m;
+    *A = at;
+    *B = at + r * C;
+    if (tm->method.kind == TRAIN_DORA) *m = at + r * C + OC * r;
+}
+
+/* PEFT's initialisation: A ~ U(-1/sqrt(C), 1/sqrt(C)) (Kaiming-uniform with
+ * a = sqrt(5)), B = 0; DoRA's m = ||W|| per output row. The model starts as
+ * the base. */
+static void init_adapter(train_model *tm, int k, aellm_rng *rng)
+{
+    train_linear *lin = &tm->lin[k];
+    train_adapter *a = &lin->ad;
+    float bound = 1.0f / sqrtf((float)lin->C);
+    for (size_t j = 0; j < (size_t)a->r * lin->C; j++)
+        a->A[j] = (2.0f * aellm_rng_f32(rng) - 1.0f) * bound;
+    if (a->kind != TRAIN_ADAPTER_DORA) return;
+    float *row = a->y0; /* any scratch of C floats: the base's rows, dequantized */
+    for (int o = 0; o < lin->OC; o++) {
+        const float *w = lin->w ? lin->w + (size_t)o * lin->C : row;
+        if (!lin->w)
+            aellm_dtype_traits_get(lin->wq_type)
+                ->to_float((const char *)lin->wq + (size_t)o * lin->wq_row_bytes, row, lin->C);
+        double ss = 0.0;
+        for (int c = 0; c < lin->C; c++) ss += (double)w[c] * w[c];
+        a->m[o] = (float)sqrt(ss);
+    }
+}
+
+static float adapter_scale(const train_method *m)
+{
+    return m->kind == TRAIN_RSLORA ? m->alpha / sqrtf((float)m->rank) : m->alpha / (float)m->rank;
+}
+
+static int adapters_alloc(train_model *tm)
+{
+    int n = tm->s.L * AELLM_LINEAR_COUNT;
+    tm->ad_total = 0;
+    for (int k = 0; k < n; k++)
+        if (has_adapter(tm, k)) tm->ad_total += adapter_floats(tm, k);
+    if (!tm->ad_total) return 0;
+    if (!(tm->ad_block = aellm_mem_alloc(tm->ad_total * sizeof(float), AELLM_MEM_WEIGHTS)))
+        return aellm_error_oom("adapters", tm->ad_total * sizeof(float));
+    float *at = tm->ad_block;
+    for (int k = 0; k < n; k++) {
+        if (!has_adapter(tm, k)) continue;
+        train_adapter *a = &tm->lin[k].ad;
+        a->kind = tm->method.kind == TRAIN_DORA ? TRAIN_ADAPTER_DORA : TRAIN_ADAPTER_LORA;
+        a->r = tm->method.rank;
+        a->scale = adapter_scale(&tm->method);
+        point_adapter(tm, k, at, 0);
+        at += adapter_floats(tm, k);
+    }
+    return 0;
+}
+
+static int check_method(const train_method *m, const train_shape *s)
+{
+    if (m->kind < 0 || m->kind >= TRAIN_METHOD_COUNT)
+        return aellm_error_set(AELLM_EINVAL, "training: unknown method %d", (int)m->kind);
+    if (m->kind == TRAIN_FULL) return 0;
+    if (!(m->targets & ((1u << AELLM_LINEAR_COUNT) - 1)))
+        return aellm_error_set(AELLM_EINVAL, "training: %s needs at least one target matrix",
+                               train_method_name(m->kind));
+    int smallest = s->C;
+    for (int i = 0; i < AELLM_LINEAR_COUNT; i++) {
+        int C, OC;
+        linear_dims(s, i, &C, &OC);
+        if (m->targets >> i & 1) smallest = C < smallest ? C : OC < smallest ? OC : smallest;
+    }
+    if (m->rank < 1 || m->rank > smallest)
+        return aellm_error_set(AELLM_EINVAL,
+                               "training: rank %d must be in [1, %d] (the smallest width of a "
+                               "target matrix)",
+                               m->rank, smallest);
+    if (!(m->alpha > 0)) return aellm_error_set(AELLM_EINVAL, "training: alpha must be > 0");
     return 0;
 }
 
@@ -126,6 +303,38 @@ static int carve_block(float **block, slot *slots, int n_slots, const char *what
     float *at = *block;
     for (int i = 0; i < n_slots; i++) *slots[i].ptr = at, at += (slots[i].n + 15) & ~(size_t)15;
     return 0;
+}
+
+static size_t linear_scratch(const train_model *tm)
+{
+    size_t most = 0, BT = (size_t)tm->s.B * tm->s.T;
+    for (int k = 0; k < tm->s.L * AELLM_LINEAR_COUNT; k++) {
+        size_t n = train_linear_scratch(&tm->lin[k], (int)BT);
+        most = n > most ? n : most;
+    }
+    return most;
+}
+
+/* What each adapter's forward keeps for its backward: x.A^T (LoRA), and
+ * DoRA's V, row norms and pre-magnitude output. One block for all. */
+static int adapter_activations_alloc(train_model *tm)
+{
+    int n = tm->s.L * AELLM_LINEAR_COUNT, BT = tm->s.B * tm->s.T, used = 0;
+    slot *slots = calloc((size_t)n * 4 + 1, sizeof(slot));
+    if (!slots) return aellm_error_oom("adapter activations", (size_t)n * 4 * sizeof(slot));
+    for (int k = 0; k < n; k++) {
+        train_adapter *a = &tm->lin[k].ad;
+        size_t OC = (size_t)tm->lin[k].OC, C = (size_t)tm->lin[k].C;
+        if (a->kind == TRAIN_ADAPTER_NONE) continue;
+        slots[used++] = (slot){&a->xa, (size_t)BT * a->r};
+        if (a->kind != TRAIN_ADAPTER_DORA) continue;
+        slots[used++] = (slot){&a->V, OC * C};
+        slots[used++] = (slot){&a->norm, OC};
+        slots[used++] = (slot){&a->y0, (size_t)BT * OC > C ? (size_t)BT * OC : C};
+    }
+    int rc = used ? carve_block(&tm->ad_act_block, slots, used, "adapter activations") : 0;
+    free(slots);
+    return rc;
 }
 
 static int activations_alloc(train_model *tm)
@@ -168,14 +377,16 @@ static int activations_alloc(train_model *tm)
         {&tm->d_up, BT * H},
         {&tm->d_glu, BT * H},
         {&tm->d_attn, (size_t)train_attention_scratch(s->T, omp_get_max_threads())},
+        {&tm->lin_scratch, linear_scratch(tm)},
     };
     rc = carve_block(&tm->bwd_block, bwd, sizeof(bwd) / sizeof(bwd[0]), "training gradients");
     if (rc) return rc;
     train_rope_tables(tm->rope_cos, tm->rope_sin, s->T, s->hd, s->rope_base);
-    return 0;
+    return adapter_activations_alloc(tm);
 }
 
-int train_model_new(train_model **out, const aellm_model *m, int B, int T)
+int train_model_new(train_model **out, const aellm_model *m, int B, int T,
+                    const train_method *method)
 {
     *out = NULL;
     const aellm_model_config *c = &m->cfg;
@@ -198,9 +409,21 @@ int train_model_new(train_model **out, const aellm_model *m, int B, int T)
                           .tied = c->tied_output,
                           .eps = c->norm_eps,
                           .rope_base = c->rope_base};
-    int rc = params_alloc(&tm->p, &tm->s, AELLM_MEM_WEIGHTS, "training parameters");
+    tm->method = method ? *method : (train_method){.kind = TRAIN_FULL};
+    int rc = check_method(&tm->method, &tm->s);
+    if (!rc)
+        rc = params_alloc(&tm->p, &tm->s, quantized_base(tm), AELLM_MEM_WEIGHTS,
+                          "training parameters");
+    if (!rc) rc = setup_linears(tm);
     if (!rc) rc = copy_weights(tm, m);
+    if (!rc) rc = adapters_alloc(tm);
     if (!rc) rc = activations_alloc(tm);
+    if (!rc) {
+        aellm_rng rng;
+        aellm_rng_seed(&rng, tm->method.seed ? tm->method.seed : 1);
+        for (int k = 0; k < tm->s.L * AELLM_LINEAR_COUNT; k++)
+            if (has_adapter(tm, k)) init_adapter(tm, k, &rng);
+    }
     if (rc) {
         train_model_free(tm);
         return rc;
@@ -214,24 +437,88 @@ void train_model_free(train_model *tm)
     if (!tm) return;
     aellm_mem_free(tm->p.block);
     aellm_mem_free(tm->g.block);
+    aellm_mem_free(tm->q_block);
+    aellm_mem_free(tm->ad_block);
+    aellm_mem_free(tm->ad_grad);
     aellm_mem_free(tm->act_block);
     aellm_mem_free(tm->bwd_block);
+    aellm_mem_free(tm->ad_act_block);
+    free(tm->lin);
     free(tm);
 }
 
 size_t train_model_activation_bytes(const train_model *tm)
 {
-    return aellm_mem_size(tm->act_block) + aellm_mem_size(tm->bwd_block);
+    return aellm_mem_size(tm->act_block) + aellm_mem_size(tm->bwd_block) +
+           aellm_mem_size(tm->ad_act_block);
+}
+
+/* Full fine-tuning: a gradient for every parameter, the layer matrices' via
+ * their linear maps. */
+static int full_grads(train_model *tm)
+{
+    if (!tm->g.block) {
+        int rc = params_alloc(&tm->g, &tm->s, 0, AELLM_MEM_GRADIENTS, "gradients");
+        if (rc) return rc;
+        for (int k = 0; k < tm->s.L * AELLM_LINEAR_COUNT; k++) {
+            train_linear *lin = &tm->lin[k];
+            lin->dw = tm->g.t[linear_param[k % AELLM_LINEAR_COUNT]] +
+                      (size_t)(k / AELLM_LINEAR_COUNT) * lin->C * lin->OC;
+        }
+    }
+    memset(tm->g.block, 0, tm->g.total * sizeof(float));
+    return 0;
+}
+
+/* Adapters: gradients of A, B (and m) only; the base has none. */
+static int adapter_grads(train_model *tm)
+{
+    if (!tm->ad_grad) {
+        tm->ad_grad = aellm_mem_alloc(tm->ad_total * sizeof(float), AELLM_MEM_GRADIENTS);
+        if (!tm->ad_grad) return aellm_error_oom("adapter gradients", tm->ad_total * sizeof(float));
+        float *at = tm->ad_grad;
+        for (int k = 0; k < tm->s.L * AELLM_LINEAR_COUNT; k++)
+            if (has_adapter(tm, k)) point_adapter(tm, k, at, 1), at += adapter_floats(tm, k);
+    }
+    memset(tm->ad_grad, 0, tm->ad_total * sizeof(float));
+    return 0;
 }
 
 int train_model_zero_grad(train_model *tm)
 {
-    if (!tm->g.block) {
-        int rc = params_alloc(&tm->g, &tm->s, AELLM_MEM_GRADIENTS, "gradients");
-        if (rc) return rc;
+    return tm->method.kind == TRAIN_FULL ? full_grads(tm) : adapter_grads(tm);
+}
+
+int train_model_groups(const train_model *tm, train_optim_group *out, int cap)
+{
+    int n = 0;
+    if (tm->method.kind == TRAIN_FULL) {
+        for (int i = 0; i < TP_COUNT && n < cap; i++) {
+            int embedding = i == TP_WTE || (i == TP_OUT && tm->s.tied);
+            if (!tm->p.n[i] || (embedding && tm->method.freeze_embeddings)) continue;
+            if (i == TP_OUT && tm->method.freeze_embeddings) continue;
+            int norm = i == TP_NORM_F || i == TP_ATTN_NORM || i == TP_FFN_NORM;
+            out[n++] = (train_optim_group){tm->p.t[i], tm->g.t[i], tm->p.n[i], !norm};
+        }
+        return n;
     }
-    memset(tm->g.block, 0, tm->g.total * sizeof(float));
-    return 0;
+    if (cap > 0 && tm->ad_total) /* A, B and DoRA's m, all decayed (as PEFT under HF's Trainer) */
+        out[n++] = (train_optim_group){tm->ad_block, tm->ad_grad, tm->ad_total, 1};
+    return n;
+}
+
+int64_t train_model_n_trainable(const train_model *tm)
+{
+    train_optim_group g[TP_COUNT];
+    int n = train_model_groups(tm, g, TP_COUNT);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += (int64_t)g[i].n;
+    return total;
+}
+
+void train_model_merged_matrix(const train_model *tm, int l, int which, float *out)
+{
+    train_linear_effective(&tm->lin[l * AELLM_LINEAR_COUNT + which], out);
 }
 
 /* ---- forward ---- */
@@ -241,6 +528,9 @@ static float *layer_of(const train_params *p, int which, int l, int L)
 {
     return p->t[which] ? p->t[which] + (size_t)l * (p->n[which] / (size_t)L) : NULL;
 }
+
+/* Layer l's matrix `which` (aellm_linear), inside layer_forward/backward. */
+#define LIN(which) (&tm->lin[l * AELLM_LINEAR_COUNT + (which)])
 
 static size_t at_layer(const train_model *tm, int l, size_t per_token)
 {
@@ -262,21 +552,21 @@ static void layer_forward(train_model *tm, int l)
 
     train_rmsnorm_forward(an, tm->arstd + (size_t)l * BT, x, layer_of(p, TP_ATTN_NORM, l, L), BT, C,
                           s->eps);
-    train_matmul_forward(q, an, layer_of(p, TP_WQ, l, L), BT, C, qd);
-    train_matmul_forward(k, an, layer_of(p, TP_WK, l, L), BT, C, kvd);
-    train_matmul_forward(v, an, layer_of(p, TP_WV, l, L), BT, C, kvd);
+    train_linear_forward(LIN(AELLM_LINEAR_WQ), q, an, BT, tm->lin_scratch);
+    train_linear_forward(LIN(AELLM_LINEAR_WK), k, an, BT, tm->lin_scratch);
+    train_linear_forward(LIN(AELLM_LINEAR_WV), v, an, BT, tm->lin_scratch);
     train_rope_forward(q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
     train_rope_forward(k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
     train_attention_forward(ao, att, q, k, v, s->B, s->T, s->NH, s->NKV, s->hd);
-    train_matmul_forward(xmid, ao, layer_of(p, TP_WO, l, L), BT, qd, C);
+    train_linear_forward(LIN(AELLM_LINEAR_WO), xmid, ao, BT, tm->lin_scratch);
     train_residual_forward(xmid, x, (int64_t)BT * C);
 
     train_rmsnorm_forward(fn, tm->frstd + (size_t)l * BT, xmid, layer_of(p, TP_FFN_NORM, l, L), BT,
                           C, s->eps);
-    train_matmul_forward(gate, fn, layer_of(p, TP_W_GATE, l, L), BT, C, H);
-    train_matmul_forward(up, fn, layer_of(p, TP_W_UP, l, L), BT, C, H);
+    train_linear_forward(LIN(AELLM_LINEAR_W_GATE), gate, fn, BT, tm->lin_scratch);
+    train_linear_forward(LIN(AELLM_LINEAR_W_UP), up, fn, BT, tm->lin_scratch);
     train_swiglu_forward(glu, gate, up, (int64_t)BT * H);
-    train_matmul_forward(xnext, glu, layer_of(p, TP_W_DOWN, l, L), BT, H, C);
+    train_linear_forward(LIN(AELLM_LINEAR_W_DOWN), xnext, glu, BT, tm->lin_scratch);
     train_residual_forward(xnext, xmid, (int64_t)BT * C);
 }
 
@@ -319,24 +609,21 @@ static void layer_backward(train_model *tm, int l)
 
     /* FFN: x_out = xmid + W_down swiglu(W_gate fn, W_up fn), fn = norm(xmid) */
     zero(tm->d_glu, (size_t)BT * H);
-    train_matmul_backward(tm->d_glu, layer_of(g, TP_W_DOWN, l, L), tm->d_res, glu,
-                          layer_of(p, TP_W_DOWN, l, L), BT, H, C);
+    train_linear_backward(LIN(AELLM_LINEAR_W_DOWN), tm->d_glu, tm->d_res, glu, BT, tm->lin_scratch);
     zero(tm->d_gate, (size_t)BT * H);
     zero(tm->d_up, (size_t)BT * H);
     train_swiglu_backward(tm->d_gate, tm->d_up, tm->d_glu, gate, up, (int64_t)BT * H);
     zero(tm->d_norm, (size_t)BT * C);
-    train_matmul_backward(tm->d_norm, layer_of(g, TP_W_GATE, l, L), tm->d_gate, fn,
-                          layer_of(p, TP_W_GATE, l, L), BT, C, H);
-    train_matmul_backward(tm->d_norm, layer_of(g, TP_W_UP, l, L), tm->d_up, fn,
-                          layer_of(p, TP_W_UP, l, L), BT, C, H);
+    train_linear_backward(LIN(AELLM_LINEAR_W_GATE), tm->d_norm, tm->d_gate, fn, BT,
+                          tm->lin_scratch);
+    train_linear_backward(LIN(AELLM_LINEAR_W_UP), tm->d_norm, tm->d_up, fn, BT, tm->lin_scratch);
     /* the residual passes d_res through; the norm adds its part */
     train_rmsnorm_backward(tm->d_res, layer_of(g, TP_FFN_NORM, l, L), tm->d_norm, xmid,
                            layer_of(p, TP_FFN_NORM, l, L), tm->frstd + (size_t)l * BT, BT, C);
 
     /* attention: xmid = x + W_o attn(rope(W_q an), rope(W_k an), W_v an), an = norm(x) */
     zero(tm->d_ao, (size_t)BT * qd);
-    train_matmul_backward(tm->d_ao, layer_of(g, TP_WO, l, L), tm->d_res, ao,
-                          layer_of(p, TP_WO, l, L), BT, qd, C);
+    train_linear_backward(LIN(AELLM_LINEAR_WO), tm->d_ao, tm->d_res, ao, BT, tm->lin_scratch);
     zero(tm->d_q, (size_t)BT * qd);
     zero(tm->d_k, (size_t)BT * kvd);
     zero(tm->d_v, (size_t)BT * kvd);
@@ -345,12 +632,9 @@ static void layer_backward(train_model *tm, int l)
     train_rope_backward(tm->d_q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
     train_rope_backward(tm->d_k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
     zero(tm->d_norm, (size_t)BT * C);
-    train_matmul_backward(tm->d_norm, layer_of(g, TP_WQ, l, L), tm->d_q, an,
-                          layer_of(p, TP_WQ, l, L), BT, C, qd);
-    train_matmul_backward(tm->d_norm, layer_of(g, TP_WK, l, L), tm->d_k, an,
-                          layer_of(p, TP_WK, l, L), BT, C, kvd);
-    train_matmul_backward(tm->d_norm, layer_of(g, TP_WV, l, L), tm->d_v, an,
-                          layer_of(p, TP_WV, l, L), BT, C, kvd);
+    train_linear_backward(LIN(AELLM_LINEAR_WQ), tm->d_norm, tm->d_q, an, BT, tm->lin_scratch);
+    train_linear_backward(LIN(AELLM_LINEAR_WK), tm->d_norm, tm->d_k, an, BT, tm->lin_scratch);
+    train_linear_backward(LIN(AELLM_LINEAR_WV), tm->d_norm, tm->d_v, an, BT, tm->lin_scratch);
     train_rmsnorm_backward(tm->d_res, layer_of(g, TP_ATTN_NORM, l, L), tm->d_norm, x,
                            layer_of(p, TP_ATTN_NORM, l, L), tm->arstd + (size_t)l * BT, BT, C);
 }

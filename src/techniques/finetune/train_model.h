@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "aellm/model.h"
+#include "techniques/finetune/adamw.h"
+#include "techniques/finetune/linear.h"
 
 /* The parameter tensors, in block order. */
 enum {
@@ -37,6 +39,31 @@ typedef struct {
     float eps, rope_base;
 } train_shape;
 
+/* What is trained. Full: every parameter (the embedding and output frozen
+ * with freeze_embeddings). The adapter methods freeze the base and train an
+ * adapter on each target matrix: LoRA (scale alpha/r), RSLoRA (alpha/sqrt(r)),
+ * DoRA (LoRA's direction and a magnitude per output row), QLoRA (LoRA over a
+ * base whose layer matrices are NF4). */
+typedef enum {
+    TRAIN_FULL = 0,
+    TRAIN_LORA,
+    TRAIN_RSLORA,
+    TRAIN_DORA,
+    TRAIN_QLORA,
+    TRAIN_METHOD_COUNT
+} train_method_kind;
+
+typedef struct {
+    train_method_kind kind;
+    int rank;
+    float alpha;
+    unsigned targets;      /* bit i set: adapter on layer matrix i (aellm_linear order) */
+    int freeze_embeddings; /* full: the token embedding (and a tied output) stay fixed */
+    uint64_t seed;         /* adapter initialisation */
+} train_method;
+
+const char *train_method_name(train_method_kind k); /* "full", "lora", ... */
+
 typedef struct {
     float *t[TP_COUNT]; /* into one block; t[TP_OUT] == t[TP_WTE] when tied */
     size_t n[TP_COUNT]; /* floats of each (0 for a tied output) */
@@ -46,7 +73,13 @@ typedef struct {
 
 typedef struct train_model {
     train_shape s;
-    train_params p, g; /* parameters, and gradients (g.block NULL until wanted) */
+    train_method method;
+    train_params p, g; /* parameters, and gradients (g.block NULL until wanted; full only) */
+    train_linear *lin; /* (L, AELLM_LINEAR_COUNT) the layer matrices with their adapters */
+    void *q_block;     /* QLoRA: the layer matrices in NF4 */
+    float *ad_block, *ad_grad; /* adapter parameters (A, B, m of every target) and gradients */
+    size_t ad_total;
+    float *lin_scratch;
     /* activations of one batch, one block */
     float *x;          /* (L+1, BT, C) the residual stream entering each layer, then the last */
     float *xmid;       /* (L, BT, C) after each layer's attention */
@@ -64,14 +97,19 @@ typedef struct train_model {
     /* backward scratch, one layer at a time */
     float *d_res, *d_norm, *d_q, *d_k, *d_v, *d_ao, *d_gate, *d_up, *d_glu, *d_attn;
     float *bwd_block;
+    float *ad_act_block;    /* the adapters' kept activations */
     const int32_t *targets; /* of the last forward (borrowed) */
     const float *weight;
     double loss;
 } train_model;
 
-/* A trainable copy of `m`'s weights (any type, dequantized to F32) for
- * batches of B x T tokens (T <= the model's context). */
-int train_model_new(train_model **out, const aellm_model *m, int B, int T);
+/* A trainable copy of `m`'s weights (any type, dequantized to F32; NF4 for
+ * QLoRA's layer matrices) for batches of B x T tokens (T <= the model's
+ * context), trained as `method` says (NULL: full fine-tuning). Adapters start
+ * as their methods say: A Kaiming-uniform (PEFT's), B = 0, DoRA's magnitude
+ * the row norms of W, so the model starts as the base. */
+int train_model_new(train_model **out, const aellm_model *m, int B, int T,
+                    const train_method *method);
 void train_model_free(train_model *tm); /* accepts NULL */
 
 /* The parameters' names for messages ("blk.2.attn_q.weight"-like, GGUF's). */
@@ -88,5 +126,13 @@ void train_model_backward(train_model *tm, const int32_t *inputs);
 
 /* Bytes of parameters, gradients and activations (for reports). */
 size_t train_model_activation_bytes(const train_model *tm);
+
+/* The trainable arrays with their gradients, for the optimiser: up to `cap`
+ * groups into `out`; returns the count (gradients must exist: zero_grad). */
+int train_model_groups(const train_model *tm, train_optim_group *out, int cap);
+int64_t train_model_n_trainable(const train_model *tm);
+
+/* Layer l's matrix `which` with its adapter merged, (OC, C) into out. */
+void train_model_merged_matrix(const train_model *tm, int l, int which, float *out);
 
 #endif
