@@ -107,5 +107,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_space(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "measure a configuration on a task (accuracy, latency, memory, energy)"},
     {"search", cmd_search, "search the configuration space: measured Pareto front and a pick"},
     {"space", cmd_space, "the configuration space: knobs, rules, canonical form of a config"},
+    {"train", cmd_train, "fine-tune a model (full, LoRA, RSLoRA, DoRA, QLoRA) and write GGUF"},
     {"quantize", cmd_quantize, "quantize a model (RTN, GPTQ, AWQ, SmoothQuant) to GGUF"},
     {"convert", cmd_convert, "convert a llama2.c checkpoint (or GGUF) to GGUF"},
     {"info", cmd_info, "metadata, tensor shapes, types and sizes of a model file"},
