@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `aellm train` on the bundled model and text: a short LoRA run writes a GGUF
+# that the engine loads and that scores lower held-out loss than the base; the
+# JSON summary has the reported fields; instruction JSONL trains on the
+# completion; bad input gives one-line errors and writes nothing.
+set -u
+bin=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+text=$src/tasks/data/stories_calib.txt
+export OMP_NUM_THREADS=2
+"$bin" train --help | grep -q -- "--method" || fail "no --help"
+"$bin" train -d "$text" -o "$tmp/lora.gguf" --method lora --rank 4 --steps 12 --seq-len 64 \
+    --batch 4 --lr 3e-3 --json -q >"$tmp/lora.json" || fail "lora run"
+python3 - "$tmp/lora.json" <<'PY' || fail "summary: $(cat "$tmp/lora.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for k in ("method", "steps", "train_loss", "heldout_loss_before", "heldout_loss", "heldout_ppl",
+          "tokens_per_s", "wall_s", "trainable_params", "optimizer_bytes", "peak_bytes", "energy"):
+    assert k in r, k
+assert r["method"] == "lora" and r["steps"] == 12
+assert r["heldout_loss"] < r["heldout_loss_before"], (r["heldout_loss"], r["heldout_loss_before"])
+assert r["trainable_params"] == 5 * 4 * 4 * (64 + 64) - 5 * 4 * 2 * (64 - 32), r["trainable_params"]
+assert r["optimizer_bytes"] == 2 * 4 * r["trainable_params"]
+assert r["energy"]["source"]
+PY
+"$bin" perplexity -m "$tmp/lora.gguf" -f "$text" -c 64 --chunks 4 >/dev/null 2>&1 || fail "the written model does not load"
+# instruction data: loss on the completion only
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    echo "{\"prompt\": \"Q: what does the cat say? A:\", \"completion\": \" The cat says meow.\"}"
+done >"$tmp/inst.jsonl"
+"$bin" train -d "$tmp/inst.jsonl" -o "$tmp/inst.gguf" --method dora --rank 2 --steps 6 --seq-len 32 \
+    --batch 2 --heldout 0.2 -q >/dev/null || fail "instruction data"
+# errors: one line, non-zero, nothing written
+bad() { # words, args...
+    local words=$1
+    shift
+    "$bin" train -q "$@" -o "$tmp/bad.gguf" >/dev/null 2>"$tmp/err" && fail "accepted $*"
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "not one line: $(cat "$tmp/err")"
+    grep -q -- "$words" "$tmp/err" || fail "'$words' not named: $(cat "$tmp/err")"
+    [ -e "$tmp/bad.gguf" ] && fail "wrote an output for $*"
+    return 0
+}
+bad "rank" -d "$text" --rank 0
+bad "rank 100" -d "$text" --rank 100 --steps 1
+bad "unknown target 'qq'" -d "$text" --targets q,qq
+bad "unknown fine-tuning method" -d "$text" --method lorax
+bad "No such file" -d "$tmp/none.txt"
+echo "a b c" >"$tmp/short.txt"
+bad "too few" -d "$tmp/short.txt"
+echo '{"prompt": 1}' >"$tmp/bad.jsonl"
+bad "bad.jsonl:1" -d "$tmp/bad.jsonl"
+bad "diverged" -d "$text" --method full --lr 1e30 --steps 20 --seq-len 32 --batch 2 --clip 0
+echo "ok"
