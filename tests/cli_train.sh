@@ -32,6 +32,29 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done >"$tmp/inst.jsonl"
 "$bin" train -d "$tmp/inst.jsonl" -o "$tmp/inst.gguf" --method dora --rank 2 --steps 6 --seq-len 32 \
     --batch 2 --heldout 0.2 -q >/dev/null || fail "instruction data"
+# the fine-tuning stage through aellm eval: trained once, reused by an inference variant
+export AELLM_CACHE_DIR=$tmp/cache
+cat >"$tmp/ft.json" <<JSON
+{"finetuning": {"method": "rslora", "rank": 4, "steps": 8, "data": "$text"}}
+JSON
+cat >"$tmp/ft-q8.json" <<JSON
+{"finetuning": {"method": "rslora", "rank": 4, "steps": 8, "data": "$text"}, "inference": {"weights": "q8_0"}}
+JSON
+ev() { "$bin" eval --task stories-ppl --config "$1" --db "$tmp/e.db" -p 16 -n 4 --max-reps 3 --json 2>/dev/null; }
+ev "$tmp/ft.json" >"$tmp/a.json" || fail "eval with fine-tuning"
+ev "$tmp/ft-q8.json" >"$tmp/b.json" || fail "eval with fine-tuning and q8_0"
+python3 - "$tmp/a.json" "$tmp/b.json" <<'PY' || fail "fine-tuning records: $(head -c 600 "$tmp/b.json")"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+fa, fb = a["finetuning"], b["finetuning"]
+assert fa["method"] == "rslora" and fa["steps"] == 8 and fa["reused"] is False, fa
+assert fb["reused"] is True and fb["wall_s"] == fa["wall_s"], fb
+assert fa["trainable_params"] > 0 and fa["energy_source"], fa
+assert a["config"]["finetuning"]["data"]["sha256"], a["config"]
+assert a["accuracy"]["value"] != b["accuracy"]["value"]
+PY
+"$bin" eval --task stories-ppl --config "$tmp/ft.json" --db "$tmp/e.db" -p 16 -n 4 --max-reps 3 2>&1 |
+    grep -q "stored\|cached" || fail "eval output"
 # errors: one line, non-zero, nothing written
 bad() { # words, args...
     local words=$1

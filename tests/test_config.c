@@ -56,7 +56,12 @@ static void errors_name_the_key(void **state)
     expect_error("{\"inference\": {\"kv_heads\": 2, \"kv_share\": 2}}", "kv_share");
     expect_error("{\"inference\": {\"weights\": \"int4\", \"act_order\": true}}", "act_order");
     expect_error("{\"inference\": {\"calibration\": {\"flie\": \"x\"}}}", "calibration.flie");
-    expect_error("{\"finetuning\": {}}", "finetuning");
+    expect_error("{\"architecture\": {}}", "architecture");
+    expect_error("{\"finetuning\": {\"method\": \"loraa\"}}", "finetuning.method");
+    expect_error("{\"finetuning\": {\"rank\": 0}}", "finetuning.rank");
+    expect_error("{\"finetuning\": {\"targets\": \"q,x\"}}", "finetuning.targets");
+    expect_error("{\"finetuning\": {\"steps\": 1.5}}", "finetuning.steps");
+    expect_error("{\"finetuning\": {\"alpha\": 2}}", "finetuning.alpha");
     expect_error("{\"decoding\": {}}", "decoding");
     expect_error("[1, 2]", "object");
 }

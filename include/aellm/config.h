@@ -1,15 +1,20 @@
 /* A configuration to evaluate, as a user writes it (JSON, one object per
- * stage of DESIGN.md §2). For now the inference stage can be applied:
+ * stage of DESIGN.md §2). The fine-tuning and inference stages apply:
  *
- *   {"inference": {"weights": "int4", "group": 128, "asym": false,
+ *   {"finetuning": {"method": "lora", "rank": 16, "alpha_ratio": 2,
+ *                   "targets": "q,k,v,o", "steps": 100, "lr": 0.001,
+ *                   "data": "train.txt"},
+ *    "inference": {"weights": "int4", "group": 128, "asym": false,
  *                  "method": "gptq", "act_order": false, "fp8_scale": "channel",
  *                  "kv_cache": "f16", "kv_heads": 2,   (or "kv_share": 2)
  *                  "calibration": {"file": "text.txt", "skip": 0, "bytes": 0,
  *                                  "tokens": 4096}}}
  *
- * Every key is optional; {} is the model as it is. Applying it quantizes
- * the weights (include/aellm/quantize.h), pools KV heads (aellm/arch.h) and
- * sets the engine's KV cache type. */
+ * Every key is optional; {} is the model as it is. Fine-tuning (method
+ * none, full, lora, rslora, dora, qlora; include/aellm/train.h) trains on
+ * `data`, or on the task's training file when it is not given, and merges;
+ * then the inference stage quantizes the weights (include/aellm/quantize.h),
+ * pools KV heads (aellm/arch.h) and sets the engine's KV cache type. */
 #ifndef AELLM_CONFIG_H
 #define AELLM_CONFIG_H
 
@@ -36,7 +41,18 @@ typedef struct {
     int kv_share;          /* or: pool KV heads by this factor (kv_heads = model's / kv_share) */
     char calib_file[1024]; /* "" = none; relative paths from the config's folder */
     int64_t calib_skip, calib_bytes, calib_tokens;
+    /* fine-tuning stage */
+    char ft_method[16];    /* "none" (default), "full", "lora", "rslora", "dora", "qlora" */
+    int ft_rank;           /* adapter rank (16) */
+    double ft_alpha_ratio; /* alpha = ratio x rank (2) */
+    char ft_targets[64];   /* matrices with adapters ("q,k,v,o") */
+    int ft_steps;          /* optimiser steps (100) */
+    double ft_lr;          /* peak learning rate (0: the method's default) */
+    char ft_data[1024];    /* training data; "" = the task's training file */
 } aellm_config;
+
+/* Whether the configuration fine-tunes (method other than none). */
+int aellm_config_finetunes(const aellm_config *c);
 
 /* Parses a configuration. `where` names its source in errors ("cfg.json");
  * `base_dir` resolves a relative calibration path (may be NULL). Unknown
@@ -57,8 +73,14 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m);
  * frees; NULL after an error. */
 char *aellm_config_canonical(const aellm_config *c, const aellm_model *m);
 
-/* Applies it: pools m's KV heads in place (before quantizing, so that
- * calibration sees the pooled model), then, when the weights change, writes
+/* The fine-tuning stage's canonical JSON alone ({} when it does not
+ * fine-tune): the key of a fine-tuned model in a cache. Caller frees. */
+char *aellm_config_canonical_finetuning(const aellm_config *c);
+
+/* Applies the inference stage (fine-tuning is a stage of its own, run
+ * before it: aellm_evaluate runs aellm_train): pools m's KV heads in place
+ * (before quantizing, so that calibration sees the pooled model), then, when
+ * the weights change, writes
  * the quantized model to *out (caller frees; else *out = NULL: run `m`), and
  * sets ep->kv_type. */
 int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,

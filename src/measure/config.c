@@ -21,6 +21,16 @@ void aellm_config_default(aellm_config *out)
     out->method = AELLM_QUANT_RTN;
     out->kv_type = AELLM_DTYPE_F32;
     out->calib_tokens = 4096;
+    strcpy(out->ft_method, "none");
+    out->ft_rank = 16;
+    out->ft_alpha_ratio = 2.0;
+    strcpy(out->ft_targets, "q,k,v,o");
+    out->ft_steps = 100;
+}
+
+int aellm_config_finetunes(const aellm_config *c)
+{
+    return strcmp(c->ft_method, "none") != 0;
 }
 
 static int bad(const char *where, const char *key, const char *what)
@@ -150,6 +160,86 @@ static int parse_inference(aellm_config *c, const cJSON *j, const char *where, c
     return 0;
 }
 
+static int ft_bad(const char *where, const char *key, const char *what)
+{
+    return aellm_error_set(AELLM_EINVAL, "%s: finetuning.%s: %s", where, key, what);
+}
+
+static int valid_targets(const char *list)
+{
+    static const char *const names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+    if (!strcmp(list, "all")) return 1;
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", list);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save), n++) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) ok |= !strcmp(t, names[i]);
+        if (!ok) return 0;
+    }
+    return n > 0;
+}
+
+static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
+                            const char *base_dir)
+{
+    static const char *const methods[] = {"none", "full", "lora", "rslora", "dora", "qlora"};
+    if (!cJSON_IsObject(j))
+        return aellm_error_set(AELLM_EINVAL, "%s: finetuning: not an object", where);
+    for (const cJSON *v = j->child; v; v = v->next) {
+        const char *k = v->string;
+        int64_t x = 0;
+        int rc = 0;
+        if (!strcmp(k, "method")) {
+            int ok = cJSON_IsString(v);
+            for (size_t i = 0; ok && i < sizeof(methods) / sizeof(methods[0]); i++)
+                if (!strcmp(v->valuestring, methods[i])) ok = 2;
+            if (ok != 2)
+                return ft_bad(where, k, "not one of none, full, lora, rslora, dora, qlora");
+            strcpy(c->ft_method, v->valuestring);
+        } else if (!strcmp(k, "rank")) {
+            if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
+                v->valuedouble > 65536)
+                return ft_bad(where, k, "must be a whole number >= 1");
+            c->ft_rank = (int)v->valuedouble;
+        } else if (!strcmp(k, "alpha_ratio")) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+                return ft_bad(where, k, "must be a number > 0");
+            c->ft_alpha_ratio = v->valuedouble;
+        } else if (!strcmp(k, "targets")) {
+            if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(c->ft_targets) ||
+                !valid_targets(v->valuestring))
+                return ft_bad(where, k,
+                              "a comma-separated list of q, k, v, o, gate, up, down, or all");
+            strcpy(c->ft_targets, v->valuestring);
+        } else if (!strcmp(k, "steps")) {
+            if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
+                v->valuedouble > 1e8)
+                return ft_bad(where, k, "must be a whole number >= 1");
+            c->ft_steps = (int)v->valuedouble;
+        } else if (!strcmp(k, "lr")) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 10)
+                return ft_bad(where, k, "must be a number in (0, 10]");
+            c->ft_lr = v->valuedouble;
+        } else if (!strcmp(k, "data")) {
+            if (!cJSON_IsString(v) || !*v->valuestring)
+                return ft_bad(where, k, "must be a file name");
+            const char *f = v->valuestring;
+            int n = f[0] == '/' || !base_dir || !*base_dir
+                        ? snprintf(c->ft_data, sizeof(c->ft_data), "%s", f)
+                        : snprintf(c->ft_data, sizeof(c->ft_data), "%s/%s", base_dir, f);
+            if (n >= (int)sizeof(c->ft_data)) return ft_bad(where, k, "path too long");
+        } else {
+            return ft_bad(where, k,
+                          "unknown key (method, rank, alpha_ratio, targets, steps, lr, data)");
+        }
+        (void)x;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, const char *base_dir)
 {
     aellm_config_default(out);
@@ -158,10 +248,13 @@ int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, con
         if (!strcmp(v->string, "inference")) {
             int rc = parse_inference(out, v, where, base_dir);
             if (rc) return rc;
-        } else if (!strcmp(v->string, "architecture") || !strcmp(v->string, "finetuning")) {
+        } else if (!strcmp(v->string, "finetuning")) {
+            int rc = parse_finetuning(out, v, where, base_dir);
+            if (rc) return rc;
+        } else if (!strcmp(v->string, "architecture")) {
             return aellm_error_set(AELLM_EINVAL,
-                                   "%s: stage '%s' cannot be applied yet (only 'inference')", where,
-                                   v->string);
+                                   "%s: stage '%s' cannot be applied yet (finetuning, inference)",
+                                   where, v->string);
         } else {
             return aellm_error_set(AELLM_EINVAL,
                                    "%s: unknown stage '%s' (architecture, finetuning, inference)",
@@ -223,6 +316,18 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
         return aellm_error_set(AELLM_EINVAL,
                                "inference.calibration.file: method %s needs a calibration text",
                                aellm_quant_method_name(c->method));
+    if (aellm_config_finetunes(c) && !c->ft_data[0])
+        return aellm_error_set(AELLM_EINVAL,
+                               "finetuning.data: method %s needs training data (the "
+                               "configuration's data, or a task with a \"train\" file)",
+                               c->ft_method);
+    if (aellm_config_finetunes(c)) {
+        FILE *f = fopen(c->ft_data, "rb");
+        if (!f)
+            return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the training data",
+                                   c->ft_data);
+        fclose(f);
+    }
     if (c->calib_file[0]) {
         FILE *f = fopen(c->calib_file, "rb");
         if (!f)
@@ -230,6 +335,27 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
                                    c->calib_file);
         fclose(f);
     }
+    return 0;
+}
+
+/* The fine-tuning stage as it acts: adapter settings only for adapter
+ * methods, the data by its SHA-256. */
+static int add_finetuning(cJSON *root, const aellm_config *c)
+{
+    char hash[AELLM_HASH_HEX];
+    int rc = aellm_hash_file(c->ft_data, hash);
+    if (rc) return rc;
+    cJSON *ft = cJSON_AddObjectToObject(root, "finetuning");
+    cJSON_AddStringToObject(ft, "method", c->ft_method);
+    if (strcmp(c->ft_method, "full")) {
+        cJSON_AddNumberToObject(ft, "rank", c->ft_rank);
+        cJSON_AddNumberToObject(ft, "alpha_ratio", c->ft_alpha_ratio);
+        cJSON_AddStringToObject(ft, "targets", c->ft_targets);
+    }
+    cJSON_AddNumberToObject(ft, "steps", c->ft_steps);
+    cJSON_AddNumberToObject(ft, "lr", c->ft_lr);
+    cJSON *d = cJSON_AddObjectToObject(ft, "data");
+    cJSON_AddStringToObject(d, "sha256", hash);
     return 0;
 }
 
@@ -258,6 +384,23 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
         cJSON_AddNumberToObject(cal, "skip", (double)c->calib_skip);
         cJSON_AddNumberToObject(cal, "bytes", (double)c->calib_bytes);
         cJSON_AddNumberToObject(cal, "tokens", (double)c->calib_tokens);
+    }
+    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    char *s = aellm_json_canonical(root);
+    cJSON_Delete(root);
+    if (!s) aellm_error_oom("a canonical configuration", 0);
+    return s;
+}
+
+char *aellm_config_canonical_finetuning(const aellm_config *c)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
+        cJSON_Delete(root);
+        return NULL;
     }
     char *s = aellm_json_canonical(root);
     cJSON_Delete(root);

@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aellm/energy.h"
 #include "aellm/hardware.h"
 #include "aellm/memory.h"
+#include "aellm/train.h"
 #include "core/error.h"
 #include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "core/hash.h"
@@ -44,8 +46,20 @@ static void progress(const aellm_eval_request *r, const char *phase, int64_t don
 }
 
 /* Everything one evaluation holds, released in one place. */
+/* The fine-tuning stage's outcome, for the record. */
+typedef struct {
+    int ran;    /* the configuration fine-tunes */
+    int cached; /* the fine-tuned model came from the cache (cost from its first run) */
+    aellm_train_result res;
+    double joules;
+    char energy_source[48];
+    int energy_measured;
+} ft_outcome;
+
 typedef struct {
     const aellm_eval_request *req;
+    aellm_config cfg; /* the request's, with the task's training file filled in */
+    ft_outcome ft;
     aellm_model *model, *quantized;
     aellm_engine *engine;
     aellm_lm *lm;
@@ -155,12 +169,16 @@ static int identify(eval_state *s)
     if (!aellm_model_tokenizer(s->model))
         return aellm_error_set(AELLM_EINVAL, "%s: the model has no tokenizer (give one)",
                                r->model_path);
-    if ((rc = aellm_config_check(r->config, s->model))) return rc;
+    s->cfg = *r->config;
+    const char *train = aellm_task_train_path(r->task);
+    if (aellm_config_finetunes(&s->cfg) && !s->cfg.ft_data[0] && train)
+        snprintf(s->cfg.ft_data, sizeof(s->cfg.ft_data), "%s", train);
+    if ((rc = aellm_config_check(&s->cfg, s->model))) return rc;
     if ((rc = aellm_hw_detect(&s->hw, 0, r->n_threads))) return rc;
     s->model_json = model_descriptor(s->model, r->model_path);
     s->task_json = aellm_task_canonical_json(r->task);
     s->hw_json = aellm_hw_identity_json(&s->hw);
-    s->config_json = aellm_config_canonical(r->config, s->model);
+    s->config_json = aellm_config_canonical(&s->cfg, s->model);
     if (!s->model_json || !s->task_json || !s->hw_json || !s->config_json)
         return aellm_error_last()[0] ? AELLM_ERROR : aellm_error_oom("evaluation identities", 0);
     aellm_hash_str(s->task_json, s->task_hash);
@@ -331,13 +349,165 @@ static int find_kld_base(eval_state *s)
     return rc;
 }
 
+/* ---- the fine-tuning stage: trained once per (model, fine-tuning
+ * configuration, engine) and kept in the cache folder as GGUF with its cost
+ * beside it, so the inference-stage variants of one fine-tuned model reuse
+ * it ---- */
+static int ft_key(const eval_state *s, char key[AELLM_HASH_HEX])
+{
+    char *ft = aellm_config_canonical_finetuning(&s->cfg);
+    if (!ft) return AELLM_ERROR;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "finetuned_from", s->model_hash);
+    cJSON_AddRawToObject(j, "stage", ft);
+    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
+    free(ft);
+    char *id = aellm_json_canonical(j);
+    cJSON_Delete(j);
+    if (!id) return aellm_error_oom("a cache key", 0);
+    aellm_hash_str(id, key);
+    free(id);
+    return 0;
+}
+
+static void train_progress(const aellm_train_progress *p, void *user)
+{
+    progress(user, "finetune", p->step, p->steps);
+}
+
+static cJSON *ft_cost_json(const ft_outcome *o)
+{
+    const aellm_train_result *r = &o->res;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "method", r->method);
+    cJSON_AddNumberToObject(j, "steps", r->steps);
+    cJSON_AddNumberToObject(j, "tokens", (double)r->tokens);
+    cJSON_AddNumberToObject(j, "train_loss", r->train_loss);
+    cJSON_AddNumberToObject(j, "heldout_loss_before", r->heldout_loss_before);
+    cJSON_AddNumberToObject(j, "heldout_loss", r->heldout_loss);
+    cJSON_AddNumberToObject(j, "wall_s", r->seconds);
+    cJSON_AddNumberToObject(j, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(j, "trainable_params", (double)r->trainable);
+    cJSON_AddNumberToObject(j, "optimizer_bytes", (double)r->optimizer_bytes);
+    cJSON_AddNumberToObject(j, "peak_bytes", (double)r->peak_bytes);
+    cJSON_AddNumberToObject(j, "energy_j", o->joules);
+    cJSON_AddStringToObject(j, "energy_source", o->energy_source);
+    cJSON_AddBoolToObject(j, "energy_measured", o->energy_measured);
+    return j;
+}
+
+static double num_of(const cJSON *j, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(j, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* The cost recorded beside a cached fine-tuned model. */
+static int ft_cost_load(ft_outcome *o, const char *path)
+{
+    cJSON *j = NULL;
+    if (aellm_json_load(&j, path)) return -1;
+    aellm_train_result *r = &o->res;
+    const cJSON *m = cJSON_GetObjectItem(j, "method"),
+                *src = cJSON_GetObjectItem(j, "energy_source");
+    int ok = cJSON_IsString(m) && cJSON_IsString(src);
+    if (ok) {
+        snprintf(r->method, sizeof(r->method), "%s", m->valuestring);
+        snprintf(o->energy_source, sizeof(o->energy_source), "%s", src->valuestring);
+        r->steps = (int)num_of(j, "steps");
+        r->tokens = (int64_t)num_of(j, "tokens");
+        r->train_loss = num_of(j, "train_loss");
+        r->heldout_loss_before = num_of(j, "heldout_loss_before");
+        r->heldout_loss = num_of(j, "heldout_loss");
+        r->seconds = num_of(j, "wall_s");
+        r->tokens_per_s = num_of(j, "tokens_per_s");
+        r->trainable = (int64_t)num_of(j, "trainable_params");
+        r->optimizer_bytes = (size_t)num_of(j, "optimizer_bytes");
+        r->peak_bytes = (size_t)num_of(j, "peak_bytes");
+        o->joules = num_of(j, "energy_j");
+        o->energy_measured = cJSON_IsTrue(cJSON_GetObjectItem(j, "energy_measured"));
+    }
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
+}
+
+static int ft_train(eval_state *s, aellm_model **tuned)
+{
+    const aellm_eval_request *r = s->req;
+    const aellm_config *c = &s->cfg;
+    aellm_train_params p;
+    aellm_train_params_default(&p);
+    p.method = c->ft_method;
+    p.rank = c->ft_rank;
+    p.alpha = (float)(c->ft_alpha_ratio * c->ft_rank);
+    p.targets = c->ft_targets;
+    p.steps = c->ft_steps;
+    p.lr = (float)c->ft_lr;
+    p.eval_max = 32; /* the held-out loss is a report here, not the accuracy */
+    p.progress = train_progress;
+    p.progress_user = (void *)r;
+    aellm_energy_meter *meter = NULL;
+    aellm_energy_reading e = {0};
+    int rc = aellm_energy_meter_new(&meter, &s->hw, r->energy_sources);
+    if (!rc) rc = aellm_energy_meter_start(meter);
+    if (!rc) rc = aellm_train(tuned, s->model, c->ft_data, &p, &s->ft.res);
+    if (!rc) rc = aellm_energy_meter_stop(meter, &e);
+    if (!rc) {
+        s->ft.joules = e.joules;
+        snprintf(s->ft.energy_source, sizeof(s->ft.energy_source), "%s",
+                 aellm_energy_meter_source_name(meter));
+        s->ft.energy_measured = !(aellm_energy_meter_sources(meter) & AELLM_ENERGY_MODEL);
+    }
+    aellm_energy_meter_free(meter);
+    return rc;
+}
+
+static int finetune_stage(eval_state *s)
+{
+    char dir[3800], key[AELLM_HASH_HEX], model_path[4096], cost_path[4096];
+    int rc = ft_key(s, key), cache = !rc && cache_dir(s->req, dir, sizeof(dir)) == 0;
+    if (rc) return rc;
+    s->ft.ran = 1;
+    aellm_model *tuned = NULL;
+    if (cache) {
+        snprintf(model_path, sizeof(model_path), "%s/ft-%.32s.gguf", dir, key);
+        snprintf(cost_path, sizeof(cost_path), "%s/ft-%.32s.json", dir, key);
+        if (ft_cost_load(&s->ft, cost_path) == 0 &&
+            aellm_model_load(&tuned, model_path, NULL) == 0) {
+            s->ft.cached = 1;
+            aellm_model_free(s->model);
+            s->model = tuned;
+            return 0;
+        }
+    }
+    if ((rc = ft_train(s, &tuned))) return rc;
+    if (cache && aellm_model_save_gguf(tuned, model_path, -1) == 0) {
+        /* the cost after the model: a cost file always has its model */
+        cJSON *j = ft_cost_json(&s->ft);
+        char *text = cJSON_Print(j), tmp[4200];
+        cJSON_Delete(j);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", cost_path);
+        FILE *f = text ? fopen(tmp, "w") : NULL;
+        int ok = f && fputs(text, f) >= 0;
+        if (f && fclose(f)) ok = 0;
+        if (ok) ok = rename(tmp, cost_path) == 0;
+        if (!ok) unlink(tmp);
+        free(text);
+    }
+    aellm_model_free(s->model);
+    s->model = tuned;
+    return 0;
+}
+
 static int prepare(eval_state *s)
 {
     const aellm_eval_request *r = s->req;
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_threads = r->n_threads;
-    int rc = aellm_config_apply(r->config, s->model, &s->quantized, &ep, quant_progress, (void *)r);
+    int rc = aellm_config_finetunes(&s->cfg) ? finetune_stage(s) : 0;
+    if (!rc)
+        rc = aellm_config_apply(&s->cfg, s->model, &s->quantized, &ep, quant_progress, (void *)r);
     if (rc) return rc;
     if (s->quantized) { /* it owns copies of everything: the source is not part of the
                            configuration's memory */
@@ -709,6 +879,14 @@ static char *record(const eval_state *s)
     cJSON_AddStringToObject(eng, "version", aellm_engine_version());
     cJSON_AddNumberToObject(eng, "threads", aellm_engine_n_threads(s->engine));
     cJSON_AddStringToObject(eng, "isa", aellm_isa_name(aellm_cpu_isa()));
+    if (s->ft.ran) {
+        cJSON *ft = ft_cost_json(&s->ft);
+        cJSON_AddBoolToObject(ft, "reused", s->ft.cached);
+        cJSON_AddStringToObject(ft, "note",
+                                "the cost of producing the fine-tuned model (its first run when "
+                                "reused); merged adapters cost nothing at inference");
+        cJSON_AddItemToObject(j, "finetuning", ft);
+    }
     cJSON_AddItemToObject(j, "accuracy", accuracy_json(s));
     cJSON_AddItemToObject(j, "latency", latency_json(s));
     cJSON_AddItemToObject(j, "memory", memory_json(s));

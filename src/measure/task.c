@@ -48,6 +48,7 @@ static const struct {
     {"kind", K_ALL},
     {"description", K_ALL},
     {"data", K_ALL & ~K(NEEDLE)},
+    {"train", K_ALL},
     {"limit", K_ITEM},
     {"seed", K_ITEM | K(NEEDLE)},
     {"n_ctx", K_TEXT},
@@ -257,6 +258,23 @@ static int parse_choice(aellm_task *t, const cJSON *j)
     return task_read_choice(t);
 }
 
+/* "train": the text (or JSONL) a fine-tuning stage trains on for this task;
+ * it must exist, but it is not part of the task's identity (the configuration
+ * names it by its hash when it is used). */
+static int parse_train(aellm_task *t, const cJSON *j, const char *base_dir, const char *data_dir)
+{
+    const char *train;
+    int rc = get_str(t, j, "train", NULL, &train);
+    if (rc || !train) return rc;
+    if ((rc = resolve_path(t, "train", train, base_dir, data_dir, &t->train_path))) return rc;
+    struct stat st;
+    errno = 0;
+    if (stat(t->train_path, &st) != 0 || !S_ISREG(st.st_mode))
+        return aellm_error_set(AELLM_ENOTFOUND, "%s: training file %s: %s", t->where, t->train_path,
+                               errno ? strerror(errno) : "not a regular file");
+    return 0;
+}
+
 /* Everything after the kind is known and the keys are checked. */
 static int parse_body(aellm_task *t, const cJSON *j, const char *base_dir, const char *data_dir)
 {
@@ -264,6 +282,7 @@ static int parse_body(aellm_task *t, const cJSON *j, const char *base_dir, const
     int rc;
     if ((rc = get_int(t, j, "limit", 0, INT64_MAX / 2, 0, &t->limit))) return rc;
     if ((rc = get_int(t, j, "seed", 0, (int64_t)1 << 53, 0, &t->seed))) return rc;
+    if ((rc = parse_train(t, j, base_dir, data_dir))) return rc;
     if (t->kind == AELLM_TASK_NEEDLE) return parse_needle(t, j, base_dir, data_dir);
     const char *data;
     if ((rc = get_str(t, j, "data", NULL, &data))) return rc;
@@ -377,6 +396,7 @@ void aellm_task_free(aellm_task *t)
     free(t->delimiter);
     free(t->text);
     free(t->data_path);
+    free(t->train_path);
     free(t->name);
     free(t->where);
     free(t);
@@ -390,6 +410,11 @@ aellm_task_kind aellm_task_kind_of(const aellm_task *t)
 const char *aellm_task_name(const aellm_task *t)
 {
     return t->name;
+}
+
+const char *aellm_task_train_path(const aellm_task *t)
+{
+    return t->train_path;
 }
 
 int64_t aellm_task_n_items(const aellm_task *t)
