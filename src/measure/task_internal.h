@@ -35,8 +35,8 @@ typedef struct {
 struct aellm_task {
     aellm_task_kind kind;
     char *name;
-    char *where;     /* the spec file, or "task spec": prefix of every message */
-    char *data_path; /* resolved; NULL for a needle task without filler */
+    char *where;      /* the spec file, or "task spec": prefix of every message */
+    char *data_path;  /* resolved; NULL for a needle task without filler */
     char *train_path; /* "train": fine-tuning data; NULL when the spec has none */
     char data_sha[AELLM_HASH_HEX];
     int64_t data_bytes;
