@@ -795,11 +795,24 @@ static void test_bundled_specs(void **state)
 {
     (void)state;
     double t0 = aellm_time_s();
-    const char *names[] = {
-        "stories-ppl", "stories-kld", "tinystories-ppl", "tinystories-kld", "tinystories-lastword",
-        "lambada",     "hellaswag",   "arc-easy",        "arc-challenge",   "piqa",
-        "winogrande",  "copa",        "openbookqa",      "boolq",           "mmlu",
-        "gsm8k",       "needle"};
+    const char *names[] = {"stories-ppl",
+                           "stories-kld",
+                           "wikitext2-ppl",
+                           "tinystories-ppl",
+                           "tinystories-kld",
+                           "tinystories-lastword",
+                           "lambada",
+                           "hellaswag",
+                           "arc-easy",
+                           "arc-challenge",
+                           "piqa",
+                           "winogrande",
+                           "copa",
+                           "openbookqa",
+                           "boolq",
+                           "mmlu",
+                           "gsm8k",
+                           "needle"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[1200];
         snprintf(path, sizeof(path), "%s/%s.json", tasks_dir(), names[i]);
