@@ -26,6 +26,17 @@ assert r["optimizer_bytes"] == 2 * 4 * r["trainable_params"]
 assert r["energy"]["source"]
 PY
 "$bin" perplexity -m "$tmp/lora.gguf" -f "$text" -c 64 --chunks 4 >/dev/null 2>&1 || fail "the written model does not load"
+# the unmerged adapter: base + --lora gives the merged model's perplexity (RSLoRA's alpha
+# is written as alpha * sqrt(r), llama.cpp's convention)
+"$bin" train -d "$text" -o "$tmp/rs.gguf" --adapter-out "$tmp/rs-adapter.gguf" --method rslora \
+    --rank 4 --steps 6 --seq-len 64 --batch 4 --lr 3e-3 -q >/dev/null || fail "rslora with an adapter"
+merged=$("$bin" perplexity -m "$tmp/rs.gguf" -f "$text" -c 64 --chunks 8 2>/dev/null | tail -1)
+adapted=$("$bin" perplexity --lora "$tmp/rs-adapter.gguf" -f "$text" -c 64 --chunks 8 2>/dev/null | tail -1)
+base=$("$bin" perplexity -f "$text" -c 64 --chunks 8 2>/dev/null | tail -1)
+[ -n "$merged" ] && [ "$merged" = "$adapted" ] || fail "merged '$merged' vs base + adapter '$adapted'"
+[ "$merged" != "$base" ] || fail "the adapter changed nothing: $base"
+"$bin" generate --lora "$tmp/rs.gguf" -p "Once" -n 4 >/dev/null 2>"$tmp/err" && fail "a model accepted as an adapter"
+grep -q "not a LoRA adapter" "$tmp/err" || fail "adapter error: $(cat "$tmp/err")"
 # instruction data: loss on the completion only
 for i in 1 2 3 4 5 6 7 8 9 10; do
     echo "{\"prompt\": \"Q: what does the cat say? A:\", \"completion\": \" The cat says meow.\"}"
@@ -74,5 +85,6 @@ echo "a b c" >"$tmp/short.txt"
 bad "too few" -d "$tmp/short.txt"
 echo '{"prompt": 1}' >"$tmp/bad.jsonl"
 bad "bad.jsonl:1" -d "$tmp/bad.jsonl"
+bad "merged only" -d "$text" --method dora --steps 1 --adapter-out "$tmp/dora-adapter.gguf"
 bad "diverged" -d "$text" --method full --lr 1e30 --steps 20 --seq-len 32 --batch 2 --clip 0
 echo "ok"

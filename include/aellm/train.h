@@ -31,25 +31,27 @@ typedef struct {
 typedef void (*aellm_train_progress_fn)(const aellm_train_progress *p, void *user);
 
 typedef struct {
-    const char *method;    /* "full", "lora", "rslora", "dora", "qlora" */
-    int rank;              /* adapter rank (8) */
-    float alpha;           /* adapter alpha (2 x rank when 0) */
-    const char *targets;   /* comma-separated of q,k,v,o,gate,up,down, or "all" ("q,k,v,o") */
-    int freeze_embeddings; /* full: keep the token embedding (and tied output) fixed */
-    int seq_len;           /* tokens per sequence (0: the model's context, at most 256) */
-    int batch;             /* sequences per micro-batch (8) */
-    int accum;             /* micro-batches per step (1) */
-    int steps;             /* optimiser steps (0: `epochs` over the training data) */
-    double epochs;         /* when steps is 0 (1) */
-    float lr;              /* peak learning rate (0: 1e-3 for adapters, 3e-4 for full) */
-    float lr_min_ratio;    /* cosine floor as a share of lr (0.1) */
-    int warmup;            /* warm-up steps (0: 5 % of the steps) */
-    float weight_decay;    /* (0.0) */
-    float clip;            /* global gradient norm ceiling (1.0) */
-    double heldout;        /* share of the data held out (0.1) */
-    int eval_every;        /* held-out evaluation every N steps (0: only before and after) */
-    int eval_max;          /* held-out sequences per evaluation (0: all) */
-    uint64_t seed;         /* data order and adapter initialisation (1) */
+    const char *method;      /* "full", "lora", "rslora", "dora", "qlora" */
+    int rank;                /* adapter rank (8) */
+    float alpha;             /* adapter alpha (2 x rank when 0) */
+    const char *targets;     /* comma-separated of q,k,v,o,gate,up,down, or "all" ("q,k,v,o") */
+    int freeze_embeddings;   /* full: keep the token embedding (and tied output) fixed */
+    int seq_len;             /* tokens per sequence (0: the model's context, at most 256) */
+    int batch;               /* sequences per micro-batch (8) */
+    int accum;               /* micro-batches per step (1) */
+    int steps;               /* optimiser steps (0: `epochs` over the training data) */
+    double epochs;           /* when steps is 0 (1) */
+    float lr;                /* peak learning rate (0: 1e-3 for adapters, 3e-4 for full) */
+    float lr_min_ratio;      /* cosine floor as a share of lr (0.1) */
+    int warmup;              /* warm-up steps (0: 5 % of the steps) */
+    float weight_decay;      /* (0.0) */
+    float clip;              /* global gradient norm ceiling (1.0) */
+    double heldout;          /* share of the data held out (0.1) */
+    int eval_every;          /* held-out evaluation every N steps (0: only before and after) */
+    int eval_max;            /* held-out sequences per evaluation (0: all) */
+    uint64_t seed;           /* data order and adapter initialisation (1) */
+    const char *adapter_out; /* also write the unmerged adapter here (llama.cpp LoRA GGUF:
+                                lora, rslora, qlora) when set */
     aellm_train_progress_fn progress;
     void *progress_user;
 } aellm_train_params;
@@ -76,6 +78,13 @@ typedef struct {
  * model comes back then. */
 int aellm_train(aellm_model **out, const aellm_model *base, const char *data,
                 const aellm_train_params *p, aellm_train_result *res);
+
+/* Applies a LoRA adapter in llama.cpp's GGUF form (adapter.lora.alpha,
+ * "*.lora_a" / "*.lora_b") to `m` in place, as llama.cpp scales it: W +=
+ * scale * alpha / r * B A (scale x 1 when the file has no alpha). Each matrix
+ * it touches becomes F32 (its merged copy owned by m). Errors name the file
+ * and the tensor that does not fit. */
+int aellm_model_apply_lora(aellm_model *m, const char *path, float scale);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* Option parsing, help text, model opening and JSON output for the commands.
  * Deliberately small: long and short options, "--opt value" and "--opt=value". */
+#include "aellm/train.h"
 #include "cli/cli.h"
 
 #include <ctype.h>
@@ -250,6 +251,13 @@ int cli_open_model(const char *cmd, aellm_model **out, const char *path, const c
         cli_fail_last(cmd);
         return -1;
     }
+    return 0;
+}
+
+int cli_lora_apply(const char *cmd, aellm_model *m, const char *path, float scale)
+{
+    if (!path) return 0;
+    if (aellm_model_apply_lora(m, path, scale)) return cli_fail_last(cmd), -1;
     return 0;
 }
 

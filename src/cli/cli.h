@@ -80,6 +80,16 @@ int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_he
 /* Adds kv_type, kv_heads and kv_bytes of an engine to a JSON object. */
 void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m);
 
+/* --lora FILE and --lora-scale X, shared by generate and perplexity. */
+#define CLI_LORA_OPTS(path_ptr, scale_ptr)                                                         \
+    {"lora", 0, OPT_STR, path_ptr,                                                                 \
+     "apply a LoRA adapter (llama.cpp's GGUF form, scaled alpha/r as stored)"},                    \
+    {                                                                                              \
+        "lora-scale", 0, OPT_FLOAT, scale_ptr, "multiply the adapter's scale (1.0)"                \
+    }
+/* Applies --lora to the model when given. Returns -1 after printing an error. */
+int cli_lora_apply(const char *cmd, aellm_model *m, const char *path, float scale);
+
 /* Whether `path` names a regular file. */
 int cli_is_file(const char *path);
 

@@ -50,6 +50,8 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *tok = NULL, *prompt = "", *kv_type = NULL;
     int n = 256, threads = 0, ctx = 0, json = 0, quiet = 0, kv_heads = 0;
     aellm_sampler_params sp = {.temperature = 0.8f, .top_p = 0.9f, .seed = 0};
+    const char *lora = NULL;
+    float lora_scale = 1.0f;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model,
          "model file: GGUF or llama2.c checkpoint (default: bundled)"},
@@ -63,6 +65,7 @@ int cmd_generate(int argc, char **argv)
         {"ctx-size", 'c', OPT_INT, &ctx, "context length (default: the model's)"},
         CLI_KV_OPTS(&kv_type, &kv_heads),
         {"quiet", 'q', OPT_FLAG, &quiet, "no statistics on stderr"},
+        CLI_LORA_OPTS(&lora, &lora_scale),
         {"json", 0, OPT_FLAG, &json, "print text and statistics as JSON"},
         {0}};
     cli_command cmd = {"generate", "Generates text from a prompt (BOS first), stopping at BOS/EOS.",
@@ -80,6 +83,7 @@ int cmd_generate(int argc, char **argv)
     sink s = {json, NULL, 0, 0};
     int status = 1;
     if (cli_open_model("generate", &m, model, tok)) goto done;
+    if (cli_lora_apply("generate", m, lora, lora_scale)) goto done;
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads;
     if (cli_kv_apply("generate", m, kv_type, kv_heads, &ep)) goto done;

@@ -127,6 +127,8 @@ int cmd_perplexity(int argc, char **argv)
     const char *model = NULL, *tok = NULL, *file = NULL, *kv_type = NULL, *kld_base = NULL;
     int kld = 0;
     int ctx = CTX_UNSET, chunks = 0, threads = 0, json = 0, batch = 512, kv_heads = 0;
+    const char *lora = NULL;
+    float lora_scale = 1.0f;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
@@ -142,6 +144,7 @@ int cmd_perplexity(int argc, char **argv)
          "read them)"},
         {"kl-divergence", 0, OPT_FLAG, &kld,
          "score this model's KL divergence from --kl-divergence-base's distributions"},
+        CLI_LORA_OPTS(&lora, &lora_scale),
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
         {0}};
     cli_command cmd = {
@@ -172,6 +175,7 @@ int cmd_perplexity(int argc, char **argv)
     int status = 1;
     aellm_ppl_result r;
     if (cli_open_model("perplexity", &m, model, tok)) goto done;
+    if (cli_lora_apply("perplexity", m, lora, lora_scale)) goto done;
     if (!aellm_model_tokenizer(m)) {
         cli_fail("perplexity", "model has no tokenizer (pass -z tokenizer.bin)");
         goto done;

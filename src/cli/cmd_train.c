@@ -64,6 +64,8 @@ int cmd_train(int argc, char **argv)
         {"data", 'd', OPT_STR, &data,
          "training data: a text file, or .jsonl of {\"prompt\", \"completion\"} (required)"},
         {"output", 'o', OPT_STR, &out, "write the merged model here as GGUF (required)"},
+        {"adapter-out", 0, OPT_STR, &p.adapter_out,
+         "also write the unmerged adapter as llama.cpp's LoRA GGUF (lora, rslora, qlora)"},
         {"method", 0, OPT_STR, &p.method, "full, lora (default), rslora, dora, qlora"},
         {"rank", 'r', OPT_INT, &p.rank, "adapter rank (8)"},
         {"alpha", 0, OPT_FLOAT, &p.alpha, "adapter alpha (default 2 x rank)"},

@@ -20,6 +20,7 @@
 #include "techniques/finetune/train_model.h"
 
 int train_model_export(const train_model *tm, const aellm_model *base, aellm_model **out);
+int train_model_save_lora(const train_model *tm, const char *path);
 
 void aellm_train_params_default(aellm_train_params *p)
 {
@@ -249,7 +250,8 @@ int aellm_train(aellm_model **out, const aellm_model *base, const char *data,
         aellm_mem_stats st;
         aellm_mem_stats_get(&st);
         res->peak_bytes = st.peak_total;
-        rc = train_model_export(r.tm, base, out);
+        if (p->adapter_out) rc = train_model_save_lora(r.tm, p->adapter_out);
+        if (!rc) rc = train_model_export(r.tm, base, out);
     }
     teardown(&r);
     return rc;
