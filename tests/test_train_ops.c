@@ -254,7 +254,7 @@ static void attention_case(int nkv)
     printf(" %d query heads, %d key/value heads\n", NH, nkv);
     attn_case c = {.nkv = nkv};
     float q[NQ], k[BT * NH * HD], v[BT * NH * HD], g[NQ], out[NQ], att[B * NH * T * T];
-    float dq[NQ] = {0}, dk[BT * NH * HD] = {0}, dv[BT * NH * HD] = {0}, scratch[T * 64];
+    float dq[NQ] = {0}, dk[BT * NH * HD] = {0}, dv[BT * NH * HD] = {0}, scratch[T * T * 64];
     fill(c.q, q, NQ, 1.5);
     fill(c.k, k, (size_t)nk, 1.5);
     fill(c.v, v, (size_t)nk, 1.0);
@@ -263,7 +263,7 @@ static void attention_case(int nkv)
     ref_attention(ref, c.q, c.k, c.v, nkv);
     train_attention_forward(out, att, q, k, v, B, T, NH, nkv, HD);
     check_close("attention out", out, ref, NQ, 1e-6, 1e-5);
-    assert_true(train_attention_scratch(T, 64) <= T * 64);
+    assert_true(train_attention_scratch(T, 64) <= T * T * 64);
     train_attention_backward(dq, dk, dv, g, att, q, k, v, B, T, NH, nkv, HD, scratch);
     finite_diff(c.q, NQ, attn_loss, &c, fdq);
     finite_diff(c.k, (size_t)nk, attn_loss, &c, fdk);

@@ -137,79 +137,79 @@ void train_rope_backward(float *dx, const float *cos_t, const float *sin_t, int 
     rope_apply(dx, cos_t, sin_t, B, T, H, hd, -1.0f);
 }
 
-/* ---- causal grouped-query attention ---- */
+/* ---- causal grouped-query attention ----
+ * Per (sequence, query head) through SGEMMs on strided head views: S = Q K^T
+ * (the full T x T: the masked half costs less than scalar loops save), the
+ * causal softmax row by row, O = P V. Backward: dP = dO V^T, the softmax's
+ * dS = P (dP - rowsum(P dP)), dQ = dS K, dK = dS^T Q, dV = P^T dO. */
 
-static inline const float *head_at(const float *x, int b, int t, int T, int H, int h, int hd)
+static inline float *head_ptr(const float *x, int b, int T, int H, int h, int hd)
 {
-    return x + (((size_t)b * T + t) * H + h) * hd;
+    return (float *)x + ((size_t)b * T * H + (size_t)h) * hd;
+}
+
+static void causal_softmax_rows(float *a, int T)
+{
+    for (int t = 0; t < T; t++) {
+        float *row = a + (size_t)t * T, max = row[0], sum = 0.0f;
+        for (int u = 1; u <= t; u++) max = row[u] > max ? row[u] : max;
+        for (int u = 0; u <= t; u++) sum += row[u] = expf(row[u] - max);
+        float inv = 1.0f / sum;
+        for (int u = 0; u <= t; u++) row[u] *= inv;
+        for (int u = t + 1; u < T; u++) row[u] = 0.0f;
+    }
 }
 
 void train_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                              int B, int T, int NH, int NKV, int hd)
 {
-    int group = NH / NKV;
+    int group = NH / NKV, ldq = NH * hd, ldk = NKV * hd;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
-            int kvh = h / group;
-            for (int t = 0; t < T; t++) {
-                const float *qt = head_at(q, b, t, T, NH, h, hd);
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float max = -INFINITY, sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    const float *ku = head_at(k, b, u, T, NKV, kvh, hd);
-                    float s = 0.0f;
-                    for (int d = 0; d < hd; d++) s += qt[d] * ku[d];
-                    a[u] = s * scale;
-                    max = a[u] > max ? a[u] : max;
-                }
-                for (int u = 0; u <= t; u++) sum += a[u] = expf(a[u] - max);
-                float inv = 1.0f / sum;
-                for (int u = 0; u <= t; u++) a[u] *= inv;
-                for (int u = t + 1; u < T; u++) a[u] = 0.0f;
-                float *o = (float *)head_at(out, b, t, T, NH, h, hd);
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = head_at(v, b, u, T, NKV, kvh, hd);
-                    for (int d = 0; d < hd; d++) o[d] += a[u] * vu[d];
-                }
-            }
+            const float *qh = head_ptr(q, b, T, NH, h, hd);
+            const float *kh = head_ptr(k, b, T, NKV, h / group, hd);
+            const float *vh = head_ptr(v, b, T, NKV, h / group, hd);
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qh, ldq, kh, ldk,
+                        0.0f, a, T);
+            causal_softmax_rows(a, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, a, T, vh, ldk,
+                        0.0f, head_ptr(out, b, T, NH, h, hd), ldq);
         }
 }
 
 int64_t train_attention_scratch(int T, int threads)
 {
-    return (int64_t)T * (threads > 0 ? threads : 1);
+    return (int64_t)T * T * (threads > 0 ? threads : 1);
 }
 
-/* One query head's backward over its sequence: datt = dout . v^T, then the
- * softmax's dpre = att * (datt - sum(att * datt)), then dq, dk, dv. */
+/* One query head: dP (T x T, scratch) = dO V^T, turned into dS in place. */
 static void attention_head_backward(float *dq, float *dk, float *dv, const float *dout,
                                     const float *att, const float *q, const float *k,
                                     const float *v, int b, int h, int kvh, int T, int NH, int NKV,
-                                    int hd, float scale, float *datt)
+                                    int hd, float scale, float *dp)
 {
+    int ldq = NH * hd, ldk = NKV * hd;
+    const float *a = att + ((size_t)b * NH + h) * T * T;
+    const float *go = head_ptr(dout, b, T, NH, h, hd), *qh = head_ptr(q, b, T, NH, h, hd);
+    const float *kh = head_ptr(k, b, T, NKV, kvh, hd), *vh = head_ptr(v, b, T, NKV, kvh, hd);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, go, ldq, vh, ldk, 0.0f, dp,
+                T);
     for (int t = 0; t < T; t++) {
-        const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-        const float *go = head_at(dout, b, t, T, NH, h, hd), *qt = head_at(q, b, t, T, NH, h, hd);
-        float *dqt = (float *)head_at(dq, b, t, T, NH, h, hd);
-        float dot = 0.0f;
-        for (int u = 0; u <= t; u++) {
-            const float *vu = head_at(v, b, u, T, NKV, kvh, hd);
-            float *dvu = (float *)head_at(dv, b, u, T, NKV, kvh, hd);
-            float s = 0.0f;
-            for (int d = 0; d < hd; d++) s += go[d] * vu[d], dvu[d] += a[u] * go[d];
-            datt[u] = s;
-            dot += a[u] * s;
-        }
-        for (int u = 0; u <= t; u++) {
-            float g = a[u] * (datt[u] - dot) * scale;
-            const float *ku = head_at(k, b, u, T, NKV, kvh, hd);
-            float *dku = (float *)head_at(dk, b, u, T, NKV, kvh, hd);
-            for (int d = 0; d < hd; d++) dqt[d] += g * ku[d], dku[d] += g * qt[d];
-        }
+        const float *pa = a + (size_t)t * T;
+        float *row = dp + (size_t)t * T, dot = 0.0f;
+        for (int u = 0; u <= t; u++) dot += pa[u] * row[u];
+        for (int u = 0; u <= t; u++) row[u] = pa[u] * (row[u] - dot) * scale;
+        for (int u = t + 1; u < T; u++) row[u] = 0.0f;
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dp, T, kh, ldk, 1.0f,
+                head_ptr(dq, b, T, NH, h, hd), ldq);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dp, T, qh, ldq, 1.0f,
+                head_ptr(dk, b, T, NKV, kvh, hd), ldk);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, a, T, go, ldq, 1.0f,
+                head_ptr(dv, b, T, NKV, kvh, hd), ldk);
 }
 
 void train_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
@@ -219,13 +219,13 @@ void train_attention_backward(float *dq, float *dk, float *dv, const float *dout
     int group = NH / NKV;
     float scale = 1.0f / sqrtf((float)hd);
     /* by key/value head: the query heads of a group add into the same dk, dv */
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++)
         for (int kvh = 0; kvh < NKV; kvh++) {
-            float *datt = scratch + (size_t)omp_get_thread_num() * T;
+            float *dp = scratch + (size_t)omp_get_thread_num() * T * T;
             for (int h = kvh * group; h < (kvh + 1) * group; h++)
                 attention_head_backward(dq, dk, dv, dout, att, q, k, v, b, h, kvh, T, NH, NKV, hd,
-                                        scale, datt);
+                                        scale, dp);
         }
 }
 
