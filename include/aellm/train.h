@@ -52,6 +52,9 @@ typedef struct {
     uint64_t seed;           /* data order and adapter initialisation (1) */
     const char *adapter_out; /* also write the unmerged adapter here (llama.cpp LoRA GGUF:
                                 lora, rslora, qlora) when set */
+    const char *checkpoint;  /* checkpoint file (written every checkpoint_every steps) */
+    int checkpoint_every;    /* 0: no checkpoints */
+    int resume;              /* continue from `checkpoint` when it exists */
     aellm_train_progress_fn progress;
     void *progress_user;
 } aellm_train_params;
@@ -69,6 +72,7 @@ typedef struct {
     int64_t trainable;      /* trainable parameters */
     size_t optimizer_bytes; /* AdamW moments */
     size_t peak_bytes;      /* high-water mark of aellm's allocator while training */
+    int resumed_from;       /* the step a resumed run started after (0: from the start) */
     char method[16];
 } aellm_train_result;
 

@@ -31,6 +31,7 @@ static cJSON *result_json(const aellm_train_result *r, const char *out, double j
     cJSON_AddStringToObject(o, "method", r->method);
     cJSON_AddStringToObject(o, "output", out);
     cJSON_AddNumberToObject(o, "steps", r->steps);
+    cJSON_AddNumberToObject(o, "resumed_from_step", r->resumed_from);
     cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
     cJSON_AddNumberToObject(o, "train_loss", r->train_loss);
     if (!isnan(r->heldout_loss)) {
@@ -86,6 +87,11 @@ int cmd_train(int argc, char **argv)
         {"eval-every", 0, OPT_INT, &p.eval_every, "held-out loss every N steps (0: start and end)"},
         {"eval-max", 0, OPT_INT, &p.eval_max, "held-out sequences per evaluation (0: all)"},
         {"seed", 's', OPT_U64, &seed, "data order and adapter initialisation (1)"},
+        {"checkpoint", 0, OPT_STR, &p.checkpoint, "checkpoint file (default OUT.ckpt)"},
+        {"checkpoint-every", 0, OPT_INT, &p.checkpoint_every,
+         "write a checkpoint every N steps and at the end (0: none)"},
+        {"resume", 0, OPT_FLAG, &p.resume,
+         "continue a killed run from its checkpoint (same options and seed)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
         {"quiet", 'q', OPT_FLAG, &quiet, "no progress lines"},
         {"json", 0, OPT_FLAG, &json, "print the summary as JSON"},
@@ -109,6 +115,12 @@ int cmd_train(int argc, char **argv)
     if (!(p.lr >= 0) || !(heldout >= 0 && heldout <= 0.5f))
         return cli_fail("train", "--lr must be >= 0 and --heldout in [0, 0.5]");
     if (threads > 0) omp_set_num_threads(threads);
+    static char ckpt[4200];
+    if (!p.checkpoint && (p.checkpoint_every > 0 || p.resume)) {
+        snprintf(ckpt, sizeof(ckpt), "%s.ckpt", out);
+        p.checkpoint = ckpt;
+    }
+    if (p.checkpoint_every < 0) return cli_fail("train", "--checkpoint-every must be >= 0");
     p.heldout = heldout, p.epochs = epochs, p.seed = seed;
     p.progress = progress, p.progress_user = &quiet;
 

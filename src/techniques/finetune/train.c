@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "model/model.h"
 #include "techniques/finetune/adamw.h"
+#include "techniques/finetune/checkpoint.h"
 #include "techniques/finetune/data.h"
 #include "techniques/finetune/train_model.h"
 
@@ -207,6 +208,41 @@ static int setup(run *r, const aellm_model *base, const char *data_path)
     return 0;
 }
 
+static train_ckpt checkpoint_of(run *r, int step, double heldout_before, double loss)
+{
+    return (train_ckpt){.method = r->tm->method.kind,
+                        .rank = r->tm->method.rank,
+                        .B = r->B,
+                        .T = r->T,
+                        .steps = r->steps,
+                        .groups = r->groups,
+                        .n_groups = r->n_groups,
+                        .state = train_adamw_state(r->opt),
+                        .n_state = train_adamw_state_floats(r->opt),
+                        .step = step,
+                        .pos = train_data_position(r->data),
+                        .heldout_before = heldout_before,
+                        .loss = loss};
+}
+
+/* Continues from the checkpoint when asked and it exists; *first is the
+ * next step. */
+static int maybe_resume(run *r, int *first, double *heldout_before, double *loss)
+{
+    const aellm_train_params *p = r->p;
+    *first = 1;
+    if (!p->resume || !p->checkpoint) return 0;
+    train_ckpt c = checkpoint_of(r, 0, 0, 0);
+    int rc = train_checkpoint_load(p->checkpoint, &c);
+    if (rc == AELLM_ENOTFOUND) return 0; /* nothing yet: from the start */
+    if (rc) return rc;
+    train_data_seek(r->data, c.pos);
+    *first = c.step + 1;
+    *heldout_before = c.heldout_before;
+    *loss = c.loss;
+    return 0;
+}
+
 static void teardown(run *r)
 {
     free(r->in);
@@ -232,13 +268,21 @@ int aellm_train(aellm_model **out, const aellm_model *base, const char *data,
         res->heldout_loss_before = heldout_loss(&r);
     }
     double t0 = aellm_time_s(), loss = NAN;
-    int epoch = 0;
-    for (int step = 1; !rc && step <= r.steps; step++) {
+    int epoch = 0, first = 1;
+    if (!rc) rc = maybe_resume(&r, &first, &res->heldout_loss_before, &loss);
+    res->resumed_from = first - 1;
+    int per_step = r.B * r.T * (p->accum > 0 ? p->accum : 1);
+    for (int step = first; !rc && step <= r.steps; step++) {
         float lr;
         rc = train_step(&r, step, &loss, &lr, &epoch);
-        res->tokens += (int64_t)r.B * r.T * (p->accum > 0 ? p->accum : 1);
+        res->tokens += per_step;
         int eval = p->eval_every > 0 && step % p->eval_every == 0 && step < r.steps;
         if (!rc) report(&r, step, epoch, loss, eval ? heldout_loss(&r) : NAN, lr, t0, res->tokens);
+        if (!rc && p->checkpoint && p->checkpoint_every > 0 &&
+            (step % p->checkpoint_every == 0 || step == r.steps)) {
+            train_ckpt c = checkpoint_of(&r, step, res->heldout_loss_before, loss);
+            rc = train_checkpoint_save(p->checkpoint, &c);
+        }
     }
     if (!rc) {
         res->seconds = aellm_time_s() - t0;
