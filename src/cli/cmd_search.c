@@ -26,14 +26,28 @@ typedef struct {
     long calib_skip;
     char model_hash[65];
     const aellm_model *model; /* for what applies to it */
+    int ft_steps;             /* optimiser steps of a fine-tuning stage */
     int cached, failed;
 } evaluator;
 
+/* A fine-tuning stage trains for ev->ft_steps on the task's training file
+ * (no file: the point does not apply here). */
+static void add_finetuning(const evaluator *ev, cJSON *j)
+{
+    cJSON *ft = cJSON_GetObjectItem(j, "finetuning");
+    const cJSON *m = cJSON_GetObjectItem(ft, "method");
+    if (!cJSON_IsString(m) || !strcmp(m->valuestring, "none")) return;
+    cJSON_AddNumberToObject(ft, "steps", ev->ft_steps);
+    const char *train = aellm_task_train_path(ev->req.task);
+    if (train) cJSON_AddStringToObject(ft, "data", train);
+}
+
 /* The point as an eval configuration, with the calibration text added where
- * the method needs one. */
+ * the method needs one, and the fine-tuning stage's data and steps. */
 static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
 {
     cJSON *j = aellm_space_to_config(ev->space, genes);
+    add_finetuning(ev, j);
     cJSON *inf = cJSON_GetObjectItem(j, "inference");
     const cJSON *m = cJSON_GetObjectItem(inf, "method");
     if (ev->calib && cJSON_IsString(m) && strcmp(m->valuestring, "rtn")) {
@@ -410,7 +424,7 @@ int cmd_search(int argc, char **argv)
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
     uint64_t seed = 1;
-    evaluator ev = {0};
+    evaluator ev = {.ft_steps = 100};
     aellm_eval_request_default(&ev.req);
     aellm_latency_params *lp = &ev.req.latency;
     cli_opt opts[] = {
@@ -427,6 +441,8 @@ int cmd_search(int argc, char **argv)
         {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
+        {"ft-steps", 0, OPT_INT, &ev.ft_steps,
+         "optimiser steps of a fine-tuning stage (100); it trains on the task's \"train\" file"},
         {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
          "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
         {"calib", 0, OPT_STR, &calib,
@@ -477,6 +493,7 @@ int cmd_search(int argc, char **argv)
     sp.max_acc_drop = max_acc_drop;
     if (rel_ci < 0) return cli_fail("search", "--rel-ci must be >= 0");
     if (rel_ci > 0) lp->rel_ci = rel_ci;
+    if (ev.ft_steps < 1) return cli_fail("search", "--ft-steps must be >= 1");
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# aellm search over a space where the fine-tuning stage applies: on the
+# bundled model, with a task whose "train" file is bundled text, every
+# fine-tuning method of the space is measured end to end (trained, merged,
+# quantized where the point says so, scored, timed), each fine-tuned model is
+# trained once and reused by its inference variants, and the records state the
+# training cost.
+set -u
+bin=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+export OMP_NUM_THREADS=2 AELLM_CACHE_DIR=$tmp/cache
+cat >"$tmp/space.json" <<'JSON'
+{"version": 1, "description": "fine-tuning x weights, small enough to search whole",
+ "stages": [
+  {"name": "finetuning", "knobs": [
+    {"name": "method", "type": "categorical", "options": ["none", "full", "lora", "rslora", "dora", "qlora"], "default": "none"},
+    {"name": "rank", "type": "categorical", "options": [4], "default": 4,
+     "active_when": {"finetuning.method": ["lora", "rslora", "dora", "qlora"]}}]},
+  {"name": "inference", "knobs": [
+    {"name": "weights", "type": "categorical", "options": ["f32", "q8_0", "nf4"], "default": "f32"}]}],
+ "rules": [{"when": {"finetuning.method": ["qlora"]}, "require": {"inference.weights": ["nf4"]},
+            "why": "QLoRA trains adapters over a 4-bit base"}]}
+JSON
+cat >"$tmp/task.json" <<JSON
+{"name": "stories-ft", "kind": "perplexity", "data": "$src/tasks/data/stories_eval.txt",
+ "train": "$src/tasks/data/stories_calib.txt"}
+JSON
+"$bin" search --space "$tmp/space.json" --task "$tmp/task.json" --budget 16 --rounds 1 --ft-steps 6 \
+    --prompt 16 --gen 4 --max-reps 4 --db "$tmp/s.db" --baselines --json >"$tmp/out.json" 2>"$tmp/err" ||
+    fail "search: $(tail -3 "$tmp/err")"
+python3 - "$tmp/out.json" <<'PY' || fail "search result"
+import json, sys
+r = json.load(open(sys.argv[1]))
+methods = {p["config"].get("finetuning", {}).get("method", "none") for p in r["points"]}
+assert methods >= {"none", "full", "lora", "rslora", "dora", "qlora"}, methods
+PY
+sqlite3 "$tmp/s.db" "select json_extract(record_json, '$.config.finetuning.method'),
+    json_extract(record_json, '$.finetuning.wall_s'), json_extract(record_json, '$.finetuning.reused'),
+    json_extract(record_json, '$.finetuning.trainable_params'), json_extract(record_json, '$.finetuning.energy_source')
+    from evaluations where json_extract(record_json, '$.config.finetuning.method') is not null" >"$tmp/rows" ||
+    fail "store query"
+python3 - "$tmp/rows" <<'PY' || fail "records: $(cat "$tmp/rows")"
+import sys
+rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for method, wall, reused, trainable, src in rows:
+    assert float(wall) > 0 and int(trainable) > 0 and src, (method, wall, trainable, src)
+    by.setdefault(method, []).append(int(reused))
+assert set(by) == {"full", "lora", "rslora", "dora", "qlora"}, by
+for method, reused in by.items():  # trained once, every other variant reused it
+    assert reused.count(0) == 1, (method, reused)
+print("fine-tuned models per method:", {m: len(v) for m, v in by.items()})
+PY
+echo "ok"
