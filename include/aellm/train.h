@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "aellm/model.h"
 
 #ifdef __cplusplus
@@ -75,6 +77,12 @@ typedef struct {
     int resumed_from;       /* the step a resumed run started after (0: from the start) */
     char method[16];
 } aellm_train_result;
+
+/* The result as a JSON object (caller frees with cJSON_Delete): method,
+ * steps, resumed_from_step, tokens, losses (held-out ones when there were
+ * held-out data), tokens_per_s, wall_s, trainable_params, optimizer_bytes,
+ * peak_bytes. What `aellm train --json` and evaluation records carry. */
+cJSON *aellm_train_result_json(const aellm_train_result *r);
 
 /* Trains a copy of `base` on `data` and returns it merged, F32, with the
  * base's tokenizer (*out owned by the caller). The base is not modified.

@@ -27,23 +27,8 @@ static void progress(const aellm_train_progress *p, void *user)
 static cJSON *result_json(const aellm_train_result *r, const char *out, double joules,
                           const char *energy_src, int measured)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "method", r->method);
+    cJSON *o = aellm_train_result_json(r);
     cJSON_AddStringToObject(o, "output", out);
-    cJSON_AddNumberToObject(o, "steps", r->steps);
-    cJSON_AddNumberToObject(o, "resumed_from_step", r->resumed_from);
-    cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
-    cJSON_AddNumberToObject(o, "train_loss", r->train_loss);
-    if (!isnan(r->heldout_loss)) {
-        cJSON_AddNumberToObject(o, "heldout_loss_before", r->heldout_loss_before);
-        cJSON_AddNumberToObject(o, "heldout_loss", r->heldout_loss);
-        cJSON_AddNumberToObject(o, "heldout_ppl", r->heldout_ppl);
-    }
-    cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
-    cJSON_AddNumberToObject(o, "wall_s", r->seconds);
-    cJSON_AddNumberToObject(o, "trainable_params", (double)r->trainable);
-    cJSON_AddNumberToObject(o, "optimizer_bytes", (double)r->optimizer_bytes);
-    cJSON_AddNumberToObject(o, "peak_bytes", (double)r->peak_bytes);
     cJSON *e = cJSON_AddObjectToObject(o, "energy");
     cJSON_AddNumberToObject(e, "joules", joules);
     cJSON_AddStringToObject(e, "source", energy_src);

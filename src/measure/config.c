@@ -359,6 +359,19 @@ static int add_finetuning(cJSON *root, const aellm_config *c)
     return 0;
 }
 
+/* Adds the fine-tuning stage when there is one, prints and frees root. */
+static char *finish_canonical(cJSON *root, const aellm_config *c)
+{
+    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    char *s = aellm_json_canonical(root);
+    cJSON_Delete(root);
+    if (!s) aellm_error_oom("a canonical configuration", 0);
+    return s;
+}
+
 char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
 {
     const aellm_model_config *mc = aellm_model_config_get(m);
@@ -385,27 +398,12 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
         cJSON_AddNumberToObject(cal, "bytes", (double)c->calib_bytes);
         cJSON_AddNumberToObject(cal, "tokens", (double)c->calib_tokens);
     }
-    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    char *s = aellm_json_canonical(root);
-    cJSON_Delete(root);
-    if (!s) aellm_error_oom("a canonical configuration", 0);
-    return s;
+    return finish_canonical(root, c);
 }
 
 char *aellm_config_canonical_finetuning(const aellm_config *c)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    char *s = aellm_json_canonical(root);
-    cJSON_Delete(root);
-    if (!s) aellm_error_oom("a canonical configuration", 0);
-    return s;
+    return finish_canonical(cJSON_CreateObject(), c);
 }
 
 int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,

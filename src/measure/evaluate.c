@@ -309,6 +309,19 @@ static int compute_kld_base(eval_state *s)
     return rc;
 }
 
+/* SHA-256 of j's canonical form with the engine version added (an engine
+ * that computes differently makes everything again); frees j. */
+static int cache_key(cJSON *j, char key[AELLM_HASH_HEX])
+{
+    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
+    char *id = aellm_json_canonical(j);
+    cJSON_Delete(j);
+    if (!id) return aellm_error_oom("a cache key", 0);
+    aellm_hash_str(id, key);
+    free(id);
+    return 0;
+}
+
 /* The cache key: model file, tokenizer file (another one cuts other tokens),
  * task (text and windows) and engine. */
 static int kld_base_key(const eval_state *s, char key[AELLM_HASH_HEX])
@@ -321,13 +334,7 @@ static int kld_base_key(const eval_state *s, char key[AELLM_HASH_HEX])
     cJSON_AddStringToObject(j, "kld_base_of_model", s->model_hash);
     cJSON_AddStringToObject(j, "tokenizer", tok);
     cJSON_AddStringToObject(j, "task", s->task_hash);
-    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
-    char *id = aellm_json_canonical(j);
-    cJSON_Delete(j);
-    if (!id) return aellm_error_oom("a cache key", 0);
-    aellm_hash_str(id, key);
-    free(id);
-    return 0;
+    return cache_key(j, key);
 }
 
 static int find_kld_base(eval_state *s)
@@ -360,14 +367,8 @@ static int ft_key(const eval_state *s, char key[AELLM_HASH_HEX])
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "finetuned_from", s->model_hash);
     cJSON_AddRawToObject(j, "stage", ft);
-    cJSON_AddStringToObject(j, "engine", aellm_engine_version());
     free(ft);
-    char *id = aellm_json_canonical(j);
-    cJSON_Delete(j);
-    if (!id) return aellm_error_oom("a cache key", 0);
-    aellm_hash_str(id, key);
-    free(id);
-    return 0;
+    return cache_key(j, key);
 }
 
 static void train_progress(const aellm_train_progress *p, void *user)
@@ -377,19 +378,7 @@ static void train_progress(const aellm_train_progress *p, void *user)
 
 static cJSON *ft_cost_json(const ft_outcome *o)
 {
-    const aellm_train_result *r = &o->res;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "method", r->method);
-    cJSON_AddNumberToObject(j, "steps", r->steps);
-    cJSON_AddNumberToObject(j, "tokens", (double)r->tokens);
-    cJSON_AddNumberToObject(j, "train_loss", r->train_loss);
-    cJSON_AddNumberToObject(j, "heldout_loss_before", r->heldout_loss_before);
-    cJSON_AddNumberToObject(j, "heldout_loss", r->heldout_loss);
-    cJSON_AddNumberToObject(j, "wall_s", r->seconds);
-    cJSON_AddNumberToObject(j, "tokens_per_s", r->tokens_per_s);
-    cJSON_AddNumberToObject(j, "trainable_params", (double)r->trainable);
-    cJSON_AddNumberToObject(j, "optimizer_bytes", (double)r->optimizer_bytes);
-    cJSON_AddNumberToObject(j, "peak_bytes", (double)r->peak_bytes);
+    cJSON *j = aellm_train_result_json(&o->res);
     cJSON_AddNumberToObject(j, "energy_j", o->joules);
     cJSON_AddStringToObject(j, "energy_source", o->energy_source);
     cJSON_AddBoolToObject(j, "energy_measured", o->energy_measured);

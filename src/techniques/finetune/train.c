@@ -38,6 +38,27 @@ void aellm_train_params_default(aellm_train_params *p)
     p->seed = 1;
 }
 
+cJSON *aellm_train_result_json(const aellm_train_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", r->method);
+    cJSON_AddNumberToObject(o, "steps", r->steps);
+    cJSON_AddNumberToObject(o, "resumed_from_step", r->resumed_from);
+    cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
+    cJSON_AddNumberToObject(o, "train_loss", r->train_loss);
+    if (!isnan(r->heldout_loss)) {
+        cJSON_AddNumberToObject(o, "heldout_loss_before", r->heldout_loss_before);
+        cJSON_AddNumberToObject(o, "heldout_loss", r->heldout_loss);
+        cJSON_AddNumberToObject(o, "heldout_ppl", r->heldout_ppl);
+    }
+    cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(o, "wall_s", r->seconds);
+    cJSON_AddNumberToObject(o, "trainable_params", (double)r->trainable);
+    cJSON_AddNumberToObject(o, "optimizer_bytes", (double)r->optimizer_bytes);
+    cJSON_AddNumberToObject(o, "peak_bytes", (double)r->peak_bytes);
+    return o;
+}
+
 /* ---- the method from its names ---- */
 static int parse_method(const aellm_train_params *p, train_method *m)
 {
