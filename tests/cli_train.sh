@@ -85,6 +85,8 @@ echo "a b c" >"$tmp/short.txt"
 bad "too few" -d "$tmp/short.txt"
 echo '{"prompt": 1}' >"$tmp/bad.jsonl"
 bad "bad.jsonl:1" -d "$tmp/bad.jsonl"
+bad "dropout 0.95" -d "$text" --dropout 0.95
+bad "not dora" -d "$text" --method dora --dropout 0.1
 bad "merged only" -d "$text" --method dora --steps 1 --adapter-out "$tmp/dora-adapter.gguf"
 bad "diverged" -d "$text" --method full --lr 1e30 --steps 20 --seq-len 32 --batch 2 --clip 0
 echo "ok"

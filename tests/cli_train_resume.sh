@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A training run killed with SIGKILL at random moments and resumed from its
+# A training run (LoRA with dropout) killed with SIGKILL at random moments and resumed from its
 # checkpoint ends at the same losses as an uninterrupted run with the same
 # seed (the checkpoint holds the weights, the optimiser's moments, the step
 # and the data position; it is replaced atomically, so a kill while writing
@@ -10,7 +10,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 export OMP_NUM_THREADS=2
-args=(-d "$src/tasks/data/stories_eval.txt" --method lora --rank 8 --steps 40 --seq-len 256 --batch 4
+args=(-d "$src/tasks/data/stories_eval.txt" --method lora --rank 8 --dropout 0.1 --steps 40 --seq-len 256 --batch 4
     --lr 2e-3 --heldout 0.05 --eval-max 4 -q --json)
 mkdir -p "$tmp/a" "$tmp/b" # one file name: GGUF's general.name comes from it
 "$bin" train "${args[@]}" -o "$tmp/a/model.gguf" >"$tmp/a.json" || fail "uninterrupted run"

@@ -30,8 +30,8 @@ static double urand(void)
 typedef struct {
     float x[BT * C], w[OC * C], A[R * C], B[OC * R], m[OC], g[BT * OC];
     float dx[BT * C], dw[OC * C], dA[R * C], dB[OC * R], dm[OC];
-    float xa[BT * R], V[OC * C], norm[OC], y0[BT * OC], y[BT * OC];
-    float scratch[64 * C + BT * OC + OC * C + BT * R];
+    float xa[BT * R], V[OC * C], norm[OC], y0[BT * OC], y[BT * OC], drop[BT * C], xd[BT * C];
+    float scratch[64 * C + BT * OC + OC * C + BT * R + BT * C];
     uint8_t wq[OC * 128];
     train_linear lin;
     double dnorm[OC]; /* DoRA's detached norm for the reference */
@@ -102,9 +102,30 @@ typedef struct {
     double x[BT * C], w[OC * C], A[R * C], B[OC * R], m[OC];
 } ref_state;
 
+/* LoRA with dropout: y = x W^T + s (x * drop) A^T B^T, the mask fixed. */
+static double ref_loss_dropout(ref_state *s)
+{
+    const train_adapter *a = &s->f->lin.ad;
+    double L = 0;
+    for (int t = 0; t < BT; t++) {
+        double xa[R] = {0};
+        for (int k = 0; k < R; k++)
+            for (int c = 0; c < C; c++)
+                xa[k] += s->A[k * C + c] * s->x[t * C + c] * a->drop[t * C + c];
+        for (int o = 0; o < OC; o++) {
+            double y = 0;
+            for (int c = 0; c < C; c++) y += s->x[t * C + c] * s->w[o * C + c];
+            for (int k = 0; k < R; k++) y += a->scale * s->B[o * R + k] * xa[k];
+            L += s->f->g[t * OC + o] * y;
+        }
+    }
+    return L;
+}
+
 static double ref_loss(void *ctx)
 {
     ref_state *s = ctx;
+    if (s->f->lin.ad.dropped) return ref_loss_dropout(s);
     static double Wp[OC * C];
     ref_weight(s->f, s->w, s->A, s->B, s->m, Wp, 1);
     double L = 0;
@@ -135,12 +156,16 @@ static void check_grad(const char *what, double *p, const float *an, int n, ref_
     printf("    %-4s max |backward - fd| %.1e\n", what, worst);
 }
 
-static void run_case(const char *name, train_adapter_kind kind, float scale, int quantized,
-                     int trainable_base)
+static void run_case_dropout(const char *name, train_adapter_kind kind, float scale, int quantized,
+                             int trainable_base, float dropout)
 {
     printf("  %s\n", name);
     static fixture f;
     setup_fixture(&f, kind, scale, quantized, trainable_base);
+    if (dropout > 0) {
+        f.lin.ad.dropout = dropout, f.lin.ad.training = 1, f.lin.ad.drop_seed = 77;
+        f.lin.ad.drop = f.drop, f.lin.ad.xd = f.xd;
+    }
     train_linear_forward(&f.lin, f.y, f.x, BT, f.scratch);
     assert_true(train_linear_scratch(&f.lin, BT) <= sizeof(f.scratch) / sizeof(float));
     static ref_state s;
@@ -154,12 +179,20 @@ static void run_case(const char *name, train_adapter_kind kind, float scale, int
     static double Wp[OC * C];
     ref_weight(&f, s.w, s.A, s.B, s.m, Wp, 0);
     double worst = 0;
-    for (int t = 0; t < BT; t++)
+    for (int t = 0; t < BT && !f.lin.ad.dropped; t++)
         for (int o = 0; o < OC; o++) {
             double y = 0;
             for (int c = 0; c < C; c++) y += s.x[t * C + c] * Wp[o * C + c];
             worst = fmax(worst, fabs(y - f.y[t * OC + o]));
         }
+    if (f.lin.ad.dropped) { /* the loss of the forward's output against the reference */
+        double L = 0, dropped = 0;
+        for (int i = 0; i < BT * OC; i++) L += (double)f.g[i] * f.y[i];
+        for (int i = 0; i < BT * C; i++) dropped += f.drop[i] == 0;
+        worst = fabs(L - ref_loss_dropout(&s)) / (1 + fabs(L));
+        printf("    dropout: %.0f%% of inputs dropped\n", 100 * dropped / (BT * C));
+        assert_true(dropped > 0.2 * BT * C && dropped < 0.4 * BT * C);
+    }
     printf("    forward max |diff| %.1e\n", worst);
     assert_true(worst < 1e-4);
     train_linear_backward(&f.lin, f.dx, f.g, f.x, BT, f.scratch);
@@ -172,6 +205,12 @@ static void run_case(const char *name, train_adapter_kind kind, float scale, int
     if (trainable_base) check_grad("dW", s.w, f.dw, OC * C, &s);
 }
 
+static void run_case(const char *name, train_adapter_kind kind, float scale, int quantized,
+                     int trainable_base)
+{
+    run_case_dropout(name, kind, scale, quantized, trainable_base, 0.0f);
+}
+
 static void test_gradients(void **state)
 {
     (void)state;
@@ -180,6 +219,7 @@ static void test_gradients(void **state)
     run_case("RSLoRA, alpha/sqrt(r)", TRAIN_ADAPTER_LORA, 6.0f / sqrtf(R), 0, 0);
     run_case("QLoRA: NF4 base in tiles", TRAIN_ADAPTER_LORA, 2.0f, 1, 0);
     run_case("DoRA (norm detached)", TRAIN_ADAPTER_DORA, 2.0f, 0, 0);
+    run_case_dropout("LoRA with dropout 0.3 (the mask held)", TRAIN_ADAPTER_LORA, 2.0f, 0, 0, 0.3f);
 }
 
 static void test_identities(void **state)

@@ -57,6 +57,8 @@ int cmd_train(int argc, char **argv)
         {"alpha", 0, OPT_FLOAT, &p.alpha, "adapter alpha (default 2 x rank)"},
         {"targets", 0, OPT_STR, &p.targets,
          "matrices with adapters: q,k,v,o,gate,up,down or all (q,k,v,o)"},
+        {"dropout", 0, OPT_FLOAT, &p.dropout,
+         "dropout on the adapters' input, lora/rslora/qlora (0)"},
         {"freeze-embeddings", 0, OPT_FLAG, &p.freeze_embeddings,
          "full: keep the token embedding and output fixed"},
         {"seq-len", 0, OPT_INT, &p.seq_len, "tokens per sequence (model's context, at most 256)"},

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aellm/dtype.h"
+#include "core/rng.h"
 
 /* ---- the base ---- */
 
@@ -86,9 +87,22 @@ static void dora_direction(const train_linear *lin)
 size_t train_linear_scratch(const train_linear *lin, int BT)
 {
     size_t tile = (size_t)TRAIN_TILE_ROWS * lin->C, need = tile;
-    if (lin->ad.kind == TRAIN_ADAPTER_LORA) need += (size_t)BT * lin->ad.r;
+    if (lin->ad.kind == TRAIN_ADAPTER_LORA)
+        need += (size_t)BT * lin->ad.r + (lin->ad.dropout > 0 ? (size_t)BT * lin->C : 0);
     if (lin->ad.kind == TRAIN_ADAPTER_DORA) need += (size_t)BT * lin->OC + (size_t)lin->OC * lin->C;
     return need;
+}
+
+/* The mask (0 or 1/(1-p)) from the adapter's seed, and x through it. */
+static void apply_dropout(train_adapter *a, const float *x, size_t n)
+{
+    aellm_rng rng;
+    aellm_rng_seed(&rng, a->drop_seed);
+    float keep = 1.0f / (1.0f - a->dropout);
+    for (size_t i = 0; i < n; i++) {
+        a->drop[i] = aellm_rng_f32(&rng) < a->dropout ? 0.0f : keep;
+        a->xd[i] = x[i] * a->drop[i];
+    }
 }
 
 void train_linear_forward(train_linear *lin, float *y, const float *x, int BT, float *scratch)
@@ -107,29 +121,40 @@ void train_linear_forward(train_linear *lin, float *y, const float *x, int BT, f
     }
     base_forward(lin, y, x, BT, scratch);
     if (a->kind != TRAIN_ADAPTER_LORA) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, a->r, C, 1.0f, x, C, a->A, C, 0.0f,
-                a->xa, a->r);
+    a->dropped = a->dropout > 0 && a->training;
+    if (a->dropped) apply_dropout(a, x, (size_t)BT * C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, a->r, C, 1.0f, a->dropped ? a->xd : x,
+                C, a->A, C, 0.0f, a->xa, a->r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, OC, a->r, a->scale, a->xa, a->r, a->B,
                 a->r, 1.0f, y, OC);
 }
 
-/* LoRA: dxa = s dy B, dB += s dy^T xa, dA += dxa^T x, dx += dxa A. */
+/* LoRA: dxa = s dy B, dB += s dy^T xa, dA += dxa^T xd, dx += (dxa A) * drop
+ * (xd = x and drop = 1 without dropout). */
 static void lora_backward(train_linear *lin, float *dx, const float *dy, const float *x, int BT,
                           float *dxa)
 {
     train_adapter *a = &lin->ad;
     int C = lin->C, OC = lin->OC, r = a->r;
+    const float *in = a->dropped ? a->xd : x;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, r, OC, a->scale, dy, OC, a->B, r,
                 0.0f, dxa, r);
     if (a->dB)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, r, BT, a->scale, dy, OC, a->xa, r,
                     1.0f, a->dB, r);
     if (a->dA)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, C, BT, 1.0f, dxa, r, x, C, 1.0f,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, C, BT, 1.0f, dxa, r, in, C, 1.0f,
                     a->dA, C);
-    if (dx)
+    if (!dx) return;
+    if (!a->dropped) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, r, 1.0f, dxa, r, a->A, C,
                     1.0f, dx, C);
+        return;
+    }
+    float *t = dxa + (size_t)BT * r; /* (BT, C) of the scratch */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, r, 1.0f, dxa, r, a->A, C, 0.0f, t,
+                C);
+    for (size_t i = 0; i < (size_t)BT * C; i++) dx[i] += t[i] * a->drop[i];
 }
 
 /* DoRA with the norm detached (the DoRA paper's section 4.3: ||V|| is treated

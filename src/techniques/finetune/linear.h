@@ -23,11 +23,20 @@ typedef struct {
     float scale;
     float *A, *B, *dA, *dB; /* (r, C), (OC, r) and their gradients */
     float *m, *dm;          /* DoRA: magnitude (OC) */
+    /* LoRA dropout on the adapter's input (not DoRA): in a training forward each
+     * input element is kept with probability 1 - dropout and scaled by
+     * 1 / (1 - dropout); the mask comes from drop_seed */
+    float dropout;
+    int training;
+    uint64_t drop_seed;
     /* kept by forward for backward (in the model's activation block) */
     float *xa;   /* (BT, r) x . A^T */
     float *V;    /* DoRA: (OC, C) W + s B A */
     float *norm; /* DoRA: (OC) ||V|| per row, detached from the gradient */
     float *y0;   /* DoRA: (BT, OC) x . V^T before the magnitude */
+    float *drop; /* dropout: (BT, C) 0 or 1/(1-p) per input element of the last forward */
+    float *xd;   /* dropout: (BT, C) x * drop */
+    int dropped; /* the last forward applied dropout */
 } train_adapter;
 
 typedef struct {

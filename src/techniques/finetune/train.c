@@ -75,6 +75,7 @@ static int parse_method(const aellm_train_params *p, train_method *m)
     m->alpha = p->alpha > 0 ? p->alpha : 2.0f * (float)p->rank;
     m->freeze_embeddings = p->freeze_embeddings;
     m->seed = p->seed;
+    m->dropout = p->dropout;
     return 0;
 }
 
@@ -149,7 +150,10 @@ static int train_step(run *r, int step, double *loss, float *lr, int *epoch)
     double sum = 0.0;
     for (int a = 0; a < accum; a++) {
         train_data_next(r->data, r->B, r->in, r->tg, r->w, epoch);
+        r->tm->training = 1;
+        r->tm->drop_tick = (uint64_t)step * 4096 + (uint64_t)a;
         double l = train_model_forward(r->tm, r->in, r->tg, r->w);
+        r->tm->training = 0;
         if (!isfinite(l))
             return aellm_error_set(AELLM_ERROR,
                                    "training diverged: loss %g at step %d (lower the "

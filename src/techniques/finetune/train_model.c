@@ -257,6 +257,7 @@ static int adapters_alloc(train_model *tm)
         a->kind = tm->method.kind == TRAIN_DORA ? TRAIN_ADAPTER_DORA : TRAIN_ADAPTER_LORA;
         a->r = tm->method.rank;
         a->scale = adapter_scale(&tm->method);
+        a->dropout = tm->method.dropout;
         point_adapter(tm, k, at, 0);
         at += adapter_floats(tm, k);
     }
@@ -283,6 +284,12 @@ static int check_method(const train_method *m, const train_shape *s)
                                "target matrix)",
                                m->rank, smallest);
     if (!(m->alpha > 0)) return aellm_error_set(AELLM_EINVAL, "training: alpha must be > 0");
+    if (!(m->dropout >= 0 && m->dropout < 0.9f))
+        return aellm_error_set(AELLM_EINVAL, "training: dropout %g must be in [0, 0.9)",
+                               (double)m->dropout);
+    if (m->dropout > 0 && m->kind == TRAIN_DORA)
+        return aellm_error_set(AELLM_EINVAL, "training: adapter dropout applies to lora, rslora "
+                                             "and qlora, not dora");
     return 0;
 }
 
@@ -320,13 +327,17 @@ static size_t linear_scratch(const train_model *tm)
 static int adapter_activations_alloc(train_model *tm)
 {
     int n = tm->s.L * AELLM_LINEAR_COUNT, BT = tm->s.B * tm->s.T, used = 0;
-    slot *slots = calloc((size_t)n * 4 + 1, sizeof(slot));
-    if (!slots) return aellm_error_oom("adapter activations", (size_t)n * 4 * sizeof(slot));
+    slot *slots = calloc((size_t)n * 6 + 1, sizeof(slot));
+    if (!slots) return aellm_error_oom("adapter activations", (size_t)n * 6 * sizeof(slot));
     for (int k = 0; k < n; k++) {
         train_adapter *a = &tm->lin[k].ad;
         size_t OC = (size_t)tm->lin[k].OC, C = (size_t)tm->lin[k].C;
         if (a->kind == TRAIN_ADAPTER_NONE) continue;
         slots[used++] = (slot){&a->xa, (size_t)BT * a->r};
+        if (a->dropout > 0) {
+            slots[used++] = (slot){&a->drop, (size_t)BT * C};
+            slots[used++] = (slot){&a->xd, (size_t)BT * C};
+        }
         if (a->kind != TRAIN_ADAPTER_DORA) continue;
         slots[used++] = (slot){&a->V, OC * C};
         slots[used++] = (slot){&a->norm, OC};
@@ -570,11 +581,25 @@ static void layer_forward(train_model *tm, int l)
     train_residual_forward(xnext, xmid, (int64_t)BT * C);
 }
 
+/* Each adapter's dropout mask for this forward: a seed of (run seed,
+ * forward, matrix), so a resumed run draws the same masks. */
+static void set_dropout(train_model *tm)
+{
+    for (int k = 0; k < tm->s.L * AELLM_LINEAR_COUNT; k++) {
+        train_adapter *a = &tm->lin[k].ad;
+        if (a->dropout <= 0) continue;
+        a->training = tm->training;
+        a->drop_seed =
+            (tm->method.seed * 0x9e3779b97f4a7c15ull) ^ (tm->drop_tick << 16) ^ (uint64_t)(k + 1);
+    }
+}
+
 double train_model_forward(train_model *tm, const int32_t *inputs, const int32_t *targets,
                            const float *weight)
 {
     const train_shape *s = &tm->s;
     int BT = s->B * s->T;
+    set_dropout(tm);
     train_embed_forward(tm->x, inputs, tm->p.t[TP_WTE], BT, s->C);
     for (int l = 0; l < s->L; l++) layer_forward(tm, l);
     train_rmsnorm_forward(tm->xf, tm->xf_rstd, tm->x + at_layer(tm, s->L, s->C), tm->p.t[TP_NORM_F],

@@ -59,7 +59,8 @@ typedef struct {
     float alpha;
     unsigned targets;      /* bit i set: adapter on layer matrix i (aellm_linear order) */
     int freeze_embeddings; /* full: the token embedding (and a tied output) stay fixed */
-    uint64_t seed;         /* adapter initialisation */
+    uint64_t seed;         /* adapter initialisation and dropout masks */
+    float dropout;         /* LoRA-family dropout on the adapters' input (0: none; not DoRA) */
 } train_method;
 
 const char *train_method_name(train_method_kind k); /* "full", "lora", ... */
@@ -98,6 +99,8 @@ typedef struct train_model {
     float *d_res, *d_norm, *d_q, *d_k, *d_v, *d_ao, *d_gate, *d_up, *d_glu, *d_attn;
     float *bwd_block;
     float *ad_act_block;    /* the adapters' kept activations */
+    int training;           /* the next forward trains (dropout on); held-out evaluation sets 0 */
+    uint64_t drop_tick;     /* which forward of the run: the dropout masks' seed */
     const int32_t *targets; /* of the last forward (borrowed) */
     const float *weight;
     double loss;
