@@ -35,6 +35,20 @@ adapted=$("$bin" perplexity --lora "$tmp/rs-adapter.gguf" -f "$text" -c 64 --chu
 base=$("$bin" perplexity -f "$text" -c 64 --chunks 8 2>/dev/null | tail -1)
 [ -n "$merged" ] && [ "$merged" = "$adapted" ] || fail "merged '$merged' vs base + adapter '$adapted'"
 [ "$merged" != "$base" ] || fail "the adapter changed nothing: $base"
+# eval takes the adapter too, and keys it apart from the base
+"$bin" eval --task stories-ppl --lora "$tmp/rs-adapter.gguf" --db "$tmp/l.db" -p 16 -n 4 --max-reps 3 --json \
+    >"$tmp/la.json" 2>/dev/null || fail "eval --lora"
+"$bin" eval --task stories-ppl -m "$tmp/rs.gguf" --db "$tmp/l.db" -p 16 -n 4 --max-reps 3 --json \
+    >"$tmp/lm.json" 2>/dev/null || fail "eval of the merged model"
+"$bin" eval --task stories-ppl --db "$tmp/l.db" -p 16 -n 4 --max-reps 3 --json >"$tmp/lb.json" 2>/dev/null ||
+    fail "eval of the base"
+python3 - "$tmp/la.json" "$tmp/lm.json" "$tmp/lb.json" <<'PY' || fail "eval --lora records"
+import json, sys
+a, m, b = (json.load(open(f)) for f in sys.argv[1:])
+assert abs(a["accuracy"]["value"] - m["accuracy"]["value"]) < 1e-6 * m["accuracy"]["value"]
+assert a["key"] != b["key"] and a["model"]["lora"]["sha256"]
+assert a["accuracy"]["value"] != b["accuracy"]["value"]
+PY
 "$bin" generate --lora "$tmp/rs.gguf" -p "Once" -n 4 >/dev/null 2>"$tmp/err" && fail "a model accepted as an adapter"
 grep -q "not a LoRA adapter" "$tmp/err" || fail "adapter error: $(cat "$tmp/err")"
 # instruction data: loss on the completion only

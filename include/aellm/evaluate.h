@@ -30,6 +30,11 @@ typedef struct {
     const char *model_path;     /* GGUF or llama2.c checkpoint */
     const char *tokenizer_path; /* for llama2.c checkpoints; may be NULL */
     const char *model_hash;     /* SHA-256 of the model file if known, else NULL */
+    /* A LoRA adapter (llama.cpp's GGUF form) applied to the model on loading,
+     * scaled lora_scale x alpha / r as llama.cpp does; NULL for none. Part of
+     * the model's identity in the key. */
+    const char *lora_path;
+    float lora_scale;
     const aellm_task *task;
     const aellm_config *config;
     int n_threads; /* 0 = cores */

@@ -110,6 +110,8 @@ int cmd_eval(int argc, char **argv)
     aellm_eval_request req;
     aellm_eval_request_default(&req);
     aellm_latency_params *lp = &req.latency;
+    const char *lora = NULL;
+    float lora_scale = 1.0f;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
@@ -135,6 +137,7 @@ int cmd_eval(int argc, char **argv)
          "machine's memory)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
         {"energy", 0, OPT_STR, &energy, "energy source: auto (RAPL/NVML, else model), model"},
+        CLI_LORA_OPTS(&lora, &lora_scale),
         {"json", 0, OPT_FLAG, &json, "print the record as JSON"},
         {0}};
     cli_command cmd = {
@@ -174,6 +177,12 @@ int cmd_eval(int argc, char **argv)
     }
     req.model_path = model;
     req.tokenizer_path = tok;
+    req.lora_path = lora;
+    req.lora_scale = lora_scale;
+    if (lora && !cli_is_file(lora)) {
+        cli_fail("eval", "%s: no such adapter file", lora);
+        goto done;
+    }
     if (!model && !(req.model_path = cli_default_model(&req.tokenizer_path))) {
         cli_fail("eval", "no model given (-m MODEL) and no default model found");
         goto done;

@@ -68,6 +68,8 @@ typedef struct {
     int kld_cached;           /* read from kld_path rather than computed in this run */
     aellm_energy_meter *meter;
     aellm_hw_profile hw;
+    char file_hash[AELLM_HASH_HEX]; /* the model file's SHA-256 */
+    char lora_hash[AELLM_HASH_HEX]; /* the adapter's, "" without one */
     char model_hash[AELLM_HASH_HEX], task_hash[AELLM_HASH_HEX], hw_hash[AELLM_HASH_HEX],
         config_hash[AELLM_HASH_HEX], key[AELLM_HASH_HEX];
     char *model_json, *task_json, *hw_json, *config_json, *protocol_json;
@@ -154,18 +156,47 @@ static int identify_protocol(eval_state *s)
     return s->protocol_json ? 0 : aellm_error_oom("the measurement protocol", 0);
 }
 
+/* The request's model as it runs: the file, with the adapter when given. */
+static int load_model(const aellm_eval_request *r, aellm_model **out)
+{
+    int rc = aellm_model_load(out, r->model_path, r->tokenizer_path);
+    if (!rc && r->lora_path &&
+        (rc = aellm_model_apply_lora(*out, r->lora_path, r->lora_scale ? r->lora_scale : 1.0f))) {
+        aellm_model_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The model's identity: the file's hash, and with an adapter the hash of
+ * (file, adapter, scale). */
+static int identify_model(eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    int rc = 0;
+    if (r->model_hash)
+        snprintf(s->file_hash, sizeof(s->file_hash), "%s", r->model_hash);
+    else {
+        progress(r, "hash", 0, 1);
+        if ((rc = aellm_hash_file(r->model_path, s->file_hash))) return rc;
+    }
+    snprintf(s->model_hash, sizeof(s->model_hash), "%s", s->file_hash);
+    if (!r->lora_path) return 0;
+    if ((rc = aellm_hash_file(r->lora_path, s->lora_hash))) return rc;
+    char id[256];
+    snprintf(id, sizeof(id), "{\"lora\":\"%s\",\"model\":\"%s\",\"scale\":%.9g}", s->lora_hash,
+             s->file_hash, (double)(r->lora_scale ? r->lora_scale : 1.0f));
+    aellm_hash_str(id, s->model_hash);
+    return 0;
+}
+
 /* Model, task, hardware and configuration identities and the key. */
 static int identify(eval_state *s)
 {
     const aellm_eval_request *r = s->req;
     int rc;
-    if (r->model_hash)
-        snprintf(s->model_hash, sizeof(s->model_hash), "%s", r->model_hash);
-    else {
-        progress(r, "hash", 0, 1);
-        if ((rc = aellm_hash_file(r->model_path, s->model_hash))) return rc;
-    }
-    if ((rc = aellm_model_load(&s->model, r->model_path, r->tokenizer_path))) return rc;
+    if ((rc = identify_model(s))) return rc;
+    if ((rc = load_model(r, &s->model))) return rc;
     if (!aellm_model_tokenizer(s->model))
         return aellm_error_set(AELLM_EINVAL, "%s: the model has no tokenizer (give one)",
                                r->model_path);
@@ -557,7 +588,7 @@ static int measure_paired(eval_state *s, const aellm_latency_params *lp)
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_threads = r->n_threads;
-    int rc = aellm_model_load(&ref_model, r->model_path, r->tokenizer_path);
+    int rc = load_model(r, &ref_model);
     if (!rc) rc = aellm_engine_new(&ref, ref_model, &ep);
     if (!rc) rc = aellm_latency_engine_paired(s->engine, ref, lp, pair_progress, s, &s->paired);
     aellm_engine_free(ref);
@@ -616,14 +647,14 @@ static int find_anchor(eval_state *s, aellm_store *store)
     r.force = 0;
     r.max_memory_bytes = 0;
     r.max_power_w = 0;
-    r.model_hash = s->model_hash;
+    r.model_hash = s->file_hash;
     char *json = NULL;
     int cached = 0;
     /* this evaluation's model must not count in the default's memory */
     aellm_model_free(s->model);
     s->model = NULL;
     int rc = aellm_evaluate(&r, store, &json, &cached);
-    if (!rc) rc = aellm_model_load(&s->model, r.model_path, r.tokenizer_path);
+    if (!rc) rc = load_model(&r, &s->model);
     if (rc) {
         free(json);
         return rc;
@@ -857,7 +888,14 @@ static char *record(const eval_state *s)
     cJSON_AddStringToObject(j, "provenance", "measured");
     cJSON *model = cJSON_AddObjectToObject(j, "model");
     cJSON_AddStringToObject(model, "path", s->req->model_path);
-    cJSON_AddStringToObject(model, "sha256", s->model_hash);
+    cJSON_AddStringToObject(model, "sha256", s->file_hash);
+    if (s->req->lora_path) {
+        cJSON *l = cJSON_AddObjectToObject(model, "lora");
+        cJSON_AddStringToObject(l, "path", s->req->lora_path);
+        cJSON_AddStringToObject(l, "sha256", s->lora_hash);
+        cJSON_AddNumberToObject(l, "scale", s->req->lora_scale ? s->req->lora_scale : 1.0);
+        cJSON_AddStringToObject(model, "identity", s->model_hash);
+    }
     add_parsed(model, "shape", s->model_json);
     add_parsed(j, "task", s->task_json);
     cJSON_AddStringToObject(cJSON_GetObjectItem(j, "task"), "name", aellm_task_name(s->req->task));
