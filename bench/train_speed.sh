@@ -3,8 +3,11 @@
 # (full fine-tuning, LoRA rank 16 on q,k,v,o) against the engine's own
 # inference forward over the same windows (aellm perplexity at the same
 # context: a full step costs about 3 forwards by FLOPs, a LoRA step about 2),
-# and against llama.cpp's llama-finetune (full fine-tuning only) with the same
-# threads, sequence length and batch, when LLAMA_FINETUNE points at it.
+# against OpenBLAS SGEMM at the model's FFN shape over the batch's tokens
+# (bench_matmul_ab, same run), by the step's FLOPs (3 x 2 x matrix weights per
+# token, plus the full T x T attention), and against llama.cpp's
+# llama-finetune (full fine-tuning only) with the same threads, sequence
+# length and batch, when LLAMA_FINETUNE points at it.
 #
 #   bench/train_speed.sh BUILD_DIR [DATA_DIR]
 #   env: MODELS="stories260K babyllama" SEQ=256 BATCHES="1 8" STEPS=40 THREADS=2
@@ -24,14 +27,23 @@ jnum() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 [ -n "${LLAMA_FINETUNE:-}" ] && echo "llama.cpp: $LLAMA_FINETUNE"
 echo
-echo "| model | batch x seq | forward tok/s | full tok/s | forward / full | LoRA r16 tok/s | forward / LoRA | llama-finetune tok/s | aellm full / llama-finetune |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| model | batch x seq | forward tok/s | full tok/s | forward / full | full GFLOP/s / SGEMM's | LoRA r16 tok/s | forward / LoRA | llama-finetune tok/s | aellm full / llama-finetune |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for model in ${MODELS:-stories260K babyllama}; do
     case $model in
     stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
     babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
     esac
     "$aellm" convert "${m[@]}" -o "$work/$model.gguf" >/dev/null 2>&1
+    # FLOPs of a full training step per token, and the FFN shape (rows x width)
+    read -r flops shape < <("$aellm" info -m "$work/$model.gguf" --json | python3 -c "
+import json, sys
+t = {x['name']: x['shape'] for x in json.load(sys.stdin)['tensors']}
+mats = sum(s[0] * s[1] for n, s in t.items() if n.startswith('blk.') and len(s) == 2)
+mats += t['output.weight'][0] * t['output.weight'][1] if 'output.weight' in t else t['token_embd.weight'][0] * t['token_embd.weight'][1]
+L = len([n for n in t if n.endswith('attn_q.weight')])
+qd = t['blk.0.attn_q.weight'][1]
+print(3 * 2 * mats + 3 * L * 4 * $seq * qd, '%dx%d' % (t['blk.0.ffn_up.weight'][1], t['blk.0.ffn_up.weight'][0]))")
     fwd=$("$aellm" perplexity -m "$work/$model.gguf" -f "$work/train.txt" -c "$seq" -b "$seq" -t "$threads" \
         --json 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin); print(r['chunks']*r['ctx']/r['seconds'])")
     lf="-"
@@ -60,11 +72,14 @@ else:
         run() { "$aellm" train -m "$work/$model.gguf" -d "$work/train.txt" -o "$work/out.gguf" --seq-len "$seq" \
             --batch "$b" --steps "$steps" --heldout 0.02 --eval-max 1 -t "$threads" -q --json "$@" | jnum tokens_per_s; }
         full=$(run --method full)
+        sgemm=$("$build/bench/bench_matmul_ab" $((b * seq)) f32 3 3 "$shape" 2>/dev/null |
+            awk -v s="$shape" '$1 == s {print $3}')
         lora=$(run --method lora --rank 16)
         ratio="-"
         [ "$lf" != "-" ] && ratio=$(python3 -c "print('%.2f' % ($full / $lf))")
         python3 -c "
-f, fu, lo = $fwd, $full, $lora
-print('| $model | $b x $seq | %.0f | %.0f | %.2f | %.0f | %.2f | $lf | $ratio |' % (f, fu, f / fu, lo, f / lo))"
+f, fu, lo, fl, sg = $fwd, $full, $lora, $flops, ${sgemm:-0}
+share = '%.1f / %.1f = %.2f' % (fu * fl / 1e9, sg, fu * fl / 1e9 / sg) if sg else '-'
+print('| $model | $b x $seq | %.0f | %.0f | %.2f | %s | %.0f | %.2f | $lf | $ratio |' % (f, fu, f / fu, share, lo, f / lo))"
     done
 done
