@@ -9,6 +9,7 @@
 #
 #   LLAMA_CPP=/path/to/llama.cpp/build/bin bench/llamacpp_ppl_check.sh [BUILD_DIR] [DATA_DIR]
 #   env: THREADS=2  WORK=/tmp/aellm-llamacpp-check
+# A second table: fine-tuned models (merged GGUF, and base + LoRA adapter) by both.
 # llama.cpp runs with an F32 KV cache (-ctk f32 -ctv f32), as aellm's default.
 set -euo pipefail
 build=${1:-build}
@@ -74,3 +75,27 @@ PY
 # files keep those rows in aellm's padded types, which llama.cpp cannot load.
 check stories260K stories260K/stories260K.bin "$work/ts64k.txt" stories260K/tok512.bin 512 f32
 check babyllama babyllama/babyllama-1M.bin "$work/ts64k-nonl.txt" babyllama/tok105.bin 256 "f32 q8_0 q4_0"
+
+# Fine-tuned models: stories260K trained on WikiText-2 valid by LoRA and RSLoRA,
+# the merged GGUF scored by both, and the unmerged adapter (llama.cpp's LoRA
+# GGUF; RSLoRA's alpha written as alpha * sqrt(r)) applied by both --lora.
+echo
+echo "| fine-tuned stories260K | merged: aellm PPL | merged: llama.cpp PPL | base + adapter: aellm --lora | base + adapter: llama.cpp --lora |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+dir=$work/stories260K
+head -c 65536 "$data/wikitext-2/test.txt" >"$work/wt-test.txt"
+final_ppl() { grep -a "Final estimate" | sed 's/.*PPL = \([0-9.]*\).*/\1/'; }
+for method in lora rslora; do
+    "$aellm" train -m "$dir/f32.gguf" -d "$data/wikitext-2/valid.txt" -o "$dir/$method.gguf" \
+        --adapter-out "$dir/$method-adapter.gguf" --method "$method" --rank 8 --steps 40 -t "$threads" -q \
+        >/dev/null
+    a_m=$("$aellm" perplexity -m "$dir/$method.gguf" -f "$work/wt-test.txt" -c 512 -t "$threads" 2>/dev/null |
+        awk '/^PPL/ {print $3}')
+    a_l=$("$aellm" perplexity -m "$dir/f32.gguf" --lora "$dir/$method-adapter.gguf" -f "$work/wt-test.txt" -c 512 \
+        -t "$threads" 2>/dev/null | awk '/^PPL/ {print $3}')
+    l_m=$("$bin/llama-perplexity" -m "$dir/$method.gguf" -f "$work/wt-test.txt" -c 512 -t "$threads" -ctk f32 \
+        -ctv f32 2>&1 | final_ppl)
+    l_l=$("$bin/llama-perplexity" -m "$dir/f32.gguf" --lora "$dir/$method-adapter.gguf" -f "$work/wt-test.txt" \
+        -c 512 -t "$threads" -ctk f32 -ctv f32 2>&1 | final_ppl)
+    echo "| $method rank 8, 40 steps | $a_m | $l_m | $a_l | $l_l |"
+done

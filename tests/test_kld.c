@@ -244,6 +244,9 @@ static void test_base_file(void **state)
     aellm_task_result_free(&r1);
     aellm_task_result_free(&r2);
     aellm_kld_base_free(back);
+    /* a target that is not a regular file is refused, not replaced */
+    assert_int_equal(aellm_kld_base_save(b, tmp_dir), AELLM_EIO);
+    assert_non_null(strstr(aellm_error_last(), "not a regular file"));
     /* missing, truncated, foreign */
     assert_int_equal(aellm_kld_base_load(&back, tmp_path("none.bin")), AELLM_ENOTFOUND);
     assert_int_equal(truncate(file, 200), 0);

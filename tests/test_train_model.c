@@ -141,7 +141,9 @@ static double ref_loss(const ref_model *r)
 }
 
 /* ---- the check ---- */
-static train_model *random_model(int tied, int B, int T)
+/* A small random model with GQA (2 layers, 4 query / 2 KV heads, vocab 19)
+ * for training as `me` says (NULL: full). */
+static train_model *small_model(int tied, int B, int T, uint64_t seed, const train_method *me)
 {
     aellm_model_config cfg = {.dim = 16,
                               .hidden_dim = 24,
@@ -156,9 +158,15 @@ static train_model *random_model(int tied, int B, int T)
                               .tied_output = tied};
     aellm_model *m = NULL;
     train_model *tm = NULL;
-    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 3), 0);
-    assert_int_equal(train_model_new(&tm, m, B, T, NULL), 0);
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, seed), 0);
+    if (train_model_new(&tm, m, B, T, me)) fail_msg("%s", aellm_error_last());
     aellm_model_free(m);
+    return tm;
+}
+
+static train_model *random_model(int tied, int B, int T)
+{
+    train_model *tm = small_model(tied, B, T, 3, NULL);
     /* weights large enough that every path carries gradient */
     for (int i = 0; i < TP_COUNT; i++)
         for (size_t j = 0; j < tm->p.n[i]; j++)
@@ -272,24 +280,8 @@ static void test_loss_equals_engine(void **state)
 /* ---- the methods on the model ---- */
 static train_model *method_model(train_method_kind kind, int B, int T)
 {
-    aellm_model_config cfg = {.dim = 16,
-                              .hidden_dim = 24,
-                              .n_layers = 2,
-                              .n_heads = 4,
-                              .n_kv_heads = 2,
-                              .head_dim = 4,
-                              .vocab_size = 19,
-                              .seq_len = 16,
-                              .rope_base = 10000.0f,
-                              .norm_eps = 1e-5f,
-                              .tied_output = 1};
-    aellm_model *m = NULL;
-    train_model *tm = NULL;
-    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 5), 0);
     train_method me = {.kind = kind, .rank = 4, .alpha = 8, .targets = 0x7f, .seed = 9};
-    if (train_model_new(&tm, m, B, T, &me)) fail_msg("%s", aellm_error_last());
-    aellm_model_free(m);
-    return tm;
+    return small_model(1, B, T, 5, &me);
 }
 
 /* Every adapter starts as the base: the same loss to the bit (LoRA, RSLoRA)

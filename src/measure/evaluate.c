@@ -16,6 +16,7 @@
 #include "aellm/hardware.h"
 #include "aellm/memory.h"
 #include "aellm/train.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "core/hash.h"
@@ -353,17 +354,28 @@ static int cache_key(cJSON *j, char key[AELLM_HASH_HEX])
     return 0;
 }
 
-/* The cache key: model file, tokenizer file (another one cuts other tokens),
- * task (text and windows) and engine. */
-static int kld_base_key(const eval_state *s, char key[AELLM_HASH_HEX])
+/* What identifies the model a cached artefact was made from: the model's
+ * identity (file, and adapter) and the tokenizer file (another one cuts other
+ * tokens). */
+static int add_model_identity(cJSON *j, const eval_state *s)
 {
     char tok[AELLM_HASH_HEX] = "";
     const char *tp = s->req->tokenizer_path;
     int rc = tp ? aellm_hash_file(tp, tok) : 0;
     if (rc) return rc;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kld_base_of_model", s->model_hash);
+    cJSON_AddStringToObject(j, "model", s->model_hash);
     cJSON_AddStringToObject(j, "tokenizer", tok);
+    return 0;
+}
+
+/* The cache key of a kld base: model, tokenizer, task (text and windows),
+ * engine. */
+static int kld_base_key(const eval_state *s, char key[AELLM_HASH_HEX])
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "what", "kld base");
+    int rc = add_model_identity(j, s);
+    if (rc) return cJSON_Delete(j), rc;
     cJSON_AddStringToObject(j, "task", s->task_hash);
     return cache_key(j, key);
 }
@@ -396,9 +408,11 @@ static int ft_key(const eval_state *s, char key[AELLM_HASH_HEX])
     char *ft = aellm_config_canonical_finetuning(&s->cfg);
     if (!ft) return AELLM_ERROR;
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "finetuned_from", s->model_hash);
+    cJSON_AddStringToObject(j, "what", "fine-tuned model");
     cJSON_AddRawToObject(j, "stage", ft);
     free(ft);
+    int rc = add_model_identity(j, s);
+    if (rc) return cJSON_Delete(j), rc;
     return cache_key(j, key);
 }
 
@@ -502,16 +516,16 @@ static int finetune_stage(eval_state *s)
     }
     if ((rc = ft_train(s, &tuned))) return rc;
     if (cache && aellm_model_save_gguf(tuned, model_path, -1) == 0) {
-        /* the cost after the model: a cost file always has its model */
+        /* the cost after the model: a cost file always has its model (not
+           kept when it cannot be written: the next evaluation trains again) */
         cJSON *j = ft_cost_json(&s->ft);
-        char *text = cJSON_Print(j), tmp[4200];
+        char *text = cJSON_Print(j);
         cJSON_Delete(j);
-        snprintf(tmp, sizeof(tmp), "%s.tmp", cost_path);
-        FILE *f = text ? fopen(tmp, "w") : NULL;
-        int ok = f && fputs(text, f) >= 0;
-        if (f && fclose(f)) ok = 0;
-        if (ok) ok = rename(tmp, cost_path) == 0;
-        if (!ok) unlink(tmp);
+        aellm_atomic a;
+        if (text && aellm_atomic_open(&a, cost_path) == 0) {
+            aellm_atomic_write(&a, text, strlen(text));
+            aellm_atomic_commit(&a);
+        }
         free(text);
     }
     aellm_model_free(s->model);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/timer.h"
 #include "measure/task_internal.h"
@@ -112,37 +113,17 @@ int aellm_kld_base_compute(aellm_kld_base **out, const aellm_task *t, aellm_lm *
 }
 
 /* ---- the file ---- */
-static int write_all(FILE *f, const void *p, size_t n)
-{
-    return fwrite(p, 1, n, f) == n ? 0 : -1;
-}
-
 int aellm_kld_base_save(const aellm_kld_base *b, const char *path)
 {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp) return aellm_error_oom("a file name", n);
-    snprintf(tmp, n, "%s.XXXXXX", path); /* unique: two processes may fill one cache */
-    int fd = mkstemp(tmp), rc = 0;
-    if (fd >= 0) fchmod(fd, 0644); /* mkstemp's 0600 would hide a shared cache */
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        if (fd >= 0) close(fd), unlink(tmp);
-        free(tmp);
-        return rc;
-    }
+    aellm_atomic a;
+    int rc = aellm_atomic_open(&a, path);
+    if (rc) return rc;
     size_t rows = (size_t)b->h.n_rows;
-    if (write_all(f, KLD_MAGIC, 8) || write_all(f, &b->h, sizeof(b->h)) ||
-        write_all(f, b->targets, rows * sizeof(int32_t)) ||
-        write_all(f, b->rows, rows * b->h.n_vocab * sizeof(float)) || fflush(f) || fsync(fileno(f)))
-        rc = aellm_error_set(AELLM_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(f) && !rc) rc = aellm_error_set(AELLM_EIO, "%s: close failed", tmp);
-    if (!rc && rename(tmp, path))
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    aellm_atomic_write(&a, KLD_MAGIC, 8);
+    aellm_atomic_write(&a, &b->h, sizeof(b->h));
+    aellm_atomic_write(&a, b->targets, rows * sizeof(int32_t));
+    aellm_atomic_write(&a, b->rows, rows * b->h.n_vocab * sizeof(float));
+    return aellm_atomic_commit(&a);
 }
 
 /* The header's sizes against each other and the file's length. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 
 #define CKPT_MAGIC   "AELLMCKP"
@@ -33,24 +34,11 @@ static uint64_t param_floats(const train_optim_group *g, int n)
     return total;
 }
 
-static int write_all(FILE *f, const void *p, size_t n)
-{
-    return fwrite(p, 1, n, f) == n ? 0 : -1;
-}
-
 int train_checkpoint_save(const char *path, const train_ckpt *c)
 {
-    size_t n = strlen(path) + 8;
-    char *tmp = malloc(n);
-    if (!tmp) return aellm_error_oom("a file name", n);
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f) {
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
+    aellm_atomic a;
+    int rc = aellm_atomic_open(&a, path);
+    if (rc) return rc;
     ckpt_header h = {.version = CKPT_VERSION,
                      .method = (uint32_t)c->method,
                      .rank = (uint32_t)c->rank,
@@ -64,18 +52,12 @@ int train_checkpoint_save(const char *path, const train_ckpt *c)
                      .epoch = c->pos.epoch,
                      .heldout_before = c->heldout_before,
                      .loss = c->loss};
-    int bad = write_all(f, CKPT_MAGIC, 8) || write_all(f, &h, sizeof(h));
-    for (int i = 0; !bad && i < c->n_groups; i++)
-        bad = write_all(f, c->groups[i].param, c->groups[i].n * sizeof(float));
-    if (!bad) bad = write_all(f, c->state, c->n_state * sizeof(float));
-    if (!bad) bad = fflush(f) || fsync(fileno(f));
-    if (fclose(f)) bad = 1;
-    if (bad) rc = aellm_error_set(AELLM_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path))
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    aellm_atomic_write(&a, CKPT_MAGIC, 8);
+    aellm_atomic_write(&a, &h, sizeof(h));
+    for (int i = 0; i < c->n_groups; i++)
+        aellm_atomic_write(&a, c->groups[i].param, c->groups[i].n * sizeof(float));
+    aellm_atomic_write(&a, c->state, c->n_state * sizeof(float));
+    return aellm_atomic_commit(&a);
 }
 
 /* The checkpoint must be of this run: method, rank, batch, steps and sizes. */

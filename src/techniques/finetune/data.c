@@ -114,7 +114,8 @@ static int example(train_data *d, int64_t e, const char *prompt, const char *com
         while (common < np && common < na && p[common] == a[common]) common++;
         int32_t *t = d->ex_tok + e * (d->T + 1), eos = aellm_tokenizer_eos(tok);
         float *w = d->ex_w + e * d->T;
-        for (int i = 0; i <= d->T; i++) t[i] = (size_t)i < na ? a[i] : (size_t)i == na ? eos : eos;
+        for (int i = 0; i <= d->T; i++)
+            t[i] = (size_t)i < na ? a[i] : eos; /* EOS, then EOS padding */
         /* target i is token i+1: weighted when it is completion or its EOS */
         for (int i = 0; i < d->T; i++) w[i] = (size_t)(i + 1) >= common && (size_t)(i + 1) <= na;
     }
