@@ -77,8 +77,11 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m);
  * fine-tune): the key of a fine-tuned model in a cache. Caller frees. */
 char *aellm_config_canonical_finetuning(const aellm_config *c);
 
-/* Applies the inference stage (fine-tuning is a stage of its own, run
- * before it: aellm_evaluate runs aellm_train): pools m's KV heads in place
+/* The inference stage's canonical JSON alone, for `m`. Caller frees. */
+char *aellm_config_canonical_inference(const aellm_config *c, const aellm_model *m);
+
+/* Applies the inference stage (the evaluation pipeline runs it after the
+ * fine-tuning stage; src/techniques/stage.h): pools m's KV heads in place
  * (before quantizing, so that calibration sees the pooled model), then, when
  * the weights change, writes
  * the quantized model to *out (caller frees; else *out = NULL: run `m`), and

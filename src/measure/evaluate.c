@@ -15,13 +15,14 @@
 #include "aellm/energy.h"
 #include "aellm/hardware.h"
 #include "aellm/memory.h"
-#include "aellm/train.h"
+#include "aellm/train.h" /* aellm_model_apply_lora */
 #include "core/atomic.h"
 #include "core/error.h"
 #include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "core/hash.h"
 #include "core/json.h"
 #include "kernels/kernels.h"
+#include "techniques/stage.h"
 
 const char *aellm_engine_version(void)
 {
@@ -47,21 +48,11 @@ static void progress(const aellm_eval_request *r, const char *phase, int64_t don
 }
 
 /* Everything one evaluation holds, released in one place. */
-/* The fine-tuning stage's outcome, for the record. */
-typedef struct {
-    int ran;    /* the configuration fine-tunes */
-    int cached; /* the fine-tuned model came from the cache (cost from its first run) */
-    aellm_train_result res;
-    double joules;
-    char energy_source[48];
-    int energy_measured;
-} ft_outcome;
-
 typedef struct {
     const aellm_eval_request *req;
-    aellm_config cfg; /* the request's, with the task's training file filled in */
-    ft_outcome ft;
-    aellm_model *model, *quantized;
+    aellm_config cfg;     /* the request's, with the task's training file filled in */
+    cJSON *stage_reports; /* stage name -> its report with its cost, for the record */
+    aellm_model *model;   /* the model, then each stage's output in turn */
     aellm_engine *engine;
     aellm_lm *lm;
     aellm_kld_base *kld_base; /* kld tasks: the unmodified model's distributions */
@@ -99,7 +90,7 @@ static void state_free(eval_state *s)
     aellm_energy_meter_free(s->meter);
     aellm_lm_engine_free(s->lm);
     aellm_engine_free(s->engine);
-    aellm_model_free(s->quantized);
+    cJSON_Delete(s->stage_reports);
     aellm_model_free(s->model);
     free(s->model_json);
     free(s->task_json);
@@ -222,11 +213,6 @@ static int identify(eval_state *s)
     aellm_store_key(s->model_hash, s->task_hash, s->hw_hash, s->config_hash, aellm_engine_version(),
                     protocol_hash, s->key);
     return 0;
-}
-
-static void quant_progress(int layer, int n_layers, void *user)
-{
-    progress(user, "quantize", layer + 1, n_layers);
 }
 
 static const char *human_bytes(double b, char *buf, size_t cap)
@@ -399,138 +385,134 @@ static int find_kld_base(eval_state *s)
     return rc;
 }
 
-/* ---- the fine-tuning stage: trained once per (model, fine-tuning
- * configuration, engine) and kept in the cache folder as GGUF with its cost
- * beside it, so the inference-stage variants of one fine-tuned model reuse
- * it ---- */
-static int ft_key(const eval_state *s, char key[AELLM_HASH_HEX])
+/* ---- the stages (src/techniques/stage.h), in order: each output is keyed
+ * by the key of its input and the stage's canonical configuration; the
+ * outputs of costly stages (training) are kept in the cache folder as GGUF
+ * with the stage's report beside it, so that the inference-stage variants
+ * of one fine-tuned model reuse it ---- */
+static int model_key(const eval_state *s, char key[AELLM_HASH_HEX])
 {
-    char *ft = aellm_config_canonical_finetuning(&s->cfg);
-    if (!ft) return AELLM_ERROR;
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "what", "fine-tuned model");
-    cJSON_AddRawToObject(j, "stage", ft);
-    free(ft);
+    cJSON_AddStringToObject(j, "what", "model");
     int rc = add_model_identity(j, s);
     if (rc) return cJSON_Delete(j), rc;
     return cache_key(j, key);
 }
 
-static void train_progress(const aellm_train_progress *p, void *user)
+/* key <- the key of what `st` makes of the model that `key` names. */
+static int stage_key(const eval_state *s, const aellm_stage *st, char key[AELLM_HASH_HEX])
 {
-    progress(user, "finetune", p->step, p->steps);
+    char *canon = st->canonical(&s->cfg, s->model);
+    if (!canon) return AELLM_ERROR;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "what", "stage output");
+    cJSON_AddStringToObject(j, "stage", st->name);
+    cJSON_AddStringToObject(j, "input", key);
+    cJSON_AddRawToObject(j, "config", canon);
+    free(canon);
+    return cache_key(j, key);
 }
 
-static cJSON *ft_cost_json(const ft_outcome *o)
+static void stage_progress(const char *phase, int64_t done, int64_t total, void *user)
 {
-    cJSON *j = aellm_train_result_json(&o->res);
-    cJSON_AddNumberToObject(j, "energy_j", o->joules);
-    cJSON_AddStringToObject(j, "energy_source", o->energy_source);
-    cJSON_AddBoolToObject(j, "energy_measured", o->energy_measured);
-    return j;
+    progress(user, phase, done, total);
 }
 
-static double num_of(const cJSON *j, const char *k)
+/* Runs one stage with its wall time and energy measured around it. */
+static int run_measured(eval_state *s, const aellm_stage *st, const aellm_stage_env *env,
+                        cJSON **report)
 {
-    const cJSON *v = cJSON_GetObjectItem(j, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-/* The cost recorded beside a cached fine-tuned model. */
-static int ft_cost_load(ft_outcome *o, const char *path)
-{
-    cJSON *j = NULL;
-    if (aellm_json_load(&j, path)) return -1;
-    aellm_train_result *r = &o->res;
-    const cJSON *m = cJSON_GetObjectItem(j, "method"),
-                *src = cJSON_GetObjectItem(j, "energy_source");
-    int ok = cJSON_IsString(m) && cJSON_IsString(src);
-    if (ok) {
-        snprintf(r->method, sizeof(r->method), "%s", m->valuestring);
-        snprintf(o->energy_source, sizeof(o->energy_source), "%s", src->valuestring);
-        r->steps = (int)num_of(j, "steps");
-        r->tokens = (int64_t)num_of(j, "tokens");
-        r->train_loss = num_of(j, "train_loss");
-        r->heldout_loss_before = num_of(j, "heldout_loss_before");
-        r->heldout_loss = num_of(j, "heldout_loss");
-        r->seconds = num_of(j, "wall_s");
-        r->tokens_per_s = num_of(j, "tokens_per_s");
-        r->trainable = (int64_t)num_of(j, "trainable_params");
-        r->optimizer_bytes = (size_t)num_of(j, "optimizer_bytes");
-        r->peak_bytes = (size_t)num_of(j, "peak_bytes");
-        o->joules = num_of(j, "energy_j");
-        o->energy_measured = cJSON_IsTrue(cJSON_GetObjectItem(j, "energy_measured"));
-    }
-    cJSON_Delete(j);
-    return ok ? 0 : -1;
-}
-
-static int ft_train(eval_state *s, aellm_model **tuned)
-{
-    const aellm_eval_request *r = s->req;
-    const aellm_config *c = &s->cfg;
-    aellm_train_params p;
-    aellm_train_params_default(&p);
-    p.method = c->ft_method;
-    p.rank = c->ft_rank;
-    p.alpha = (float)(c->ft_alpha_ratio * c->ft_rank);
-    p.targets = c->ft_targets;
-    p.steps = c->ft_steps;
-    p.lr = (float)c->ft_lr;
-    p.eval_max = 32; /* the held-out loss is a report here, not the accuracy */
-    p.progress = train_progress;
-    p.progress_user = (void *)r;
     aellm_energy_meter *meter = NULL;
     aellm_energy_reading e = {0};
-    int rc = aellm_energy_meter_new(&meter, &s->hw, r->energy_sources);
+    double t0 = unix_now();
+    int rc = aellm_energy_meter_new(&meter, &s->hw, s->req->energy_sources);
     if (!rc) rc = aellm_energy_meter_start(meter);
-    if (!rc) rc = aellm_train(tuned, s->model, c->ft_data, &p, &s->ft.res);
+    if (!rc) rc = st->run(&s->cfg, &s->model, env, report);
     if (!rc) rc = aellm_energy_meter_stop(meter, &e);
-    if (!rc) {
-        s->ft.joules = e.joules;
-        snprintf(s->ft.energy_source, sizeof(s->ft.energy_source), "%s",
-                 aellm_energy_meter_source_name(meter));
-        s->ft.energy_measured = !(aellm_energy_meter_sources(meter) & AELLM_ENERGY_MODEL);
+    if (!rc && *report) {
+        if (!cJSON_GetObjectItem(*report, "wall_s"))
+            cJSON_AddNumberToObject(*report, "wall_s", unix_now() - t0);
+        cJSON_AddNumberToObject(*report, "energy_j", e.joules);
+        cJSON_AddStringToObject(*report, "energy_source", aellm_energy_meter_source_name(meter));
+        cJSON_AddBoolToObject(*report, "energy_measured",
+                              !(aellm_energy_meter_sources(meter) & AELLM_ENERGY_MODEL));
     }
     aellm_energy_meter_free(meter);
     return rc;
 }
 
-static int finetune_stage(eval_state *s)
+static void kept_paths(const char *dir, const aellm_stage *st, const char *key, char *model,
+                       char *report, size_t cap)
 {
-    char dir[3800], key[AELLM_HASH_HEX], model_path[4096], cost_path[4096];
-    int rc = ft_key(s, key), cache = !rc && cache_dir(s->req, dir, sizeof(dir)) == 0;
-    if (rc) return rc;
-    s->ft.ran = 1;
-    aellm_model *tuned = NULL;
-    if (cache) {
-        snprintf(model_path, sizeof(model_path), "%s/ft-%.32s.gguf", dir, key);
-        snprintf(cost_path, sizeof(cost_path), "%s/ft-%.32s.json", dir, key);
-        if (ft_cost_load(&s->ft, cost_path) == 0 &&
-            aellm_model_load(&tuned, model_path, NULL) == 0) {
-            s->ft.cached = 1;
-            aellm_model_free(s->model);
-            s->model = tuned;
-            return 0;
-        }
-    }
-    if ((rc = ft_train(s, &tuned))) return rc;
-    if (cache && aellm_model_save_gguf(tuned, model_path, -1) == 0) {
-        /* the cost after the model: a cost file always has its model (not
-           kept when it cannot be written: the next evaluation trains again) */
-        cJSON *j = ft_cost_json(&s->ft);
-        char *text = cJSON_Print(j);
-        cJSON_Delete(j);
-        aellm_atomic a;
-        if (text && aellm_atomic_open(&a, cost_path) == 0) {
-            aellm_atomic_write(&a, text, strlen(text));
-            aellm_atomic_commit(&a);
-        }
-        free(text);
+    snprintf(model, cap, "%s/%s-%.32s.gguf", dir, st->name, key);
+    snprintf(report, cap, "%s/%s-%.32s.json", dir, st->name, key);
+}
+
+/* A kept output: the model and the report of the run that made it. */
+static int kept_load(eval_state *s, const char *model_path, const char *report_path, cJSON **report)
+{
+    aellm_model *m = NULL;
+    if (aellm_json_load(report, report_path)) return -1;
+    if (!cJSON_IsObject(*report) || aellm_model_load(&m, model_path, NULL)) {
+        cJSON_Delete(*report);
+        *report = NULL;
+        return -1;
     }
     aellm_model_free(s->model);
-    s->model = tuned;
+    s->model = m;
     return 0;
+}
+
+/* The report after the model: a report always has its model. Not kept
+   when it cannot be written: the next evaluation makes it again. */
+static void kept_save(const aellm_model *m, const cJSON *report, const char *model_path,
+                      const char *report_path)
+{
+    if (aellm_model_save_gguf(m, model_path, -1)) return;
+    char *text = report ? cJSON_Print(report) : strdup("{}");
+    aellm_atomic a;
+    if (text && aellm_atomic_open(&a, report_path) == 0) {
+        aellm_atomic_write(&a, text, strlen(text));
+        aellm_atomic_commit(&a);
+    }
+    free(text);
+}
+
+static int run_stage(eval_state *s, const aellm_stage *st, const aellm_stage_env *env,
+                     char key[AELLM_HASH_HEX])
+{
+    char dir[3800], model_path[4096], report_path[4096];
+    int rc = stage_key(s, st, key);
+    if (rc) return rc;
+    int keep = st->keep && cache_dir(s->req, dir, sizeof(dir)) == 0, reused = 0;
+    if (keep) kept_paths(dir, st, key, model_path, report_path, sizeof(model_path));
+    cJSON *report = NULL;
+    if (keep && kept_load(s, model_path, report_path, &report) == 0)
+        reused = 1;
+    else if ((rc = run_measured(s, st, env, &report)))
+        return rc;
+    else if (keep)
+        kept_save(s->model, report, model_path, report_path);
+    if (report) {
+        cJSON_AddBoolToObject(report, "reused", reused);
+        cJSON_AddItemToObject(s->stage_reports, st->name, report);
+    }
+    return 0;
+}
+
+static int run_stages(eval_state *s, aellm_engine_params *ep)
+{
+    aellm_stage_env env = {.n_threads = s->req->n_threads,
+                           .ep = ep,
+                           .progress = stage_progress,
+                           .user = (void *)s->req};
+    char key[AELLM_HASH_HEX];
+    int n, rc = model_key(s, key);
+    const aellm_stage *const *list = aellm_stages(&n);
+    if (!rc && !(s->stage_reports = cJSON_CreateObject())) rc = aellm_error_oom("stage reports", 0);
+    for (int i = 0; i < n && !rc; i++)
+        if (list[i]->applies(&s->cfg)) rc = run_stage(s, list[i], &env, key);
+    return rc;
 }
 
 static int prepare(eval_state *s)
@@ -539,18 +521,10 @@ static int prepare(eval_state *s)
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_threads = r->n_threads;
-    int rc = aellm_config_finetunes(&s->cfg) ? finetune_stage(s) : 0;
-    if (!rc)
-        rc = aellm_config_apply(&s->cfg, s->model, &s->quantized, &ep, quant_progress, (void *)r);
+    int rc = run_stages(s, &ep);
     if (rc) return rc;
-    if (s->quantized) { /* it owns copies of everything: the source is not part of the
-                           configuration's memory */
-        aellm_model_free(s->model);
-        s->model = NULL;
-    }
-    const aellm_model *m = s->quantized ? s->quantized : s->model;
-    if ((rc = aellm_engine_new(&s->engine, m, &ep))) return rc;
-    if ((rc = aellm_lm_engine_new(&s->lm, s->engine, aellm_model_tokenizer(m)))) return rc;
+    if ((rc = aellm_engine_new(&s->engine, s->model, &ep))) return rc;
+    if ((rc = aellm_lm_engine_new(&s->lm, s->engine, aellm_model_tokenizer(s->model)))) return rc;
     return check_limits(s);
 }
 
@@ -895,6 +869,19 @@ static cJSON *energy_json(const eval_state *s)
     return o;
 }
 
+/* Each stage's report under its name, with what reuse means. */
+static void add_stage_reports(cJSON *j, const eval_state *s)
+{
+    for (cJSON *r = s->stage_reports ? s->stage_reports->child : NULL; r; r = r->next) {
+        cJSON *copy = cJSON_Duplicate(r, 1);
+        cJSON_AddStringToObject(copy, "note",
+                                "the cost of making this stage's model (that of its first run "
+                                "when reused); the latency, memory and energy below are of "
+                                "inference with the model it made");
+        cJSON_AddItemToObject(j, r->string, copy);
+    }
+}
+
 static char *record(const eval_state *s)
 {
     cJSON *j = cJSON_CreateObject();
@@ -920,14 +907,7 @@ static char *record(const eval_state *s)
     cJSON_AddStringToObject(eng, "version", aellm_engine_version());
     cJSON_AddNumberToObject(eng, "threads", aellm_engine_n_threads(s->engine));
     cJSON_AddStringToObject(eng, "isa", aellm_isa_name(aellm_cpu_isa()));
-    if (s->ft.ran) {
-        cJSON *ft = ft_cost_json(&s->ft);
-        cJSON_AddBoolToObject(ft, "reused", s->ft.cached);
-        cJSON_AddStringToObject(ft, "note",
-                                "the cost of producing the fine-tuned model (its first run when "
-                                "reused); merged adapters cost nothing at inference");
-        cJSON_AddItemToObject(j, "finetuning", ft);
-    }
+    add_stage_reports(j, s);
     cJSON_AddItemToObject(j, "accuracy", accuracy_json(s));
     cJSON_AddItemToObject(j, "latency", latency_json(s));
     cJSON_AddItemToObject(j, "memory", memory_json(s));

@@ -359,25 +359,13 @@ static int add_finetuning(cJSON *root, const aellm_config *c)
     return 0;
 }
 
-/* Adds the fine-tuning stage when there is one, prints and frees root. */
-static char *finish_canonical(cJSON *root, const aellm_config *c)
-{
-    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    char *s = aellm_json_canonical(root);
-    cJSON_Delete(root);
-    if (!s) aellm_error_oom("a canonical configuration", 0);
-    return s;
-}
-
-char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
+/* The inference stage as it acts on m, added to root; -1 after an error. */
+static int add_inference(cJSON *root, const aellm_config *c, const aellm_model *m)
 {
     const aellm_model_config *mc = aellm_model_config_get(m);
     int wt = c->weight_type >= 0 ? c->weight_type : aellm_model_weight_type(m);
     int quantized = changes_weights(c, m);
-    cJSON *root = cJSON_CreateObject(), *inf = cJSON_AddObjectToObject(root, "inference");
+    cJSON *inf = cJSON_AddObjectToObject(root, "inference");
     cJSON_AddStringToObject(inf, "weights", aellm_dtype_traits_get(wt)->name);
     cJSON_AddStringToObject(inf, "method", quantized ? aellm_quant_method_name(c->method) : "none");
     cJSON_AddBoolToObject(inf, "act_order", c->act_order);
@@ -388,22 +376,52 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
     cJSON_AddNumberToObject(inf, "kv_heads", heads > 0 ? heads : mc->n_kv_heads);
     if (quantized && c->calib_file[0]) {
         char hash[AELLM_HASH_HEX];
-        if (aellm_hash_file(c->calib_file, hash)) {
-            cJSON_Delete(root);
-            return NULL;
-        }
+        if (aellm_hash_file(c->calib_file, hash)) return -1;
         cJSON *cal = cJSON_AddObjectToObject(inf, "calibration");
         cJSON_AddStringToObject(cal, "sha256", hash);
         cJSON_AddNumberToObject(cal, "skip", (double)c->calib_skip);
         cJSON_AddNumberToObject(cal, "bytes", (double)c->calib_bytes);
         cJSON_AddNumberToObject(cal, "tokens", (double)c->calib_tokens);
     }
-    return finish_canonical(root, c);
+    return 0;
+}
+
+static char *print_canonical(cJSON *root)
+{
+    char *s = aellm_json_canonical(root);
+    cJSON_Delete(root);
+    if (!s) aellm_error_oom("a canonical configuration", 0);
+    return s;
+}
+
+char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (add_inference(root, c, m) || (aellm_config_finetunes(c) && add_finetuning(root, c))) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_canonical(root);
+}
+
+char *aellm_config_canonical_inference(const aellm_config *c, const aellm_model *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (add_inference(root, c, m)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_canonical(root);
 }
 
 char *aellm_config_canonical_finetuning(const aellm_config *c)
 {
-    return finish_canonical(cJSON_CreateObject(), c);
+    cJSON *root = cJSON_CreateObject();
+    if (aellm_config_finetunes(c) && add_finetuning(root, c)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_canonical(root);
 }
 
 int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
