@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `aellm space`: the bundled space counts 468 valid configurations (derived
+# `aellm space`: the bundled space counts 42696 valid configurations (derived
 # by hand in tests/test_space.c); a configuration is checked with one-line
 # errors naming the knob or the rule; equivalent configurations share an
 # identity.
@@ -7,7 +7,7 @@ set -u
 bin=$1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-"$bin" space --json | grep -q '"valid_points":[[:space:]]*468' || fail "valid point count"
+"$bin" space --json | grep -q '"valid_points":[[:space:]]*42696' || fail "valid point count"
 "$bin" space --help | grep -q -- "--config" || fail "no --help"
 echo '{"inference": {"weights": "int4", "group": 128}}' >"$tmp/a.json"
 echo '{"inference": {"group": 128, "weights": "int4", "act_order": true}}' >"$tmp/b.json"
@@ -23,6 +23,7 @@ bad() { # words, config text
 bad "inference.wieghts" '{"inference": {"wieghts": "int4"}}'
 bad "inference.group" '{"inference": {"weights": "int4", "group": 48}}'
 bad "SmoothQuant" '{"inference": {"weights": "int4", "method": "smoothquant"}}'
-bad "finetuning.method cannot be applied" '{"finetuning": {"method": "lora"}}'
+bad "QLoRA trains adapters over a 4-bit base" '{"finetuning": {"method": "qlora"}}'
+bad "architecture.attention cannot be applied" '{"architecture": {"attention": "mla"}}'
 bad "malformed" '{"inference": '
 echo "ok"

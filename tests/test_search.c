@@ -16,9 +16,22 @@
 #include <cmocka.h>
 
 #include "aellm/error.h"
+#include "core/error.h"
 #include "aellm/search.h"
 
 #define SPACE_FILE AELLM_SOURCE_DIR "/space/default.json"
+
+/* The bundled space as a search on a task without training data sees it:
+ * the fine-tuning stage held at none (468 points; synth_eval models the
+ * inference stage). */
+static aellm_space *inference_space(void)
+{
+    aellm_space *all = NULL, *held = NULL;
+    if (aellm_space_load(&all, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    if (aellm_space_hold_stage(all, "finetuning", &held)) fail_msg("%s", aellm_error_last());
+    aellm_space_free(all);
+    return held;
+}
 
 #include "synth_eval.h"
 
@@ -59,7 +72,7 @@ static void search_near_exhaustive(void **state)
 {
     (void)state;
     aellm_space *space = NULL;
-    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    space = inference_space();
     synth *y = calloc(1, sizeof(*y)), *z = calloc(1, sizeof(*z));
     y->space = space;
     z->space = space;
@@ -134,7 +147,7 @@ static void accuracy_floor_holds(void **state)
 {
     (void)state;
     aellm_space *space = NULL;
-    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    space = inference_space();
     synth *y = calloc(1, sizeof(*y));
     y->space = space;
     aellm_search_params p;
@@ -226,7 +239,7 @@ static void transfer_carries_surrogates(void **state)
 {
     (void)state;
     aellm_space *space = NULL;
-    if (aellm_space_load(&space, SPACE_FILE)) fail_msg("%s", aellm_error_last());
+    space = inference_space();
     synth *y = calloc(1, sizeof(*y));
     y->space = space;
     const double ctx_a[3] = {0.26e6, 5, 64}, ctx_b[3] = {15e6, 6, 288};
@@ -282,12 +295,42 @@ static void transfer_carries_surrogates(void **state)
     aellm_space_free(space);
 }
 
+/* Every evaluation fails (the machine cannot run the default): the search
+ * stops at once with the reason, instead of drawing point after point. */
+static int never_measures(void *user, const double *genes, aellm_objectives *out)
+{
+    (void)genes, (void)out;
+    ++*(int *)user;
+    aellm_error_set(AELLM_EINVAL, "latency: no timer here");
+    return 1;
+}
+
+static void unmeasurable_default_stops(void **state)
+{
+    (void)state;
+    aellm_space *space = inference_space();
+    int calls = 0;
+    aellm_search_params p;
+    aellm_search_params_default(&p);
+    p.space = space;
+    p.evaluate = never_measures;
+    p.user = &calls;
+    p.budget = 10;
+    aellm_search_result r;
+    assert_int_equal(aellm_search_run(&p, &r), AELLM_EINVAL);
+    assert_int_equal(calls, 1);
+    assert_non_null(strstr(aellm_error_last(), "default configuration cannot be measured"));
+    assert_non_null(strstr(aellm_error_last(), "no timer here"));
+    aellm_space_free(space);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_near_exhaustive),
         cmocka_unit_test(transfer_carries_surrogates),
         cmocka_unit_test(accuracy_floor_holds),
+        cmocka_unit_test(unmeasurable_default_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

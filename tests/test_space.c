@@ -45,21 +45,36 @@ static void default_space_loads(void **state)
     assert_int_equal(info.n_options, 8);
     assert_true(info.applies);
     aellm_space_knob(s, aellm_space_find(s, "finetuning.method"), &info);
+    assert_true(info.applies);
+    aellm_space_knob(s, aellm_space_find(s, "architecture.attention"), &info);
     assert_false(info.applies); /* not yet: held at its default */
     assert_int_equal(aellm_space_find(s, "inference.nope"), -1);
     aellm_space_free(s);
 }
 
-/* Hand count over the inference knobs (the other stages cannot be applied):
- * f32, bf16, f16, fp8 have no method, group or asym: 4. int8: rtn, gptq
- * with or without act_order, smoothquant: 4 (awq needs 4-bit). q8_0: rtn,
- * gptq x2: 3. int4: 3 groups x 2 asym x (rtn + gptq x2 + awq) = 24. nf4:
- * rtn + gptq x2 + awq = 4. Sum 39, times kv_cache 3, times kv_share 4. */
+/* Hand count. Inference knobs: f32, bf16, f16, fp8 have no method, group or
+ * asym: 4. int8: rtn, gptq with or without act_order, smoothquant: 4 (awq
+ * needs 4-bit). q8_0: rtn, gptq x2: 3. int4: 3 groups x 2 asym x (rtn +
+ * gptq x2 + awq) = 24. nf4: rtn + gptq x2 + awq = 4. Sum 39, times kv_cache
+ * 3, times kv_share 4: 468. Fine-tuning: none and full have no rank or
+ * alpha (468 each); lora, dora, rslora take 6 ranks x 4 alphas over all 468;
+ * qlora the same over the 4-bit points only ((24 + 4) x 3 x 4 = 336). The
+ * architecture stage cannot be applied yet. */
 static void enumeration_matches_hand_count(void **state)
 {
     (void)state;
-    aellm_space *s = load_default();
-    assert_int_equal(aellm_space_enumerate(s, NULL, NULL), 39 * 3 * 4);
+    aellm_space *s = load_default(), *held = NULL;
+    int inference = 39 * 3 * 4, four_bit = (24 + 4) * 3 * 4;
+    assert_int_equal(aellm_space_enumerate(s, NULL, NULL),
+                     2 * inference + 3 * 24 * inference + 24 * four_bit);
+    assert_int_equal(aellm_space_hold_stage(s, "finetuning", &held), 0);
+    assert_int_equal(aellm_space_enumerate(held, NULL, NULL), inference);
+    int k = aellm_space_find(held, "finetuning.method");
+    aellm_knob_info info;
+    aellm_space_knob(held, k, &info);
+    assert_false(info.applies);
+    assert_int_equal(aellm_space_n_knobs(held), aellm_space_n_knobs(s)); /* same genes */
+    aellm_space_free(held);
     aellm_space_free(s);
 }
 
@@ -94,7 +109,8 @@ static void canonical_identity(void **state)
     assert_int_equal(aellm_space_from_config(s, cfg, "cfg", b), 0);
     assert_memory_equal(a, b, (size_t)n * sizeof(double));
     char *text = aellm_space_canonical(s, a);
-    assert_string_equal(text, "{\"inference\":{\"act_order\":true,\"asym\":false,\"group\":32,"
+    assert_string_equal(text, "{\"finetuning\":{\"method\":\"none\"},"
+                              "\"inference\":{\"act_order\":true,\"asym\":false,\"group\":32,"
                               "\"kv_cache\":\"q8_0\",\"kv_share\":2,\"method\":\"gptq\","
                               "\"weights\":\"int4\"}}");
     free(text);
@@ -113,9 +129,12 @@ static void rules_and_errors(void **state)
     aellm_space_canonicalize(s, g);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);
     assert_non_null(strstr(why, "SmoothQuant"));
-    assert_int_equal(point(s, "{\"finetuning\": {\"method\": \"lora\"}}", g), 0);
+    assert_int_equal(point(s, "{\"finetuning\": {\"method\": \"qlora\"}}", g), 0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);
-    assert_non_null(strstr(why, "finetuning.method"));
+    assert_non_null(strstr(why, "QLoRA"));
+    assert_int_equal(point(s, "{\"architecture\": {\"attention\": \"mla\"}}", g), 0);
+    assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "architecture.attention"));
     assert_int_equal(point(s, "{\"inference\": {\"weights\": \"int4\", \"method\": \"awq\"}}", g),
                      0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 0);

@@ -24,6 +24,7 @@
 #include "aellm/engine.h"
 #include "aellm/model.h"
 #include "aellm/quantize.h"
+#include "aellm/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,7 +63,9 @@ int aellm_config_load(aellm_config *out, const char *path);
 void aellm_config_default(aellm_config *out); /* the model as it is */
 
 /* Whether the configuration can be applied to `m`: KV heads that divide the
- * model's, a calibration text for the methods that need one and that opens.
+ * model's, a calibration text for the methods that need one and that opens,
+ * a fine-tuning method, targets and rank that fit the model, training data
+ * that opens.
  * AELLM_EINVAL naming the key otherwise. */
 int aellm_config_check(const aellm_config *c, const aellm_model *m);
 
@@ -72,6 +75,10 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m);
  * configurations that compute the same thing give the same text. Caller
  * frees; NULL after an error. */
 char *aellm_config_canonical(const aellm_config *c, const aellm_model *m);
+
+/* The fine-tuning stage's training parameters (the defaults of
+ * aellm_train_params_default elsewhere); p borrows c's strings. */
+void aellm_config_train_params(const aellm_config *c, aellm_train_params *p);
 
 /* The fine-tuning stage's canonical JSON alone ({} when it does not
  * fine-tune): the key of a fine-tuned model in a cache. Caller frees. */

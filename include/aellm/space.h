@@ -50,6 +50,10 @@ int aellm_space_find(const aellm_space *s, const char *stage_dot_knob);
  * others held at their defaults); same knobs, same gene layout. Caller
  * frees. AELLM_EINVAL when no knob of that technique applies. */
 int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_space **out);
+/* A copy of the space in which no knob of `stage` applies (all held at
+ * their defaults: a search that cannot run the stage here); same knobs,
+ * same gene layout. Caller frees. */
+int aellm_space_hold_stage(const aellm_space *s, const char *stage, aellm_space **out);
 /* Whether option `o` of categorical knob `k` can be applied now. */
 int aellm_space_option_applies(const aellm_space *s, int k, int o);
 /* The option's value (borrowed JSON). */

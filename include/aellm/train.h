@@ -64,6 +64,11 @@ typedef struct {
 
 void aellm_train_params_default(aellm_train_params *p);
 
+/* Whether p's method, targets and rank fit m (rank within the smallest
+ * width of every target matrix), before any data is read: AELLM_EINVAL
+ * naming the problem otherwise. */
+int aellm_train_check(const aellm_model *m, const aellm_train_params *p);
+
 typedef struct {
     int steps;
     int64_t tokens;             /* training tokens processed */

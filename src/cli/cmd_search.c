@@ -27,19 +27,19 @@ typedef struct {
     char model_hash[65];
     const aellm_model *model; /* for what applies to it */
     int ft_steps;             /* optimiser steps of a fine-tuning stage */
+    const char *train;        /* its training data: --train, else the task's "train" file */
     int cached, failed;
 } evaluator;
 
-/* A fine-tuning stage trains for ev->ft_steps on the task's training file
- * (no file: the point does not apply here). */
+/* A fine-tuning stage trains for ev->ft_steps on ev->train (none: the point
+ * does not apply here). */
 static void add_finetuning(const evaluator *ev, cJSON *j)
 {
     cJSON *ft = cJSON_GetObjectItem(j, "finetuning");
     const cJSON *m = cJSON_GetObjectItem(ft, "method");
     if (!cJSON_IsString(m) || !strcmp(m->valuestring, "none")) return;
     cJSON_AddNumberToObject(ft, "steps", ev->ft_steps);
-    const char *train = aellm_task_train_path(ev->req.task);
-    if (train) cJSON_AddStringToObject(ft, "data", train);
+    if (ev->train) cJSON_AddStringToObject(ft, "data", ev->train);
 }
 
 /* The point as an eval configuration, with the calibration text added where
@@ -58,6 +58,32 @@ static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
     int rc = aellm_config_parse(c, j, "search point", NULL);
     cJSON_Delete(j);
     return rc;
+}
+
+static int stage_applies(const aellm_space *s, const char *stage)
+{
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        aellm_knob_info info;
+        aellm_space_knob(s, k, &info);
+        if (info.applies && !strcmp(info.stage, stage)) return 1;
+    }
+    return 0;
+}
+
+/* Without training data the fine-tuning stage cannot run: held at none,
+   and the user told how to give it some. */
+static int hold_finetuning(aellm_space **space, const char *task_name)
+{
+    if (!stage_applies(*space, "finetuning")) return 0;
+    aellm_space *held = NULL;
+    if (aellm_space_hold_stage(*space, "finetuning", &held)) return cli_fail_last("search"), -1;
+    aellm_space_free(*space);
+    *space = held;
+    fprintf(stderr,
+            "fine-tuning held at none: task %s names no training data (give --train FILE, or a "
+            "task with a \"train\" file such as wikitext2-ppl)\n",
+            task_name);
+    return 0;
 }
 
 static int applicable(void *user, const double *genes)
@@ -419,7 +445,7 @@ int cmd_search(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = "stories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
-    const char *save_to = NULL, *transfer_from = NULL;
+    const char *save_to = NULL, *transfer_from = NULL, *train = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
@@ -441,8 +467,10 @@ int cmd_search(int argc, char **argv)
         {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
-        {"ft-steps", 0, OPT_INT, &ev.ft_steps,
-         "optimiser steps of a fine-tuning stage (100); it trains on the task's \"train\" file"},
+        {"train", 0, OPT_STR, &train,
+         "training data of fine-tuning points (text or {prompt, completion} JSONL; default: the "
+         "task's \"train\" file; with neither, the fine-tuning stage is held at none)"},
+        {"ft-steps", 0, OPT_INT, &ev.ft_steps, "optimiser steps of a fine-tuning stage (100)"},
         {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
          "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
         {"calib", 0, OPT_STR, &calib,
@@ -494,6 +522,8 @@ int cmd_search(int argc, char **argv)
     if (rel_ci < 0) return cli_fail("search", "--rel-ci must be >= 0");
     if (rel_ci > 0) lp->rel_ci = rel_ci;
     if (ev.ft_steps < 1) return cli_fail("search", "--ft-steps must be >= 1");
+    if (lp->max_reps < lp->min_reps)
+        return cli_fail("search", "--max-reps must be >= %d (the fewest timed runs)", lp->min_reps);
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
@@ -513,6 +543,12 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     if (cli_open_task("search", &task, task_arg)) goto done;
+    if (train && !cli_is_file(train)) {
+        cli_fail("search", "%s: cannot open the training data (--train)", train);
+        goto done;
+    }
+    ev.train = train ? train : aellm_task_train_path(task);
+    if (!ev.train && hold_finetuning(&space, task_arg)) goto done;
     if (!calib && cli_is_file(cli_bundled(CALIB_TEXT))) {
         /* short stories written for calibration, apart from the evaluated ones */
         static char path[PATH_MAX + 64];

@@ -3,6 +3,7 @@
 #include "aellm/search.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +135,14 @@ static int seed_sample(search *s, int n_seed)
     double *g = malloc((size_t)s->n_knobs * sizeof(double));
     if (!g) return aellm_error_oom("search genes", 0);
     aellm_space_defaults(s->p->space, g);
+    aellm_error_clear();
     int rc = measure(s, g, "default");
+    if (rc == 0) { /* every ratio and floor is relative to it: nothing to search against */
+        char why[400];
+        snprintf(why, sizeof(why), "%s", aellm_error_last()[0] ? aellm_error_last() : "no reason");
+        rc = aellm_error_set(AELLM_EINVAL,
+                             "search: the default configuration cannot be measured here (%s)", why);
+    }
     for (int tries = 0; rc >= 0 && s->n < n_seed && tries < 100 * n_seed; tries++) {
         random_point(s, g);
         rc = measure(s, g, "seed");

@@ -240,27 +240,59 @@ int aellm_space_load(aellm_space **out, const char *path)
     return rc;
 }
 
-/* The space's document with every knob of another technique marked as not
- * applying: the same knobs in the same order, so points carry over. */
-int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_space **out)
+/* The space's document with the knobs for which held(knob) is true marked as
+ * not applying: the same knobs in the same order, so points carry over.
+ * *any is set when a knob left alone applies. */
+static cJSON *doc_holding(const aellm_space *s, int (*held)(const aellm_space *, int, const char *),
+                          const char *what, int *any)
 {
-    *out = NULL;
     cJSON *doc = cJSON_Duplicate(s->doc, 1);
-    if (!doc) return aellm_error_oom("a restricted space", 0);
-    int i = 0, any = 0;
+    if (!doc) return NULL;
+    int i = 0;
+    *any = 0;
     const cJSON *stages = cJSON_GetObjectItem(doc, "stages");
     for (const cJSON *st = stages->child; st; st = st->next)
         for (cJSON *kj = cJSON_GetObjectItem(st, "knobs")->child; kj; kj = kj->next, i++) {
-            if (!strcmp(s->knobs[i].technique, technique)) {
-                any |= s->knobs[i].applies;
+            if (!held(s, i, what)) {
+                *any |= s->knobs[i].applies;
                 continue;
             }
             cJSON_DeleteItemFromObject(kj, "applies");
             cJSON_AddBoolToObject(kj, "applies", 0);
         }
+    return doc;
+}
+
+static int other_technique(const aellm_space *s, int i, const char *technique)
+{
+    return strcmp(s->knobs[i].technique, technique) != 0;
+}
+
+int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_space **out)
+{
+    *out = NULL;
+    int any;
+    cJSON *doc = doc_holding(s, other_technique, technique, &any);
+    if (!doc) return aellm_error_oom("a restricted space", 0);
     int rc = any ? aellm_space_parse(out, doc, technique)
                  : aellm_error_set(AELLM_EINVAL, "space: no applicable knob of technique '%s'",
                                    technique);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+static int in_stage(const aellm_space *s, int i, const char *stage)
+{
+    return strcmp(s->stages[s->knobs[i].stage], stage) == 0;
+}
+
+int aellm_space_hold_stage(const aellm_space *s, const char *stage, aellm_space **out)
+{
+    *out = NULL;
+    int any;
+    cJSON *doc = doc_holding(s, in_stage, stage, &any);
+    if (!doc) return aellm_error_oom("a space with a stage held", 0);
+    int rc = aellm_space_parse(out, doc, stage);
     cJSON_Delete(doc);
     return rc;
 }

@@ -322,6 +322,14 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
                                "configuration's data, or a task with a \"train\" file)",
                                c->ft_method);
     if (aellm_config_finetunes(c)) {
+        aellm_train_params p;
+        aellm_config_train_params(c, &p);
+        if (aellm_train_check(m, &p)) {
+            char why[400];
+            const char *msg = aellm_error_last();
+            snprintf(why, sizeof(why), "%s", strncmp(msg, "training: ", 10) ? msg : msg + 10);
+            return aellm_error_set(AELLM_EINVAL, "finetuning: %s", why);
+        }
         FILE *f = fopen(c->ft_data, "rb");
         if (!f)
             return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the training data",
@@ -336,6 +344,17 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
         fclose(f);
     }
     return 0;
+}
+
+void aellm_config_train_params(const aellm_config *c, aellm_train_params *p)
+{
+    aellm_train_params_default(p);
+    p->method = c->ft_method;
+    p->rank = c->ft_rank;
+    p->alpha = (float)(c->ft_alpha_ratio * c->ft_rank);
+    p->targets = c->ft_targets;
+    p->steps = c->ft_steps;
+    p->lr = (float)c->ft_lr;
 }
 
 /* The fine-tuning stage as it acts: adapter settings only for adapter

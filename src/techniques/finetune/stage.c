@@ -28,13 +28,7 @@ static int finetuning_run(const aellm_config *c, aellm_model **m, const aellm_st
                           cJSON **report)
 {
     aellm_train_params p;
-    aellm_train_params_default(&p);
-    p.method = c->ft_method;
-    p.rank = c->ft_rank;
-    p.alpha = (float)(c->ft_alpha_ratio * c->ft_rank);
-    p.targets = c->ft_targets;
-    p.steps = c->ft_steps;
-    p.lr = (float)c->ft_lr;
+    aellm_config_train_params(c, &p);
     p.eval_max = 32; /* the held-out loss is a report here; the task scores the model */
     p.progress = train_progress;
     p.progress_user = (void *)env;

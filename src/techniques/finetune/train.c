@@ -102,6 +102,15 @@ static int parse_targets(const char *list, unsigned *out)
     return 0;
 }
 
+int aellm_train_check(const aellm_model *m, const aellm_train_params *p)
+{
+    train_method method;
+    int rc = parse_method(p, &method);
+    if (!rc) rc = parse_targets(p->targets, &method.targets);
+    if (!rc) rc = train_model_check(m, &method);
+    return rc;
+}
+
 /* ---- one run ---- */
 typedef struct {
     const aellm_train_params *p;

@@ -396,6 +396,28 @@ static int activations_alloc(train_model *tm)
     return adapter_activations_alloc(tm);
 }
 
+static train_shape shape_of(const aellm_model_config *c, int B, int T)
+{
+    return (train_shape){.B = B,
+                         .T = T,
+                         .C = c->dim,
+                         .H = c->hidden_dim,
+                         .L = c->n_layers,
+                         .NH = c->n_heads,
+                         .NKV = c->n_kv_heads,
+                         .hd = c->head_dim,
+                         .V = c->vocab_size,
+                         .tied = c->tied_output,
+                         .eps = c->norm_eps,
+                         .rope_base = c->rope_base};
+}
+
+int train_model_check(const aellm_model *m, const train_method *method)
+{
+    train_shape s = shape_of(&m->cfg, 1, 2);
+    return check_method(method, &s);
+}
+
 int train_model_new(train_model **out, const aellm_model *m, int B, int T,
                     const train_method *method)
 {
@@ -408,18 +430,7 @@ int train_model_new(train_model **out, const aellm_model *m, int B, int T,
                                B, T, c->seq_len);
     train_model *tm = calloc(1, sizeof(*tm));
     if (!tm) return aellm_error_oom("a training model", sizeof(*tm));
-    tm->s = (train_shape){.B = B,
-                          .T = T,
-                          .C = c->dim,
-                          .H = c->hidden_dim,
-                          .L = c->n_layers,
-                          .NH = c->n_heads,
-                          .NKV = c->n_kv_heads,
-                          .hd = c->head_dim,
-                          .V = c->vocab_size,
-                          .tied = c->tied_output,
-                          .eps = c->norm_eps,
-                          .rope_base = c->rope_base};
+    tm->s = shape_of(c, B, T);
     tm->method = method ? *method : (train_method){.kind = TRAIN_FULL};
     int rc = check_method(&tm->method, &tm->s);
     if (!rc)
