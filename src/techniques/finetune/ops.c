@@ -9,6 +9,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "kernels/softmax.h"
+
 /* ---- token embedding ---- */
 
 void train_embed_forward(float *out, const int32_t *tok, const float *wte, int BT, int C)
@@ -151,12 +153,9 @@ static inline float *head_ptr(const float *x, int b, int T, int H, int h, int hd
 static void causal_softmax_rows(float *a, int T)
 {
     for (int t = 0; t < T; t++) {
-        float *row = a + (size_t)t * T, max = row[0], sum = 0.0f;
-        for (int u = 1; u <= t; u++) max = row[u] > max ? row[u] : max;
-        for (int u = 0; u <= t; u++) sum += row[u] = expf(row[u] - max);
-        float inv = 1.0f / sum;
-        for (int u = 0; u <= t; u++) row[u] *= inv;
-        for (int u = t + 1; u < T; u++) row[u] = 0.0f;
+        float *row = a + (size_t)t * T;
+        aellm_kernel_softmax(row, t + 1);
+        memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
     }
 }
 
@@ -198,11 +197,9 @@ static void attention_head_backward(float *dq, float *dk, float *dv, const float
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, go, ldq, vh, ldk, 0.0f, dp,
                 T);
     for (int t = 0; t < T; t++) {
-        const float *pa = a + (size_t)t * T;
-        float *row = dp + (size_t)t * T, dot = 0.0f;
-        for (int u = 0; u <= t; u++) dot += pa[u] * row[u];
-        for (int u = 0; u <= t; u++) row[u] = pa[u] * (row[u] - dot) * scale;
-        for (int u = t + 1; u < T; u++) row[u] = 0.0f;
+        float *row = dp + (size_t)t * T;
+        aellm_kernel_softmax_grad(row, a + (size_t)t * T, t + 1, scale);
+        memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dp, T, kh, ldk, 1.0f,
                 head_ptr(dq, b, T, NH, h, hd), ldq);
@@ -271,13 +268,11 @@ double train_crossentropy_forward(float *logits, float *losses, const int32_t *t
     double total = 0.0;
 #pragma omp parallel for reduction(+ : total)
     for (int i = 0; i < BT; i++) {
-        float *z = logits + (size_t)i * V, max = z[0];
-        for (int c = 1; c < V; c++) max = z[c] > max ? z[c] : max;
-        double sum = 0.0;
-        for (int c = 0; c < V; c++) sum += exp((double)(z[c] - max));
-        double lse = log(sum), loss = lse - (double)(z[targets[i]] - max);
+        float *z = logits + (size_t)i * V, max = aellm_kernel_max(z, V), zt = z[targets[i]];
+        float sum = aellm_kernel_exp_sum(z, z, V, max);
+        double loss = log((double)sum) - (double)(zt - max);
         losses[i] = (float)loss;
-        for (int c = 0; c < V; c++) z[c] = (float)exp((double)(z[c] - max) - lse);
+        aellm_kernel_scale(z, V, 1.0f / sum);
         total += (weight ? weight[i] : 1.0) * loss;
     }
     double w = weight_sum(weight, BT);
