@@ -11,8 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aellm/error.h"
 #include "aellm/objectives.h"
 #include "aellm/space.h"
+
+/* The bundled space as a search on a task without training data sees it:
+ * the fine-tuning stage held at none (468 points; this evaluator models the
+ * inference stage). */
+static aellm_space *inference_space(void)
+{
+    aellm_space *all = NULL, *held = NULL;
+    if (aellm_space_load(&all, AELLM_SOURCE_DIR "/space/default.json"))
+        fail_msg("%s", aellm_error_last());
+    if (aellm_space_hold_stage(all, "finetuning", &held)) fail_msg("%s", aellm_error_last());
+    aellm_space_free(all);
+    return held;
+}
 
 typedef struct {
     const aellm_space *space;

@@ -19,20 +19,6 @@
 #include "core/error.h"
 #include "aellm/search.h"
 
-#define SPACE_FILE AELLM_SOURCE_DIR "/space/default.json"
-
-/* The bundled space as a search on a task without training data sees it:
- * the fine-tuning stage held at none (468 points; synth_eval models the
- * inference stage). */
-static aellm_space *inference_space(void)
-{
-    aellm_space *all = NULL, *held = NULL;
-    if (aellm_space_load(&all, SPACE_FILE)) fail_msg("%s", aellm_error_last());
-    if (aellm_space_hold_stage(all, "finetuning", &held)) fail_msg("%s", aellm_error_last());
-    aellm_space_free(all);
-    return held;
-}
-
 #include "synth_eval.h"
 
 typedef struct {
