@@ -54,12 +54,15 @@ for method, reused in by.items():  # trained once, every other variant reused it
 print("fine-tuned models per method:", {m: len(v) for m, v in by.items()})
 PY
 
-# the bundled space: fine-tuning applies there, so a task without training
-# data holds it at none and says so; --train must open
+# the bundled space: fine-tuning and attention conversion apply there, so a
+# task without training data holds both at their defaults and says so;
+# --train must open
 "$bin" search --budget 3 --rounds 0 --prompt 8 --gen 2 --max-reps 3 --db "$tmp/d.db" \
     >"$tmp/out2" 2>"$tmp/err2" || fail "default-space search: $(tail -3 "$tmp/err2")"
-grep -q "fine-tuning held at none: task stories-ppl names no training data" "$tmp/err2" ||
+grep -q "finetuning held at its default: task stories-ppl names no training data" "$tmp/err2" ||
     fail "no hold message: $(head -5 "$tmp/err2")"
+grep -q "architecture held at its default: task stories-ppl" "$tmp/err2" ||
+    fail "no hold message for the architecture stage: $(head -5 "$tmp/err2")"
 "$bin" search --train "$tmp/nope.txt" --budget 3 --db "$tmp/d.db" >/dev/null 2>"$tmp/err3" &&
     fail "a missing --train file was accepted"
 grep -q "nope.txt: cannot open the training data" "$tmp/err3" || fail "error: $(cat "$tmp/err3")"

@@ -16,15 +16,17 @@
 #include "aellm/space.h"
 
 /* The bundled space as a search on a task without training data sees it:
- * the fine-tuning stage held at none (468 points; this evaluator models the
- * inference stage). */
+ * the stages that train held at their defaults (468 points; this evaluator
+ * models the inference stage). */
 static aellm_space *inference_space(void)
 {
-    aellm_space *all = NULL, *held = NULL;
-    if (aellm_space_load(&all, AELLM_SOURCE_DIR "/space/default.json"))
+    aellm_space *all = NULL, *arch = NULL, *held = NULL;
+    if (aellm_space_load(&all, AELLM_SOURCE_DIR "/space/default.json") ||
+        aellm_space_hold_stage(all, "architecture", &arch) ||
+        aellm_space_hold_stage(arch, "finetuning", &held))
         fail_msg("%s", aellm_error_last());
-    if (aellm_space_hold_stage(all, "finetuning", &held)) fail_msg("%s", aellm_error_last());
     aellm_space_free(all);
+    aellm_space_free(arch);
     return held;
 }
 

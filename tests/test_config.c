@@ -56,7 +56,14 @@ static void errors_name_the_key(void **state)
     expect_error("{\"inference\": {\"kv_heads\": 2, \"kv_share\": 2}}", "kv_share");
     expect_error("{\"inference\": {\"weights\": \"int4\", \"act_order\": true}}", "act_order");
     expect_error("{\"inference\": {\"calibration\": {\"flie\": \"x\"}}}", "calibration.flie");
-    expect_error("{\"architecture\": {}}", "architecture");
+    expect_error("{\"architecture\": {\"attention\": \"mla\"}}", "architecture.attention");
+    expect_error("{\"architecture\": {\"attention\": \"gpa\"}}", "architecture.attention");
+    expect_error("{\"architecture\": {\"moe_experts\": 4}}", "architecture.moe_experts");
+    expect_error("{\"architecture\": {\"mla_rank\": 16}}", "architecture.mla_rank");
+    expect_error("{\"architecture\": {\"attention\": \"mqa\", \"kv_heads\": 2}}",
+                 "architecture.kv_heads");
+    expect_error("{\"architecture\": {\"uptrain_steps\": -1}}", "architecture.uptrain_steps");
+    expect_error("{\"architecture\": {\"heads\": 2}}", "architecture.heads");
     expect_error("{\"finetuning\": {\"method\": \"loraa\"}}", "finetuning.method");
     expect_error("{\"finetuning\": {\"rank\": 0}}", "finetuning.rank");
     expect_error("{\"finetuning\": {\"targets\": \"q,x\"}}", "finetuning.targets");
@@ -92,6 +99,35 @@ static void check_against_the_model(void **state)
     assert_non_null(strstr(aellm_error_last(), "kv_share"));
     assert_int_equal(parse(&c, "{\"inference\": {\"kv_share\": 2}}"), 0);
     assert_int_equal(aellm_config_check(&c, m), 0);
+    /* the architecture stage: gqa must divide; the inference stage and the
+       fine-tuning rank are checked against the converted model */
+    assert_int_equal(parse(&c, "{\"architecture\": {\"attention\": \"gqa\", \"kv_heads\": 3}}"), 0);
+    assert_true(aellm_config_check(&c, m) < 0);
+    assert_non_null(strstr(aellm_error_last(), "architecture.kv_heads"));
+    assert_int_equal(parse(&c, "{\"architecture\": {\"attention\": \"gqa\"}, \"inference\": "
+                               "{\"kv_heads\": 4}}"),
+                     0);
+    assert_true(aellm_config_check(&c, m) < 0); /* gqa left 2 */
+    assert_non_null(strstr(aellm_error_last(), "inference.kv_heads"));
+    assert_int_equal(parse(&c, "{\"architecture\": {\"attention\": \"mqa\", \"uptrain_steps\": "
+                               "5}}"),
+                     0);
+    assert_true(aellm_config_check(&c, m) < 0);
+    assert_non_null(strstr(aellm_error_last(), "uptrain_data"));
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architecture\": {\"attention\": \"mqa\"}, \"finetuning\": {\"method\": "
+             "\"lora\", \"rank\": 16, \"data\": \"%s/tasks/data/stories_calib.txt\"}}",
+             AELLM_SOURCE_DIR);
+    assert_int_equal(parse(&c, cfg), 0);
+    assert_true(aellm_config_check(&c, m) < 0); /* k, v are 8 wide after mqa */
+    assert_non_null(strstr(aellm_error_last(), "rank"));
+    /* the canonical form resolves gqa's default and the inference stage after it */
+    assert_int_equal(parse(&c, "{\"architecture\": {\"attention\": \"gqa\"}}"), 0);
+    char *canon = aellm_config_canonical(&c, m);
+    assert_non_null(strstr(canon, "\"architecture\":{\"attention\":\"gqa\",\"kv_heads\":2"));
+    assert_non_null(strstr(canon, "\"kv_heads\":2,\"method\":\"none\""));
+    free(canon);
     aellm_model_free(m);
 }
 

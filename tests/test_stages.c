@@ -51,9 +51,10 @@ static void order_and_names(void **state)
     (void)state;
     int n;
     const aellm_stage *const *list = aellm_stages(&n);
-    assert_int_equal(n, 2);
-    assert_string_equal(list[0]->name, "finetuning");
-    assert_string_equal(list[1]->name, "inference");
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0]->name, "architecture");
+    assert_string_equal(list[1]->name, "finetuning");
+    assert_string_equal(list[2]->name, "inference");
     for (int i = 0; i < n; i++) { /* each name is a stage the configuration knows */
         char json[64];
         aellm_config c;
@@ -64,7 +65,9 @@ static void order_and_names(void **state)
     aellm_config c;
     aellm_config_default(&c);
     assert_false(stage_named("finetuning")->applies(&c));
+    assert_false(stage_named("architecture")->applies(&c));
     assert_true(stage_named("finetuning")->keep);
+    assert_true(stage_named("architecture")->keep);
     assert_false(stage_named("inference")->keep);
 }
 
@@ -99,6 +102,14 @@ static void canonical_sees_its_own_part(void **state)
     assert_null(strstr(fa, "inference"));
     assert_null(strstr(ia, "finetuning"));
     free(fa), free(fb), free(fc), free(ia), free(ib), free(ic);
+    /* the architecture stage: its own knobs only, gqa's head count resolved */
+    const char *d = "{\"architecture\": {\"attention\": \"gqa\"}, \"finetuning\": {\"method\": "
+                    "\"lora\", \"data\": \"" TEXT "\"}}";
+    const char *e = "{\"architecture\": {\"attention\": \"gqa\", \"kv_heads\": 2}}";
+    char *ad = canon("architecture", d, m), *ae = canon("architecture", e, m);
+    assert_string_equal(ad, ae);
+    assert_non_null(strstr(ad, "\"kv_heads\":2"));
+    free(ad), free(ae);
     aellm_model_free(m);
 }
 
@@ -156,13 +167,48 @@ static void finetuning_stage_runs(void **state)
     aellm_model_free(m);
 }
 
+static void architecture_stage_runs(void **state)
+{
+    (void)state;
+    aellm_model *m = stories();
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    aellm_stage_env env = {.n_threads = 2, .ep = &ep};
+    aellm_config c;
+    cJSON *report = NULL;
+    /* convert only: the pooled model, the KV per token cut to a quarter */
+    parse(&c, "{\"architecture\": {\"attention\": \"mqa\"}}");
+    assert_int_equal(aellm_stage_architecture.run(&c, &m, &env, &report), 0);
+    assert_int_equal(aellm_model_config_get(m)->n_kv_heads, 1);
+    assert_int_equal(cJSON_GetObjectItem(report, "kv_heads_before")->valueint, 4);
+    assert_true(cJSON_GetObjectItem(report, "kv_values_per_token")->valuedouble * 4 ==
+                cJSON_GetObjectItem(report, "kv_values_per_token_before")->valuedouble);
+    assert_true(cJSON_GetObjectItem(report, "uptrain_tokens")->valuedouble == 0);
+    cJSON_Delete(report);
+    aellm_model_free(m);
+    /* with uptraining: the held-out loss falls and the tokens are counted */
+    m = stories();
+    parse(&c, "{\"architecture\": {\"attention\": \"gqa\", \"uptrain_steps\": 4, "
+              "\"uptrain_data\": \"" TEXT "\"}}");
+    assert_int_equal(aellm_stage_architecture.run(&c, &m, &env, &report), 0);
+    assert_int_equal(aellm_model_config_get(m)->n_kv_heads, 2);
+    const cJSON *up = cJSON_GetObjectItem(report, "uptraining");
+    assert_non_null(up);
+    assert_true(cJSON_GetObjectItem(up, "heldout_loss")->valuedouble <
+                cJSON_GetObjectItem(up, "heldout_loss_before")->valuedouble);
+    assert_true(cJSON_GetObjectItem(report, "uptrain_tokens")->valuedouble ==
+                cJSON_GetObjectItem(up, "tokens")->valuedouble);
+    assert_true(cJSON_GetObjectItem(report, "uptrain_tokens")->valuedouble > 0);
+    cJSON_Delete(report);
+    aellm_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(order_and_names),
-        cmocka_unit_test(canonical_sees_its_own_part),
-        cmocka_unit_test(inference_stage_runs),
-        cmocka_unit_test(finetuning_stage_runs),
+        cmocka_unit_test(order_and_names),         cmocka_unit_test(canonical_sees_its_own_part),
+        cmocka_unit_test(inference_stage_runs),    cmocka_unit_test(finetuning_stage_runs),
+        cmocka_unit_test(architecture_stage_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

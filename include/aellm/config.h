@@ -1,7 +1,9 @@
 /* A configuration to evaluate, as a user writes it (JSON, one object per
- * stage of DESIGN.md §2). The fine-tuning and inference stages apply:
+ * stage of DESIGN.md §2):
  *
- *   {"finetuning": {"method": "lora", "rank": 16, "alpha_ratio": 2,
+ *   {"architecture": {"attention": "gqa", "kv_heads": 2, "uptrain_steps": 100,
+ *                     "uptrain_lr": 0.0003, "uptrain_data": "train.txt"},
+ *    "finetuning": {"method": "lora", "rank": 16, "alpha_ratio": 2,
  *                   "targets": "q,k,v,o", "steps": 100, "lr": 0.001,
  *                   "data": "train.txt"},
  *    "inference": {"weights": "int4", "group": 128, "asym": false,
@@ -10,7 +12,13 @@
  *                  "calibration": {"file": "text.txt", "skip": 0, "bytes": 0,
  *                                  "tokens": 4096}}}
  *
- * Every key is optional; {} is the model as it is. Fine-tuning (method
+ * Every key is optional; {} is the model as it is. The architecture stage
+ * converts the attention: "mha" keeps the model's own, "gqa" mean-pools the
+ * key/value heads to kv_heads (default half the model's), "mqa" to one
+ * (Ainslie et al. 2023), then uptrains the whole converted model for
+ * uptrain_steps on uptrain_data (the task's training file when not given).
+ * "mla", mla_rank and moe_experts > 1 are parsed and refused as not yet
+ * applicable. Fine-tuning (method
  * none, full, lora, rslora, dora, qlora; include/aellm/train.h) trains on
  * `data`, or on the task's training file when it is not given, and merges;
  * then the inference stage quantizes the weights (include/aellm/quantize.h),
@@ -31,6 +39,13 @@ extern "C" {
 #endif
 
 typedef struct {
+    /* architecture stage */
+    char arch_attention[8];       /* "mha" (default: as the model has it), "gqa", "mqa" */
+    int arch_kv_heads;            /* gqa: KV heads after pooling (0: half the model's) */
+    int arch_uptrain_steps;       /* uptraining's optimiser steps (0: convert only) */
+    double arch_uptrain_lr;       /* its peak learning rate (0: full fine-tuning's default) */
+    char arch_uptrain_data[1024]; /* "" = the task's training file */
+    /* inference stage */
     char weights[32]; /* "" = keep the model's weights; else as aellm_quant_type_resolve */
     int weight_type;  /* resolved dtype, -1 when weights is "" */
     int group, asym;
@@ -54,6 +69,18 @@ typedef struct {
 
 /* Whether the configuration fine-tunes (method other than none). */
 int aellm_config_finetunes(const aellm_config *c);
+/* Whether it converts the attention (anything but mha). */
+int aellm_config_converts(const aellm_config *c);
+/* Whether it trains in any stage (and so needs training data). */
+int aellm_config_trains(const aellm_config *c);
+/* KV heads of m after the architecture stage (m's own when it does not
+ * convert); -1 when the conversion does not fit m. */
+int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m);
+/* Uptraining's parameters (full fine-tuning of the converted model). */
+void aellm_config_uptrain_params(const aellm_config *c, aellm_train_params *p);
+/* The architecture stage's canonical JSON alone, for `m` ({} when it does
+ * not convert). Caller frees. */
+char *aellm_config_canonical_architecture(const aellm_config *c, const aellm_model *m);
 
 /* Parses a configuration. `where` names its source in errors ("cfg.json");
  * `base_dir` resolves a relative calibration path (may be NULL). Unknown

@@ -68,6 +68,8 @@ void aellm_train_params_default(aellm_train_params *p);
  * width of every target matrix), before any data is read: AELLM_EINVAL
  * naming the problem otherwise. */
 int aellm_train_check(const aellm_model *m, const aellm_train_params *p);
+/* The same for a model of this shape (one not made yet). */
+int aellm_train_check_shape(const aellm_model_config *shape, const aellm_train_params *p);
 
 typedef struct {
     int steps;

@@ -27,9 +27,20 @@ typedef struct {
     char model_hash[65];
     const aellm_model *model; /* for what applies to it */
     int ft_steps;             /* optimiser steps of a fine-tuning stage */
+    int uptrain_steps;        /* of uptraining after an attention conversion */
     const char *train;        /* its training data: --train, else the task's "train" file */
     int cached, failed;
 } evaluator;
+
+/* An attention conversion uptrains for ev->uptrain_steps on ev->train. */
+static void add_uptraining(const evaluator *ev, cJSON *j)
+{
+    cJSON *a = cJSON_GetObjectItem(j, "architecture");
+    const cJSON *att = cJSON_GetObjectItem(a, "attention");
+    if (!cJSON_IsString(att) || !strcmp(att->valuestring, "mha")) return;
+    cJSON_AddNumberToObject(a, "uptrain_steps", ev->uptrain_steps);
+    if (ev->train) cJSON_AddStringToObject(a, "uptrain_data", ev->train);
+}
 
 /* A fine-tuning stage trains for ev->ft_steps on ev->train (none: the point
  * does not apply here). */
@@ -47,6 +58,7 @@ static void add_finetuning(const evaluator *ev, cJSON *j)
 static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
 {
     cJSON *j = aellm_space_to_config(ev->space, genes);
+    add_uptraining(ev, j);
     add_finetuning(ev, j);
     cJSON *inf = cJSON_GetObjectItem(j, "inference");
     const cJSON *m = cJSON_GetObjectItem(inf, "method");
@@ -70,19 +82,22 @@ static int stage_applies(const aellm_space *s, const char *stage)
     return 0;
 }
 
-/* Without training data the fine-tuning stage cannot run: held at none,
-   and the user told how to give it some. */
-static int hold_finetuning(aellm_space **space, const char *task_name)
+/* Without training data the stages that train cannot run: held at their
+   defaults, and the user told how to give them some. */
+static int hold_training_stages(aellm_space **space, const char *task_name)
 {
-    if (!stage_applies(*space, "finetuning")) return 0;
-    aellm_space *held = NULL;
-    if (aellm_space_hold_stage(*space, "finetuning", &held)) return cli_fail_last("search"), -1;
-    aellm_space_free(*space);
-    *space = held;
-    fprintf(stderr,
-            "fine-tuning held at none: task %s names no training data (give --train FILE, or a "
-            "task with a \"train\" file such as wikitext2-ppl)\n",
-            task_name);
+    static const char *const stages[] = {"architecture", "finetuning"};
+    for (int i = 0; i < 2; i++) {
+        if (!stage_applies(*space, stages[i])) continue;
+        aellm_space *held = NULL;
+        if (aellm_space_hold_stage(*space, stages[i], &held)) return cli_fail_last("search"), -1;
+        aellm_space_free(*space);
+        *space = held;
+        fprintf(stderr,
+                "%s held at its default: task %s names no training data (give --train FILE, or "
+                "a task with a \"train\" file such as wikitext2-ppl)\n",
+                stages[i], task_name);
+    }
     return 0;
 }
 
@@ -450,7 +465,7 @@ int cmd_search(int argc, char **argv)
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
     uint64_t seed = 1;
-    evaluator ev = {.ft_steps = 100};
+    evaluator ev = {.ft_steps = 100, .uptrain_steps = 100};
     aellm_eval_request_default(&ev.req);
     aellm_latency_params *lp = &ev.req.latency;
     cli_opt opts[] = {
@@ -468,9 +483,12 @@ int cmd_search(int argc, char **argv)
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
         {"train", 0, OPT_STR, &train,
-         "training data of fine-tuning points (text or {prompt, completion} JSONL; default: the "
-         "task's \"train\" file; with neither, the fine-tuning stage is held at none)"},
+         "training data of fine-tuning and uptraining (text or {prompt, completion} JSONL; "
+         "default: the task's \"train\" file; with neither, both stages are held at their "
+         "defaults)"},
         {"ft-steps", 0, OPT_INT, &ev.ft_steps, "optimiser steps of a fine-tuning stage (100)"},
+        {"uptrain-steps", 0, OPT_INT, &ev.uptrain_steps,
+         "uptraining steps after an attention conversion (100; 0 = convert only)"},
         {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
          "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
         {"calib", 0, OPT_STR, &calib,
@@ -522,6 +540,7 @@ int cmd_search(int argc, char **argv)
     if (rel_ci < 0) return cli_fail("search", "--rel-ci must be >= 0");
     if (rel_ci > 0) lp->rel_ci = rel_ci;
     if (ev.ft_steps < 1) return cli_fail("search", "--ft-steps must be >= 1");
+    if (ev.uptrain_steps < 0) return cli_fail("search", "--uptrain-steps must be >= 0");
     if (lp->max_reps < lp->min_reps)
         return cli_fail("search", "--max-reps must be >= %d (the fewest timed runs)", lp->min_reps);
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
@@ -548,7 +567,7 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     ev.train = train ? train : aellm_task_train_path(task);
-    if (!ev.train && hold_finetuning(&space, task_arg)) goto done;
+    if (!ev.train && hold_training_stages(&space, task_arg)) goto done;
     if (!calib && cli_is_file(cli_bundled(CALIB_TEXT))) {
         /* short stories written for calibration, apart from the evaluated ones */
         static char path[PATH_MAX + 64];

@@ -196,6 +196,9 @@ static int identify(eval_state *s)
     const char *train = aellm_task_train_path(r->task);
     if (aellm_config_finetunes(&s->cfg) && !s->cfg.ft_data[0] && train)
         snprintf(s->cfg.ft_data, sizeof(s->cfg.ft_data), "%s", train);
+    if (aellm_config_converts(&s->cfg) && s->cfg.arch_uptrain_steps > 0 &&
+        !s->cfg.arch_uptrain_data[0] && train)
+        snprintf(s->cfg.arch_uptrain_data, sizeof(s->cfg.arch_uptrain_data), "%s", train);
     if ((rc = aellm_config_check(&s->cfg, s->model))) return rc;
     if ((rc = aellm_hw_detect(&s->hw, 0, r->n_threads))) return rc;
     s->model_json = model_descriptor(s->model, r->model_path);

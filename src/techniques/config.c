@@ -21,6 +21,7 @@ void aellm_config_default(aellm_config *out)
     out->method = AELLM_QUANT_RTN;
     out->kv_type = AELLM_DTYPE_F32;
     out->calib_tokens = 4096;
+    strcpy(out->arch_attention, "mha");
     strcpy(out->ft_method, "none");
     out->ft_rank = 16;
     out->ft_alpha_ratio = 2.0;
@@ -31,6 +32,25 @@ void aellm_config_default(aellm_config *out)
 int aellm_config_finetunes(const aellm_config *c)
 {
     return strcmp(c->ft_method, "none") != 0;
+}
+
+int aellm_config_converts(const aellm_config *c)
+{
+    return strcmp(c->arch_attention, "mha") != 0;
+}
+
+int aellm_config_trains(const aellm_config *c)
+{
+    return aellm_config_finetunes(c) || (aellm_config_converts(c) && c->arch_uptrain_steps > 0);
+}
+
+int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m)
+{
+    int n = aellm_model_config_get(m)->n_kv_heads;
+    if (!strcmp(c->arch_attention, "mqa")) return 1;
+    if (strcmp(c->arch_attention, "gqa")) return n;
+    int to = c->arch_kv_heads ? c->arch_kv_heads : n / 2;
+    return to >= 1 && to <= n && n % to == 0 ? to : -1;
 }
 
 static int bad(const char *where, const char *key, const char *what)
@@ -240,6 +260,68 @@ static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
     return 0;
 }
 
+static int arch_bad(const char *where, const char *key, const char *what)
+{
+    return aellm_error_set(AELLM_EINVAL, "%s: architecture.%s: %s", where, key, what);
+}
+
+static int whole(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble &&
+           v->valuedouble >= lo && v->valuedouble <= hi;
+}
+
+static int parse_architecture(aellm_config *c, const cJSON *j, const char *where,
+                              const char *base_dir)
+{
+    if (!cJSON_IsObject(j))
+        return aellm_error_set(AELLM_EINVAL, "%s: architecture: not an object", where);
+    for (const cJSON *v = j->child; v; v = v->next) {
+        const char *k = v->string;
+        if (!strcmp(k, "attention")) {
+            const char *a = cJSON_IsString(v) ? v->valuestring : "";
+            if (!strcmp(a, "mla"))
+                return arch_bad(where, k, "mla cannot be applied yet (mha, gqa, mqa)");
+            if (strcmp(a, "mha") && strcmp(a, "gqa") && strcmp(a, "mqa"))
+                return arch_bad(where, k, "not one of mha, gqa, mqa, mla");
+            strcpy(c->arch_attention, a);
+        } else if (!strcmp(k, "kv_heads")) {
+            if (!whole(v, 1, 1 << 16)) return arch_bad(where, k, "must be a whole number >= 1");
+            c->arch_kv_heads = (int)v->valuedouble;
+        } else if (!strcmp(k, "uptrain_steps")) {
+            if (!whole(v, 0, 1e8)) return arch_bad(where, k, "must be a whole number >= 0");
+            c->arch_uptrain_steps = (int)v->valuedouble;
+        } else if (!strcmp(k, "uptrain_lr")) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 10)
+                return arch_bad(where, k, "must be a number in (0, 10]");
+            c->arch_uptrain_lr = v->valuedouble;
+        } else if (!strcmp(k, "uptrain_data")) {
+            if (!cJSON_IsString(v) || !*v->valuestring)
+                return arch_bad(where, k, "must be a file name");
+            const char *f = v->valuestring;
+            int n = f[0] == '/' || !base_dir || !*base_dir
+                        ? snprintf(c->arch_uptrain_data, sizeof(c->arch_uptrain_data), "%s", f)
+                        : snprintf(c->arch_uptrain_data, sizeof(c->arch_uptrain_data), "%s/%s",
+                                   base_dir, f);
+            if (n >= (int)sizeof(c->arch_uptrain_data)) return arch_bad(where, k, "path too long");
+        } else if (!strcmp(k, "mla_rank")) {
+            if (!whole(v, 1, 1 << 16)) return arch_bad(where, k, "must be a whole number >= 1");
+            return arch_bad(where, k, "MLA cannot be applied yet");
+        } else if (!strcmp(k, "moe_experts") || !strcmp(k, "moe_top_k")) {
+            if (!whole(v, 1, 64)) return arch_bad(where, k, "must be a whole number >= 1");
+            if (!strcmp(k, "moe_experts") && v->valuedouble > 1)
+                return arch_bad(where, k, "mixture of experts cannot be applied yet (1 = dense)");
+        } else {
+            return arch_bad(where, k,
+                            "unknown key (attention, kv_heads, mla_rank, moe_experts, moe_top_k, "
+                            "uptrain_steps, uptrain_lr, uptrain_data)");
+        }
+    }
+    if (c->arch_kv_heads && strcmp(c->arch_attention, "gqa"))
+        return arch_bad(where, "kv_heads", "applies to attention gqa only");
+    return 0;
+}
+
 int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, const char *base_dir)
 {
     aellm_config_default(out);
@@ -252,9 +334,8 @@ int aellm_config_parse(aellm_config *out, const cJSON *j, const char *where, con
             int rc = parse_finetuning(out, v, where, base_dir);
             if (rc) return rc;
         } else if (!strcmp(v->string, "architecture")) {
-            return aellm_error_set(AELLM_EINVAL,
-                                   "%s: stage '%s' cannot be applied yet (finetuning, inference)",
-                                   where, v->string);
+            int rc = parse_architecture(out, v, where, base_dir);
+            if (rc) return rc;
         } else {
             return aellm_error_set(AELLM_EINVAL,
                                    "%s: unknown stage '%s' (architecture, finetuning, inference)",
@@ -294,48 +375,52 @@ static int needs_calibration(const aellm_config *c)
     return c->weight_type >= 0 && c->method != AELLM_QUANT_RTN;
 }
 
-/* KV heads after pooling (0 = unchanged). */
-static int target_kv_heads(const aellm_config *c, const aellm_model_config *mc)
+/* KV heads after the inference stage's pooling of a model with `from` (0 =
+ * unchanged, -1 = does not fit). */
+static int target_kv_heads(const aellm_config *c, int from)
 {
-    if (c->kv_share > 1) return mc->n_kv_heads % c->kv_share ? -1 : mc->n_kv_heads / c->kv_share;
+    if (c->kv_share > 1) return from % c->kv_share ? -1 : from / c->kv_share;
     return c->kv_heads;
 }
 
-int aellm_config_check(const aellm_config *c, const aellm_model *m)
+static int check_architecture(const aellm_config *c, const aellm_model *m)
 {
-    const aellm_model_config *mc = aellm_model_config_get(m);
-    if (target_kv_heads(c, mc) < 0)
+    if (aellm_config_arch_kv_heads(c, m) < 0)
         return aellm_error_set(AELLM_EINVAL,
-                               "inference.kv_share: %d does not divide the model's %d KV heads",
-                               c->kv_share, mc->n_kv_heads);
-    if (c->kv_heads && (c->kv_heads > mc->n_kv_heads || mc->n_kv_heads % c->kv_heads))
+                               "architecture.kv_heads: gqa to %d KV heads does not fit the "
+                               "model's %d (a divisor, below the model's count)",
+                               c->arch_kv_heads ? c->arch_kv_heads
+                                                : aellm_model_config_get(m)->n_kv_heads / 2,
+                               aellm_model_config_get(m)->n_kv_heads);
+    if (!aellm_config_converts(c) || c->arch_uptrain_steps == 0) return 0;
+    if (!c->arch_uptrain_data[0])
         return aellm_error_set(AELLM_EINVAL,
-                               "inference.kv_heads: %d does not divide the model's %d KV heads",
-                               c->kv_heads, mc->n_kv_heads);
+                               "architecture.uptrain_data: uptraining needs training data (the "
+                               "configuration's, or a task with a \"train\" file)");
+    FILE *f = fopen(c->arch_uptrain_data, "rb");
+    if (!f)
+        return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the uptraining data",
+                               c->arch_uptrain_data);
+    fclose(f);
+    return 0;
+}
+
+/* The inference stage on a model with `from` KV heads. */
+static int check_inference(const aellm_config *c, int from)
+{
+    if (target_kv_heads(c, from) < 0)
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.kv_share: %d does not divide the %d KV heads it is "
+                               "given",
+                               c->kv_share, from);
+    if (c->kv_heads && (c->kv_heads > from || from % c->kv_heads))
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.kv_heads: %d does not divide the %d KV heads it is given",
+                               c->kv_heads, from);
     if (needs_calibration(c) && !c->calib_file[0])
         return aellm_error_set(AELLM_EINVAL,
                                "inference.calibration.file: method %s needs a calibration text",
                                aellm_quant_method_name(c->method));
-    if (aellm_config_finetunes(c) && !c->ft_data[0])
-        return aellm_error_set(AELLM_EINVAL,
-                               "finetuning.data: method %s needs training data (the "
-                               "configuration's data, or a task with a \"train\" file)",
-                               c->ft_method);
-    if (aellm_config_finetunes(c)) {
-        aellm_train_params p;
-        aellm_config_train_params(c, &p);
-        if (aellm_train_check(m, &p)) {
-            char why[400];
-            const char *msg = aellm_error_last();
-            snprintf(why, sizeof(why), "%s", strncmp(msg, "training: ", 10) ? msg : msg + 10);
-            return aellm_error_set(AELLM_EINVAL, "finetuning: %s", why);
-        }
-        FILE *f = fopen(c->ft_data, "rb");
-        if (!f)
-            return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the training data",
-                                   c->ft_data);
-        fclose(f);
-    }
     if (c->calib_file[0]) {
         FILE *f = fopen(c->calib_file, "rb");
         if (!f)
@@ -344,6 +429,49 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
         fclose(f);
     }
     return 0;
+}
+
+/* The fine-tuning stage on a model of this shape (after the architecture
+ * stage: a rank must fit the pooled key/value widths). */
+static int check_finetuning(const aellm_config *c, const aellm_model_config *shape)
+{
+    if (!aellm_config_finetunes(c)) return 0;
+    if (!c->ft_data[0])
+        return aellm_error_set(AELLM_EINVAL,
+                               "finetuning.data: method %s needs training data (the "
+                               "configuration's data, or a task with a \"train\" file)",
+                               c->ft_method);
+    aellm_train_params p;
+    aellm_config_train_params(c, &p);
+    if (aellm_train_check_shape(shape, &p)) {
+        char why[400];
+        const char *msg = aellm_error_last();
+        snprintf(why, sizeof(why), "%s", strncmp(msg, "training: ", 10) ? msg : msg + 10);
+        return aellm_error_set(AELLM_EINVAL, "finetuning: %s", why);
+    }
+    FILE *f = fopen(c->ft_data, "rb");
+    if (!f)
+        return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the training data", c->ft_data);
+    fclose(f);
+    return 0;
+}
+
+int aellm_config_check(const aellm_config *c, const aellm_model *m)
+{
+    int rc = check_architecture(c, m);
+    if (rc) return rc;
+    aellm_model_config shape = *aellm_model_config_get(m);
+    shape.n_kv_heads = aellm_config_arch_kv_heads(c, m);
+    if ((rc = check_finetuning(c, &shape))) return rc;
+    return check_inference(c, shape.n_kv_heads);
+}
+
+void aellm_config_uptrain_params(const aellm_config *c, aellm_train_params *p)
+{
+    aellm_train_params_default(p);
+    p->method = "full";
+    p->steps = c->arch_uptrain_steps;
+    p->lr = (float)c->arch_uptrain_lr;
 }
 
 void aellm_config_train_params(const aellm_config *c, aellm_train_params *p)
@@ -379,9 +507,8 @@ static int add_finetuning(cJSON *root, const aellm_config *c)
 }
 
 /* The inference stage as it acts on m, added to root; -1 after an error. */
-static int add_inference(cJSON *root, const aellm_config *c, const aellm_model *m)
+static int add_inference(cJSON *root, const aellm_config *c, const aellm_model *m, int from)
 {
-    const aellm_model_config *mc = aellm_model_config_get(m);
     int wt = c->weight_type >= 0 ? c->weight_type : aellm_model_weight_type(m);
     int quantized = changes_weights(c, m);
     cJSON *inf = cJSON_AddObjectToObject(root, "inference");
@@ -391,8 +518,8 @@ static int add_inference(cJSON *root, const aellm_config *c, const aellm_model *
     if (wt == AELLM_DTYPE_FP8_E4M3)
         cJSON_AddStringToObject(inf, "fp8_scale", c->fp8_per_tensor ? "tensor" : "channel");
     cJSON_AddStringToObject(inf, "kv_cache", aellm_dtype_traits_get(c->kv_type)->name);
-    int heads = target_kv_heads(c, mc);
-    cJSON_AddNumberToObject(inf, "kv_heads", heads > 0 ? heads : mc->n_kv_heads);
+    int heads = target_kv_heads(c, from);
+    cJSON_AddNumberToObject(inf, "kv_heads", heads > 0 ? heads : from);
     if (quantized && c->calib_file[0]) {
         char hash[AELLM_HASH_HEX];
         if (aellm_hash_file(c->calib_file, hash)) return -1;
@@ -413,10 +540,40 @@ static char *print_canonical(cJSON *root)
     return s;
 }
 
+/* The architecture stage as it acts on m: its resolved head count and the
+ * uptraining, the data by its SHA-256. */
+static int add_architecture(cJSON *root, const aellm_config *c, const aellm_model *m)
+{
+    cJSON *a = cJSON_AddObjectToObject(root, "architecture");
+    cJSON_AddStringToObject(a, "attention", c->arch_attention);
+    cJSON_AddNumberToObject(a, "kv_heads", aellm_config_arch_kv_heads(c, m));
+    cJSON_AddNumberToObject(a, "uptrain_steps", c->arch_uptrain_steps);
+    if (c->arch_uptrain_steps == 0) return 0;
+    char hash[AELLM_HASH_HEX];
+    int rc = aellm_hash_file(c->arch_uptrain_data, hash);
+    if (rc) return rc;
+    cJSON_AddNumberToObject(a, "uptrain_lr", c->arch_uptrain_lr);
+    cJSON *d = cJSON_AddObjectToObject(a, "uptrain_data");
+    cJSON_AddStringToObject(d, "sha256", hash);
+    return 0;
+}
+
+char *aellm_config_canonical_architecture(const aellm_config *c, const aellm_model *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (aellm_config_converts(c) && add_architecture(root, c, m)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_canonical(root);
+}
+
 char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
 {
     cJSON *root = cJSON_CreateObject();
-    if (add_inference(root, c, m) || (aellm_config_finetunes(c) && add_finetuning(root, c))) {
+    if (add_inference(root, c, m, aellm_config_arch_kv_heads(c, m)) ||
+        (aellm_config_finetunes(c) && add_finetuning(root, c)) ||
+        (aellm_config_converts(c) && add_architecture(root, c, m))) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -426,7 +583,7 @@ char *aellm_config_canonical(const aellm_config *c, const aellm_model *m)
 char *aellm_config_canonical_inference(const aellm_config *c, const aellm_model *m)
 {
     cJSON *root = cJSON_CreateObject();
-    if (add_inference(root, c, m)) {
+    if (add_inference(root, c, m, aellm_model_config_get(m)->n_kv_heads)) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -447,9 +604,10 @@ int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
                        aellm_engine_params *ep, aellm_quant_progress_fn progress, void *user)
 {
     *out = NULL;
-    int rc = aellm_config_check(c, m);
+    int from = aellm_model_config_get(m)->n_kv_heads; /* what the stages before left */
+    int rc = check_inference(c, from);
     if (rc) return rc;
-    int heads = target_kv_heads(c, aellm_model_config_get(m));
+    int heads = target_kv_heads(c, from);
     if (heads > 0 && (rc = aellm_model_share_kv_heads(m, heads))) return rc;
     ep->kv_type = c->kv_type;
     if (!changes_weights(c, m)) return 0;

@@ -42,7 +42,8 @@ typedef struct {
 /* The stages in the order they apply; *n gets their count. */
 const aellm_stage *const *aellm_stages(int *n);
 
-extern const aellm_stage aellm_stage_finetuning; /* techniques/finetune/stage.c */
-extern const aellm_stage aellm_stage_inference;  /* techniques/quant/stage.c */
+extern const aellm_stage aellm_stage_architecture; /* techniques/arch/stage.c */
+extern const aellm_stage aellm_stage_finetuning;   /* techniques/finetune/stage.c */
+extern const aellm_stage aellm_stage_inference;    /* techniques/quant/stage.c */
 
 #endif

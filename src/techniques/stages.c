@@ -4,7 +4,8 @@
 
 const aellm_stage *const *aellm_stages(int *n)
 {
-    static const aellm_stage *const list[] = {&aellm_stage_finetuning, &aellm_stage_inference};
+    static const aellm_stage *const list[] = {&aellm_stage_architecture, &aellm_stage_finetuning,
+                                              &aellm_stage_inference};
     *n = (int)(sizeof(list) / sizeof(list[0]));
     return list;
 }

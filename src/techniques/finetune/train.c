@@ -102,13 +102,18 @@ static int parse_targets(const char *list, unsigned *out)
     return 0;
 }
 
-int aellm_train_check(const aellm_model *m, const aellm_train_params *p)
+int aellm_train_check_shape(const aellm_model_config *shape, const aellm_train_params *p)
 {
     train_method method;
     int rc = parse_method(p, &method);
     if (!rc) rc = parse_targets(p->targets, &method.targets);
-    if (!rc) rc = train_model_check(m, &method);
+    if (!rc) rc = train_model_check(shape, &method);
     return rc;
+}
+
+int aellm_train_check(const aellm_model *m, const aellm_train_params *p)
+{
+    return aellm_train_check_shape(aellm_model_config_get(m), p);
 }
 
 /* ---- one run ---- */

@@ -412,9 +412,9 @@ static train_shape shape_of(const aellm_model_config *c, int B, int T)
                          .rope_base = c->rope_base};
 }
 
-int train_model_check(const aellm_model *m, const train_method *method)
+int train_model_check(const aellm_model_config *shape, const train_method *method)
 {
-    train_shape s = shape_of(&m->cfg, 1, 2);
+    train_shape s = shape_of(shape, 1, 2);
     return check_method(method, &s);
 }
 

@@ -111,8 +111,8 @@ typedef struct train_model {
  * context), trained as `method` says (NULL: full fine-tuning). Adapters start
  * as their methods say: A Kaiming-uniform (PEFT's), B = 0, DoRA's magnitude
  * the row norms of W, so the model starts as the base. */
-/* Whether `method` fits m's shape (rank within every target's width). */
-int train_model_check(const aellm_model *m, const train_method *method);
+/* Whether `method` fits a model of this shape (rank within every target's width). */
+int train_model_check(const aellm_model_config *shape, const train_method *method);
 
 int train_model_new(train_model **out, const aellm_model *m, int B, int T,
                     const train_method *method);

@@ -1,0 +1,79 @@
+/* The architecture stage (DESIGN.md §2): the attention converted (GQA / MQA
+ * by mean-pooling key/value heads, Ainslie et al. 2023), then the whole
+ * converted model uptrained on text for a step budget, as the GQA paper
+ * continues pretraining (here full fine-tuning, include/aellm/train.h). Its
+ * report says what changed and how much uptraining the model had. */
+#include <stdlib.h>
+
+#include "aellm/arch.h"
+#include "aellm/train.h"
+#include "techniques/stage.h"
+
+static int architecture_applies(const aellm_config *c)
+{
+    return aellm_config_converts(c);
+}
+
+static void uptrain_progress(const aellm_train_progress *p, void *user)
+{
+    const aellm_stage_env *env = user;
+    if (env->progress) env->progress("uptrain", p->step, p->steps, env->user);
+}
+
+/* Key and value numbers stored per token, over all layers. */
+static double kv_values_per_token(const aellm_model *m)
+{
+    const aellm_model_config *c = aellm_model_config_get(m);
+    return 2.0 * c->n_layers * c->n_kv_heads * c->head_dim;
+}
+
+static cJSON *conversion_json(const aellm_config *c, int before, int after, double kv_before,
+                              double kv_after)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "attention", c->arch_attention);
+    cJSON_AddNumberToObject(j, "kv_heads_before", before);
+    cJSON_AddNumberToObject(j, "kv_heads", after);
+    cJSON_AddNumberToObject(j, "kv_values_per_token_before", kv_before);
+    cJSON_AddNumberToObject(j, "kv_values_per_token", kv_after);
+    return j;
+}
+
+static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_stage_env *env,
+                            cJSON **report)
+{
+    int before = aellm_model_config_get(*m)->n_kv_heads, to = aellm_config_arch_kv_heads(c, *m);
+    double kv_before = kv_values_per_token(*m);
+    int rc = aellm_model_share_kv_heads(*m, to);
+    if (rc) return rc;
+    cJSON *j = conversion_json(c, before, to, kv_before, kv_values_per_token(*m));
+    int64_t tokens = 0; /* of uptraining: the record says how much the model had */
+    if (c->arch_uptrain_steps > 0) {
+        aellm_train_params p;
+        aellm_config_uptrain_params(c, &p);
+        p.eval_max = 32; /* the held-out loss is a report; the task scores the model */
+        p.progress = uptrain_progress;
+        p.progress_user = (void *)env;
+        aellm_model *trained = NULL;
+        aellm_train_result res;
+        if ((rc = aellm_train(&trained, *m, c->arch_uptrain_data, &p, &res))) {
+            cJSON_Delete(j);
+            return rc;
+        }
+        aellm_model_free(*m);
+        *m = trained;
+        tokens = res.tokens;
+        cJSON_AddItemToObject(j, "uptraining", aellm_train_result_json(&res));
+    }
+    cJSON_AddNumberToObject(j, "uptrain_tokens", (double)tokens);
+    *report = j;
+    return 0;
+}
+
+const aellm_stage aellm_stage_architecture = {
+    .name = "architecture",
+    .keep = 1,
+    .applies = architecture_applies,
+    .canonical = aellm_config_canonical_architecture,
+    .run = architecture_run,
+};
