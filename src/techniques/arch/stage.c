@@ -63,7 +63,9 @@ static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_
         aellm_model_free(*m);
         *m = trained;
         tokens = res.tokens;
-        cJSON_AddItemToObject(j, "uptraining", aellm_train_result_json(&res));
+        cJSON *up = aellm_train_result_json(&res);
+        cJSON_AddStringToObject(up, "data", c->arch_uptrain_data);
+        cJSON_AddItemToObject(j, "uptraining", up);
     }
     cJSON_AddNumberToObject(j, "uptrain_tokens", (double)tokens);
     *report = j;
