@@ -72,6 +72,17 @@ static int get_int(const cJSON *v, const char *where, const char *key, int64_t l
     return 0;
 }
 
+/* A file name from the configuration into dst, a relative one from
+ * base_dir: the reason it is not one, or NULL. */
+static const char *file_path(const cJSON *v, const char *base_dir, char *dst, size_t cap)
+{
+    if (!cJSON_IsString(v) || !*v->valuestring) return "must be a file name";
+    const char *f = v->valuestring;
+    int n = f[0] == '/' || !base_dir || !*base_dir ? snprintf(dst, cap, "%s", f)
+                                                   : snprintf(dst, cap, "%s/%s", base_dir, f);
+    return n >= (int)cap ? "path too long" : NULL;
+}
+
 static int parse_calibration(aellm_config *c, const cJSON *j, const char *where,
                              const char *base_dir)
 {
@@ -80,14 +91,8 @@ static int parse_calibration(aellm_config *c, const cJSON *j, const char *where,
         int64_t x = 0;
         int rc = 0;
         if (!strcmp(v->string, "file")) {
-            if (!cJSON_IsString(v) || !*v->valuestring)
-                return bad(where, "calibration.file", "must be a file name");
-            const char *f = v->valuestring;
-            int n = f[0] == '/' || !base_dir || !*base_dir
-                        ? snprintf(c->calib_file, sizeof(c->calib_file), "%s", f)
-                        : snprintf(c->calib_file, sizeof(c->calib_file), "%s/%s", base_dir, f);
-            if (n >= (int)sizeof(c->calib_file))
-                return bad(where, "calibration.file", "path too long");
+            const char *why = file_path(v, base_dir, c->calib_file, sizeof(c->calib_file));
+            if (why) return bad(where, "calibration.file", why);
         } else if (!strcmp(v->string, "skip")) {
             if (!(rc = get_int(v, where, "calibration.skip", 0, INT64_MAX, &x))) c->calib_skip = x;
         } else if (!strcmp(v->string, "bytes")) {
@@ -243,13 +248,8 @@ static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
                 return ft_bad(where, k, "must be a number in (0, 10]");
             c->ft_lr = v->valuedouble;
         } else if (!strcmp(k, "data")) {
-            if (!cJSON_IsString(v) || !*v->valuestring)
-                return ft_bad(where, k, "must be a file name");
-            const char *f = v->valuestring;
-            int n = f[0] == '/' || !base_dir || !*base_dir
-                        ? snprintf(c->ft_data, sizeof(c->ft_data), "%s", f)
-                        : snprintf(c->ft_data, sizeof(c->ft_data), "%s/%s", base_dir, f);
-            if (n >= (int)sizeof(c->ft_data)) return ft_bad(where, k, "path too long");
+            const char *why = file_path(v, base_dir, c->ft_data, sizeof(c->ft_data));
+            if (why) return ft_bad(where, k, why);
         } else {
             return ft_bad(where, k,
                           "unknown key (method, rank, alpha_ratio, targets, steps, lr, data)");
@@ -296,14 +296,9 @@ static int parse_architecture(aellm_config *c, const cJSON *j, const char *where
                 return arch_bad(where, k, "must be a number in (0, 10]");
             c->arch_uptrain_lr = v->valuedouble;
         } else if (!strcmp(k, "uptrain_data")) {
-            if (!cJSON_IsString(v) || !*v->valuestring)
-                return arch_bad(where, k, "must be a file name");
-            const char *f = v->valuestring;
-            int n = f[0] == '/' || !base_dir || !*base_dir
-                        ? snprintf(c->arch_uptrain_data, sizeof(c->arch_uptrain_data), "%s", f)
-                        : snprintf(c->arch_uptrain_data, sizeof(c->arch_uptrain_data), "%s/%s",
-                                   base_dir, f);
-            if (n >= (int)sizeof(c->arch_uptrain_data)) return arch_bad(where, k, "path too long");
+            const char *why =
+                file_path(v, base_dir, c->arch_uptrain_data, sizeof(c->arch_uptrain_data));
+            if (why) return arch_bad(where, k, why);
         } else if (!strcmp(k, "mla_rank")) {
             if (!whole(v, 1, 1 << 16)) return arch_bad(where, k, "must be a whole number >= 1");
             return arch_bad(where, k, "MLA cannot be applied yet");
