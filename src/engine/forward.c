@@ -164,9 +164,11 @@ static void decode_layer(thread_ctx *t, int l, int pos)
         rope(e, e->k_new, c->n_kv_heads, pos);
         store_kv(e, l, 0, pos);
     }
+    /* a contiguous block of query heads per thread: the heads that share a
+       KV head (GQA, MQA) run back to back and read it from cache once */
     float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
-    for (int h = t->ith; h < c->n_heads; h += t->nth)
-        attend_head(e, l, h, pos, att, e->xb + (size_t)h * e->head_dim);
+    int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
+    for (int h = h0; h < h1; h++) attend_head(e, l, h, pos, att, e->xb + (size_t)h * e->head_dim);
     group_done(t);
     matvec_part(t, &L->wo, e->xb, e->xb2);
     group_done(t);
