@@ -83,6 +83,13 @@ static const char *file_path(const cJSON *v, const char *base_dir, char *dst, si
     return n >= (int)cap ? "path too long" : NULL;
 }
 
+/* A whole number in [lo, hi]. */
+static int whole(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           v->valuedouble == (double)(int64_t)v->valuedouble; /* in range before the cast */
+}
+
 static int parse_calibration(aellm_config *c, const cJSON *j, const char *where,
                              const char *base_dir)
 {
@@ -224,9 +231,7 @@ static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
                 return ft_bad(where, k, "not one of none, full, lora, rslora, dora, qlora");
             strcpy(c->ft_method, v->valuestring);
         } else if (!strcmp(k, "rank")) {
-            if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
-                v->valuedouble > 65536)
-                return ft_bad(where, k, "must be a whole number >= 1");
+            if (!whole(v, 1, 65536)) return ft_bad(where, k, "must be a whole number >= 1");
             c->ft_rank = (int)v->valuedouble;
         } else if (!strcmp(k, "alpha_ratio")) {
             if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
@@ -239,9 +244,7 @@ static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
                               "a comma-separated list of q, k, v, o, gate, up, down, or all");
             strcpy(c->ft_targets, v->valuestring);
         } else if (!strcmp(k, "steps")) {
-            if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
-                v->valuedouble > 1e8)
-                return ft_bad(where, k, "must be a whole number >= 1");
+            if (!whole(v, 1, 1e8)) return ft_bad(where, k, "must be a whole number >= 1");
             c->ft_steps = (int)v->valuedouble;
         } else if (!strcmp(k, "lr")) {
             if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 10)
@@ -263,12 +266,6 @@ static int parse_finetuning(aellm_config *c, const cJSON *j, const char *where,
 static int arch_bad(const char *where, const char *key, const char *what)
 {
     return aellm_error_set(AELLM_EINVAL, "%s: architecture.%s: %s", where, key, what);
-}
-
-static int whole(const cJSON *v, double lo, double hi)
-{
-    return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble &&
-           v->valuedouble >= lo && v->valuedouble <= hi;
 }
 
 static int parse_architecture(aellm_config *c, const cJSON *j, const char *where,

@@ -39,6 +39,13 @@ typedef struct {
     int (*run)(const aellm_config *c, aellm_model **m, const aellm_stage_env *env, cJSON **report);
 } aellm_stage;
 
+/* The stages that train do it through this: *m trained with p on `data`
+ * (the held-out loss a report, progress as `phase`), replaced by the
+ * trained model; *result (caller frees) the training's JSON
+ * (aellm_train_result_json). On error *m is unchanged. */
+int aellm_stage_train(aellm_model **m, const char *data, aellm_train_params *p, const char *phase,
+                      const aellm_stage_env *env, cJSON **result);
+
 /* The stages in the order they apply; *n gets their count. */
 const aellm_stage *const *aellm_stages(int *n);
 

@@ -6,18 +6,11 @@
 #include <stdlib.h>
 
 #include "aellm/arch.h"
-#include "aellm/train.h"
 #include "techniques/stage.h"
 
 static int architecture_applies(const aellm_config *c)
 {
     return aellm_config_converts(c);
-}
-
-static void uptrain_progress(const aellm_train_progress *p, void *user)
-{
-    const aellm_stage_env *env = user;
-    if (env->progress) env->progress("uptrain", p->step, p->steps, env->user);
 }
 
 /* Key and value numbers stored per token, over all layers. */
@@ -47,27 +40,20 @@ static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_
     int rc = aellm_model_share_kv_heads(*m, to);
     if (rc) return rc;
     cJSON *j = conversion_json(c, before, to, kv_before, kv_values_per_token(*m));
-    int64_t tokens = 0; /* of uptraining: the record says how much the model had */
+    double tokens = 0; /* of uptraining: the record says how much the model had */
     if (c->arch_uptrain_steps > 0) {
         aellm_train_params p;
         aellm_config_uptrain_params(c, &p);
-        p.eval_max = 32; /* the held-out loss is a report; the task scores the model */
-        p.progress = uptrain_progress;
-        p.progress_user = (void *)env;
-        aellm_model *trained = NULL;
-        aellm_train_result res;
-        if ((rc = aellm_train(&trained, *m, c->arch_uptrain_data, &p, &res))) {
+        cJSON *up = NULL;
+        if ((rc = aellm_stage_train(m, c->arch_uptrain_data, &p, "uptrain", env, &up))) {
             cJSON_Delete(j);
             return rc;
         }
-        aellm_model_free(*m);
-        *m = trained;
-        tokens = res.tokens;
-        cJSON *up = aellm_train_result_json(&res);
+        tokens = cJSON_GetNumberValue(cJSON_GetObjectItem(up, "tokens"));
         cJSON_AddStringToObject(up, "data", c->arch_uptrain_data);
         cJSON_AddItemToObject(j, "uptraining", up);
     }
-    cJSON_AddNumberToObject(j, "uptrain_tokens", (double)tokens);
+    cJSON_AddNumberToObject(j, "uptrain_tokens", tokens);
     *report = j;
     return 0;
 }
