@@ -56,6 +56,57 @@ static void ref_rope(float *v, int heads, int hd, int pos, float base)
         }
 }
 
+/* Mixture of experts as llama.cpp's Llama-MoE: softmax over the router's
+ * logits, the top k by a full sort of the experts (ties to the lower
+ * index), their probabilities renormalised, each expert's SwiGLU summed
+ * with its weight into x. */
+static const double *sort_probs;
+static int by_prob(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_probs[i] != sort_probs[j]) return sort_probs[i] > sort_probs[j] ? -1 : 1;
+    return i - j;
+}
+
+static void ref_experts(const aellm_model_config *c, const aellm_layer *L, const float *xb,
+                        float *x)
+{
+    int E = c->n_experts, k = c->n_experts_used, h = c->hidden_dim, dim = c->dim;
+    double p[256], max = -1e30, sum = 0, wsum = 0;
+    int order[256];
+    for (int e = 0; e < E; e++) {
+        p[e] = 0;
+        for (int i = 0; i < dim; i++) p[e] += (double)W(&L->ffn_gate_inp)[e * dim + i] * xb[i];
+        max = p[e] > max ? p[e] : max;
+        order[e] = e;
+    }
+    for (int e = 0; e < E; e++) sum += (p[e] = exp(p[e] - max));
+    for (int e = 0; e < E; e++) p[e] /= sum;
+    sort_probs = p;
+    qsort(order, (size_t)E, sizeof(int), by_prob);
+    for (int s = 0; s < k; s++) wsum += p[order[s]];
+    double *y = calloc(dim, sizeof(double)), *a = calloc(h, sizeof(double));
+    for (int s = 0; s < k; s++) {
+        int e = order[s];
+        for (int j = 0; j < h; j++) {
+            double gj = 0, uj = 0;
+            for (int i = 0; i < dim; i++) {
+                gj += (double)W(&L->w_gate)[((size_t)e * h + j) * dim + i] * xb[i];
+                uj += (double)W(&L->w_up)[((size_t)e * h + j) * dim + i] * xb[i];
+            }
+            a[j] = gj / (1.0 + exp(-gj)) * uj;
+        }
+        for (int r = 0; r < dim; r++) {
+            double o = 0;
+            for (int j = 0; j < h; j++)
+                o += (double)W(&L->w_down)[((size_t)e * dim + r) * h + j] * a[j];
+            y[r] += p[e] / wsum * o;
+        }
+    }
+    for (int r = 0; r < dim; r++) x[r] += (float)y[r];
+    free(y), free(a);
+}
+
 /* Logits of the token at `pos` given that k/v hold positions < pos. */
 static void ref_step(ref_state *s, int token, int pos, int T, float *logits)
 {
@@ -95,6 +146,10 @@ static void ref_step(ref_state *s, int token, int pos, int T, float *logits)
         ref_matvec(t, &L->wo, o);
         for (int i = 0; i < dim; i++) x[i] += t[i];
         ref_rmsnorm(xb, x, W(&L->ffn_norm), dim, c->norm_eps);
+        if (c->n_experts) {
+            ref_experts(c, L, xb, x);
+            continue;
+        }
         ref_matvec(g, &L->w_gate, xb);
         ref_matvec(u, &L->w_up, xb);
         for (int i = 0; i < c->hidden_dim; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
@@ -115,10 +170,12 @@ static float max_abs_diff(const float *a, const float *b, int n)
     return d;
 }
 
-static void check_shape(int n_heads, int n_kv_heads)
+static void check_shape_moe(int n_heads, int n_kv_heads, int n_experts, int top_k)
 {
     aellm_model_config cfg = {.dim = 64,
-                              .hidden_dim = 160,
+                              .hidden_dim = n_experts ? 48 : 160,
+                              .n_experts = n_experts,
+                              .n_experts_used = top_k,
                               .n_layers = 2,
                               .n_heads = n_heads,
                               .n_kv_heads = n_kv_heads,
@@ -129,6 +186,17 @@ static void check_shape(int n_heads, int n_kv_heads)
                               .norm_eps = 1e-5f};
     aellm_model *m = NULL;
     assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_F32, 7), 0);
+    for (int l = 0; l < cfg.n_layers && n_experts; l++) {
+        aellm_layer *y = &m->layers[l];
+        /* routers decisive (no near ties), experts loud enough that a wrong
+           choice moves the logits far past the tolerance */
+        float *r = (float *)y->ffn_gate_inp.data;
+        for (int i = 0; i < n_experts * cfg.dim; i++) r[i] *= 50.0f;
+        aellm_tensor *ts[] = {&y->w_gate, &y->w_up, &y->w_down};
+        for (int t = 0; t < 3; t++)
+            for (int64_t i = 0; i < ts[t]->ne[0] * ts[t]->ne[1]; i++)
+                ((float *)ts[t]->data)[i] *= 6.0f;
+    }
     const int T = 12, V = cfg.vocab_size;
     int32_t toks[12];
     for (int i = 0; i < T; i++) toks[i] = (i * 37 + 5) % V;
@@ -151,14 +219,29 @@ static void check_shape(int n_heads, int n_kv_heads)
     assert_int_equal(aellm_engine_eval(e, toks, 5, 0, NULL, 0), 0); /* prefill then decode */
     assert_int_equal(aellm_engine_eval(e, toks + 5, 7, 5, got, 0), 0);
     float d_mixed = max_abs_diff(ref + (size_t)(T - 1) * V, got, V);
-    print_message("heads %d/%d: max|diff| decode %.2e prefill %.2e mixed %.2e\n", n_heads,
-                  n_kv_heads, d_decode, d_prefill, d_mixed);
+    print_message("heads %d/%d, experts %d top-%d: max|diff| decode %.2e prefill %.2e mixed %.2e\n",
+                  n_heads, n_kv_heads, n_experts, top_k, d_decode, d_prefill, d_mixed);
     assert_true(d_decode <= 1e-4f);
     assert_true(d_prefill <= 1e-4f);
     assert_true(d_mixed <= 1e-4f);
     aellm_engine_free(e);
     aellm_model_free(m);
     free(rs.k), free(rs.v), free(ref), free(got);
+}
+
+static void check_shape(int n_heads, int n_kv_heads)
+{
+    check_shape_moe(n_heads, n_kv_heads, 0, 0);
+}
+
+/* Top-k routing against the reference's sort, through decode and prefill
+ * (where tokens are grouped by expert), so prefill equals decode too. */
+static void test_forward_moe(void **state)
+{
+    (void)state;
+    check_shape_moe(4, 2, 4, 2);
+    check_shape_moe(4, 4, 8, 1);
+    check_shape_moe(4, 1, 2, 2);
 }
 
 static void test_forward_mha(void **state)
@@ -300,11 +383,9 @@ static void test_eval_rejects_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forward_mha),
-        cmocka_unit_test(test_forward_gqa),
-        cmocka_unit_test(test_forward_mqa),
-        cmocka_unit_test(test_forward_quantized),
-        cmocka_unit_test(test_eval_rejects_bad_input),
+        cmocka_unit_test(test_forward_mha),       cmocka_unit_test(test_forward_moe),
+        cmocka_unit_test(test_forward_gqa),       cmocka_unit_test(test_forward_mqa),
+        cmocka_unit_test(test_forward_quantized), cmocka_unit_test(test_eval_rejects_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 #ifndef AELLM_ARCH_H
 #define AELLM_ARCH_H
 
+#include <stdint.h>
+
 #include "aellm/model.h"
 
 #ifdef __cplusplus
@@ -20,6 +22,52 @@ extern "C" {
  * changes nothing. AELLM_EINVAL for a count that does not divide or a weight
  * type without conversions; after AELLM_ENOMEM the model is unusable. */
 int aellm_model_share_kv_heads(aellm_model *m, int n_kv_heads);
+
+/* ---- Mixture of experts ---- */
+
+typedef enum {
+    AELLM_MOE_SPLIT,   /* MoEfication: the hidden neurons clustered into E experts */
+    AELLM_MOE_UPCYCLE, /* sparse upcycling: every expert a copy of the whole FFN */
+} aellm_moe_method;
+
+typedef struct {
+    int n_experts;    /* E, 2..256 (default 8) */
+    int top_k;        /* experts per token, 1..E (default 1) */
+    int method;       /* aellm_moe_method (default split) */
+    int kmeans_iters; /* balanced k-means rounds (default 25) */
+    uint64_t seed;    /* k-means start, upcycled routers (default 1) */
+} aellm_moe_params;
+
+void aellm_moe_params_default(aellm_moe_params *p);
+
+/* Turns every layer's dense FFN into E experts and a router, in place (the
+ * llama.cpp Llama-MoE layout of src/model/model.h: softmax over the
+ * router's logits, top-k, weights renormalised to sum 1).
+ *
+ * Split: the H neurons go to E experts of ceil(H / E) by balanced k-means on
+ * their unit gate vectors (an expert short of neurons is padded with zero
+ * ones, which add exactly 0); each expert's down matrix is multiplied by
+ * top_k, so that with top_k = E and equal router weights the model computes
+ * exactly the dense FFN. The router starts at the clusters' centroids.
+ * Upcycle: every expert is the whole FFN (the function is unchanged for
+ * any router; the router starts small and random). Expert matrices keep the
+ * FFN's weight type where their rows fit its block, else f16 (f32 from f32);
+ * the router is f32. AELLM_EINVAL for a model that already has experts or
+ * bad parameters; after AELLM_ENOMEM the model is unusable. */
+int aellm_model_to_moe(aellm_model *m, const aellm_moe_params *p);
+
+typedef struct {
+    int64_t tokens;          /* calibration tokens the routers were fitted on */
+    double agreement_before; /* share of tokens whose top expert is the one whose
+                                output is largest, centroid routers (mean of layers) */
+    double agreement;        /* the same, fitted routers */
+} aellm_moe_fit_report;
+
+/* Fits each layer's router on up to `tokens` tokens (0: 8192) of the text
+ * file at `path`, layer by layer: softmax regression towards the expert
+ * whose output on the token is largest. Needs the model's vocabulary. */
+int aellm_moe_fit_routers(aellm_model *m, const char *path, int64_t tokens,
+                          aellm_moe_fit_report *rep);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,12 @@ size_t aellm_engine_memory_bytes(const aellm_engine *e);
 /* Bytes of the KV cache alone (keys and values of every layer and position;
  * part of aellm_engine_memory_bytes). */
 size_t aellm_engine_kv_bytes(const aellm_engine *e);
+/* For a mixture-of-experts model: how many tokens each layer's router has
+ * sent to each expert since creation or the last reset, written to
+ * counts[l * E + expert] (counts may be NULL). Returns E, 0 for a dense
+ * model. */
+int aellm_engine_expert_load(const aellm_engine *e, unsigned long long *counts);
+void aellm_engine_expert_load_reset(aellm_engine *e);
 
 /* Runs tokens[0..n) at positions pos..pos+n-1, appending to the KV cache
  * (entries at and after `pos` are overwritten). Writes the logits of every

@@ -17,16 +17,18 @@ extern "C" {
 
 typedef struct {
     int dim;        /* embedding width */
-    int hidden_dim; /* FFN inner width */
+    int hidden_dim; /* FFN inner width; with experts, each expert's */
     int n_layers;
     int n_heads;    /* query heads */
     int n_kv_heads; /* key/value heads: n_heads = MHA, 1 = MQA, between = GQA */
     int head_dim;   /* dim / n_heads unless the file says otherwise */
     int vocab_size;
-    int seq_len;     /* context length */
-    float rope_base; /* RoPE theta */
-    float norm_eps;  /* RMSNorm epsilon */
-    int tied_output; /* output matrix is the token embedding */
+    int seq_len;        /* context length */
+    float rope_base;    /* RoPE theta */
+    float norm_eps;     /* RMSNorm epsilon */
+    int tied_output;    /* output matrix is the token embedding */
+    int n_experts;      /* FFN experts per layer (llama.expert_count); 0 = one dense FFN */
+    int n_experts_used; /* experts each token is routed to (top-k); 0 when dense */
 } aellm_model_config;
 
 typedef struct aellm_model aellm_model;
@@ -50,6 +52,11 @@ const char *aellm_model_quantize_info(const aellm_model *m);
 /* Bytes of all weights as stored, and parameter count. */
 size_t aellm_model_weight_bytes(const aellm_model *m);
 int64_t aellm_model_n_params(const aellm_model *m);
+/* Parameters a token uses: all but the experts it is not routed to (the
+ * embedding counts one row; the output matrix counts whole). */
+int64_t aellm_model_active_params(const aellm_model *m);
+/* Weight bytes one decoded token reads: as active_params, in stored bytes. */
+size_t aellm_model_active_bytes(const aellm_model *m);
 
 /* Writes the model as GGUF v3 (llama.cpp's names and metadata), converting
  * the 2-D weights to `type` (-1 keeps each tensor's type; norms stay F32). */

@@ -103,8 +103,19 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     e->xb = carve(ab, ao, B * wide * sizeof(float));
     e->xb2 = carve(ab, ao, B * wide * sizeof(float));
     e->q = carve(ab, ao, B * (size_t)e->q_dim * sizeof(float));
-    e->hb = carve(ab, ao, B * (size_t)c->hidden_dim * sizeof(float));
-    e->hb2 = carve(ab, ao, B * (size_t)c->hidden_dim * sizeof(float));
+    size_t Bh = B > (size_t)c->n_experts_used ? B : (size_t)c->n_experts_used;
+    e->hb = carve(ab, ao, Bh * (size_t)c->hidden_dim * sizeof(float));
+    e->hb2 = carve(ab, ao, Bh * (size_t)c->hidden_dim * sizeof(float));
+    if (c->n_experts) {
+        size_t E = (size_t)c->n_experts, k = (size_t)c->n_experts_used;
+        e->moe_sel = carve(ab, ao, B * k * sizeof(int));
+        e->moe_w = carve(ab, ao, B * k * sizeof(float));
+        e->moe_logits = carve(ab, ao, B * E * sizeof(float));
+        e->moe_rows = carve(ab, ao, B * k * sizeof(int));
+        e->moe_x = carve(ab, ao, B * (size_t)c->dim * sizeof(float));
+        e->moe_y = carve(ab, ao, Bh * (size_t)c->dim * sizeof(float));
+        e->load = carve(ab, ao, (size_t)c->n_layers * E * sizeof(*e->load));
+    }
     e->logits = carve(ab, ao, (size_t)c->vocab_size * sizeof(float));
     e->act = carve(ab, ao, e->act_bytes);
     if (e->kv_type != AELLM_DTYPE_F32) /* an f32 cache is read in place */
@@ -191,6 +202,20 @@ size_t aellm_engine_memory_bytes(const aellm_engine *e)
 {
     return e->bytes + sizeof(*e);
 }
+int aellm_engine_expert_load(const aellm_engine *e, unsigned long long *counts)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    if (!c->n_experts) return 0;
+    if (counts) memcpy(counts, e->load, (size_t)c->n_layers * c->n_experts * sizeof(*counts));
+    return c->n_experts;
+}
+
+void aellm_engine_expert_load_reset(aellm_engine *e)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    if (c->n_experts) memset(e->load, 0, (size_t)c->n_layers * c->n_experts * sizeof(*e->load));
+}
+
 size_t aellm_engine_kv_bytes(const aellm_engine *e)
 {
     return 2 * (size_t)e->m->cfg.n_layers * (size_t)e->n_ctx * e->kv_row_bytes;

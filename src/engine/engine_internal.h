@@ -36,12 +36,23 @@ struct aellm_engine {
                                    and values dequantized; NULL for an f32 cache */
     float *rope_cos, *rope_sin; /* (C, head_dim/2) */
 
-    float *x;      /* (B, dim) residual stream */
-    float *xb;     /* (B, max(dim, q_dim)) normalised input, then attention output */
-    float *xb2;    /* (B, max(dim, q_dim)) a projection's output before the residual add */
-    float *q;      /* (B, q_dim) */
-    float *hb;     /* (B, hidden) gate, then silu(gate)*up */
-    float *hb2;    /* (B, hidden) up */
+    float *x;   /* (B, dim) residual stream */
+    float *xb;  /* (B, max(dim, q_dim)) normalised input, then attention output */
+    float *xb2; /* (B, max(dim, q_dim)) a projection's output before the residual add */
+    float *q;   /* (B, q_dim) */
+    float *hb;  /* (B', hidden) gate, then silu(gate)*up; B' = max(B, top-k) */
+    float *hb2; /* (B', hidden) up */
+
+    /* Mixture of experts (n_experts = E > 0; NULL when dense). Prefill
+     * groups the batch's tokens by expert: each expert multiplies only the
+     * rows routed to it, gathered into moe_x. */
+    int *moe_sel;             /* (B, k) experts each token is routed to */
+    float *moe_w;             /* (B, k) their weights, renormalised to sum 1 */
+    float *moe_logits;        /* (B, E) router logits, then probabilities */
+    int *moe_rows;            /* (B * k) token-slot numbers, grouped by expert */
+    float *moe_x;             /* (B, dim) the rows routed to one expert */
+    float *moe_y;             /* (B', dim) an expert's outputs */
+    unsigned long long *load; /* (L, E) tokens routed to each expert so far */
     float *scores; /* (n_threads, B, C) attention weights, one head at a time per thread */
     float *logits; /* (vocab) last token's logits */
     void *act;     /* one activation row in a weight's vec_dot_type (decode) */

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "engine/engine_internal.h"
 #include "kernels/kernels.h"
+#include "kernels/moe_route.h"
 
 /* ---- elementwise pieces, shared by both paths ---- */
 
@@ -92,6 +93,26 @@ static void store_kv(aellm_engine *e, int layer, int i, int pos)
     }
 }
 
+/* Routes token row i (normalised input x) of layer l: its experts and
+ * weights into moe_sel / moe_w row i, counted in the expert load. The
+ * logits are moe_logits row i when `have_logits`, else computed here. */
+static void route_token(aellm_engine *e, int l, int i, const float *x, int have_logits)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    int E = c->n_experts, k = c->n_experts_used;
+    float *p = e->moe_logits + (size_t)i * E;
+    if (!have_logits) {
+        const float *R = e->m->layers[l].ffn_gate_inp.data;
+        for (int x_ = 0; x_ < E; x_++) {
+            const float *r = R + (size_t)x_ * c->dim;
+            float dot = 0.0f;
+            for (int j = 0; j < c->dim; j++) dot += r[j] * x[j];
+            p[x_] = dot;
+        }
+    }
+    aellm_moe_route(p, E, k, e->moe_sel + (size_t)i * k, e->moe_w + (size_t)i * k);
+}
+
 /* ---- decode: one token, one parallel region ---- */
 
 typedef struct {
@@ -147,6 +168,63 @@ static void attend_head(aellm_engine *e, int layer, int h, int pos, float *att, 
     e->attn->accum(hd, att, v_at(e, layer, kvh, 0), e->kv_head_bytes, pos + 1, out);
 }
 
+/* silu(gate) * up over n values of hb / hb2, this thread's share. */
+static void swiglu_part(thread_ctx *t, int64_t n)
+{
+    aellm_engine *e = t->e;
+    int64_t per = (n + t->nth - 1) / t->nth, i0 = per * t->ith;
+    if (i0 < n) swiglu(e->hb + i0, e->hb2 + i0, (i0 + per < n ? per : n - i0));
+}
+
+/* FFN of normalised xb into xb2. */
+static void decode_dense_ffn(thread_ctx *t, const aellm_layer *L)
+{
+    aellm_engine *e = t->e;
+    matvec_part(t, &L->w_gate, e->xb, e->hb);
+    matvec_part(t, &L->w_up, e->xb, e->hb2);
+    group_done(t);
+    swiglu_part(t, e->m->cfg.hidden_dim);
+    group_done(t);
+    matvec_part(t, &L->w_down, e->hb, e->xb2);
+    group_done(t);
+}
+
+/* The same through the k experts the token is routed to; the others are
+ * never read. Expert s's hidden values are hb row s, its output moe_y row s. */
+static void decode_experts(thread_ctx *t, int l)
+{
+    aellm_engine *e = t->e;
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+    int64_t h = c->hidden_dim, k = c->n_experts_used;
+#pragma omp single
+    route_token(e, l, 0, e->xb, 0);
+    for (int s = 0; s < k; s++) {
+        int64_t x = e->moe_sel[s];
+        aellm_tensor g = aellm_tensor_rows(&L->w_gate, x * h, h);
+        aellm_tensor u = aellm_tensor_rows(&L->w_up, x * h, h);
+        matvec_part(t, &g, e->xb, e->hb + s * h);
+        matvec_part(t, &u, e->xb, e->hb2 + s * h);
+    }
+    group_done(t);
+    swiglu_part(t, k * h);
+    group_done(t);
+    for (int s = 0; s < k; s++) {
+        aellm_tensor d = aellm_tensor_rows(&L->w_down, (int64_t)e->moe_sel[s] * c->dim, c->dim);
+        matvec_part(t, &d, e->hb + s * h, e->moe_y + (size_t)s * c->dim);
+        group_done(t);
+    }
+#pragma omp single
+    {
+        memset(e->xb2, 0, (size_t)c->dim * sizeof(float));
+        for (int s = 0; s < k; s++)
+            for (int j = 0; j < c->dim; j++)
+                e->xb2[j] += e->moe_w[s] * e->moe_y[(size_t)s * c->dim + j];
+        e->load[(size_t)l * c->n_experts + e->moe_sel[0]]++;
+        for (int s = 1; s < k; s++) e->load[(size_t)l * c->n_experts + e->moe_sel[s]]++;
+    }
+}
+
 static void decode_layer(thread_ctx *t, int l, int pos)
 {
     aellm_engine *e = t->e;
@@ -177,15 +255,10 @@ static void decode_layer(thread_ctx *t, int l, int pos)
         add(e->x, e->xb2, c->dim);
         rmsnorm(e->xb, e->x, L->ffn_norm.data, c->dim, c->norm_eps);
     }
-    matvec_part(t, &L->w_gate, e->xb, e->hb);
-    matvec_part(t, &L->w_up, e->xb, e->hb2);
-    group_done(t);
-    int64_t per = (c->hidden_dim + t->nth - 1) / t->nth, i0 = per * t->ith;
-    if (i0 < c->hidden_dim)
-        swiglu(e->hb + i0, e->hb2 + i0, (i0 + per < c->hidden_dim ? per : c->hidden_dim - i0));
-    group_done(t);
-    matvec_part(t, &L->w_down, e->hb, e->xb2);
-    group_done(t);
+    if (c->n_experts)
+        decode_experts(t, l);
+    else
+        decode_dense_ffn(t, L);
 #pragma omp single
     add(e->x, e->xb2, c->dim);
 }
@@ -299,11 +372,80 @@ static void attention_batch(aellm_engine *e, int l, int n, int pos)
     }
 }
 
+static void swiglu_rows(aellm_engine *e, int n)
+{
+    int64_t hidden = e->m->cfg.hidden_dim;
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++)
+        swiglu(e->hb + (size_t)i * hidden, e->hb2 + (size_t)i * hidden, hidden);
+}
+
+/* Routes the batch's n normalised rows (xb) and lists the token slots
+ * (token * k + s) of each expert together in moe_rows; first[x] is where
+ * expert x's run starts (first[E] = n * k). */
+static void route_batch(aellm_engine *e, int l, int n, int *first)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    int E = c->n_experts, k = c->n_experts_used;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, E, c->dim, 1.0f, e->xb, c->dim,
+                e->m->layers[l].ffn_gate_inp.data, c->dim, 0.0f, e->moe_logits, E);
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++) route_token(e, l, i, NULL, 1);
+    memset(first, 0, (size_t)(E + 1) * sizeof(int));
+    for (int i = 0; i < n * k; i++) first[e->moe_sel[i] + 1]++;
+    for (int x = 0; x < E; x++) first[x + 1] += first[x];
+    int at[E];
+    memcpy(at, first, (size_t)E * sizeof(int));
+    for (int i = 0; i < n * k; i++) e->moe_rows[at[e->moe_sel[i]]++] = i;
+    for (int x = 0; x < E; x++)
+        e->load[(size_t)l * E + x] += (unsigned long long)(first[x + 1] - first[x]);
+}
+
+/* The FFN of the batch's normalised rows (xb) into xb2, expert by expert:
+ * each multiplies only the rows routed to it (gathered into moe_x), and
+ * adds them back weighted. The hook sees the gate/up input whole and each
+ * expert's down input. */
+static void experts_batch(aellm_engine *e, int l, int n)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+    int E = c->n_experts, k = c->n_experts_used, dim = c->dim;
+    int64_t h = c->hidden_dim;
+    int first[E + 1];
+    if (e->hook) {
+        e->hook(e->hook_user, l, AELLM_LINEAR_W_GATE, e->xb, n, dim);
+        e->hook(e->hook_user, l, AELLM_LINEAR_W_UP, e->xb, n, dim);
+    }
+    route_batch(e, l, n, first);
+    memset(e->xb2, 0, (size_t)n * dim * sizeof(float));
+    for (int x = 0; x < E; x++) {
+        int rows = first[x + 1] - first[x];
+        const int *slot = e->moe_rows + first[x];
+        if (!rows) continue;
+        for (int r = 0; r < rows; r++)
+            memcpy(e->moe_x + (size_t)r * dim, e->xb + (size_t)(slot[r] / k) * dim,
+                   (size_t)dim * sizeof(float));
+        aellm_tensor g = aellm_tensor_rows(&L->w_gate, x * h, h);
+        aellm_tensor u = aellm_tensor_rows(&L->w_up, x * h, h);
+        aellm_tensor d = aellm_tensor_rows(&L->w_down, (int64_t)x * dim, dim);
+        matmul(e, &g, e->moe_x, rows, e->hb);
+        matmul(e, &u, e->moe_x, rows, e->hb2);
+        swiglu_rows(e, rows);
+        if (e->hook) e->hook(e->hook_user, l, AELLM_LINEAR_W_DOWN, e->hb, rows, h);
+        matmul(e, &d, e->hb, rows, e->moe_y);
+        for (int r = 0; r < rows; r++) {
+            float w = e->moe_w[slot[r]], *y = e->xb2 + (size_t)(slot[r] / k) * dim;
+            const float *o = e->moe_y + (size_t)r * dim;
+            for (int j = 0; j < dim; j++) y[j] += w * o[j];
+        }
+    }
+}
+
 static void prefill_layer(aellm_engine *e, int l, int n, int pos)
 {
     const aellm_model_config *c = &e->m->cfg;
     const aellm_layer *L = &e->m->layers[l];
-    int dim = c->dim, hidden = c->hidden_dim;
+    int dim = c->dim;
     norm_rows(e, e->xb, e->x, &L->attn_norm, n);
     linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
     linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->k_new);
@@ -318,12 +460,14 @@ static void prefill_layer(aellm_engine *e, int l, int n, int pos)
     linear(e, l, AELLM_LINEAR_WO, e->xb, n, e->xb2);
     add(e->x, e->xb2, (int64_t)n * dim);
     norm_rows(e, e->xb, e->x, &L->ffn_norm, n);
-    linear(e, l, AELLM_LINEAR_W_GATE, e->xb, n, e->hb);
-    linear(e, l, AELLM_LINEAR_W_UP, e->xb, n, e->hb2);
-#pragma omp parallel for num_threads(e->n_threads)
-    for (int i = 0; i < n; i++)
-        swiglu(e->hb + (size_t)i * hidden, e->hb2 + (size_t)i * hidden, hidden);
-    linear(e, l, AELLM_LINEAR_W_DOWN, e->hb, n, e->xb2);
+    if (c->n_experts) {
+        experts_batch(e, l, n);
+    } else {
+        linear(e, l, AELLM_LINEAR_W_GATE, e->xb, n, e->hb);
+        linear(e, l, AELLM_LINEAR_W_UP, e->xb, n, e->hb2);
+        swiglu_rows(e, n);
+        linear(e, l, AELLM_LINEAR_W_DOWN, e->hb, n, e->xb2);
+    }
     add(e->x, e->xb2, (int64_t)n * dim);
 }
 

@@ -60,6 +60,13 @@ int aellm_model_config_check(const aellm_model_config *c, const char *what)
     if (c->head_dim % 2 != 0)
         return aellm_error_set(AELLM_ESHAPE, "%s: head_dim %d is odd (RoPE rotates pairs)", what,
                                c->head_dim);
+    if (c->n_experts < 0 || c->n_experts > 256 ||
+        (c->n_experts == 0 ? c->n_experts_used != 0
+                           : c->n_experts_used < 1 || c->n_experts_used > c->n_experts))
+        return aellm_error_set(AELLM_ESHAPE,
+                               "%s: %d experts with %d used per token (want 1 <= used <= experts "
+                               "<= 256, or both 0)",
+                               what, c->n_experts, c->n_experts_used);
     if (!(c->rope_base > 0.0f) || !isfinite(c->rope_base) || !(c->norm_eps >= 0.0f) ||
         !isfinite(c->norm_eps))
         return aellm_error_set(AELLM_ESHAPE, "%s: bad rope base %g or norm epsilon %g", what,
@@ -121,6 +128,7 @@ static void each_tensor(const aellm_model *m, void (*fn)(const aellm_tensor *, v
         const aellm_tensor *ts[] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
                                     &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
         for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) fn(ts[i], ctx);
+        if (m->cfg.n_experts) fn(&y->ffn_gate_inp, ctx);
     }
 }
 
@@ -145,6 +153,41 @@ int64_t aellm_model_n_params(const aellm_model *m)
     int64_t n = 0;
     each_tensor(m, add_params, &n);
     return n;
+}
+
+/* The share of a layer's expert matrices a token uses. */
+static double expert_share(const aellm_model_config *c)
+{
+    return c->n_experts ? (double)c->n_experts_used / c->n_experts : 1.0;
+}
+
+/* What a decoded token reads: one embedding row, the rest whole except the
+ * experts it is not routed to. bytes = 0 counts parameters, 1 bytes. */
+static double active(const aellm_model *m, int bytes)
+{
+    const aellm_model_config *c = &m->cfg;
+    double n = bytes ? m->tok_embd.row_bytes : (double)m->tok_embd.ne[0];
+#define SIZE(t) (bytes ? (double)aellm_tensor_bytes(t) : (double)(t)->ne[0] * (double)(t)->ne[1])
+    n += SIZE(&m->output_norm) + SIZE(&m->output);
+    for (int l = 0; l < c->n_layers; l++) {
+        const aellm_layer *y = &m->layers[l];
+        n += SIZE(&y->attn_norm) + SIZE(&y->wq) + SIZE(&y->wk) + SIZE(&y->wv) + SIZE(&y->wo) +
+             SIZE(&y->ffn_norm);
+        n += expert_share(c) * (SIZE(&y->w_gate) + SIZE(&y->w_up) + SIZE(&y->w_down));
+        if (c->n_experts) n += SIZE(&y->ffn_gate_inp);
+    }
+#undef SIZE
+    return n;
+}
+
+int64_t aellm_model_active_params(const aellm_model *m)
+{
+    return (int64_t)llround(active(m, 0));
+}
+
+size_t aellm_model_active_bytes(const aellm_model *m)
+{
+    return (size_t)llround(active(m, 1));
 }
 
 /* ---- GGUF loading ---- */
@@ -214,6 +257,9 @@ static int read_config(const aellm_gguf *g, aellm_model_config *c)
     if (!rc) rc = get_int(g, "llama.feed_forward_length", -1, &c->hidden_dim);
     if (!rc) rc = get_int(g, "llama.attention.head_count", -1, &c->n_heads);
     if (!rc) rc = get_int(g, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads);
+    if (!rc) rc = get_int(g, "llama.expert_count", 0, &c->n_experts);
+    if (!rc) rc = get_int(g, "llama.expert_used_count", 0, &c->n_experts_used);
+    if (!rc && c->n_experts == 1 && c->n_experts_used == 0) c->n_experts_used = 1;
     if (!rc) rc = get_float(g, "llama.rope.freq_base", 10000.0f, &c->rope_base);
     if (!rc) rc = get_float(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps);
     if (!rc) rc = read_head_dim(g, c);
@@ -227,44 +273,83 @@ static int read_config(const aellm_gguf *g, aellm_model_config *c)
     return aellm_model_config_check(c, aellm_gguf_path(g));
 }
 
-/* Points t at tensor `name`, whose shape must be [ne0, ne1]. */
-static int bind(const aellm_gguf *g, aellm_tensor *t, const char *name, int64_t ne0, int64_t ne1)
+/* Points t at tensor `name`, whose shape must be [ne0, ne1, ne2]; a 3-D
+ * tensor (experts) is bound as ne2 * ne1 rows. */
+static int bind3(const aellm_gguf *g, aellm_tensor *t, const char *name, int64_t ne0, int64_t ne1,
+                 int64_t ne2)
 {
     const aellm_gguf_tensor_info *ti = aellm_gguf_find_tensor(g, name);
     if (!ti)
         return aellm_error_set(AELLM_EFORMAT, "%s: missing tensor '%s'", aellm_gguf_path(g), name);
-    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1)
+    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != ne2 || ti->ne[3] != 1)
         return aellm_error_set(AELLM_ESHAPE,
                                "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], the config "
-                               "implies [%lld, %lld]",
+                               "implies [%lld, %lld, %lld]",
                                aellm_gguf_path(g), name, (long long)ti->ne[0], (long long)ti->ne[1],
                                (long long)ti->ne[2], (long long)ti->ne[3], (long long)ne0,
-                               (long long)ne1);
-    aellm_tensor_set(t, ti->type, ne0, ne1, ti->data);
+                               (long long)ne1, (long long)ne2);
+    aellm_tensor_set(t, ti->type, ne0, ne1 * ne2, ti->data);
     return 0;
 }
 
-static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_layer *y, int l)
+static int bind(const aellm_gguf *g, aellm_tensor *t, const char *name, int64_t ne0, int64_t ne1)
+{
+    return bind3(g, t, name, ne0, ne1, 1);
+}
+
+/* A layer's FFN tensors, dense or experts (llama.cpp's names), for loading
+ * and saving alike; ne2 is the expert count (1 when dense). */
+typedef struct {
+    aellm_tensor *t;
+    const char *name;
+    int64_t ne0, ne1, ne2;
+} layer_tensor;
+
+static size_t layer_tensors(const aellm_model_config *c, aellm_layer *y, layer_tensor *out)
 {
     const int64_t d = c->dim, h = c->hidden_dim, q = (int64_t)c->n_heads * c->head_dim,
-                  kv = (int64_t)c->n_kv_heads * c->head_dim;
-    const struct {
-        aellm_tensor *t;
-        const char *name;
-        int64_t ne0, ne1;
-    } want[] = {
-        {&y->attn_norm, "attn_norm", d, 1}, {&y->wq, "attn_q", d, q},
-        {&y->wk, "attn_k", d, kv},          {&y->wv, "attn_v", d, kv},
-        {&y->wo, "attn_output", q, d},      {&y->ffn_norm, "ffn_norm", d, 1},
-        {&y->w_gate, "ffn_gate", d, h},     {&y->w_up, "ffn_up", d, h},
-        {&y->w_down, "ffn_down", h, d},
+                  kv = (int64_t)c->n_kv_heads * c->head_dim, E = c->n_experts;
+    const layer_tensor attn[] = {
+        {&y->attn_norm, "attn_norm", d, 1, 1}, {&y->wq, "attn_q", d, q, 1},
+        {&y->wk, "attn_k", d, kv, 1},          {&y->wv, "attn_v", d, kv, 1},
+        {&y->wo, "attn_output", q, d, 1},      {&y->ffn_norm, "ffn_norm", d, 1, 1},
     };
+    const layer_tensor dense[] = {
+        {&y->w_gate, "ffn_gate", d, h, 1},
+        {&y->w_up, "ffn_up", d, h, 1},
+        {&y->w_down, "ffn_down", h, d, 1},
+    };
+    const layer_tensor moe[] = {
+        {&y->ffn_gate_inp, "ffn_gate_inp", d, E, 1},
+        {&y->w_gate, "ffn_gate_exps", d, h, E},
+        {&y->w_up, "ffn_up_exps", d, h, E},
+        {&y->w_down, "ffn_down_exps", h, d, E},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(attn) / sizeof(attn[0]); i++) out[n++] = attn[i];
+    if (E)
+        for (size_t i = 0; i < sizeof(moe) / sizeof(moe[0]); i++) out[n++] = moe[i];
+    else
+        for (size_t i = 0; i < sizeof(dense) / sizeof(dense[0]); i++) out[n++] = dense[i];
+    return n;
+}
+#define LAYER_TENSORS_MAX 10
+
+static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_layer *y, int l)
+{
+    layer_tensor want[LAYER_TENSORS_MAX];
+    size_t n = layer_tensors(c, y, want);
     char name[96];
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         snprintf(name, sizeof(name), "blk.%d.%s.weight", l, want[i].name);
-        int rc = bind(g, want[i].t, name, want[i].ne0, want[i].ne1);
+        int rc = bind3(g, want[i].t, name, want[i].ne0, want[i].ne1, want[i].ne2);
         if (rc) return rc;
     }
+    /* the router is used as f32, like the norms */
+    if (c->n_experts && y->ffn_gate_inp.type != AELLM_DTYPE_F32)
+        return aellm_error_set(AELLM_EFORMAT, "%s: blk.%d.ffn_gate_inp.weight is %s, not f32",
+                               aellm_gguf_path(g), l,
+                               aellm_dtype_traits_get(y->ffn_gate_inp.type)->name);
     return 0;
 }
 
@@ -428,6 +513,10 @@ static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *
     };
     for (size_t i = 0; !rc && i < sizeof(ints) / sizeof(ints[0]); i++)
         rc = aellm_gguf_set_u32(w, ints[i].key, (uint32_t)ints[i].v);
+    if (!rc && c->n_experts)
+        rc = aellm_gguf_set_u32(w, "llama.expert_count", (uint32_t)c->n_experts);
+    if (!rc && c->n_experts)
+        rc = aellm_gguf_set_u32(w, "llama.expert_used_count", (uint32_t)c->n_experts_used);
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.rope.freq_base", c->rope_base);
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
     if (!rc && m->quantize_json) rc = aellm_gguf_set_str(w, "aellm.quantize", m->quantize_json);
@@ -435,21 +524,26 @@ static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *
     return rc;
 }
 
-/* One tensor to save: its GGUF name, source, stored type and where the
- * converted bytes go (NULL: written from the source as it is). */
+/* One tensor to save: its GGUF name, source, 3-D shape (ne2 > 1 stacks
+ * experts), stored type and where the converted bytes go (NULL: written from
+ * the source as it is). */
 typedef struct {
     char name[64];
     const aellm_tensor *src;
+    int64_t ne[3];
     int type;
     size_t offset;
 } save_item;
 
-static int plan_item(save_item *it, const char *name, const aellm_tensor *t, int type,
+/* Vectors (norms) and the router keep their type; the rest go to `type`. */
+static int plan_item(save_item *it, const char *name, const aellm_tensor *t, int64_t ne2, int type,
                      size_t *total, const char *path)
 {
     snprintf(it->name, sizeof(it->name), "%s", name);
     it->src = t;
-    it->type = t->ne[1] == 1 || type < 0 ? t->type : type; /* vectors (norms) keep f32 */
+    it->ne[0] = t->ne[0], it->ne[1] = t->ne[1] / ne2, it->ne[2] = ne2;
+    int keep = t->ne[1] == 1 || type < 0 || strstr(name, "ffn_gate_inp") != NULL;
+    it->type = keep ? t->type : type;
     if (it->type == t->type) return 0;
     size_t row = aellm_dtype_row_size(it->type, t->ne[0]);
     if (row == 0)
@@ -465,21 +559,18 @@ static int plan_item(save_item *it, const char *name, const aellm_tensor *t, int
 static int plan(const aellm_model *m, int type, save_item *items, size_t *n, size_t *total,
                 const char *path)
 {
-    static const char *const names[] = {"attn_norm", "attn_q",   "attn_k", "attn_v",  "attn_output",
-                                        "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
     char name[64];
-    int rc = plan_item(&items[0], "token_embd.weight", &m->tok_embd, type, total, path);
-    if (!rc) rc = plan_item(&items[1], "output_norm.weight", &m->output_norm, type, total, path);
+    int rc = plan_item(&items[0], "token_embd.weight", &m->tok_embd, 1, type, total, path);
+    if (!rc) rc = plan_item(&items[1], "output_norm.weight", &m->output_norm, 1, type, total, path);
     *n = 2;
     if (!rc && !m->cfg.tied_output)
-        rc = plan_item(&items[(*n)++], "output.weight", &m->output, type, total, path);
+        rc = plan_item(&items[(*n)++], "output.weight", &m->output, 1, type, total, path);
     for (int l = 0; !rc && l < m->cfg.n_layers; l++) {
-        const aellm_layer *y = &m->layers[l];
-        const aellm_tensor *ts[] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
-                                    &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
-        for (size_t i = 0; !rc && i < 9; i++) {
-            snprintf(name, sizeof(name), "blk.%d.%s.weight", l, names[i]);
-            rc = plan_item(&items[(*n)++], name, ts[i], type, total, path);
+        layer_tensor ts[LAYER_TENSORS_MAX];
+        size_t k = layer_tensors(&m->cfg, &m->layers[l], ts);
+        for (size_t i = 0; !rc && i < k; i++) {
+            snprintf(name, sizeof(name), "blk.%d.%s.weight", l, ts[i].name);
+            rc = plan_item(&items[(*n)++], name, ts[i].t, ts[i].ne2, type, total, path);
         }
     }
     return rc;
@@ -521,9 +612,9 @@ static int add_items(aellm_gguf_writer *w, save_item *items, size_t n, uint8_t *
             if (rc) return rc;
             data = block + items[i].offset;
         }
-        int64_t ne[2] = {t->ne[0], t->ne[1]};
-        int rc =
-            aellm_gguf_add_tensor(w, items[i].name, items[i].type, t->ne[1] == 1 ? 1 : 2, ne, data);
+        const int64_t *ne = items[i].ne;
+        int dims = ne[2] > 1 ? 3 : ne[1] > 1 ? 2 : 1;
+        int rc = aellm_gguf_add_tensor(w, items[i].name, items[i].type, dims, ne, data);
         if (rc) return rc;
     }
     return 0;
@@ -536,7 +627,7 @@ int aellm_model_save_gguf(const aellm_model *m, const char *path, int type)
     aellm_gguf_writer *w = NULL;
     size_t n = 0, total = 0;
     uint8_t *block = NULL;
-    save_item *items = calloc(3 + 9 * (size_t)m->cfg.n_layers, sizeof(*items));
+    save_item *items = calloc(3 + LAYER_TENSORS_MAX * (size_t)m->cfg.n_layers, sizeof(*items));
     int rc = items ? aellm_gguf_writer_new(&w) : aellm_error_oom("the tensor list", 0);
     if (!rc) rc = set_metadata(w, m, path, type >= 0 ? type : aellm_model_weight_type(m));
     if (!rc) rc = plan(m, type, items, &n, &total, path);

@@ -29,6 +29,12 @@ typedef struct {
     aellm_tensor w_gate;    /* (dim) -> (hidden) */
     aellm_tensor w_up;      /* (dim) -> (hidden) */
     aellm_tensor w_down;    /* (hidden) -> (dim) */
+    /* Mixture of experts (cfg.n_experts = E > 0): the router, and w_gate,
+     * w_up, w_down hold the E experts' matrices one after another, as
+     * llama.cpp's 3-D ffn_{gate,up,down}_exps: w_gate and w_up (dim) ->
+     * (E * hidden), expert e's rows at e * hidden; w_down (hidden) -> (E *
+     * dim), expert e's rows at e * dim. aellm_expert_rows gives one. */
+    aellm_tensor ffn_gate_inp; /* (dim) -> (E) f32 router logits; unset when dense */
 } aellm_layer;
 
 /* The seven matrices of a layer by number, in the order the forward uses
@@ -73,6 +79,15 @@ struct aellm_model {
     char *quantize_json; /* owned, may be NULL: how the weights were quantized,
                             saved as the metadata key aellm.quantize */
 };
+
+/* Rows [r0, r0 + n) of t as a tensor of their own (an expert's matrix). */
+static inline aellm_tensor aellm_tensor_rows(const aellm_tensor *t, int64_t r0, int64_t n)
+{
+    aellm_tensor v = *t;
+    v.ne[1] = n;
+    v.data = (const char *)t->data + (size_t)r0 * t->row_bytes;
+    return v;
+}
 
 /* Bytes of a tensor. */
 static inline size_t aellm_tensor_bytes(const aellm_tensor *t)

@@ -16,11 +16,11 @@ static const struct {
     aellm_model_config cfg;
 } shapes[] = {
     /* llama2.c's TinyStories models */
-    {"260K", {64, 172, 5, 8, 4, 8, 512, 512, 10000.0f, 1e-5f, 0}},
-    {"15M", {288, 768, 6, 6, 6, 48, 32000, 256, 10000.0f, 1e-5f, 0}},
-    {"110M", {768, 2048, 12, 12, 12, 64, 32000, 1024, 10000.0f, 1e-5f, 0}},
+    {"260K", {64, 172, 5, 8, 4, 8, 512, 512, 10000.0f, 1e-5f, 0, 0, 0}},
+    {"15M", {288, 768, 6, 6, 6, 48, 32000, 256, 10000.0f, 1e-5f, 0, 0, 0}},
+    {"110M", {768, 2048, 12, 12, 12, 64, 32000, 1024, 10000.0f, 1e-5f, 0, 0, 0}},
     /* TinyLlama 1.1B */
-    {"1.1B", {2048, 5632, 22, 32, 4, 64, 32000, 2048, 10000.0f, 1e-5f, 0}},
+    {"1.1B", {2048, 5632, 22, 32, 4, 64, 32000, 2048, 10000.0f, 1e-5f, 0, 0, 0}},
 };
 
 #define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
@@ -61,6 +61,7 @@ static void list_items(aellm_model *m, int type, fill_item *it, size_t *n)
     const aellm_model_config *c = &m->cfg;
     const int64_t d = c->dim, h = c->hidden_dim, v = c->vocab_size;
     const int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
+    const int64_t E = c->n_experts ? c->n_experts : 1; /* experts stacked, as model.h says */
     *n = 0;
     add_item(it, n, &m->tok_embd, d, v, type);
     add_item(it, n, &m->output_norm, d, 1, type);
@@ -73,9 +74,13 @@ static void list_items(aellm_model *m, int type, fill_item *it, size_t *n)
         add_item(it, n, &y->wv, d, kv, type);
         add_item(it, n, &y->wo, q, d, type);
         add_item(it, n, &y->ffn_norm, d, 1, type);
-        add_item(it, n, &y->w_gate, d, h, type);
-        add_item(it, n, &y->w_up, d, h, type);
-        add_item(it, n, &y->w_down, h, d, type);
+        add_item(it, n, &y->w_gate, d, E * h, type);
+        add_item(it, n, &y->w_up, d, E * h, type);
+        add_item(it, n, &y->w_down, h, E * d, type);
+        if (c->n_experts) { /* the router is used as f32 */
+            add_item(it, n, &y->ffn_gate_inp, d, E, type);
+            it[*n - 1].type = AELLM_DTYPE_F32;
+        }
     }
 }
 
@@ -180,7 +185,7 @@ int aellm_model_random(aellm_model **out, const aellm_model_config *cfg_in, int 
     int64_t max_ne0 = 0;
     if (!rc) rc = aellm_model_alloc(&m, &cfg);
     if (rc) goto done;
-    items = malloc((3 + 9 * (size_t)cfg.n_layers) * sizeof(*items));
+    items = malloc((3 + 10 * (size_t)cfg.n_layers) * sizeof(*items));
     if (!items) {
         rc = aellm_error_oom("the tensor list", 0);
         goto done;

@@ -126,6 +126,7 @@ static int working_copy(aellm_model **out, const aellm_model *m)
         aellm_layer *d = &w->layers[l];
         rc = f32_copy(w, &d->attn_norm, &s->attn_norm);
         if (!rc) rc = f32_copy(w, &d->ffn_norm, &s->ffn_norm);
+        if (!rc && m->cfg.n_experts) rc = f32_copy(w, &d->ffn_gate_inp, &s->ffn_gate_inp);
         for (int i = 0; !rc && i < AELLM_LINEAR_COUNT; i++)
             rc = f32_copy(w, aellm_layer_linear(d, i), aellm_layer_linear(s, i));
     }
@@ -229,7 +230,8 @@ static void hook(void *user, int layer, int linear, const float *x, int n, int64
 static double layer_flops(const aellm_model_config *cfg, int ctx)
 {
     double d = cfg->dim, hd = cfg->head_dim, q = cfg->n_heads * hd, kv = cfg->n_kv_heads * hd;
-    double per_token = 2.0 * (d * (q + 2.0 * kv) + q * d + 3.0 * d * cfg->hidden_dim);
+    double ffn = (double)cfg->hidden_dim * (cfg->n_experts ? cfg->n_experts_used : 1);
+    double per_token = 2.0 * (d * (q + 2.0 * kv) + q * d + 3.0 * d * ffn);
     return ctx * per_token + 2.0 * q * (double)ctx * ctx;
 }
 

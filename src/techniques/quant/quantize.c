@@ -208,13 +208,20 @@ static int find_scales(qrun *q, int l, const int *types)
     return 0;
 }
 
-/* Norm weights divide by the scale of the input they produce. */
+/* Norm weights divide by the scale of the input they produce; a router
+ * reading the FFN input multiplies its columns by it, so that its logits
+ * do not change. */
 static void fold_norms(qrun *q, int l)
 {
     aellm_layer *L = &q->c->work->layers[l];
+    const aellm_model_config *c = &q->in->cfg;
     float *an = (float *)L->attn_norm.data, *fn = (float *)L->ffn_norm.data;
-    for (int j = 0; q->s[AELLM_IN_ATTN] && j < q->in->cfg.dim; j++) an[j] /= q->s[AELLM_IN_ATTN][j];
-    for (int j = 0; q->s[AELLM_IN_FFN] && j < q->in->cfg.dim; j++) fn[j] /= q->s[AELLM_IN_FFN][j];
+    const float *sa = q->s[AELLM_IN_ATTN], *sf = q->s[AELLM_IN_FFN];
+    for (int j = 0; sa && j < c->dim; j++) an[j] /= sa[j];
+    for (int j = 0; sf && j < c->dim; j++) fn[j] /= sf[j];
+    float *router = c->n_experts ? (float *)L->ffn_gate_inp.data : NULL;
+    for (int x = 0; sf && router && x < c->n_experts; x++)
+        for (int j = 0; j < c->dim; j++) router[(size_t)x * c->dim + j] *= sf[j];
 }
 
 static void free_layer_state(qrun *q)
@@ -229,21 +236,22 @@ static void free_layer_state(qrun *q)
 
 /* ---- one matrix ---- */
 
-/* W' = diag(1/r) W diag(c), the matrix actually rounded. */
+/* W' = diag(1/r) W diag(c), the matrix actually rounded. r repeats every
+ * `period` rows: the experts stacked in w_up share w_down's input scale. */
 static void scale_matrix(float *dst, const float *W, int64_t rows, int64_t n, const float *c,
-                         const float *r)
+                         const float *r, int64_t period)
 {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < n; j++)
-            dst[i * n + j] = W[i * n + j] * (c ? c[j] : 1.0f) / (r ? r[i] : 1.0f);
+            dst[i * n + j] = W[i * n + j] * (c ? c[j] : 1.0f) / (r ? r[i % period] : 1.0f);
 }
 
 static void unscale_matrix(float *dst, const float *V, int64_t rows, int64_t n, const float *c,
-                           const float *r)
+                           const float *r, int64_t period)
 {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < n; j++)
-            dst[i * n + j] = V[i * n + j] * (r ? r[i] : 1.0f) / (c ? c[j] : 1.0f);
+            dst[i * n + j] = V[i * n + j] * (r ? r[i % period] : 1.0f) / (c ? c[j] : 1.0f);
 }
 
 /* AWQ's clipping search on W' = W diag(c), whose inputs are X diag(1/c);
@@ -327,8 +335,10 @@ static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char
     size_t bytes = (size_t)(rows * n) * sizeof(float);
     int in = aellm_linear_input(m), keep_fp = q->c && q->p->method == AELLM_QUANT_AWQ;
     const float *cs = q->c ? col_scale(q, m) : NULL, *rs = q->c ? row_scale(q, m) : NULL;
+    int64_t period = m == AELLM_LINEAR_W_UP ? q->in->cfg.hidden_dim : rows;
     char name[64];
-    snprintf(name, sizeof(name), "blk.%d.%s.weight", l, linear_names[m]);
+    snprintf(name, sizeof(name), "blk.%d.%s%s.weight", l, linear_names[m],
+             q->in->cfg.n_experts && m >= AELLM_LINEAR_W_GATE ? "_exps" : "");
     aellm_quant_tensor_report *r = add_report(q, name, type);
     snprintf(r->note, sizeof(r->note), "%s", note);
     add_scale_note(q, r, m, cs);
@@ -340,12 +350,12 @@ static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char
         rc = dst ? aellm_error_oom("a matrix", (unsigned long long)bytes) : AELLM_ENOMEM;
         goto done;
     }
-    scale_matrix(Wt, W, rows, n, cs, rs);
+    scale_matrix(Wt, W, rows, n, cs, rs, period);
     if ((rc = round_matrix(q, dst, Wt, rows, n, type, m, cs, Wfp))) goto done;
     aellm_tensor_set(t, type, n, rows, dst);
     if (!q->c) goto done;
     aellm_quant_dequant(Wt, dst, rows, n, type);
-    unscale_matrix(Weff, Wt, rows, n, cs, rs);
+    unscale_matrix(Weff, Wt, rows, n, cs, rs, period);
     if ((rc = report_error(q, r, in, W, Weff, rows, n))) goto done;
     memcpy(W, Wfp ? Wfp : Wt, bytes);
 done:
@@ -357,12 +367,13 @@ done:
 
 /* ---- layers ---- */
 
+/* Norms and routers stay f32. */
 static int copy_norm(qrun *q, aellm_tensor *dst, const aellm_tensor *src)
 {
-    float *f = aellm_model_own(q->out, (size_t)src->ne[0] * sizeof(float));
+    float *f = aellm_model_own(q->out, (size_t)(src->ne[0] * src->ne[1]) * sizeof(float));
     if (!f) return AELLM_ENOMEM;
-    aellm_quant_dequant(f, src->data, 1, src->ne[0], src->type);
-    aellm_tensor_set(dst, AELLM_DTYPE_F32, src->ne[0], 1, f);
+    aellm_quant_dequant(f, src->data, src->ne[1], src->ne[0], src->type);
+    aellm_tensor_set(dst, AELLM_DTYPE_F32, src->ne[0], src->ne[1], f);
     return 0;
 }
 
@@ -390,6 +401,8 @@ static int calibrated_layer(qrun *q, int l)
     if (!rc) fold_norms(q, l);
     if (!rc) rc = copy_norm(q, &q->out->layers[l].attn_norm, &W->attn_norm);
     if (!rc) rc = copy_norm(q, &q->out->layers[l].ffn_norm, &W->ffn_norm);
+    if (!rc && q->in->cfg.n_experts)
+        rc = copy_norm(q, &q->out->layers[l].ffn_gate_inp, &W->ffn_gate_inp);
     if (!rc) rc = aellm_calib_advance(q->c, l);
     free_layer_state(q);
     return rc;
@@ -412,6 +425,8 @@ static int plain_layer(qrun *q, int l)
     }
     if (!rc) rc = copy_norm(q, &q->out->layers[l].attn_norm, &S->attn_norm);
     if (!rc) rc = copy_norm(q, &q->out->layers[l].ffn_norm, &S->ffn_norm);
+    if (!rc && q->in->cfg.n_experts)
+        rc = copy_norm(q, &q->out->layers[l].ffn_gate_inp, &S->ffn_gate_inp);
     return rc;
 }
 
