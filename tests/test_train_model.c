@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "aellm/aellm.h"
+#include "aellm/arch.h"
 #include "model/model.h"
 #include "techniques/finetune/train_model.h"
 
@@ -35,6 +36,8 @@ typedef struct {
     double *p[TP_COUNT]; /* double copies of the parameters */
     const int32_t *in, *tg;
     const float *weight;
+    double *psum, *cnt; /* MoE: (L, E) router probabilities and routed slots, summed */
+    double balance;
 } ref_model;
 
 static double *vec(size_t n)
@@ -68,6 +71,31 @@ static void ref_rope(double *v, int H, int hd, int t, double base)
             p[0] = x0 * cos(a) - x1 * sin(a);
             p[1] = x0 * sin(a) + x1 * cos(a);
         }
+}
+
+/* MoE: scales each expert's hidden units g (E * h) by the token's
+ * renormalised top-k weight (0 when not chosen); counts for the balance
+ * loss. The top k by repeated arg-max, ties to the lower index. */
+static void ref_route(const ref_model *r, int l, const double *xn, double *g)
+{
+    const train_shape *s = r->s;
+    int E = s->E, C = s->C;
+    double p[16], mx = -1e300, sum = 0, S = 0;
+    int chosen[16] = {0};
+    ref_lin(p, xn, r->p[TP_ROUTER] + (size_t)l * E * C, C, E);
+    for (int e = 0; e < E; e++) mx = fmax(mx, p[e]);
+    for (int e = 0; e < E; e++) sum += p[e] = exp(p[e] - mx);
+    for (int e = 0; e < E; e++) p[e] /= sum, r->psum[l * E + e] += p[e];
+    for (int k = 0; k < s->K; k++) {
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!chosen[e] && (best < 0 || p[e] > p[best])) best = e;
+        chosen[best] = 1;
+        S += p[best];
+        r->cnt[l * E + best] += 1;
+    }
+    for (int e = 0; e < E; e++)
+        for (int j = 0; j < s->h; j++) g[e * s->h + j] *= chosen[e] ? p[e] / S : 0.0;
 }
 
 /* The loss of one sequence b, summed with weights; *wsum gets the weights. */
@@ -113,6 +141,7 @@ static double ref_sequence(const ref_model *r, int b, double *wsum)
             ref_lin(g, xn, r->p[TP_W_GATE] + (size_t)l * H * C, C, H);
             ref_lin(u, xn, r->p[TP_W_UP] + (size_t)l * H * C, C, H);
             for (int i = 0; i < H; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            if (s->E) ref_route(r, l, xn, g);
             ref_lin(tmp, g, r->p[TP_W_DOWN] + (size_t)l * C * H, H, C);
             for (int c = 0; c < C; c++) x[t * C + c] += tmp[c];
         }
@@ -133,20 +162,30 @@ static double ref_sequence(const ref_model *r, int b, double *wsum)
     return loss;
 }
 
+/* The weighted mean cross-entropy, plus for MoE the balance loss as the
+ * training model defines it (balance * mean over layers of E sum f_e P_e). */
 static double ref_loss(const ref_model *r)
 {
-    double sum = 0, wsum = 0;
-    for (int b = 0; b < r->s->B; b++) sum += ref_sequence(r, b, &wsum);
-    return sum / wsum;
+    const train_shape *s = r->s;
+    double sum = 0, wsum = 0, bal = 0, BT = (double)s->B * s->T;
+    for (int i = 0; i < s->L * s->E; i++) r->psum[i] = r->cnt[i] = 0;
+    for (int b = 0; b < s->B; b++) sum += ref_sequence(r, b, &wsum);
+    for (int l = 0; l < s->L; l++)
+        for (int e = 0; e < s->E; e++)
+            bal += s->E * (r->cnt[l * s->E + e] / (BT * s->K)) * (r->psum[l * s->E + e] / BT);
+    return sum / wsum + (s->E ? r->balance * bal / s->L : 0.0);
 }
 
 /* ---- the check ---- */
 /* A small random model with GQA (2 layers, 4 query / 2 KV heads, vocab 19)
  * for training as `me` says (NULL: full). */
-static train_model *small_model(int tied, int B, int T, uint64_t seed, const train_method *me)
+static train_model *small_moe(int tied, int B, int T, uint64_t seed, const train_method *me, int E,
+                              int K)
 {
     aellm_model_config cfg = {.dim = 16,
-                              .hidden_dim = 24,
+                              .hidden_dim = E ? 8 : 24,
+                              .n_experts = E,
+                              .n_experts_used = K,
                               .n_layers = 2,
                               .n_heads = 4,
                               .n_kv_heads = 2,
@@ -164,9 +203,17 @@ static train_model *small_model(int tied, int B, int T, uint64_t seed, const tra
     return tm;
 }
 
-static train_model *random_model(int tied, int B, int T)
+static train_model *small_model(int tied, int B, int T, uint64_t seed, const train_method *me)
 {
-    train_model *tm = small_model(tied, B, T, 3, NULL);
+    return small_moe(tied, B, T, seed, me, 0, 0);
+}
+
+/* Full training; with experts, a balance weight large enough to show in the
+ * gradients. */
+static train_model *random_model(int tied, int B, int T, int E, int K)
+{
+    train_method me = {.kind = TRAIN_FULL, .balance = 0.5f};
+    train_model *tm = small_moe(tied, B, T, 3, &me, E, K);
     /* weights large enough that every path carries gradient */
     for (int i = 0; i < TP_COUNT; i++)
         for (size_t j = 0; j < tm->p.n[i]; j++)
@@ -176,10 +223,10 @@ static train_model *random_model(int tied, int B, int T)
     return tm;
 }
 
-static void check_gradients(int tied, int weighted)
+static void check_gradients_moe(int tied, int weighted, int E, int K)
 {
     enum { B = 2, T = 6 };
-    train_model *tm = random_model(tied, B, T);
+    train_model *tm = random_model(tied, B, T, E, K);
     int32_t in[B * T], tg[B * T];
     float w[B * T];
     for (int i = 0; i < B * T; i++) {
@@ -187,13 +234,16 @@ static void check_gradients(int tied, int weighted)
         w[i] = i % 4 == 0 ? 0.0f : 1.0f;
     }
     const float *weight = weighted ? w : NULL;
-    ref_model r = {.s = &tm->s, .in = in, .tg = tg, .weight = weight};
+    ref_model r = {.s = &tm->s, .in = in, .tg = tg, .weight = weight, .balance = 0.5};
+    r.psum = vec((size_t)tm->s.L * E), r.cnt = vec((size_t)tm->s.L * E);
     for (int i = 0; i < TP_COUNT; i++) {
         r.p[i] = vec(tm->p.n[i]);
         for (size_t j = 0; j < tm->p.n[i]; j++) r.p[i][j] = tm->p.t[i][j];
     }
-    double loss = train_model_forward(tm, in, tg, weight), ref = ref_loss(&r);
-    printf(" tied %d, weighted %d: loss %.9f, double reference %.9f\n", tied, weighted, loss, ref);
+    double loss = train_model_forward(tm, in, tg, weight) + tm->balance_loss, ref = ref_loss(&r);
+    printf(" tied %d, weighted %d, experts %d top-%d: loss %.9f (balance %.6f), double "
+           "reference %.9f\n",
+           tied, weighted, E, K, loss, tm->balance_loss, ref);
     assert_true(fabs(loss - ref) <= 1e-5 * fabs(ref));
     assert_int_equal(train_model_zero_grad(tm), 0);
     train_model_backward(tm, in);
@@ -220,7 +270,22 @@ static void check_gradients(int tied, int weighted)
         printf("  %-20s max |backward - fd| %.2e\n", train_param_name(i), worst);
     }
     for (int i = 0; i < TP_COUNT; i++) free(r.p[i]);
+    free(r.psum), free(r.cnt);
     train_model_free(tm);
+}
+
+static void check_gradients(int tied, int weighted)
+{
+    check_gradients_moe(tied, weighted, 0, 0);
+}
+
+/* The router (through the renormalised top-k weights and the balance
+ * loss) and the experts, held densely as training holds them. */
+static void test_gradients_moe(void **state)
+{
+    (void)state;
+    check_gradients_moe(1, 0, 4, 2);
+    check_gradients_moe(0, 1, 3, 1);
 }
 
 static void test_gradients_tied(void **state)
@@ -235,15 +300,24 @@ static void test_gradients_separate_output_weighted(void **state)
     check_gradients(0, 1);
 }
 
-/* The training forward against the inference engine on the real model. */
-static void test_loss_equals_engine(void **state)
+int train_model_export(const train_model *tm, const aellm_model *base, aellm_model **out);
+
+/* The training forward against the inference engine on the real model, or
+ * on it split into E experts (top-K): and the trained model exported back
+ * (experts restacked) runs in the engine as the model it came from. */
+static void loss_equals_engine(int E, int K)
 {
-    (void)state;
     enum { T = 128 };
-    aellm_model *m = NULL;
+    aellm_model *m = NULL, *back = NULL;
     aellm_engine *e = NULL;
     train_model *tm = NULL;
     assert_int_equal(aellm_model_load(&m, STORIES, STORIES_TOK), 0);
+    if (E) {
+        aellm_moe_params mp;
+        aellm_moe_params_default(&mp);
+        mp.n_experts = E, mp.top_k = K;
+        assert_int_equal(aellm_model_to_moe(m, &mp), 0);
+    }
     const char *text = "Once upon a time, there was a little dog named Max. Max liked to run in "
                        "the park with his friend, a small girl called Sue. One day, they found a "
                        "big red ball under a tree. Sue threw the ball and Max ran after it.";
@@ -268,13 +342,33 @@ static void test_loss_equals_engine(void **state)
         ce += log(s) + mx - z[ids[t + 1]];
     }
     ce /= len;
-    printf(" stories260K, %d tokens: training loss %.9f, engine %.9f (rel %.1e)\n", len, loss, ce,
-           fabs(loss - ce) / ce);
+    printf(" stories260K (%d experts, top-%d), %d tokens: training loss %.9f, engine %.9f (rel "
+           "%.1e)\n",
+           E, K, len, loss, ce, fabs(loss - ce) / ce);
     assert_true(fabs(loss - ce) <= 1e-5 * ce);
+    aellm_engine *e2 = NULL;
+    float *again = malloc((size_t)len * V * sizeof(float));
+    assert_int_equal(train_model_export(tm, m, &back), 0);
+    assert_int_equal(aellm_engine_new(&e2, back, NULL), 0);
+    assert_int_equal(aellm_engine_eval(e2, ids, len, 0, again, 1), 0);
+    float worst = 0;
+    for (size_t i = 0; i < (size_t)len * V; i++) worst = fmaxf(worst, fabsf(again[i] - logits[i]));
+    assert_true(worst <= 1e-4f);
+    free(again);
+    aellm_engine_free(e2);
+    aellm_model_free(back);
     free(logits);
     aellm_engine_free(e);
     train_model_free(tm);
     aellm_model_free(m);
+}
+
+static void test_loss_equals_engine(void **state)
+{
+    (void)state;
+    loss_equals_engine(0, 0);
+    loss_equals_engine(4, 2);
+    loss_equals_engine(8, 1);
 }
 
 /* ---- the methods on the model ---- */
@@ -408,6 +502,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_tied),
+        cmocka_unit_test(test_gradients_moe),
         cmocka_unit_test(test_gradients_separate_output_weighted),
         cmocka_unit_test(test_loss_equals_engine),
         cmocka_unit_test(test_methods_start_at_base),

@@ -39,6 +39,7 @@ typedef struct {
     const char *targets;     /* comma-separated of q,k,v,o,gate,up,down, or "all" ("q,k,v,o") */
     int freeze_embeddings;   /* full: keep the token embedding (and tied output) fixed */
     float dropout;           /* adapter-input dropout for lora, rslora, qlora (0) */
+    float moe_balance;       /* mixture of experts: load-balancing loss weight (0.01) */
     int seq_len;             /* tokens per sequence (0: the model's context, at most 256) */
     int batch;               /* sequences per micro-batch (8) */
     int accum;               /* micro-batches per step (1) */

@@ -24,6 +24,19 @@ static int copy_into(aellm_model *m, aellm_tensor *t, const float *src, int64_t 
     return 0;
 }
 
+/* Training's (C, E*h) w_down back into the model's E stacked (C, h) experts. */
+static int restack_down(aellm_model *m, aellm_tensor *t, const float *w, const train_shape *s)
+{
+    float *dst = own(m, (size_t)s->C * s->H);
+    if (!dst) return AELLM_ENOMEM;
+    for (int e = 0; e < s->E; e++)
+        for (int r = 0; r < s->C; r++)
+            memcpy(dst + ((size_t)e * s->C + r) * s->h, w + (size_t)r * s->H + (size_t)e * s->h,
+                   (size_t)s->h * sizeof(float));
+    aellm_tensor_set(t, AELLM_DTYPE_F32, s->h, (int64_t)s->E * s->C, dst);
+    return 0;
+}
+
 static int export_layer(const train_model *tm, aellm_model *m, int l)
 {
     const train_shape *s = &tm->s;
@@ -36,7 +49,11 @@ static int export_layer(const train_model *tm, aellm_model *m, int l)
         if (!w) return AELLM_ENOMEM;
         train_model_merged_matrix(tm, l, i, w);
         aellm_tensor_set(aellm_layer_linear(ly, i), AELLM_DTYPE_F32, lin->C, lin->OC, w);
+        if (s->E && i == AELLM_LINEAR_W_DOWN) rc = restack_down(m, &ly->w_down, w, s);
     }
+    if (!rc && s->E)
+        rc = copy_into(m, &ly->ffn_gate_inp, tm->p.t[TP_ROUTER] + (size_t)l * s->E * s->C, s->C,
+                       s->E);
     return rc;
 }
 

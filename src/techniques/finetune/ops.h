@@ -69,4 +69,31 @@ double train_crossentropy_forward(float *logits, float *losses, const int32_t *t
 void train_crossentropy_backward(float *probs, const int32_t *targets, const float *weight, int BT,
                                  int V);
 
+/* ---- mixture of experts (moe_ops.c) ----
+ * Training holds an MoE layer's FFN densely: all E experts' hidden units
+ * side by side (H = E * h, expert e's at e * h), every expert computed, and
+ * each token's hidden units scaled by its routing weight for their expert
+ * (0 for experts it is not routed to), so the down projection sums exactly
+ * the top-k experts as the engine does. Routing is src/kernels/moe_route.h's
+ * (softmax, top-k, renormalised); the choice of experts has no gradient,
+ * the weights of the chosen ones do. */
+
+/* logits (BT, E) -> probs (BT, E) softmax, wts (BT, E) renormalised top-k
+ * weights and 0 elsewhere. */
+void train_moe_route_forward(float *probs, float *wts, const float *logits, int BT, int E, int K);
+/* The Switch/GShard load-balancing loss of one layer, E * sum_e f_e * P_e
+ * (f_e: share of the BT * K routed slots that went to e; P_e: mean
+ * probability of e), 1 when perfectly balanced; frac (E) gets f. */
+double train_moe_balance_forward(float *frac, const float *probs, const float *wts, int BT, int E);
+/* dlogits (BT, E) = the gradient through routing of dwts (BT, E), plus
+ * `balance` times the balance loss's (the choice of experts is held fixed). */
+void train_moe_route_backward(float *dlogits, const float *dwts, const float *probs,
+                              const float *wts, const float *frac, float balance, int BT, int E);
+
+/* out (BT, E*h) = glu scaled by each token's weight of each expert; the
+ * backward turns d (dL/dout) into dL/dglu in place and writes dwts (BT, E). */
+void train_moe_scale_forward(float *out, const float *glu, const float *wts, int BT, int E, int h);
+void train_moe_scale_backward(float *d, float *dwts, const float *glu, const float *wts, int BT,
+                              int E, int h);
+
 #endif

@@ -36,6 +36,7 @@ void aellm_train_params_default(aellm_train_params *p)
     p->clip = 1.0f;
     p->heldout = 0.1;
     p->seed = 1;
+    p->moe_balance = 0.01f;
 }
 
 cJSON *aellm_train_result_json(const aellm_train_result *r)
@@ -76,6 +77,7 @@ static int parse_method(const aellm_train_params *p, train_method *m)
     m->freeze_embeddings = p->freeze_embeddings;
     m->seed = p->seed;
     m->dropout = p->dropout;
+    m->balance = p->moe_balance;
     return 0;
 }
 

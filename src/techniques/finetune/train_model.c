@@ -17,9 +17,10 @@
 #include "techniques/finetune/ops.h"
 
 static const char *const param_names[TP_COUNT] = {
-    "token_embd.weight", "output.weight",   "output_norm.weight", "attn_norm.weight",
-    "attn_q.weight",     "attn_k.weight",   "attn_v.weight",      "attn_output.weight",
-    "ffn_norm.weight",   "ffn_gate.weight", "ffn_up.weight",      "ffn_down.weight"};
+    "token_embd.weight",  "output.weight",   "output_norm.weight", "attn_norm.weight",
+    "attn_q.weight",      "attn_k.weight",   "attn_v.weight",      "attn_output.weight",
+    "ffn_norm.weight",    "ffn_gate.weight", "ffn_up.weight",      "ffn_down.weight",
+    "ffn_gate_inp.weight"};
 
 const char *train_param_name(int which)
 {
@@ -74,6 +75,7 @@ static void shape_sizes(const train_shape *s, int qlora, size_t n[TP_COUNT])
     n[TP_W_GATE] = L * H * C;
     n[TP_W_UP] = L * H * C;
     n[TP_W_DOWN] = L * C * H;
+    n[TP_ROUTER] = L * (size_t)s->E * C;
     for (int i = 0; qlora && i < TP_COUNT; i++)
         if (is_layer_matrix(i)) n[i] = 0; /* NF4, in their own block */
 }
@@ -115,17 +117,42 @@ static const aellm_tensor *model_matrix(const aellm_model *m, int l, int i)
     return aellm_layer_linear(&m->layers[l], i);
 }
 
-/* A layer matrix into its train_linear's base: F32, or NF4 row by row. */
-static int copy_matrix(train_linear *lin, const aellm_tensor *t, const char *name, float *row)
+/* Row r of a layer matrix as training holds it. An MoE's w_down is stored
+ * as E stacked (C, h) experts and held as one (C, E*h): row r is the
+ * experts' rows r side by side. */
+static void matrix_row(const aellm_tensor *t, int moe_down, int E, int C, int r, float *row)
 {
-    if (lin->w) return copy_tensor((float *)lin->w, t, lin->C, lin->OC, name);
-    if (t->ne[0] != lin->C || t->ne[1] != lin->OC)
-        return aellm_error_set(AELLM_ESHAPE, "training: %s has the wrong shape", name);
     aellm_to_float_fn to_float = aellm_dtype_traits_get(t->type)->to_float;
-    aellm_from_float_fn to_q = aellm_dtype_traits_get(lin->wq_type)->from_float;
+    if (!moe_down) {
+        to_float((const char *)t->data + (size_t)r * t->row_bytes, row, t->ne[0]);
+        return;
+    }
+    for (int e = 0; e < E; e++)
+        to_float((const char *)t->data + ((size_t)e * C + r) * t->row_bytes,
+                 row + (size_t)e * t->ne[0], t->ne[0]);
+}
+
+/* A layer matrix into its train_linear's base: F32, or NF4 row by row. */
+static int copy_matrix(const train_shape *s, train_linear *lin, const aellm_tensor *t, int i,
+                       const char *name, float *row)
+{
+    int moe_down = s->E && i == AELLM_LINEAR_W_DOWN;
+    int64_t ne0 = moe_down ? s->h : lin->C, ne1 = moe_down ? (int64_t)s->E * s->C : lin->OC;
+    if (t->ne[0] != ne0 || t->ne[1] != ne1)
+        return aellm_error_set(AELLM_ESHAPE, "training: %s is %lld x %lld, expected %lld x %lld",
+                               name, (long long)t->ne[1], (long long)t->ne[0], (long long)ne1,
+                               (long long)ne0);
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
+    if (!tr || !tr->to_float)
+        return aellm_error_set(AELLM_EINVAL, "training: %s has a type without a conversion", name);
     for (int r = 0; r < lin->OC; r++) {
-        to_float((const char *)t->data + (size_t)r * t->row_bytes, row, lin->C);
-        to_q(row, (char *)lin->wq + (size_t)r * lin->wq_row_bytes, lin->C);
+        if (lin->w) {
+            matrix_row(t, moe_down, s->E, s->C, r, (float *)lin->w + (size_t)r * lin->C);
+            continue;
+        }
+        matrix_row(t, moe_down, s->E, s->C, r, row);
+        aellm_dtype_traits_get(lin->wq_type)
+            ->from_float(row, (char *)lin->wq + (size_t)r * lin->wq_row_bytes, lin->C);
     }
     return 0;
 }
@@ -150,8 +177,11 @@ static int copy_weights(train_model *tm, const aellm_model *m)
             rc = copy_tensor(t[TP_FFN_NORM] + (size_t)l * s->C, &ly->ffn_norm, s->C, 1,
                              param_names[TP_FFN_NORM]);
         for (int i = 0; !rc && i < AELLM_LINEAR_COUNT; i++)
-            rc = copy_matrix(&tm->lin[l * AELLM_LINEAR_COUNT + i], model_matrix(m, l, i),
+            rc = copy_matrix(s, &tm->lin[l * AELLM_LINEAR_COUNT + i], model_matrix(m, l, i), i,
                              param_names[linear_param[i]], row);
+        if (!rc && s->E)
+            rc = copy_tensor(t[TP_ROUTER] + (size_t)l * s->E * s->C, &ly->ffn_gate_inp, s->C, s->E,
+                             param_names[TP_ROUTER]);
     }
     free(row);
     return rc;
@@ -272,6 +302,12 @@ static int check_method(const train_method *m, const train_shape *s)
     if (!(m->targets & ((1u << AELLM_LINEAR_COUNT) - 1)))
         return aellm_error_set(AELLM_EINVAL, "training: %s needs at least one target matrix",
                                train_method_name(m->kind));
+    if (s->E && (m->targets >> AELLM_LINEAR_W_GATE))
+        return aellm_error_set(
+            AELLM_EINVAL,
+            "training: %s adapters on a mixture of experts' FFN are not "
+            "supported (targets q, k, v, o; full fine-tuning trains the experts)",
+            train_method_name(m->kind));
     int smallest = s->C;
     for (int i = 0; i < AELLM_LINEAR_COUNT; i++) {
         int C, OC;
@@ -368,6 +404,10 @@ static int activations_alloc(train_model *tm)
         {&tm->gate, L * BT * H},
         {&tm->up, L * BT * H},
         {&tm->glu, L * BT * H},
+        {&tm->probs, L * BT * (size_t)s->E},
+        {&tm->wts, L * BT * (size_t)s->E},
+        {&tm->gluw, s->E ? L * BT * H : 0},
+        {&tm->frac, L * (size_t)s->E},
         {&tm->xf, BT * C},
         {&tm->xf_rstd, BT},
         {&tm->logits, BT * (size_t)s->V},
@@ -387,6 +427,8 @@ static int activations_alloc(train_model *tm)
         {&tm->d_gate, BT * H},
         {&tm->d_up, BT * H},
         {&tm->d_glu, BT * H},
+        {&tm->d_route, BT * (size_t)s->E},
+        {&tm->d_wts, BT * (size_t)s->E},
         {&tm->d_attn, (size_t)train_attention_scratch(s->T, omp_get_max_threads())},
         {&tm->lin_scratch, linear_scratch(tm)},
     };
@@ -398,10 +440,14 @@ static int activations_alloc(train_model *tm)
 
 static train_shape shape_of(const aellm_model_config *c, int B, int T)
 {
+    int E = c->n_experts;
     return (train_shape){.B = B,
                          .T = T,
                          .C = c->dim,
-                         .H = c->hidden_dim,
+                         .H = c->hidden_dim * (E ? E : 1),
+                         .E = E,
+                         .K = c->n_experts_used,
+                         .h = c->hidden_dim,
                          .L = c->n_layers,
                          .NH = c->n_heads,
                          .NKV = c->n_kv_heads,
@@ -559,6 +605,22 @@ static size_t at_layer(const train_model *tm, int l, size_t per_token)
     return (size_t)l * (size_t)tm->s.B * tm->s.T * per_token;
 }
 
+/* MoE: routes layer l's tokens (FFN input fn) and returns glu scaled by
+ * their weights, what w_down reads; adds the layer's balance loss. */
+static float *route_forward(train_model *tm, int l, const float *fn, const float *glu)
+{
+    const train_shape *s = &tm->s;
+    int BT = s->B * s->T, E = s->E;
+    float *probs = tm->probs + at_layer(tm, l, E), *wts = tm->wts + at_layer(tm, l, E);
+    float *gluw = tm->gluw + at_layer(tm, l, s->H), *frac = tm->frac + (size_t)l * E;
+    train_matmul_forward(tm->d_route, fn, layer_of(&tm->p, TP_ROUTER, l, s->L), BT, s->C, E);
+    train_moe_route_forward(probs, wts, tm->d_route, BT, E, s->K);
+    double bal = train_moe_balance_forward(frac, probs, wts, BT, E);
+    tm->balance_loss += tm->method.balance * bal / s->L;
+    train_moe_scale_forward(gluw, glu, wts, BT, E, s->h);
+    return gluw;
+}
+
 static void layer_forward(train_model *tm, int l)
 {
     const train_shape *s = &tm->s;
@@ -588,6 +650,7 @@ static void layer_forward(train_model *tm, int l)
     train_linear_forward(LIN(AELLM_LINEAR_W_GATE), gate, fn, BT, tm->lin_scratch);
     train_linear_forward(LIN(AELLM_LINEAR_W_UP), up, fn, BT, tm->lin_scratch);
     train_swiglu_forward(glu, gate, up, (int64_t)BT * H);
+    if (s->E) glu = route_forward(tm, l, fn, glu);
     train_linear_forward(LIN(AELLM_LINEAR_W_DOWN), xnext, glu, BT, tm->lin_scratch);
     train_residual_forward(xnext, xmid, (int64_t)BT * C);
 }
@@ -611,6 +674,7 @@ double train_model_forward(train_model *tm, const int32_t *inputs, const int32_t
     const train_shape *s = &tm->s;
     int BT = s->B * s->T;
     set_dropout(tm);
+    tm->balance_loss = 0;
     train_embed_forward(tm->x, inputs, tm->p.t[TP_WTE], BT, s->C);
     for (int l = 0; l < s->L; l++) layer_forward(tm, l);
     train_rmsnorm_forward(tm->xf, tm->xf_rstd, tm->x + at_layer(tm, s->L, s->C), tm->p.t[TP_NORM_F],
@@ -629,6 +693,18 @@ static void zero(float *p, size_t n)
     memset(p, 0, n * sizeof(float));
 }
 
+/* MoE: from d_wts, the router's gradient and its part of d_norm. */
+static void route_backward(train_model *tm, int l, const float *fn)
+{
+    const train_shape *s = &tm->s;
+    int BT = s->B * s->T, E = s->E;
+    train_moe_route_backward(tm->d_route, tm->d_wts, tm->probs + at_layer(tm, l, E),
+                             tm->wts + at_layer(tm, l, E), tm->frac + (size_t)l * E,
+                             tm->method.balance / (float)s->L, BT, E);
+    train_matmul_backward(tm->d_norm, layer_of(&tm->g, TP_ROUTER, l, s->L), tm->d_route, fn,
+                          layer_of(&tm->p, TP_ROUTER, l, s->L), BT, s->C, E);
+}
+
 /* d_res holds dL/d(layer l's output); leaves dL/d(layer l's input) there. */
 static void layer_backward(train_model *tm, int l)
 {
@@ -645,11 +721,16 @@ static void layer_backward(train_model *tm, int l)
 
     /* FFN: x_out = xmid + W_down swiglu(W_gate fn, W_up fn), fn = norm(xmid) */
     zero(tm->d_glu, (size_t)BT * H);
-    train_linear_backward(LIN(AELLM_LINEAR_W_DOWN), tm->d_glu, tm->d_res, glu, BT, tm->lin_scratch);
+    train_linear_backward(LIN(AELLM_LINEAR_W_DOWN), tm->d_glu, tm->d_res,
+                          s->E ? tm->gluw + at_layer(tm, l, H) : glu, BT, tm->lin_scratch);
+    if (s->E) /* d_glu: of the scaled glu, then of glu; d_wts of the weights */
+        train_moe_scale_backward(tm->d_glu, tm->d_wts, glu, tm->wts + at_layer(tm, l, s->E), BT,
+                                 s->E, s->h);
     zero(tm->d_gate, (size_t)BT * H);
     zero(tm->d_up, (size_t)BT * H);
     train_swiglu_backward(tm->d_gate, tm->d_up, tm->d_glu, gate, up, (int64_t)BT * H);
     zero(tm->d_norm, (size_t)BT * C);
+    if (s->E) route_backward(tm, l, fn);
     train_linear_backward(LIN(AELLM_LINEAR_W_GATE), tm->d_norm, tm->d_gate, fn, BT,
                           tm->lin_scratch);
     train_linear_backward(LIN(AELLM_LINEAR_W_UP), tm->d_norm, tm->d_up, fn, BT, tm->lin_scratch);

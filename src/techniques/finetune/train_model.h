@@ -29,6 +29,7 @@ enum {
     TP_W_GATE,    /* (L, H, C) */
     TP_W_UP,      /* (L, H, C) */
     TP_W_DOWN,    /* (L, C, H) */
+    TP_ROUTER,    /* (L, E, C) mixture-of-experts router; empty when dense */
     TP_COUNT
 };
 
@@ -37,6 +38,9 @@ typedef struct {
     int C, H, L, NH, NKV, hd, V; /* model width, FFN width, layers, heads, head dim, vocab */
     int tied;                    /* output shares the token embedding */
     float eps, rope_base;
+    /* Mixture of experts (ops.h: held densely): E experts of h hidden units,
+     * H = E * h, K per token; E = K = 0 when dense (h = H). */
+    int E, K, h;
 } train_shape;
 
 /* What is trained. Full: every parameter (the embedding and output frozen
@@ -61,6 +65,7 @@ typedef struct {
     int freeze_embeddings; /* full: the token embedding (and a tied output) stay fixed */
     uint64_t seed;         /* adapter initialisation and dropout masks */
     float dropout;         /* LoRA-family dropout on the adapters' input (0: none; not DoRA) */
+    float balance;         /* MoE: weight of the load-balancing loss (Switch's 0.01) */
 } train_method;
 
 const char *train_method_name(train_method_kind k); /* "full", "lora", ... */
@@ -90,6 +95,9 @@ typedef struct train_model {
     float *ao;         /* (L, BT, NH*hd) attention output before wo */
     float *fn, *frstd; /* (L, BT, C), (L, BT) */
     float *gate, *up, *glu;     /* (L, BT, H) */
+    float *probs, *wts, *gluw;  /* MoE: (L, BT, E) router probabilities and top-k weights,
+                                   (L, BT, H) glu scaled by them (what w_down reads) */
+    float *frac;                /* MoE: (L, E) share of routed slots per expert */
     float *xf, *xf_rstd;        /* (BT, C), (BT) final norm */
     float *logits;              /* (BT, V): logits, probabilities, then dlogits */
     float *losses;              /* (BT) */
@@ -97,6 +105,7 @@ typedef struct train_model {
     float *act_block;
     /* backward scratch, one layer at a time */
     float *d_res, *d_norm, *d_q, *d_k, *d_v, *d_ao, *d_gate, *d_up, *d_glu, *d_attn;
+    float *d_route, *d_wts; /* MoE: (BT, E) router logits' and weights' gradients */
     float *bwd_block;
     float *ad_act_block;    /* the adapters' kept activations */
     int training;           /* the next forward trains (dropout on); held-out evaluation sets 0 */
@@ -104,6 +113,7 @@ typedef struct train_model {
     const int32_t *targets; /* of the last forward (borrowed) */
     const float *weight;
     double loss;
+    double balance_loss; /* MoE: balance * the layers' mean load-balancing loss, last forward */
 } train_model;
 
 /* A trainable copy of `m`'s weights (any type, dequantized to F32; NF4 for
@@ -122,7 +132,8 @@ void train_model_free(train_model *tm); /* accepts NULL */
 const char *train_param_name(int which);
 
 /* inputs, targets (B*T); weight (B*T) per-position loss weights or NULL.
- * Returns the weighted mean cross-entropy; the pointers are kept for backward. */
+ * Returns the weighted mean cross-entropy; the pointers are kept for backward.
+ * What backward differentiates is that plus tm->balance_loss (MoE only). */
 double train_model_forward(train_model *tm, const int32_t *inputs, const int32_t *targets,
                            const float *weight);
 /* Allocates the gradients on first use and zeroes them. */
