@@ -45,6 +45,9 @@ typedef struct {
     int arch_uptrain_steps;       /* uptraining's optimiser steps (0: convert only) */
     double arch_uptrain_lr;       /* its peak learning rate (0: full fine-tuning's default) */
     char arch_uptrain_data[1024]; /* "" = the task's training file */
+    int arch_moe_experts;         /* FFN experts (1: dense, the default) */
+    int arch_moe_top_k;           /* experts per token (1) */
+    char arch_moe_method[8];      /* "split" (MoEfication, default) or "upcycle" */
     /* inference stage */
     char weights[32]; /* "" = keep the model's weights; else as aellm_quant_type_resolve */
     int weight_type;  /* resolved dtype, -1 when weights is "" */
@@ -69,13 +72,19 @@ typedef struct {
 
 /* Whether the configuration fine-tunes (method other than none). */
 int aellm_config_finetunes(const aellm_config *c);
-/* Whether it converts the attention (anything but mha). */
+/* Whether the architecture stage changes the model: attention other than
+ * mha, or experts. */
 int aellm_config_converts(const aellm_config *c);
 /* Whether it trains in any stage (and so needs training data). */
 int aellm_config_trains(const aellm_config *c);
 /* KV heads of m after the architecture stage (m's own when it does not
  * convert); -1 when the conversion does not fit m. */
 int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m);
+/* The shape m has after the architecture stage (KV heads, experts). */
+void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_model_config *out);
+/* Whether the stage fits a split's routers on text (uptrain_data, resolved
+ * from the task's training file before the stage runs). */
+int aellm_config_arch_fits_routers(const aellm_config *c);
 /* Uptraining's parameters (full fine-tuning of the converted model). */
 void aellm_config_uptrain_params(const aellm_config *c, aellm_train_params *p);
 /* The architecture stage's canonical JSON alone, for `m` ({} when it does

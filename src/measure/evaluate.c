@@ -52,6 +52,7 @@ typedef struct {
     const aellm_eval_request *req;
     aellm_config cfg;     /* the request's, with the task's training file filled in */
     cJSON *stage_reports; /* stage name -> its report with its cost, for the record */
+    cJSON *experts;       /* mixture of experts: active size and the task's expert load */
     aellm_model *model;   /* the model, then each stage's output in turn */
     aellm_engine *engine;
     aellm_lm *lm;
@@ -90,6 +91,7 @@ static void state_free(eval_state *s)
     aellm_energy_meter_free(s->meter);
     aellm_lm_engine_free(s->lm);
     aellm_engine_free(s->engine);
+    cJSON_Delete(s->experts);
     cJSON_Delete(s->stage_reports);
     aellm_model_free(s->model);
     free(s->model_json);
@@ -119,6 +121,10 @@ static char *model_descriptor(const aellm_model *m, const char *path)
     cJSON_AddStringToObject(j, "weight_type",
                             aellm_dtype_traits_get(aellm_model_weight_type(m))->name);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)aellm_model_weight_bytes(m));
+    if (c->n_experts) { /* absent when dense: dense models keep their identity */
+        cJSON_AddNumberToObject(j, "n_experts", c->n_experts);
+        cJSON_AddNumberToObject(j, "n_experts_used", c->n_experts_used);
+    }
     char *s = aellm_json_canonical(j);
     cJSON_Delete(j);
     return s;
@@ -196,8 +202,9 @@ static int identify(eval_state *s)
     const char *train = aellm_task_train_path(r->task);
     if (aellm_config_finetunes(&s->cfg) && !s->cfg.ft_data[0] && train)
         snprintf(s->cfg.ft_data, sizeof(s->cfg.ft_data), "%s", train);
-    if (aellm_config_converts(&s->cfg) && s->cfg.arch_uptrain_steps > 0 &&
-        !s->cfg.arch_uptrain_data[0] && train)
+    int arch_reads = s->cfg.arch_uptrain_steps > 0 ||
+                     (s->cfg.arch_moe_experts > 1 && !strcmp(s->cfg.arch_moe_method, "split"));
+    if (aellm_config_converts(&s->cfg) && arch_reads && !s->cfg.arch_uptrain_data[0] && train)
         snprintf(s->cfg.arch_uptrain_data, sizeof(s->cfg.arch_uptrain_data), "%s", train);
     if ((rc = aellm_config_check(&s->cfg, s->model))) return rc;
     if ((rc = aellm_hw_detect(&s->hw, 0, r->n_threads))) return rc;
@@ -594,6 +601,43 @@ static int measure_paired(eval_state *s, const aellm_latency_params *lp)
     return 0;
 }
 
+/* The model's experts and how evenly the accuracy task's tokens spread over
+ * them: per layer the busiest expert's count over the mean (1 = even, E =
+ * one expert took everything), and its mean and worst over layers. */
+static cJSON *experts_json(const eval_state *s)
+{
+    const aellm_model_config *c = aellm_model_config_get(s->model);
+    int E = c->n_experts, L = c->n_layers;
+    unsigned long long *n = calloc((size_t)L * E, sizeof(*n));
+    cJSON *j = n ? cJSON_CreateObject() : NULL;
+    if (!j) return free(n), NULL;
+    aellm_engine_expert_load(s->engine, n);
+    cJSON_AddNumberToObject(j, "experts", E);
+    cJSON_AddNumberToObject(j, "top_k", c->n_experts_used);
+    cJSON_AddNumberToObject(j, "active_params", (double)aellm_model_active_params(s->model));
+    cJSON_AddNumberToObject(j, "active_weight_bytes", (double)aellm_model_active_bytes(s->model));
+    cJSON *layers = cJSON_AddArrayToObject(j, "load_by_layer");
+    double mean_ratio = 0, worst = 0, routed = 0;
+    for (int l = 0; l < L; l++) {
+        cJSON *row = cJSON_CreateArray();
+        double sum = 0, most = 0;
+        for (int e = 0; e < E; e++) {
+            double v = (double)n[(size_t)l * E + e];
+            cJSON_AddItemToArray(row, cJSON_CreateNumber(v));
+            sum += v, most = v > most ? v : most;
+        }
+        cJSON_AddItemToArray(layers, row);
+        double ratio = sum > 0 ? most / (sum / E) : 0;
+        mean_ratio += ratio / L, worst = ratio > worst ? ratio : worst, routed += sum;
+    }
+    cJSON_AddNumberToObject(j, "routed_slots", routed);
+    cJSON_AddNumberToObject(j, "load_max_over_mean", mean_ratio);
+    cJSON_AddNumberToObject(j, "load_max_over_mean_worst_layer", worst);
+    cJSON_AddStringToObject(j, "load_source", "the accuracy task's tokens through the engine");
+    free(n);
+    return j;
+}
+
 static int measure(eval_state *s)
 {
     const aellm_eval_request *r = s->req;
@@ -604,6 +648,8 @@ static int measure(eval_state *s)
              ? aellm_task_run_kld(r->task, s->lm, s->kld_base, task_progress, (void *)r, &s->task)
              : aellm_task_run(r->task, s->lm, task_progress, (void *)r, &s->task);
     if (rc) return rc;
+    if (aellm_model_config_get(s->model)->n_experts && !(s->experts = experts_json(s)))
+        return aellm_error_oom("the expert load", 0);
     int pair = r->paired && !s->is_default;
     if (pair) { /* before the reference is loaded: the configuration's own figures */
         aellm_mem_stats_get(&s->mem);
@@ -911,6 +957,7 @@ static char *record(const eval_state *s)
     cJSON_AddNumberToObject(eng, "threads", aellm_engine_n_threads(s->engine));
     cJSON_AddStringToObject(eng, "isa", aellm_isa_name(aellm_cpu_isa()));
     add_stage_reports(j, s);
+    if (s->experts) cJSON_AddItemToObject(j, "experts", cJSON_Duplicate(s->experts, 1));
     cJSON_AddItemToObject(j, "accuracy", accuracy_json(s));
     cJSON_AddItemToObject(j, "latency", latency_json(s));
     cJSON_AddItemToObject(j, "memory", memory_json(s));

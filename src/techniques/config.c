@@ -22,6 +22,9 @@ void aellm_config_default(aellm_config *out)
     out->kv_type = AELLM_DTYPE_F32;
     out->calib_tokens = 4096;
     strcpy(out->arch_attention, "mha");
+    out->arch_moe_experts = 1;
+    out->arch_moe_top_k = 1;
+    strcpy(out->arch_moe_method, "split");
     strcpy(out->ft_method, "none");
     out->ft_rank = 16;
     out->ft_alpha_ratio = 2.0;
@@ -36,7 +39,7 @@ int aellm_config_finetunes(const aellm_config *c)
 
 int aellm_config_converts(const aellm_config *c)
 {
-    return strcmp(c->arch_attention, "mha") != 0;
+    return strcmp(c->arch_attention, "mha") != 0 || c->arch_moe_experts > 1;
 }
 
 int aellm_config_trains(const aellm_config *c)
@@ -299,18 +302,27 @@ static int parse_architecture(aellm_config *c, const cJSON *j, const char *where
         } else if (!strcmp(k, "mla_rank")) {
             if (!whole(v, 1, 1 << 16)) return arch_bad(where, k, "must be a whole number >= 1");
             return arch_bad(where, k, "MLA cannot be applied yet");
-        } else if (!strcmp(k, "moe_experts") || !strcmp(k, "moe_top_k")) {
-            if (!whole(v, 1, 64)) return arch_bad(where, k, "must be a whole number >= 1");
-            if (!strcmp(k, "moe_experts") && v->valuedouble > 1)
-                return arch_bad(where, k, "mixture of experts cannot be applied yet (1 = dense)");
+        } else if (!strcmp(k, "moe_experts")) {
+            if (!whole(v, 1, 256)) return arch_bad(where, k, "must be a whole number in [1, 256]");
+            c->arch_moe_experts = (int)v->valuedouble;
+        } else if (!strcmp(k, "moe_top_k")) {
+            if (!whole(v, 1, 256)) return arch_bad(where, k, "must be a whole number >= 1");
+            c->arch_moe_top_k = (int)v->valuedouble;
+        } else if (!strcmp(k, "moe_method")) {
+            const char *mm = cJSON_IsString(v) ? v->valuestring : "";
+            if (strcmp(mm, "split") && strcmp(mm, "upcycle"))
+                return arch_bad(where, k, "not one of split, upcycle");
+            strcpy(c->arch_moe_method, mm);
         } else {
             return arch_bad(where, k,
                             "unknown key (attention, kv_heads, mla_rank, moe_experts, moe_top_k, "
-                            "uptrain_steps, uptrain_lr, uptrain_data)");
+                            "moe_method, uptrain_steps, uptrain_lr, uptrain_data)");
         }
     }
     if (c->arch_kv_heads && strcmp(c->arch_attention, "gqa"))
         return arch_bad(where, "kv_heads", "applies to attention gqa only");
+    if (c->arch_moe_top_k > c->arch_moe_experts)
+        return arch_bad(where, "moe_top_k", "more experts per token than moe_experts");
     return 0;
 }
 
@@ -384,6 +396,16 @@ static int check_architecture(const aellm_config *c, const aellm_model *m)
                                c->arch_kv_heads ? c->arch_kv_heads
                                                 : aellm_model_config_get(m)->n_kv_heads / 2,
                                aellm_model_config_get(m)->n_kv_heads);
+    const aellm_model_config *mc = aellm_model_config_get(m);
+    if (c->arch_moe_experts > 1 && mc->n_experts)
+        return aellm_error_set(AELLM_EINVAL,
+                               "architecture.moe_experts: the model already has %d experts",
+                               mc->n_experts);
+    if (c->arch_moe_experts > 1 && !strcmp(c->arch_moe_method, "split") &&
+        mc->hidden_dim < c->arch_moe_experts)
+        return aellm_error_set(AELLM_EINVAL,
+                               "architecture.moe_experts: %d hidden neurons cannot make %d experts",
+                               mc->hidden_dim, c->arch_moe_experts);
     if (!aellm_config_converts(c) || c->arch_uptrain_steps == 0) return 0;
     if (!c->arch_uptrain_data[0])
         return aellm_error_set(AELLM_EINVAL,
@@ -448,12 +470,29 @@ static int check_finetuning(const aellm_config *c, const aellm_model_config *sha
     return 0;
 }
 
+void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_model_config *out)
+{
+    *out = *aellm_model_config_get(m);
+    out->n_kv_heads = aellm_config_arch_kv_heads(c, m);
+    int E = c->arch_moe_experts;
+    if (E <= 1) return;
+    if (!strcmp(c->arch_moe_method, "split")) out->hidden_dim = (out->hidden_dim + E - 1) / E;
+    out->n_experts = E;
+    out->n_experts_used = c->arch_moe_top_k;
+}
+
+int aellm_config_arch_fits_routers(const aellm_config *c)
+{
+    return c->arch_moe_experts > 1 && !strcmp(c->arch_moe_method, "split") &&
+           c->arch_uptrain_data[0];
+}
+
 int aellm_config_check(const aellm_config *c, const aellm_model *m)
 {
     int rc = check_architecture(c, m);
     if (rc) return rc;
-    aellm_model_config shape = *aellm_model_config_get(m);
-    shape.n_kv_heads = aellm_config_arch_kv_heads(c, m);
+    aellm_model_config shape;
+    aellm_config_arch_shape(c, m, &shape);
     if ((rc = check_finetuning(c, &shape))) return rc;
     return check_inference(c, shape.n_kv_heads);
 }
@@ -540,11 +579,18 @@ static int add_architecture(cJSON *root, const aellm_config *c, const aellm_mode
     cJSON_AddStringToObject(a, "attention", c->arch_attention);
     cJSON_AddNumberToObject(a, "kv_heads", aellm_config_arch_kv_heads(c, m));
     cJSON_AddNumberToObject(a, "uptrain_steps", c->arch_uptrain_steps);
-    if (c->arch_uptrain_steps == 0) return 0;
+    if (c->arch_moe_experts > 1) { /* absent when dense: GQA/MQA keys stay as they were */
+        cJSON_AddNumberToObject(a, "moe_experts", c->arch_moe_experts);
+        cJSON_AddNumberToObject(a, "moe_top_k", c->arch_moe_top_k);
+        cJSON_AddStringToObject(a, "moe_method", c->arch_moe_method);
+        cJSON_AddStringToObject(a, "moe_router",
+                                aellm_config_arch_fits_routers(c) ? "fitted" : "initial");
+    }
+    if (c->arch_uptrain_steps == 0 && !aellm_config_arch_fits_routers(c)) return 0;
     char hash[AELLM_HASH_HEX];
     int rc = aellm_hash_file(c->arch_uptrain_data, hash);
     if (rc) return rc;
-    cJSON_AddNumberToObject(a, "uptrain_lr", c->arch_uptrain_lr);
+    if (c->arch_uptrain_steps) cJSON_AddNumberToObject(a, "uptrain_lr", c->arch_uptrain_lr);
     cJSON *d = cJSON_AddObjectToObject(a, "uptrain_data");
     cJSON_AddStringToObject(d, "sha256", hash);
     return 0;

@@ -1,9 +1,13 @@
 /* The architecture stage (DESIGN.md §2): the attention converted (GQA / MQA
- * by mean-pooling key/value heads, Ainslie et al. 2023), then the whole
- * converted model uptrained on text for a step budget, as the GQA paper
- * continues pretraining (here full fine-tuning, include/aellm/train.h). Its
- * report says what changed and how much uptraining the model had. */
+ * by mean-pooling key/value heads, Ainslie et al. 2023), the FFN made a
+ * mixture of experts (MoEfication's split with routers fitted on the
+ * uptraining text, or sparse upcycling), then the whole converted model
+ * uptrained on text for a step budget, as the GQA paper continues
+ * pretraining and LLaMA-MoE continues training with a balance loss (here
+ * full fine-tuning, include/aellm/train.h). Its report says what changed and
+ * how much uptraining the model had. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "aellm/arch.h"
 #include "techniques/stage.h"
@@ -32,6 +36,40 @@ static cJSON *conversion_json(const aellm_config *c, int before, int after, doub
     return j;
 }
 
+/* Splits or upcycles the FFN; fits a split's routers on the uptraining text
+ * when there is one. */
+static int to_experts(const aellm_config *c, aellm_model *m, cJSON *j)
+{
+    aellm_moe_params p;
+    aellm_moe_params_default(&p);
+    p.n_experts = c->arch_moe_experts;
+    p.top_k = c->arch_moe_top_k;
+    p.method = strcmp(c->arch_moe_method, "upcycle") ? AELLM_MOE_SPLIT : AELLM_MOE_UPCYCLE;
+    double params = (double)aellm_model_active_params(m);
+    int rc = aellm_model_to_moe(m, &p);
+    if (rc) return rc;
+    cJSON *e = cJSON_AddObjectToObject(j, "moe");
+    cJSON_AddNumberToObject(e, "experts", p.n_experts);
+    cJSON_AddNumberToObject(e, "top_k", p.top_k);
+    cJSON_AddStringToObject(e, "method", c->arch_moe_method);
+    cJSON_AddNumberToObject(e, "expert_hidden", aellm_model_config_get(m)->hidden_dim);
+    cJSON_AddNumberToObject(e, "active_params_before", params);
+    cJSON_AddNumberToObject(e, "active_params", (double)aellm_model_active_params(m));
+    cJSON_AddNumberToObject(e, "params", (double)aellm_model_n_params(m));
+    if (!aellm_config_arch_fits_routers(c)) {
+        cJSON_AddStringToObject(e, "router", p.method == AELLM_MOE_SPLIT ? "centroids" : "random");
+        return 0;
+    }
+    aellm_moe_fit_report fit;
+    if ((rc = aellm_moe_fit_routers(m, c->arch_uptrain_data, 0, &fit))) return rc;
+    cJSON_AddStringToObject(e, "router", "fitted");
+    cJSON_AddStringToObject(e, "router_data", c->arch_uptrain_data);
+    cJSON_AddNumberToObject(e, "router_tokens", (double)fit.tokens);
+    cJSON_AddNumberToObject(e, "router_agreement_centroids", fit.agreement_before);
+    cJSON_AddNumberToObject(e, "router_agreement", fit.agreement);
+    return 0;
+}
+
 static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_stage_env *env,
                             cJSON **report)
 {
@@ -40,6 +78,10 @@ static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_
     int rc = aellm_model_share_kv_heads(*m, to);
     if (rc) return rc;
     cJSON *j = conversion_json(c, before, to, kv_before, kv_values_per_token(*m));
+    if (c->arch_moe_experts > 1 && (rc = to_experts(c, *m, j))) {
+        cJSON_Delete(j);
+        return rc;
+    }
     double tokens = 0; /* of uptraining: the record says how much the model had */
     if (c->arch_uptrain_steps > 0) {
         aellm_train_params p;
