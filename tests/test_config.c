@@ -58,7 +58,10 @@ static void errors_name_the_key(void **state)
     expect_error("{\"inference\": {\"calibration\": {\"flie\": \"x\"}}}", "calibration.flie");
     expect_error("{\"architecture\": {\"attention\": \"mla\"}}", "architecture.attention");
     expect_error("{\"architecture\": {\"attention\": \"gpa\"}}", "architecture.attention");
-    expect_error("{\"architecture\": {\"moe_experts\": 4}}", "architecture.moe_experts");
+    expect_error("{\"architecture\": {\"moe_experts\": 0}}", "architecture.moe_experts");
+    expect_error("{\"architecture\": {\"moe_experts\": 2, \"moe_top_k\": 4}}",
+                 "architecture.moe_top_k");
+    expect_error("{\"architecture\": {\"moe_method\": \"clone\"}}", "architecture.moe_method");
     expect_error("{\"architecture\": {\"mla_rank\": 16}}", "architecture.mla_rank");
     expect_error("{\"architecture\": {\"attention\": \"mqa\", \"kv_heads\": 2}}",
                  "architecture.kv_heads");

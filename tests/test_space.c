@@ -51,6 +51,8 @@ static void default_space_loads(void **state)
     assert_false(aellm_space_option_applies(s, aellm_space_find(s, "architecture.attention"),
                                             3)); /* mla: not yet */
     aellm_space_knob(s, aellm_space_find(s, "architecture.moe_experts"), &info);
+    assert_true(info.applies);
+    aellm_space_knob(s, aellm_space_find(s, "architecture.mla_rank"), &info);
     assert_false(info.applies); /* not yet: held at its default */
     assert_int_equal(aellm_space_find(s, "inference.nope"), -1);
     aellm_space_free(s);
@@ -63,15 +65,16 @@ static void default_space_loads(void **state)
  * 3, times kv_share 4: 468. Fine-tuning: none and full have no rank or
  * alpha (468 each); lora, dora, rslora take 6 ranks x 4 alphas over all 468;
  * qlora the same over the 4-bit points only ((24 + 4) x 3 x 4 = 336). The
- * architecture stage: attention mha, gqa or mqa (mla and the MoE knobs
- * cannot be applied yet) times all of that. */
+ * architecture stage: attention mha, gqa or mqa (mla cannot be applied yet)
+ * times the FFN, dense or 2, 4, 8 experts x top-1, top-2 x split, upcycle
+ * (1 + 12 = 13), times all of that. */
 static void enumeration_matches_hand_count(void **state)
 {
     (void)state;
     aellm_space *s = load_default(), *held = NULL, *both = NULL;
     int inference = 39 * 3 * 4, four_bit = (24 + 4) * 3 * 4;
     int finetuning = 2 * inference + 3 * 24 * inference + 24 * four_bit;
-    assert_int_equal(aellm_space_enumerate(s, NULL, NULL), 3 * finetuning);
+    assert_int_equal(aellm_space_enumerate(s, NULL, NULL), 3 * 13 * finetuning);
     assert_int_equal(aellm_space_hold_stage(s, "architecture", &both), 0);
     assert_int_equal(aellm_space_enumerate(both, NULL, NULL), finetuning);
     assert_int_equal(aellm_space_hold_stage(both, "finetuning", &held), 0);
@@ -117,7 +120,7 @@ static void canonical_identity(void **state)
     assert_int_equal(aellm_space_from_config(s, cfg, "cfg", b), 0);
     assert_memory_equal(a, b, (size_t)n * sizeof(double));
     char *text = aellm_space_canonical(s, a);
-    assert_string_equal(text, "{\"architecture\":{\"attention\":\"mha\"},"
+    assert_string_equal(text, "{\"architecture\":{\"attention\":\"mha\",\"moe_experts\":1},"
                               "\"finetuning\":{\"method\":\"none\"},"
                               "\"inference\":{\"act_order\":true,\"asym\":false,\"group\":32,"
                               "\"kv_cache\":\"q8_0\",\"kv_share\":2,\"method\":\"gptq\","

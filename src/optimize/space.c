@@ -552,7 +552,49 @@ static int searchable_discrete(const knob *k)
     return k->applies && k->type != AELLM_KNOB_REAL;
 }
 
-int64_t aellm_space_enumerate(const aellm_space *s, aellm_space_point_fn fn, void *user)
+/* Whether every knob's activity depends on earlier knobs only: then a walk
+ * in knob order fixes each inactive knob at its default and yields every
+ * canonical point exactly once. */
+static int activity_ordered(const aellm_space *s)
+{
+    for (int i = 0; i < s->n_knobs; i++)
+        for (int c = 0; c < s->knobs[i].n_active; c++)
+            if (s->knobs[i].active[c].knob >= i) return 0;
+    return 1;
+}
+
+typedef struct {
+    const aellm_space *s;
+    double *g;
+    aellm_space_point_fn fn;
+    void *user;
+    int64_t visited;
+} walk;
+
+static int walk_from(walk *w, int i)
+{
+    const aellm_space *s = w->s;
+    if (i == s->n_knobs) {
+        if (aellm_space_violates(s, w->g, NULL, 0)) return 0;
+        w->visited++;
+        return w->fn ? w->fn(w->g, w->user) : 0;
+    }
+    const knob *k = &s->knobs[i];
+    if (!searchable_discrete(k) || !aellm_space_is_active(s, w->g, i)) {
+        w->g[i] = k->def;
+        return walk_from(w, i + 1);
+    }
+    for (double v = k->lo; v <= k->hi; v++) {
+        w->g[i] = v;
+        int rc = walk_from(w, i + 1);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Any order of dependencies: an odometer over every searchable knob, each
+ * point canonicalised and counted once by its canonical text. */
+static int64_t enumerate_odometer(const aellm_space *s, aellm_space_point_fn fn, void *user)
 {
     double *g = malloc((size_t)s->n_knobs * sizeof(double) * 2), *c = g + s->n_knobs;
     if (!g) return aellm_error_oom("enumeration", 0);
@@ -586,4 +628,15 @@ int64_t aellm_space_enumerate(const aellm_space *s, aellm_space_point_fn fn, voi
     set_free(&set);
     free(g);
     return rc < 0 ? rc : visited;
+}
+
+int64_t aellm_space_enumerate(const aellm_space *s, aellm_space_point_fn fn, void *user)
+{
+    if (!activity_ordered(s)) return enumerate_odometer(s, fn, user);
+    walk w = {s, malloc((size_t)s->n_knobs * sizeof(double)), fn, user, 0};
+    if (!w.g) return aellm_error_oom("enumeration", 0);
+    aellm_space_defaults(s, w.g);
+    int rc = walk_from(&w, 0);
+    free(w.g);
+    return rc < 0 ? rc : w.visited;
 }
