@@ -27,17 +27,21 @@ typedef struct {
     char model_hash[65];
     const aellm_model *model; /* for what applies to it */
     int ft_steps;             /* optimiser steps of a fine-tuning stage */
-    int uptrain_steps;        /* of uptraining after an attention conversion */
+    int uptrain_steps;        /* of uptraining after an architecture conversion */
     const char *train;        /* its training data: --train, else the task's "train" file */
     int cached, failed;
 } evaluator;
 
-/* An attention conversion uptrains for ev->uptrain_steps on ev->train. */
+/* An architecture conversion (attention, experts) uptrains for
+ * ev->uptrain_steps on ev->train. */
 static void add_uptraining(const evaluator *ev, cJSON *j)
 {
     cJSON *a = cJSON_GetObjectItem(j, "architecture");
     const cJSON *att = cJSON_GetObjectItem(a, "attention");
-    if (!cJSON_IsString(att) || !strcmp(att->valuestring, "mha")) return;
+    const cJSON *moe = cJSON_GetObjectItem(a, "moe_experts");
+    int converts = (cJSON_IsString(att) && strcmp(att->valuestring, "mha")) ||
+                   (cJSON_IsNumber(moe) && moe->valuedouble > 1);
+    if (!converts) return;
     cJSON_AddNumberToObject(a, "uptrain_steps", ev->uptrain_steps);
     if (ev->train) cJSON_AddStringToObject(a, "uptrain_data", ev->train);
 }
@@ -488,7 +492,7 @@ int cmd_search(int argc, char **argv)
          "defaults)"},
         {"ft-steps", 0, OPT_INT, &ev.ft_steps, "optimiser steps of a fine-tuning stage (100)"},
         {"uptrain-steps", 0, OPT_INT, &ev.uptrain_steps,
-         "uptraining steps after an attention conversion (100; 0 = convert only)"},
+         "uptraining steps after an architecture conversion (100; 0 = convert only)"},
         {"max-acc-drop", 0, OPT_FLOAT, &max_acc_drop,
          "accuracy floor: at most this relative drop from the default (0.1; 0 = none)"},
         {"calib", 0, OPT_STR, &calib,
