@@ -57,6 +57,9 @@ int64_t aellm_model_n_params(const aellm_model *m);
 int64_t aellm_model_active_params(const aellm_model *m);
 /* Weight bytes one decoded token reads: as active_params, in stored bytes. */
 size_t aellm_model_active_bytes(const aellm_model *m);
+/* The FFN's weight bytes over all layers: what one decoded token reads
+ * (its k experts and the routers; the whole FFN when dense), and all of it. */
+void aellm_model_ffn_bytes(const aellm_model *m, size_t *per_token, size_t *all);
 
 /* Writes the model as GGUF v3 (llama.cpp's names and metadata), converting
  * the 2-D weights to `type` (-1 keeps each tensor's type; norms stay F32). */

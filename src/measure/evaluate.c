@@ -616,6 +616,10 @@ static cJSON *experts_json(const eval_state *s)
     cJSON_AddNumberToObject(j, "top_k", c->n_experts_used);
     cJSON_AddNumberToObject(j, "active_params", (double)aellm_model_active_params(s->model));
     cJSON_AddNumberToObject(j, "active_weight_bytes", (double)aellm_model_active_bytes(s->model));
+    size_t ffn_read, ffn_all;
+    aellm_model_ffn_bytes(s->model, &ffn_read, &ffn_all);
+    cJSON_AddNumberToObject(j, "ffn_bytes_per_token", (double)ffn_read);
+    cJSON_AddNumberToObject(j, "ffn_bytes_all_experts", (double)ffn_all);
     cJSON *layers = cJSON_AddArrayToObject(j, "load_by_layer");
     double mean_ratio = 0, worst = 0, routed = 0;
     for (int l = 0; l < L; l++) {

@@ -180,6 +180,21 @@ static double active(const aellm_model *m, int bytes)
     return n;
 }
 
+void aellm_model_ffn_bytes(const aellm_model *m, size_t *per_token, size_t *all)
+{
+    double read = 0, total = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const aellm_layer *y = &m->layers[l];
+        double b = (double)(aellm_tensor_bytes(&y->w_gate) + aellm_tensor_bytes(&y->w_up) +
+                            aellm_tensor_bytes(&y->w_down));
+        total += b;
+        read += expert_share(&m->cfg) * b;
+        if (m->cfg.n_experts) read += (double)aellm_tensor_bytes(&y->ffn_gate_inp);
+    }
+    *per_token = (size_t)llround(read);
+    *all = (size_t)llround(total);
+}
+
 int64_t aellm_model_active_params(const aellm_model *m)
 {
     return (int64_t)llround(active(m, 0));
@@ -281,13 +296,16 @@ static int bind3(const aellm_gguf *g, aellm_tensor *t, const char *name, int64_t
     const aellm_gguf_tensor_info *ti = aellm_gguf_find_tensor(g, name);
     if (!ti)
         return aellm_error_set(AELLM_EFORMAT, "%s: missing tensor '%s'", aellm_gguf_path(g), name);
-    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != ne2 || ti->ne[3] != 1)
+    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != ne2 || ti->ne[3] != 1) {
+        char want[64];
+        snprintf(want, sizeof(want), ne2 > 1 ? "[%lld, %lld, %lld]" : "[%lld, %lld]",
+                 (long long)ne0, (long long)ne1, (long long)ne2);
         return aellm_error_set(AELLM_ESHAPE,
                                "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], the config "
-                               "implies [%lld, %lld, %lld]",
+                               "implies %s",
                                aellm_gguf_path(g), name, (long long)ti->ne[0], (long long)ti->ne[1],
-                               (long long)ti->ne[2], (long long)ti->ne[3], (long long)ne0,
-                               (long long)ne1, (long long)ne2);
+                               (long long)ti->ne[2], (long long)ti->ne[3], want);
+    }
     aellm_tensor_set(t, ti->type, ne0, ne1 * ne2, ti->data);
     return 0;
 }

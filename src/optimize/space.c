@@ -553,7 +553,7 @@ static int searchable_discrete(const knob *k)
 }
 
 /* Whether every knob's activity depends on earlier knobs only: then a walk
- * in knob order fixes each inactive knob at its default and yields every
+ * in knob order that fixes each inactive knob at its default yields every
  * canonical point exactly once. */
 static int activity_ordered(const aellm_space *s)
 {
@@ -563,33 +563,96 @@ static int activity_ordered(const aellm_space *s)
     return 1;
 }
 
+/* The order points are handed out in is the odometer's below (knob 0
+ * turning fastest, each point where it first appears: its inactive knobs at
+ * their lowest value), which searches depend on; a point's rank in it is a
+ * mixed-radix number over the searchable knobs. */
+static int64_t odometer_rank(const aellm_space *s, const double *c)
+{
+    int64_t key = 0;
+    for (int i = s->n_knobs - 1; i >= 0; i--) {
+        const knob *k = &s->knobs[i];
+        if (!searchable_discrete(k)) continue;
+        int64_t digit = aellm_space_is_active(s, c, i) ? (int64_t)(c[i] - k->lo) : 0;
+        key = key * (int64_t)(k->hi - k->lo + 1) + digit;
+    }
+    return key;
+}
+
+static void from_rank(const aellm_space *s, int64_t key, double *g)
+{
+    aellm_space_defaults(s, g);
+    for (int i = 0; i < s->n_knobs; i++) {
+        const knob *k = &s->knobs[i];
+        if (!searchable_discrete(k)) continue;
+        int64_t radix = (int64_t)(k->hi - k->lo + 1);
+        g[i] = k->lo + (double)(key % radix);
+        key /= radix;
+    }
+    aellm_space_canonicalize(s, g);
+}
+
 typedef struct {
     const aellm_space *s;
     double *g;
-    aellm_space_point_fn fn;
-    void *user;
-    int64_t visited;
+    int64_t *ranks, n, cap; /* NULL: count only */
+    int failed;
 } walk;
 
-static int walk_from(walk *w, int i)
+static void walk_from(walk *w, int i)
 {
     const aellm_space *s = w->s;
+    if (w->failed) return;
     if (i == s->n_knobs) {
-        if (aellm_space_violates(s, w->g, NULL, 0)) return 0;
-        w->visited++;
-        return w->fn ? w->fn(w->g, w->user) : 0;
+        if (aellm_space_violates(s, w->g, NULL, 0)) return;
+        if (w->ranks && w->n == w->cap) {
+            int64_t cap = w->cap ? 2 * w->cap : 4096, *r = realloc(w->ranks, (size_t)cap * 8);
+            if (!r) {
+                w->failed = 1;
+                return;
+            }
+            w->ranks = r, w->cap = cap;
+        }
+        if (w->ranks) w->ranks[w->n] = odometer_rank(s, w->g);
+        w->n++;
+        return;
     }
     const knob *k = &s->knobs[i];
     if (!searchable_discrete(k) || !aellm_space_is_active(s, w->g, i)) {
         w->g[i] = k->def;
-        return walk_from(w, i + 1);
+        walk_from(w, i + 1);
+        return;
     }
     for (double v = k->lo; v <= k->hi; v++) {
         w->g[i] = v;
-        int rc = walk_from(w, i + 1);
-        if (rc) return rc;
+        walk_from(w, i + 1);
     }
-    return 0;
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Walks the canonical points; with fn, hands them out in odometer order. */
+static int64_t enumerate_walk(const aellm_space *s, aellm_space_point_fn fn, void *user)
+{
+    walk w = {s, malloc((size_t)s->n_knobs * sizeof(double)), NULL, 0, 0, 0};
+    int64_t *ranks = fn ? malloc(4096 * 8) : NULL;
+    if (!w.g || (fn && !ranks)) return free(w.g), free(ranks), aellm_error_oom("enumeration", 0);
+    w.ranks = ranks, w.cap = fn ? 4096 : 0;
+    aellm_space_defaults(s, w.g);
+    walk_from(&w, 0);
+    int rc = w.failed ? aellm_error_oom("enumeration", (size_t)w.cap * 8) : 0;
+    if (!rc && fn) qsort(w.ranks, (size_t)w.n, sizeof(int64_t), by_rank);
+    for (int64_t i = 0; !rc && fn && i < w.n; i++) {
+        from_rank(s, w.ranks[i], w.g);
+        rc = fn(w.g, user);
+    }
+    free(w.g);
+    free(w.ranks);
+    return rc < 0 ? rc : w.n;
 }
 
 /* Any order of dependencies: an odometer over every searchable knob, each
@@ -632,11 +695,5 @@ static int64_t enumerate_odometer(const aellm_space *s, aellm_space_point_fn fn,
 
 int64_t aellm_space_enumerate(const aellm_space *s, aellm_space_point_fn fn, void *user)
 {
-    if (!activity_ordered(s)) return enumerate_odometer(s, fn, user);
-    walk w = {s, malloc((size_t)s->n_knobs * sizeof(double)), fn, user, 0};
-    if (!w.g) return aellm_error_oom("enumeration", 0);
-    aellm_space_defaults(s, w.g);
-    int rc = walk_from(&w, 0);
-    free(w.g);
-    return rc < 0 ? rc : w.visited;
+    return activity_ordered(s) ? enumerate_walk(s, fn, user) : enumerate_odometer(s, fn, user);
 }
