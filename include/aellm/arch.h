@@ -69,6 +69,33 @@ typedef struct {
 int aellm_moe_fit_routers(aellm_model *m, const char *path, int64_t tokens,
                           aellm_moe_fit_report *rep);
 
+/* ---- Multi-head latent attention ---- */
+
+typedef struct {
+    int rank;               /* latent values per token (0: a quarter of 2 x KV heads x head dim) */
+    int rope_dim;           /* rotary dims kept per KV head, even (0: head_dim / 4, at least 2) */
+    const char *calib_path; /* text to score the rotary pairs on (NULL: by weight norms) */
+    int64_t calib_tokens;   /* tokens of it (default 4096) */
+} aellm_mla_params;
+
+void aellm_mla_params_default(aellm_mla_params *p);
+
+typedef struct {
+    int rank, rope_dim;
+    int64_t calib_tokens;   /* tokens the pairs were scored on (0: weight norms) */
+    double svd_energy_kept; /* share of the stacked key/value rows' squared norm the
+                               rank keeps, mean over layers (1 = exact) */
+} aellm_mla_report;
+
+/* Turns every layer's attention into latent attention in place (model.h
+ * describes the layout; MHA2MLA's conversion: the 2-norm rule picks each KV
+ * head's rotary pairs, a joint truncated SVD of the position-free key and
+ * value rows makes the latent). With rope_dim = head_dim and rank = 2 x KV
+ * heads x head_dim the model computes what it did. wq and the rotary rows of
+ * wk keep their type (rows are moved, not rounded); the down-projection takes
+ * wk's type where its rows fit, the up-projections are f32. */
+int aellm_model_to_mla(aellm_model *m, const aellm_mla_params *p, aellm_mla_report *rep);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,7 +40,8 @@ int aellm_engine_vocab_size(const aellm_engine *e);
 /* Bytes the engine holds: KV cache, activations and scratch. */
 size_t aellm_engine_memory_bytes(const aellm_engine *e);
 /* Bytes of the KV cache alone (keys and values of every layer and position;
- * part of aellm_engine_memory_bytes). */
+ * part of aellm_engine_memory_bytes). A latent-attention model caches
+ * n_layers x n_ctx x (mla_rank + n_kv_heads x mla_rope_dim) f32 values. */
 size_t aellm_engine_kv_bytes(const aellm_engine *e);
 /* For a mixture-of-experts model: how many tokens each layer's router has
  * sent to each expert since creation or the last reset, written to

@@ -29,6 +29,11 @@ typedef struct {
     int tied_output;    /* output matrix is the token embedding */
     int n_experts;      /* FFN experts per layer (llama.expert_count); 0 = one dense FFN */
     int n_experts_used; /* experts each token is routed to (top-k); 0 when dense */
+    /* Multi-head latent attention (aellm.mla.*): keys and values come from a
+     * latent of mla_rank values per token, the only thing cached beside the
+     * rotary part of the keys, mla_rope_dim values per KV head. 0 = none. */
+    int mla_rank;
+    int mla_rope_dim;
 } aellm_model_config;
 
 typedef struct aellm_model aellm_model;

@@ -39,6 +39,27 @@ static int to_moe(aellm_model *m, moe_opts *o)
     return 0;
 }
 
+typedef struct {
+    int rank, rope_dim;
+    const char *calib;
+    aellm_mla_report rep;
+} mla_opts;
+
+static int to_mla(aellm_model *m, mla_opts *o)
+{
+    aellm_mla_params p;
+    aellm_mla_params_default(&p);
+    p.rank = o->rank;
+    p.rope_dim = o->rope_dim;
+    p.calib_path = o->calib;
+    if (aellm_model_to_mla(m, &p, &o->rep)) return cli_fail_last("convert");
+    fprintf(stderr,
+            "latent attention: rank %d, %d rotary dims per KV head; the SVD keeps %.1f%% "
+            "of the key/value rows' energy\n",
+            o->rep.rank, o->rep.rope_dim, 100 * o->rep.svd_energy_kept);
+    return 0;
+}
+
 static cJSON *moe_json(const aellm_model *m, const moe_opts *o)
 {
     const aellm_model_config *c = aellm_model_config_get(m);
@@ -64,6 +85,7 @@ int cmd_convert(int argc, char **argv)
     const char *in = NULL, *tok = NULL, *out = NULL, *type_name = NULL;
     int json = 0;
     moe_opts moe = {0, 1, "split", NULL, 8192, {0}};
+    mla_opts mla = {0};
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &in, "input: llama2.c checkpoint or GGUF (required)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin to embed (llama2.c input)"},
@@ -78,13 +100,21 @@ int cmd_convert(int argc, char **argv)
          "fit the split's routers on this text (default: cluster centroids)"},
         {"router-tokens", 0, OPT_INT, &moe.router_tokens,
          "tokens of --router-text to fit on (default 8192)"},
+        {"mla-rank", 0, OPT_INT, &mla.rank,
+         "make the attention latent (MLA) with this many values per token"},
+        {"mla-rope-dim", 0, OPT_INT, &mla.rope_dim,
+         "rotary dims kept per KV head with --mla-rank (default head_dim / 4)"},
+        {"mla-calib", 0, OPT_STR, &mla.calib,
+         "text to choose the rotary pairs on (default: by weight norms)"},
         {"json", 0, OPT_FLAG, &json, "print a JSON summary"},
         {0}};
     cli_command cmd = {"convert", "Writes a model as GGUF (llama.cpp's names and metadata).",
                        "-m IN [-z tokenizer.bin] -o OUT.gguf [--type T] [--moe E [--top-k K]]",
                        "The file is written to OUT.tmp and renamed, so OUT is never half-written.\n"
                        "With --moe the FFN becomes llama.cpp's Llama-MoE layout: softmax router,\n"
-                       "top-k experts, weights renormalised; llama.cpp runs the file as it is.",
+                       "top-k experts, weights renormalised; llama.cpp runs the file as it is.\n"
+                       "With --mla-rank the attention becomes latent (aellm.mla.* layout, which\n"
+                       "llama.cpp does not read).",
                        opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
@@ -94,7 +124,7 @@ int cmd_convert(int argc, char **argv)
         return cli_fail("convert", "unknown type '%s'", type_name);
     aellm_model *m = NULL;
     if (aellm_model_load(&m, in, tok)) return cli_fail_last("convert");
-    if (moe.experts && (rc = to_moe(m, &moe))) {
+    if ((mla.rank && (rc = to_mla(m, &mla))) || (moe.experts && (rc = to_moe(m, &moe)))) {
         aellm_model_free(m);
         return rc;
     }
@@ -111,6 +141,13 @@ int cmd_convert(int argc, char **argv)
         cJSON_AddNumberToObject(o, "active_params", (double)aellm_model_active_params(m));
         cJSON_AddBoolToObject(o, "tokenizer", aellm_model_tokenizer(m) != NULL);
         if (moe.experts) cJSON_AddItemToObject(o, "moe", moe_json(m, &moe));
+        if (mla.rank) {
+            cJSON *j = cJSON_AddObjectToObject(o, "mla");
+            cJSON_AddNumberToObject(j, "rank", mla.rep.rank);
+            cJSON_AddNumberToObject(j, "rope_dim", mla.rep.rope_dim);
+            cJSON_AddNumberToObject(j, "calib_tokens", (double)mla.rep.calib_tokens);
+            cJSON_AddNumberToObject(j, "svd_energy_kept", mla.rep.svd_energy_kept);
+        }
         cli_print_json(o);
     } else
         fprintf(stderr, "wrote %s (%lld parameters%s)\n", out, (long long)aellm_model_n_params(m),

@@ -43,9 +43,11 @@ static size_t max_act(size_t best, const aellm_tensor *w)
 static size_t act_bytes_max(const aellm_model *m)
 {
     size_t best = max_act(0, &m->output);
-    for (int l = 0; l < m->cfg.n_layers; l++)
+    for (int l = 0; l < m->cfg.n_layers; l++) {
         for (int i = 0; i < AELLM_LINEAR_COUNT; i++)
             best = max_act(best, aellm_layer_linear(&m->layers[l], i));
+        if (m->cfg.mla_rank) best = max_act(best, &m->layers[l].w_dkv);
+    }
     return best;
 }
 
@@ -56,6 +58,7 @@ static size_t matmul_scratch_max(const aellm_model *m, int B)
     for (int l = 0; l < m->cfg.n_layers; l++) {
         for (int i = 0; i < AELLM_LINEAR_COUNT; i++)
             best = max_scratch(best, aellm_layer_linear(&m->layers[l], i), B);
+        if (m->cfg.mla_rank) best = max_scratch(best, &m->layers[l].w_dkv, B);
     }
     return best;
 }
@@ -93,8 +96,17 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     size_t kv = (size_t)c->n_layers * C * e->kv_row_bytes;
     char *kb = base[BLOCK_KV], *ab = base[BLOCK_ACT], *sb = base[BLOCK_SCRATCH];
     size_t *ko = &off[BLOCK_KV], *ao = &off[BLOCK_ACT], *so = &off[BLOCK_SCRATCH];
-    e->k_cache = carve(kb, ko, kv);
-    e->v_cache = carve(kb, ko, kv);
+    size_t r = (size_t)c->mla_rank, kr = (size_t)c->n_kv_heads * c->mla_rope_dim;
+    if (r) {
+        e->lat_cache = carve(kb, ko, (size_t)c->n_layers * C * r * sizeof(float));
+        e->kr_cache = carve(kb, ko, (size_t)c->n_layers * C * kr * sizeof(float));
+        e->c_new = carve(ab, ao, B * r * sizeof(float));
+        e->kr_new = carve(ab, ao, B * kr * sizeof(float));
+        e->mla_lat = carve(sb, so, (size_t)e->n_threads * 2 * r * sizeof(float));
+    } else {
+        e->k_cache = carve(kb, ko, kv);
+        e->v_cache = carve(kb, ko, kv);
+    }
     e->k_new = carve(ab, ao, B * (size_t)e->kv_dim * sizeof(float));
     e->v_new = carve(ab, ao, B * (size_t)e->kv_dim * sizeof(float));
     e->rope_cos = carve(ab, ao, C * (size_t)(e->head_dim / 2) * sizeof(float));
@@ -118,7 +130,7 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     }
     e->logits = carve(ab, ao, (size_t)c->vocab_size * sizeof(float));
     e->act = carve(ab, ao, e->act_bytes);
-    if (e->kv_type != AELLM_DTYPE_F32) /* an f32 cache is read in place */
+    if (e->kv_type != AELLM_DTYPE_F32 || r) /* an f32 cache is read in place; a latent expanded */
         e->kv_f32 = carve(sb, so, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
     e->scores = carve(sb, so, (size_t)e->n_threads * B * C * sizeof(float));
     e->scratch = carve(sb, so, e->scratch_bytes);
@@ -151,6 +163,13 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
     *out = NULL;
     aellm_engine_params def;
     if (!p) aellm_engine_params_default(&def), p = &def;
+    if (m->cfg.mla_rank && p->kv_type != AELLM_DTYPE_F32)
+        return aellm_error_set(AELLM_EINVAL,
+                               "a latent-attention model keeps its latent cache in f32 (KV cache "
+                               "type %s asked)",
+                               aellm_dtype_traits_get(p->kv_type)
+                                   ? aellm_dtype_traits_get(p->kv_type)->name
+                                   : "(unknown)");
     if (!aellm_attn_type_ok(p->kv_type)) {
         const aellm_dtype_traits *t = aellm_dtype_traits_get(p->kv_type);
         return aellm_error_set(AELLM_EINVAL, "KV cache type %s is not one of f32, f16, q8_0",
@@ -218,7 +237,11 @@ void aellm_engine_expert_load_reset(aellm_engine *e)
 
 size_t aellm_engine_kv_bytes(const aellm_engine *e)
 {
-    return 2 * (size_t)e->m->cfg.n_layers * (size_t)e->n_ctx * e->kv_row_bytes;
+    const aellm_model_config *c = &e->m->cfg;
+    if (c->mla_rank) /* the latent and the rotary keys, f32 */
+        return (size_t)c->n_layers * e->n_ctx *
+               ((size_t)c->mla_rank + (size_t)c->n_kv_heads * c->mla_rope_dim) * sizeof(float);
+    return 2 * (size_t)c->n_layers * (size_t)e->n_ctx * e->kv_row_bytes;
 }
 
 int aellm_engine_eval(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,

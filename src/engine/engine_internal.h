@@ -35,6 +35,12 @@ struct aellm_engine {
     float *kv_f32;              /* (n_threads, 2, C, head_dim) prefill: one KV head's keys
                                    and values dequantized; NULL for an f32 cache */
     float *rope_cos, *rope_sin; /* (C, head_dim/2) */
+    /* Multi-head latent attention (mla.c; NULL otherwise): the cache holds
+     * the latent and the rotary keys, f32, instead of k_cache / v_cache. */
+    float *lat_cache;      /* (L, C, r) */
+    float *kr_cache;       /* (L, n_kv_heads, C, d_rope) */
+    float *c_new, *kr_new; /* (B, r), (B, n_kv_heads * d_rope) of the tokens in flight */
+    float *mla_lat;        /* (n_threads, 2, r) decode: a head's latent query and output */
 
     float *x;   /* (B, dim) residual stream */
     float *xb;  /* (B, max(dim, q_dim)) normalised input, then attention output */
@@ -74,6 +80,16 @@ struct aellm_engine {
 int aellm_forward_decode(aellm_engine *e, int32_t token, int pos, float *logits);
 int aellm_forward_prefill(aellm_engine *e, const int32_t *tokens, int n, int pos, float *logits,
                           int all_logits);
+
+/* Latent attention (mla.c). */
+void aellm_mla_rope(const aellm_engine *e, int l, float *v, int heads, int stride, int per,
+                    int pos);
+float *aellm_mla_latent_at(const aellm_engine *e, int l, int pos);
+float *aellm_mla_krope_at(const aellm_engine *e, int l, int g, int pos);
+void aellm_mla_store(aellm_engine *e, int l, int i, int pos);
+void aellm_mla_attend_head(aellm_engine *e, int l, int h, int pos, float *att, float *ql, float *cl,
+                           float *out);
+void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, float *V);
 
 /* ---- For the techniques layer: calibration runs a model layer by layer ---- */
 

@@ -225,13 +225,35 @@ static void decode_experts(thread_ctx *t, int l)
     }
 }
 
-static void decode_layer(thread_ctx *t, int l, int pos)
+/* Latent attention's decode: queries, rotary keys and the latent, cached;
+ * then each head attends the cache without expanding it (mla.c). */
+static void decode_latent_attention(thread_ctx *t, int l, int pos)
 {
     aellm_engine *e = t->e;
     const aellm_model_config *c = &e->m->cfg;
     const aellm_layer *L = &e->m->layers[l];
+    matvec_part(t, &L->wq, e->xb, e->q);
+    matvec_part(t, &L->wk, e->xb, e->kr_new);
+    matvec_part(t, &L->w_dkv, e->xb, e->c_new);
+    group_done(t);
 #pragma omp single
-    rmsnorm(e->xb, e->x, L->attn_norm.data, c->dim, c->norm_eps);
+    {
+        aellm_mla_rope(e, l, e->q, c->n_heads, e->head_dim, c->n_heads / c->n_kv_heads, pos);
+        aellm_mla_rope(e, l, e->kr_new, c->n_kv_heads, c->mla_rope_dim, 1, pos);
+        aellm_mla_store(e, l, 0, pos);
+    }
+    float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
+    float *ql = e->mla_lat + (size_t)t->ith * 2 * c->mla_rank, *cl = ql + c->mla_rank;
+    int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
+    for (int h = h0; h < h1; h++)
+        aellm_mla_attend_head(e, l, h, pos, att, ql, cl, e->xb + (size_t)h * e->head_dim);
+}
+
+static void decode_attention(thread_ctx *t, int l, int pos)
+{
+    aellm_engine *e = t->e;
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
     matvec_part(t, &L->wq, e->xb, e->q);
     matvec_part(t, &L->wk, e->xb, e->k_new);
     matvec_part(t, &L->wv, e->xb, e->v_new);
@@ -247,6 +269,19 @@ static void decode_layer(thread_ctx *t, int l, int pos)
     float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
     int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
     for (int h = h0; h < h1; h++) attend_head(e, l, h, pos, att, e->xb + (size_t)h * e->head_dim);
+}
+
+static void decode_layer(thread_ctx *t, int l, int pos)
+{
+    aellm_engine *e = t->e;
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+#pragma omp single
+    rmsnorm(e->xb, e->x, L->attn_norm.data, c->dim, c->norm_eps);
+    if (c->mla_rank)
+        decode_latent_attention(t, l, pos);
+    else
+        decode_attention(t, l, pos);
     group_done(t);
     matvec_part(t, &L->wo, e->xb, e->xb2);
     group_done(t);
@@ -335,6 +370,14 @@ static void attend_head_batch(aellm_engine *e, int h, int n, int pos, const floa
 static int kv_rows(aellm_engine *e, int l, int kvh, int len, int *have, const float **K,
                    const float **V)
 {
+    if (e->m->cfg.mla_rank) { /* expanded from the latent */
+        float *k = e->kv_f32 + (size_t)omp_get_thread_num() * 2 * e->n_ctx * e->head_dim;
+        float *v = k + (size_t)e->n_ctx * e->head_dim;
+        if (*have != kvh) aellm_mla_expand(e, l, kvh, len, k, v);
+        *have = kvh;
+        *K = k, *V = v;
+        return e->head_dim;
+    }
     if (e->kv_type == AELLM_DTYPE_F32) {
         *K = (const float *)k_at(e, l, kvh, 0);
         *V = (const float *)v_at(e, l, kvh, 0);
@@ -369,6 +412,39 @@ static void attention_batch(aellm_engine *e, int l, int n, int pos)
             int ld = kv_rows(e, l, h / group, pos + n, &have, &K, &V);
             attend_head_batch(e, h, n, pos, K, V, ld, S);
         }
+    }
+}
+
+/* Queries, keys and values of the batch, roped, keys and values cached. */
+static void projections(aellm_engine *e, int l, int n, int pos)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
+    linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->k_new);
+    linear(e, l, AELLM_LINEAR_WV, e->xb, n, e->v_new);
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++) {
+        rope(e, e->q + (size_t)i * e->q_dim, c->n_heads, pos + i);
+        rope(e, e->k_new + (size_t)i * e->kv_dim, c->n_kv_heads, pos + i);
+        store_kv(e, l, i, pos + i);
+    }
+}
+
+/* The same with latent attention: queries, rotary keys and the latent. */
+static void latent_projections(aellm_engine *e, int l, int n, int pos)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    const aellm_layer *L = &e->m->layers[l];
+    int per = c->n_heads / c->n_kv_heads, dr = c->mla_rope_dim;
+    linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
+    linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->kr_new);
+    matmul(e, &L->w_dkv, e->xb, n, e->c_new);
+#pragma omp parallel for num_threads(e->n_threads)
+    for (int i = 0; i < n; i++) {
+        aellm_mla_rope(e, l, e->q + (size_t)i * e->q_dim, c->n_heads, e->head_dim, per, pos + i);
+        aellm_mla_rope(e, l, e->kr_new + (size_t)i * c->n_kv_heads * dr, c->n_kv_heads, dr, 1,
+                       pos + i);
+        aellm_mla_store(e, l, i, pos + i);
     }
 }
 
@@ -447,15 +523,10 @@ static void prefill_layer(aellm_engine *e, int l, int n, int pos)
     const aellm_layer *L = &e->m->layers[l];
     int dim = c->dim;
     norm_rows(e, e->xb, e->x, &L->attn_norm, n);
-    linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
-    linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->k_new);
-    linear(e, l, AELLM_LINEAR_WV, e->xb, n, e->v_new);
-#pragma omp parallel for num_threads(e->n_threads)
-    for (int i = 0; i < n; i++) {
-        rope(e, e->q + (size_t)i * e->q_dim, c->n_heads, pos + i);
-        rope(e, e->k_new + (size_t)i * e->kv_dim, c->n_kv_heads, pos + i);
-        store_kv(e, l, i, pos + i);
-    }
+    if (c->mla_rank)
+        latent_projections(e, l, n, pos);
+    else
+        projections(e, l, n, pos);
     attention_batch(e, l, n, pos);
     linear(e, l, AELLM_LINEAR_WO, e->xb, n, e->xb2);
     add(e->x, e->xb2, (int64_t)n * dim);

@@ -67,6 +67,13 @@ int aellm_model_config_check(const aellm_model_config *c, const char *what)
                                "%s: %d experts with %d used per token (want 1 <= used <= experts "
                                "<= 256, or both 0)",
                                what, c->n_experts, c->n_experts_used);
+    if (c->mla_rank < 0 || c->mla_rank > (1 << 16) ||
+        (c->mla_rank > 0 &&
+         (c->mla_rope_dim < 2 || c->mla_rope_dim > c->head_dim || c->mla_rope_dim % 2)))
+        return aellm_error_set(AELLM_ESHAPE,
+                               "%s: latent attention of rank %d with %d rotary dims (want rank in "
+                               "[1, 65536], rotary dims even and in [2, head_dim %d])",
+                               what, c->mla_rank, c->mla_rope_dim, c->head_dim);
     if (!(c->rope_base > 0.0f) || !isfinite(c->rope_base) || !(c->norm_eps >= 0.0f) ||
         !isfinite(c->norm_eps))
         return aellm_error_set(AELLM_ESHAPE, "%s: bad rope base %g or norm epsilon %g", what,
@@ -127,8 +134,15 @@ static void each_tensor(const aellm_model *m, void (*fn)(const aellm_tensor *, v
         const aellm_layer *y = &m->layers[l];
         const aellm_tensor *ts[] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
                                     &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
-        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) fn(ts[i], ctx);
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+            if (ts[i]->data) fn(ts[i], ctx); /* wv is unset with latent attention */
         if (m->cfg.n_experts) fn(&y->ffn_gate_inp, ctx);
+        if (m->cfg.mla_rank) {
+            fn(&y->w_dkv, ctx);
+            fn(&y->w_uk, ctx);
+            fn(&y->w_uv, ctx);
+            fn(&y->rope_pairs, ctx);
+        }
     }
 }
 
@@ -171,8 +185,8 @@ static double active(const aellm_model *m, int bytes)
     n += SIZE(&m->output_norm) + SIZE(&m->output);
     for (int l = 0; l < c->n_layers; l++) {
         const aellm_layer *y = &m->layers[l];
-        n += SIZE(&y->attn_norm) + SIZE(&y->wq) + SIZE(&y->wk) + SIZE(&y->wv) + SIZE(&y->wo) +
-             SIZE(&y->ffn_norm);
+        n += SIZE(&y->attn_norm) + SIZE(&y->wq) + SIZE(&y->wk) + SIZE(&y->wo) + SIZE(&y->ffn_norm);
+        n += c->mla_rank ? SIZE(&y->w_dkv) + SIZE(&y->w_uk) + SIZE(&y->w_uv) : SIZE(&y->wv);
         n += expert_share(c) * (SIZE(&y->w_gate) + SIZE(&y->w_up) + SIZE(&y->w_down));
         if (c->n_experts) n += SIZE(&y->ffn_gate_inp);
     }
@@ -272,6 +286,8 @@ static int read_config(const aellm_gguf *g, aellm_model_config *c)
     if (!rc) rc = get_int(g, "llama.feed_forward_length", -1, &c->hidden_dim);
     if (!rc) rc = get_int(g, "llama.attention.head_count", -1, &c->n_heads);
     if (!rc) rc = get_int(g, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads);
+    if (!rc) rc = get_int(g, "aellm.mla.kv_rank", 0, &c->mla_rank);
+    if (!rc) rc = get_int(g, "aellm.mla.rope_dim", 0, &c->mla_rope_dim);
     if (!rc) rc = get_int(g, "llama.expert_count", 0, &c->n_experts);
     if (!rc) rc = get_int(g, "llama.expert_used_count", 0, &c->n_experts_used);
     if (!rc && c->n_experts == 1 && c->n_experts_used == 0) c->n_experts_used = 1;
@@ -326,11 +342,23 @@ typedef struct {
 static size_t layer_tensors(const aellm_model_config *c, aellm_layer *y, layer_tensor *out)
 {
     const int64_t d = c->dim, h = c->hidden_dim, q = (int64_t)c->n_heads * c->head_dim,
-                  kv = (int64_t)c->n_kv_heads * c->head_dim, E = c->n_experts;
+                  kv = (int64_t)c->n_kv_heads * c->head_dim, E = c->n_experts, r = c->mla_rank,
+                  nkv = c->n_kv_heads, dr = c->mla_rope_dim;
     const layer_tensor attn[] = {
         {&y->attn_norm, "attn_norm", d, 1, 1}, {&y->wq, "attn_q", d, q, 1},
         {&y->wk, "attn_k", d, kv, 1},          {&y->wv, "attn_v", d, kv, 1},
         {&y->wo, "attn_output", q, d, 1},      {&y->ffn_norm, "ffn_norm", d, 1, 1},
+    };
+    const layer_tensor latent[] = {
+        {&y->attn_norm, "attn_norm", d, 1, 1},
+        {&y->wq, "attn_q", d, q, 1},
+        {&y->wk, "attn_k_rope", d, nkv * dr, 1},
+        {&y->w_dkv, "attn_kv_down", d, r, 1},
+        {&y->w_uk, "attn_k_up", r, nkv * (c->head_dim - dr), 1},
+        {&y->w_uv, "attn_v_up", r, kv, 1},
+        {&y->rope_pairs, "attn_rope_pairs", dr / 2, nkv, 1},
+        {&y->wo, "attn_output", q, d, 1},
+        {&y->ffn_norm, "ffn_norm", d, 1, 1},
     };
     const layer_tensor dense[] = {
         {&y->w_gate, "ffn_gate", d, h, 1},
@@ -344,14 +372,17 @@ static size_t layer_tensors(const aellm_model_config *c, aellm_layer *y, layer_t
         {&y->w_down, "ffn_down_exps", h, d, E},
     };
     size_t n = 0;
-    for (size_t i = 0; i < sizeof(attn) / sizeof(attn[0]); i++) out[n++] = attn[i];
+    if (r)
+        for (size_t i = 0; i < sizeof(latent) / sizeof(latent[0]); i++) out[n++] = latent[i];
+    else
+        for (size_t i = 0; i < sizeof(attn) / sizeof(attn[0]); i++) out[n++] = attn[i];
     if (E)
         for (size_t i = 0; i < sizeof(moe) / sizeof(moe[0]); i++) out[n++] = moe[i];
     else
         for (size_t i = 0; i < sizeof(dense) / sizeof(dense[0]); i++) out[n++] = dense[i];
     return n;
 }
-#define LAYER_TENSORS_MAX 10
+#define LAYER_TENSORS_MAX 13
 
 static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_layer *y, int l)
 {
@@ -363,11 +394,24 @@ static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_la
         int rc = bind3(g, want[i].t, name, want[i].ne0, want[i].ne1, want[i].ne2);
         if (rc) return rc;
     }
-    /* the router is used as f32, like the norms */
-    if (c->n_experts && y->ffn_gate_inp.type != AELLM_DTYPE_F32)
-        return aellm_error_set(AELLM_EFORMAT, "%s: blk.%d.ffn_gate_inp.weight is %s, not f32",
-                               aellm_gguf_path(g), l,
-                               aellm_dtype_traits_get(y->ffn_gate_inp.type)->name);
+    /* the router and the latent up-projections are used as f32, like the norms */
+    const aellm_tensor *f32[] = {c->n_experts ? &y->ffn_gate_inp : NULL,
+                                 c->mla_rank ? &y->w_uk : NULL, c->mla_rank ? &y->w_uv : NULL,
+                                 c->mla_rank ? &y->rope_pairs : NULL};
+    for (int i = 0; i < 4; i++)
+        if (f32[i] && f32[i]->type != AELLM_DTYPE_F32)
+            return aellm_error_set(AELLM_EFORMAT, "%s: a tensor of layer %d is %s, not f32",
+                                   aellm_gguf_path(g), l,
+                                   aellm_dtype_traits_get(f32[i]->type)->name);
+    if (c->mla_rank) {
+        const float *p = y->rope_pairs.data;
+        for (int i = 0; i < c->n_kv_heads * c->mla_rope_dim / 2; i++)
+            if (!(p[i] >= 0 && p[i] < c->head_dim / 2 && p[i] == floorf(p[i])))
+                return aellm_error_set(AELLM_EFORMAT,
+                                       "%s: blk.%d.attn_rope_pairs holds %g, not a pair index "
+                                       "below %d",
+                                       aellm_gguf_path(g), l, (double)p[i], c->head_dim / 2);
+    }
     return 0;
 }
 
@@ -531,6 +575,9 @@ static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *
     };
     for (size_t i = 0; !rc && i < sizeof(ints) / sizeof(ints[0]); i++)
         rc = aellm_gguf_set_u32(w, ints[i].key, (uint32_t)ints[i].v);
+    if (!rc && c->mla_rank) rc = aellm_gguf_set_u32(w, "aellm.mla.kv_rank", (uint32_t)c->mla_rank);
+    if (!rc && c->mla_rank)
+        rc = aellm_gguf_set_u32(w, "aellm.mla.rope_dim", (uint32_t)c->mla_rope_dim);
     if (!rc && c->n_experts)
         rc = aellm_gguf_set_u32(w, "llama.expert_count", (uint32_t)c->n_experts);
     if (!rc && c->n_experts)
@@ -560,7 +607,8 @@ static int plan_item(save_item *it, const char *name, const aellm_tensor *t, int
     snprintf(it->name, sizeof(it->name), "%s", name);
     it->src = t;
     it->ne[0] = t->ne[0], it->ne[1] = t->ne[1] / ne2, it->ne[2] = ne2;
-    int keep = t->ne[1] == 1 || type < 0 || strstr(name, "ffn_gate_inp") != NULL;
+    int keep = t->ne[1] == 1 || type < 0 || strstr(name, "ffn_gate_inp") ||
+               strstr(name, "attn_k_up") || strstr(name, "attn_v_up") || strstr(name, "rope_pairs");
     it->type = keep ? t->type : type;
     if (it->type == t->type) return 0;
     size_t row = aellm_dtype_row_size(it->type, t->ne[0]);

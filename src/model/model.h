@@ -35,6 +35,17 @@ typedef struct {
      * (E * hidden), expert e's rows at e * hidden; w_down (hidden) -> (E *
      * dim), expert e's rows at e * dim. aellm_expert_rows gives one. */
     aellm_tensor ffn_gate_inp; /* (dim) -> (E) f32 router logits; unset when dense */
+    /* Multi-head latent attention (cfg.mla_rank = r > 0; unset otherwise).
+     * Each head's dimensions are ordered rotary part first (d_rope = the
+     * config's mla_rope_dim values: the pairs listed in rope_pairs for its KV
+     * head), then the position-free rest; wq's rows are in that order, wk
+     * holds only the rotary rows, (dim) -> (n_kv * d_rope), and wv is unset:
+     * the position-free keys and the values come from the latent. */
+    aellm_tensor w_dkv;      /* (dim) -> (r) latent */
+    aellm_tensor w_uk;       /* (r) -> (n_kv * (head_dim - d_rope)) f32 position-free keys */
+    aellm_tensor w_uv;       /* (r) -> (n_kv * head_dim) f32 values */
+    aellm_tensor rope_pairs; /* (d_rope / 2) x (n_kv) f32: the original pair index (its
+                                RoPE frequency) of each rotary pair, per KV head */
 } aellm_layer;
 
 /* The seven matrices of a layer by number, in the order the forward uses

@@ -55,6 +55,8 @@ int aellm_model_share_kv_heads(aellm_model *m, int n_kv_heads)
                                c->n_kv_heads);
     int r = c->n_kv_heads / n_kv_heads, rc = 0;
     if (r == 1) return 0; /* groups of one: each mean is the head itself */
+    if (c->mla_rank)
+        return aellm_error_set(AELLM_EINVAL, "cannot pool the KV heads of latent attention");
     for (int l = 0; l < c->n_layers && !rc; l++)
         if (!(rc = poolable(&m->layers[l].wk))) rc = poolable(&m->layers[l].wv);
     for (int l = 0; l < c->n_layers && !rc; l++) {

@@ -82,6 +82,9 @@ static int merge_pair(aellm_model *m, aellm_tensor *W, const aellm_gguf_tensor_i
                       const aellm_gguf_tensor_info *b, float s, const char *path, const char *name)
 {
     int64_t C = W->ne[0], OC = W->ne[1], r = a->ne[1];
+    if (!W->data)
+        return aellm_error_set(AELLM_EFORMAT, "%s: the model has no %s to adapt (latent attention)",
+                               path, name);
     if (a->type != AELLM_DTYPE_F32 || b->type != AELLM_DTYPE_F32 || a->ne[0] != C ||
         b->ne[0] != r || b->ne[1] != OC)
         return aellm_error_set(AELLM_EFORMAT,

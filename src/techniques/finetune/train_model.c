@@ -474,6 +474,9 @@ int train_model_new(train_model **out, const aellm_model *m, int B, int T,
                                "training: batch %d x %d tokens must have B >= 1 and 2 <= T <= %d "
                                "(the model's context)",
                                B, T, c->seq_len);
+    if (c->mla_rank)
+        return aellm_error_set(AELLM_EINVAL,
+                               "training a latent-attention (MLA) model is not supported yet");
     train_model *tm = calloc(1, sizeof(*tm));
     if (!tm) return aellm_error_oom("a training model", sizeof(*tm));
     tm->s = shape_of(c, B, T);

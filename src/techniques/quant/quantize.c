@@ -572,6 +572,9 @@ int aellm_quantize_model(aellm_model **out, const aellm_model *in, const aellm_q
     if (rep) memset(rep, 0, sizeof(*rep));
     int rc = check_params(in, p);
     if (rc) return rc;
+    if (in->cfg.mla_rank)
+        return aellm_error_set(AELLM_EINVAL, "quantizing a latent-attention (MLA) model is not "
+                                             "supported yet");
     double t0 = aellm_time_s();
     qrun q = {.in = in, .p = p};
     q.rep = calloc((size_t)in->cfg.n_layers * AELLM_LINEAR_COUNT + 2, sizeof(*q.rep));
