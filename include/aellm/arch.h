@@ -40,13 +40,19 @@ typedef struct {
 
 void aellm_moe_params_default(aellm_moe_params *p);
 
+/* Hidden units per expert: the whole FFN when upcycled; when split,
+ * ceil(hidden / E), rounded up to a multiple of 32 (whole blocks of the
+ * quantized types, which llama.cpp then reads) where that adds at most an
+ * eighth. */
+int aellm_moe_expert_width(int hidden, int n_experts, int method);
+
 /* Turns every layer's dense FFN into E experts and a router, in place (the
  * llama.cpp Llama-MoE layout of src/model/model.h: softmax over the
  * router's logits, top-k, weights renormalised to sum 1).
  *
- * Split: the H neurons go to E experts of ceil(H / E) by balanced k-means on
- * their unit gate vectors (an expert short of neurons is padded with zero
- * ones, which add exactly 0); each expert's down matrix is multiplied by
+ * Split: the H neurons go to E experts (aellm_moe_expert_width wide) by
+ * balanced k-means on their unit gate vectors (an expert short of neurons
+ * is padded with zero ones, which add exactly 0); each expert's down matrix is multiplied by
  * top_k, so that with top_k = E and equal router weights the model computes
  * exactly the dense FFN. The router starts at the clusters' centroids.
  * Upcycle: every expert is the whole FFN (the function is unchanged for
@@ -61,6 +67,9 @@ typedef struct {
     double agreement_before; /* share of tokens whose top expert is the one whose
                                 output is largest, centroid routers (mean of layers) */
     double agreement;        /* the same, fitted routers */
+    double scale;            /* top-k >= 2: the fitted routers' logit scale, chosen so that
+                                the chosen experts' mixture comes closest to the dense FFN
+                                (mean of layers; 1 for top-1) */
 } aellm_moe_fit_report;
 
 /* Fits each layer's router on up to `tokens` tokens (0: 8192) of the text

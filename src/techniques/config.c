@@ -476,7 +476,9 @@ void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_
     out->n_kv_heads = aellm_config_arch_kv_heads(c, m);
     int E = c->arch_moe_experts;
     if (E <= 1) return;
-    if (!strcmp(c->arch_moe_method, "split")) out->hidden_dim = (out->hidden_dim + E - 1) / E;
+    out->hidden_dim = aellm_moe_expert_width(out->hidden_dim, E,
+                                             strcmp(c->arch_moe_method, "split") ? AELLM_MOE_UPCYCLE
+                                                                                 : AELLM_MOE_SPLIT);
     out->n_experts = E;
     out->n_experts_used = c->arch_moe_top_k;
 }

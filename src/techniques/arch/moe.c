@@ -151,12 +151,19 @@ static int balanced_kmeans(const float *V, int H, int d, int E, int iters, uint6
 
 /* ---- one layer ---- */
 
+int aellm_moe_expert_width(int hidden, int n_experts, int method)
+{
+    if (method == AELLM_MOE_UPCYCLE) return hidden;
+    int h = (hidden + n_experts - 1) / n_experts, up = (h + 31) / 32 * 32;
+    return (up - h) * 8 <= h ? up : h;
+}
+
 /* Expert e's slot j holds neuron slot[e * h + j] (-1: padding, all zero). */
 static int split_layer(aellm_model *m, aellm_layer *y, const aellm_moe_params *p, int l)
 {
     const aellm_model_config *c = &m->cfg;
     int H = c->hidden_dim, d = c->dim, E = p->n_experts, up = p->method == AELLM_MOE_UPCYCLE;
-    int h = up ? H : (H + E - 1) / E;
+    int h = aellm_moe_expert_width(H, E, p->method);
     float *G = to_f32(&y->w_gate), *U = to_f32(&y->w_up), *D = to_f32(&y->w_down);
     float *V = malloc((size_t)H * d * sizeof(float)), *C = calloc((size_t)E * d, sizeof(float));
     int *of = malloc((size_t)H * sizeof(int)), *slot = malloc((size_t)E * h * sizeof(int));
@@ -238,8 +245,7 @@ int aellm_model_to_moe(aellm_model *m, const aellm_moe_params *p)
         int rc = split_layer(m, &m->layers[l], p, l);
         if (rc) return rc;
     }
-    if (p->method != AELLM_MOE_UPCYCLE)
-        c->hidden_dim = (c->hidden_dim + p->n_experts - 1) / p->n_experts;
+    c->hidden_dim = aellm_moe_expert_width(c->hidden_dim, p->n_experts, p->method);
     c->n_experts = p->n_experts;
     c->n_experts_used = p->top_k;
     return 0;

@@ -13,6 +13,7 @@
 #include "aellm/arch.h"
 #include "core/error.h"
 #include "engine/engine_internal.h"
+#include "kernels/moe_route.h"
 #include "model/model.h"
 #include "techniques/quant/quant_internal.h"
 
@@ -46,9 +47,10 @@ static float *f32_of(const aellm_tensor *t)
     return f;
 }
 
-/* target[i] = the expert whose output on row i of X is largest. */
+/* target[i] = the expert whose output on row i of X is largest; the first
+ * n_keep rows' outputs of every expert go to keep (n_keep, E, dim). */
 static int best_experts(const aellm_model *m, const aellm_layer *y, const float *X, int64_t N,
-                        int *target)
+                        int *target, float *keep, int64_t n_keep)
 {
     const aellm_model_config *c = &m->cfg;
     int E = c->n_experts, d = c->dim, h = c->hidden_dim;
@@ -67,6 +69,7 @@ static int best_experts(const aellm_model *m, const aellm_layer *y, const float 
         for (int64_t i = 0; i < N; i++) {
             float s = cblas_snrm2(d, Y + i * d, 1);
             if (e == 0 || s > best[i]) best[i] = s, target[i] = e;
+            if (i < n_keep) memcpy(keep + (i * E + e) * d, Y + i * d, (size_t)d * sizeof(float));
         }
     }
     free(G), free(U), free(D), free(A), free(B), free(Y), free(best);
@@ -150,15 +153,48 @@ static int sequences(int32_t **out, int *n_seq, const aellm_model *m, const char
 }
 
 /* Fits layer l's router on the captured inputs and gives it to the model. */
+/* With k >= 2 the router's scale sets how the chosen experts' outputs are
+ * mixed (top-1's weight is 1 at any scale): the scale from a grid whose
+ * mixture, k sum_s w_s y_s (each y_s carries the split's factor k), comes
+ * closest to the dense FFN, sum_e y_e / k, on the kept rows. */
+static float mixing_scale(const float *R, const float *X, const float *Y, int64_t n, int d, int E,
+                          int k)
+{
+    static const float grid[] = {1.0f, 0.5f, 0.25f, 0.1f, 0.05f, 0.02f};
+    float best = 1.0f, p[256], w[256];
+    int sel[256];
+    double best_err = -1;
+    for (size_t g = 0; g < sizeof(grid) / sizeof(grid[0]); g++) {
+        double err = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *x = X + i * d, *y = Y + i * E * d;
+            for (int e = 0; e < E; e++) p[e] = grid[g] * cblas_sdot(d, R + (size_t)e * d, 1, x, 1);
+            aellm_moe_route(p, E, k, sel, w);
+            for (int j = 0; j < d; j++) {
+                double dense = 0, mix = 0;
+                for (int e = 0; e < E; e++) dense += y[(size_t)e * d + j] / k;
+                for (int s = 0; s < k; s++) mix += w[s] * y[(size_t)sel[s] * d + j];
+                err += (mix - dense) * (mix - dense);
+            }
+        }
+        if (best_err < 0 || err < best_err) best_err = err, best = grid[g];
+    }
+    return best;
+}
+
+#define KEEP_ROWS 1024
+
 static int fit_layer(aellm_model *m, int l, const float *X, int64_t N, aellm_moe_fit_report *rep)
 {
     const aellm_model_config *c = &m->cfg;
     int E = c->n_experts, d = c->dim;
     aellm_layer *y = &m->layers[l];
-    int *target = malloc((size_t)N * sizeof(int));
+    int64_t keep = N < KEEP_ROWS ? N : KEEP_ROWS;
+    int *target = malloc((size_t)N * sizeof(int)), k = c->n_experts_used;
     float *R = aellm_model_own(m, (size_t)E * d * sizeof(float)), *P = malloc((size_t)N * E * 4);
-    int rc = target && R && P ? 0 : aellm_error_oom("router fitting", (size_t)N * E * 4);
-    if (!rc) rc = best_experts(m, y, X, N, target);
+    float *Y = malloc((size_t)keep * E * d * sizeof(float));
+    int rc = target && R && P && Y ? 0 : aellm_error_oom("router fitting", (size_t)N * E * 4);
+    if (!rc) rc = best_experts(m, y, X, N, target, Y, keep);
     if (!rc) {
         memcpy(R, y->ffn_gate_inp.data, (size_t)E * d * sizeof(float));
         rep->agreement_before += agreement(R, X, N, d, E, target, P) / c->n_layers;
@@ -166,10 +202,14 @@ static int fit_layer(aellm_model *m, int l, const float *X, int64_t N, aellm_moe
     }
     if (!rc) {
         rep->agreement += agreement(R, X, N, d, E, target, P) / c->n_layers;
+        float scale = k > 1 ? mixing_scale(R, X, Y, keep, d, E, k) : 1.0f;
+        cblas_sscal(E * d, scale, R, 1);
+        rep->scale += scale / c->n_layers;
         aellm_tensor_set(&y->ffn_gate_inp, AELLM_DTYPE_F32, d, E, R);
     }
     free(target);
     free(P);
+    free(Y);
     return rc;
 }
 

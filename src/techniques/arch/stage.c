@@ -67,6 +67,7 @@ static int to_experts(const aellm_config *c, aellm_model *m, cJSON *j)
     cJSON_AddNumberToObject(e, "router_tokens", (double)fit.tokens);
     cJSON_AddNumberToObject(e, "router_agreement_centroids", fit.agreement_before);
     cJSON_AddNumberToObject(e, "router_agreement", fit.agreement);
+    cJSON_AddNumberToObject(e, "router_scale", fit.scale);
     return 0;
 }
 
