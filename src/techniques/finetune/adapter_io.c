@@ -27,6 +27,11 @@ int train_model_save_lora(const train_model *tm, const char *path)
 {
     if (tm->method.kind == TRAIN_FULL)
         return aellm_error_set(AELLM_EINVAL, "%s: full fine-tuning has no adapter to write", path);
+    if (tm->s.R || tm->s.E)
+        return aellm_error_set(AELLM_EINVAL,
+                               "%s: llama.cpp's adapter format has no place for a %s model's "
+                               "adapters; they are written merged only",
+                               path, tm->s.R ? "latent-attention" : "mixture-of-experts");
     if (tm->method.kind == TRAIN_DORA)
         return aellm_error_set(AELLM_EINVAL,
                                "%s: DoRA's magnitudes have no place in llama.cpp's adapter format; "

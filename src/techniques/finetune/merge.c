@@ -37,6 +37,25 @@ static int restack_down(aellm_model *m, aellm_tensor *t, const float *w, const t
     return 0;
 }
 
+/* Latent attention's up-projections and rotary pairs (wv stays unset). */
+static int export_latent(const train_model *tm, aellm_model *m, int l)
+{
+    const train_shape *s = &tm->s;
+    aellm_layer *ly = &m->layers[l];
+    int dn = s->hd - s->DR, pairs = s->DR / 2;
+    int rc = copy_into(m, &ly->w_uk, tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R, s->R,
+                       (int64_t)s->NKV * dn);
+    if (!rc)
+        rc = copy_into(m, &ly->w_uv, tm->p.t[TP_W_UV] + (size_t)l * s->NKV * s->hd * s->R, s->R,
+                       (int64_t)s->NKV * s->hd);
+    float *p = rc ? NULL : own(m, (size_t)s->NKV * pairs);
+    if (!rc && !p) rc = AELLM_ENOMEM;
+    for (int i = 0; !rc && i < s->NKV * pairs; i++)
+        p[i] = (float)tm->rope_idx[(size_t)l * s->NKV * pairs + i];
+    if (!rc) aellm_tensor_set(&ly->rope_pairs, AELLM_DTYPE_F32, pairs, s->NKV, p);
+    return rc;
+}
+
 static int export_layer(const train_model *tm, aellm_model *m, int l)
 {
     const train_shape *s = &tm->s;
@@ -48,9 +67,11 @@ static int export_layer(const train_model *tm, aellm_model *m, int l)
         float *w = own(m, (size_t)lin->C * lin->OC);
         if (!w) return AELLM_ENOMEM;
         train_model_merged_matrix(tm, l, i, w);
-        aellm_tensor_set(aellm_layer_linear(ly, i), AELLM_DTYPE_F32, lin->C, lin->OC, w);
+        aellm_tensor *t = s->R && i == AELLM_LINEAR_WV ? &ly->w_dkv : aellm_layer_linear(ly, i);
+        aellm_tensor_set(t, AELLM_DTYPE_F32, lin->C, lin->OC, w);
         if (s->E && i == AELLM_LINEAR_W_DOWN) rc = restack_down(m, &ly->w_down, w, s);
     }
+    if (!rc && s->R) rc = export_latent(tm, m, l);
     if (!rc && s->E)
         rc = copy_into(m, &ly->ffn_gate_inp, tm->p.t[TP_ROUTER] + (size_t)l * s->E * s->C, s->C,
                        s->E);

@@ -69,6 +69,25 @@ double train_crossentropy_forward(float *logits, float *losses, const int32_t *t
 void train_crossentropy_backward(float *probs, const int32_t *targets, const float *weight, int BT,
                                  int V);
 
+/* ---- latent attention (mla_ops.c) ---- */
+
+/* Rotates the first 2 * pairs values of each of the H vectors of `stride`
+ * floats per token of x (B, T, H, stride): pair j of head h by the
+ * frequency of original pair idx[(h / per) * pairs + j], tables as
+ * train_rope_tables makes them (T, hd/2). Backward turns gradients back. */
+void train_mla_rope_forward(float *x, const float *cos_t, const float *sin_t, const int *idx, int B,
+                            int T, int H, int stride, int per, int pairs, int half);
+void train_mla_rope_backward(float *dx, const float *cos_t, const float *sin_t, const int *idx,
+                             int B, int T, int H, int stride, int per, int pairs, int half);
+
+/* Keys of NKV heads of hd from their rotary parts kr (BT, NKV, dr) and
+ * position-free parts kn (BT, NKV, hd - dr): k (BT, NKV, hd) = [kr ; kn]
+ * per head; the backward splits dk the same way. */
+void train_mla_keys_forward(float *k, const float *kr, const float *kn, int BT, int NKV, int hd,
+                            int dr);
+void train_mla_keys_backward(float *dkr, float *dkn, const float *dk, int BT, int NKV, int hd,
+                             int dr);
+
 /* ---- mixture of experts (moe_ops.c) ----
  * Training holds an MoE layer's FFN densely: all E experts' hidden units
  * side by side (H = E * h, expert e's at e * h), every expert computed, and

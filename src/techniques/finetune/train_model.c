@@ -17,10 +17,10 @@
 #include "techniques/finetune/ops.h"
 
 static const char *const param_names[TP_COUNT] = {
-    "token_embd.weight",  "output.weight",   "output_norm.weight", "attn_norm.weight",
-    "attn_q.weight",      "attn_k.weight",   "attn_v.weight",      "attn_output.weight",
-    "ffn_norm.weight",    "ffn_gate.weight", "ffn_up.weight",      "ffn_down.weight",
-    "ffn_gate_inp.weight"};
+    "token_embd.weight",   "output.weight",    "output_norm.weight", "attn_norm.weight",
+    "attn_q.weight",       "attn_k.weight",    "attn_v.weight",      "attn_output.weight",
+    "ffn_norm.weight",     "ffn_gate.weight",  "ffn_up.weight",      "ffn_down.weight",
+    "ffn_gate_inp.weight", "attn_k_up.weight", "attn_v_up.weight"};
 
 const char *train_param_name(int which)
 {
@@ -50,7 +50,8 @@ static void linear_dims(const train_shape *s, int i, int *C, int *OC)
 {
     int qd = s->NH * s->hd, kvd = s->NKV * s->hd;
     const int in[AELLM_LINEAR_COUNT] = {s->C, s->C, s->C, qd, s->C, s->C, s->H};
-    const int out[AELLM_LINEAR_COUNT] = {qd, kvd, kvd, s->C, s->H, s->H, s->C};
+    const int out[AELLM_LINEAR_COUNT] = {
+        qd, s->R ? s->NKV * s->DR : kvd, s->R ? s->R : kvd, s->C, s->H, s->H, s->C};
     *C = in[i], *OC = out[i];
 }
 
@@ -68,8 +69,10 @@ static void shape_sizes(const train_shape *s, int qlora, size_t n[TP_COUNT])
     n[TP_NORM_F] = C;
     n[TP_ATTN_NORM] = L * C;
     n[TP_WQ] = L * qd * C;
-    n[TP_WK] = L * kvd * C;
-    n[TP_WV] = L * kvd * C;
+    n[TP_WK] = L * (s->R ? (size_t)s->NKV * s->DR : kvd) * C;
+    n[TP_WV] = L * (s->R ? (size_t)s->R : kvd) * C;
+    n[TP_W_UK] = L * (size_t)s->NKV * (s->hd - s->DR) * s->R;
+    n[TP_W_UV] = L * kvd * s->R;
     n[TP_WO] = L * C * qd;
     n[TP_FFN_NORM] = L * C;
     n[TP_W_GATE] = L * H * C;
@@ -112,8 +115,10 @@ static int copy_tensor(float *dst, const aellm_tensor *t, int64_t ne0, int64_t n
     return 0;
 }
 
+/* With latent attention the "v" map is the latent's down-projection. */
 static const aellm_tensor *model_matrix(const aellm_model *m, int l, int i)
 {
+    if (m->cfg.mla_rank && i == AELLM_LINEAR_WV) return &m->layers[l].w_dkv;
     return aellm_layer_linear(&m->layers[l], i);
 }
 
@@ -157,6 +162,23 @@ static int copy_matrix(const train_shape *s, train_linear *lin, const aellm_tens
     return 0;
 }
 
+/* Latent attention's up-projections and rotary pair table. */
+static int copy_latent(train_model *tm, const aellm_model *m, int l)
+{
+    const train_shape *s = &tm->s;
+    const aellm_layer *ly = &m->layers[l];
+    int dn = s->hd - s->DR, pairs = s->DR / 2;
+    int rc = copy_tensor(tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R, &ly->w_uk, s->R,
+                         (int64_t)s->NKV * dn, param_names[TP_W_UK]);
+    if (!rc)
+        rc = copy_tensor(tm->p.t[TP_W_UV] + (size_t)l * s->NKV * s->hd * s->R, &ly->w_uv, s->R,
+                         (int64_t)s->NKV * s->hd, param_names[TP_W_UV]);
+    const float *p = ly->rope_pairs.data;
+    for (int i = 0; !rc && i < s->NKV * pairs; i++)
+        tm->rope_idx[(size_t)l * s->NKV * pairs + i] = (int)p[i];
+    return rc;
+}
+
 static int copy_weights(train_model *tm, const aellm_model *m)
 {
     const train_shape *s = &tm->s;
@@ -182,6 +204,7 @@ static int copy_weights(train_model *tm, const aellm_model *m)
         if (!rc && s->E)
             rc = copy_tensor(t[TP_ROUTER] + (size_t)l * s->E * s->C, &ly->ffn_gate_inp, s->C, s->E,
                              param_names[TP_ROUTER]);
+        if (!rc && s->R) rc = copy_latent(tm, m, l);
     }
     free(row);
     return rc;
@@ -408,6 +431,7 @@ static int activations_alloc(train_model *tm)
         {&tm->wts, L * BT * (size_t)s->E},
         {&tm->gluw, s->E ? L * BT * H : 0},
         {&tm->frac, L * (size_t)s->E},
+        {&tm->lat, L * BT * (size_t)s->R},
         {&tm->xf, BT * C},
         {&tm->xf_rstd, BT},
         {&tm->logits, BT * (size_t)s->V},
@@ -429,6 +453,9 @@ static int activations_alloc(train_model *tm)
         {&tm->d_glu, BT * H},
         {&tm->d_route, BT * (size_t)s->E},
         {&tm->d_wts, BT * (size_t)s->E},
+        {&tm->kr_s, BT * (size_t)s->NKV * s->DR},
+        {&tm->kn_s, s->R ? BT * (size_t)s->NKV * (s->hd - s->DR) : 0},
+        {&tm->d_lat, BT * (size_t)s->R},
         {&tm->d_attn, (size_t)train_attention_scratch(s->T, omp_get_max_threads())},
         {&tm->lin_scratch, linear_scratch(tm)},
     };
@@ -448,6 +475,8 @@ static train_shape shape_of(const aellm_model_config *c, int B, int T)
                          .E = E,
                          .K = c->n_experts_used,
                          .h = c->hidden_dim,
+                         .R = c->mla_rank,
+                         .DR = c->mla_rope_dim,
                          .L = c->n_layers,
                          .NH = c->n_heads,
                          .NKV = c->n_kv_heads,
@@ -474,12 +503,14 @@ int train_model_new(train_model **out, const aellm_model *m, int B, int T,
                                "training: batch %d x %d tokens must have B >= 1 and 2 <= T <= %d "
                                "(the model's context)",
                                B, T, c->seq_len);
-    if (c->mla_rank)
-        return aellm_error_set(AELLM_EINVAL,
-                               "training a latent-attention (MLA) model is not supported yet");
     train_model *tm = calloc(1, sizeof(*tm));
     if (!tm) return aellm_error_oom("a training model", sizeof(*tm));
     tm->s = shape_of(c, B, T);
+    size_t pairs = (size_t)c->n_layers * c->n_kv_heads * (c->mla_rope_dim / 2);
+    if (c->mla_rank && !(tm->rope_idx = malloc(pairs * sizeof(int)))) {
+        free(tm);
+        return aellm_error_oom("rotary pairs", pairs * sizeof(int));
+    }
     tm->method = method ? *method : (train_method){.kind = TRAIN_FULL};
     int rc = check_method(&tm->method, &tm->s);
     if (!rc)
@@ -515,6 +546,7 @@ void train_model_free(train_model *tm)
     aellm_mem_free(tm->bwd_block);
     aellm_mem_free(tm->ad_act_block);
     free(tm->lin);
+    free(tm->rope_idx);
     free(tm);
 }
 
@@ -608,6 +640,25 @@ static size_t at_layer(const train_model *tm, int l, size_t per_token)
     return (size_t)l * (size_t)tm->s.B * tm->s.T * per_token;
 }
 
+/* Latent attention: the rotary keys and the latent from an, keys and values
+ * from the latent, rotary parts roped (queries included). */
+static void latent_forward(train_model *tm, int l, const float *an, float *q, float *k, float *v)
+{
+    const train_shape *s = &tm->s;
+    int BT = s->B * s->T, dn = s->hd - s->DR, pairs = s->DR / 2;
+    float *lat = tm->lat + at_layer(tm, l, s->R);
+    const int *idx = tm->rope_idx + (size_t)l * s->NKV * pairs;
+    train_linear_forward(LIN(AELLM_LINEAR_WK), tm->kr_s, an, BT, tm->lin_scratch);
+    train_linear_forward(LIN(AELLM_LINEAR_WV), lat, an, BT, tm->lin_scratch);
+    train_matmul_forward(tm->kn_s, lat, layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R, s->NKV * dn);
+    train_matmul_forward(v, lat, layer_of(&tm->p, TP_W_UV, l, s->L), BT, s->R, s->NKV * s->hd);
+    train_mla_rope_forward(q, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NH, s->hd,
+                           s->NH / s->NKV, pairs, s->hd / 2);
+    train_mla_rope_forward(tm->kr_s, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NKV, s->DR, 1,
+                           pairs, s->hd / 2);
+    train_mla_keys_forward(k, tm->kr_s, tm->kn_s, BT, s->NKV, s->hd, s->DR);
+}
+
 /* MoE: routes layer l's tokens (FFN input fn) and returns glu scaled by
  * their weights, what w_down reads; adds the layer's balance loss. */
 static float *route_forward(train_model *tm, int l, const float *fn, const float *glu)
@@ -640,10 +691,14 @@ static void layer_forward(train_model *tm, int l)
     train_rmsnorm_forward(an, tm->arstd + (size_t)l * BT, x, layer_of(p, TP_ATTN_NORM, l, L), BT, C,
                           s->eps);
     train_linear_forward(LIN(AELLM_LINEAR_WQ), q, an, BT, tm->lin_scratch);
-    train_linear_forward(LIN(AELLM_LINEAR_WK), k, an, BT, tm->lin_scratch);
-    train_linear_forward(LIN(AELLM_LINEAR_WV), v, an, BT, tm->lin_scratch);
-    train_rope_forward(q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
-    train_rope_forward(k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
+    if (s->R) {
+        latent_forward(tm, l, an, q, k, v);
+    } else {
+        train_linear_forward(LIN(AELLM_LINEAR_WK), k, an, BT, tm->lin_scratch);
+        train_linear_forward(LIN(AELLM_LINEAR_WV), v, an, BT, tm->lin_scratch);
+        train_rope_forward(q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
+        train_rope_forward(k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
+    }
     train_attention_forward(ao, att, q, k, v, s->B, s->T, s->NH, s->NKV, s->hd);
     train_linear_forward(LIN(AELLM_LINEAR_WO), xmid, ao, BT, tm->lin_scratch);
     train_residual_forward(xmid, x, (int64_t)BT * C);
@@ -694,6 +749,28 @@ double train_model_forward(train_model *tm, const int32_t *inputs, const int32_t
 static void zero(float *p, size_t n)
 {
     memset(p, 0, n * sizeof(float));
+}
+
+/* Latent attention: from d_q, d_k, d_v (attention's), the rotary and
+ * latent maps' gradients and their part of d_norm; d_q is turned back. */
+static void latent_backward(train_model *tm, int l, const float *an)
+{
+    const train_shape *s = &tm->s;
+    int BT = s->B * s->T, dn = s->hd - s->DR, pairs = s->DR / 2;
+    const float *lat = tm->lat + at_layer(tm, l, s->R);
+    const int *idx = tm->rope_idx + (size_t)l * s->NKV * pairs;
+    train_mla_rope_backward(tm->d_q, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NH, s->hd,
+                            s->NH / s->NKV, pairs, s->hd / 2);
+    train_mla_keys_backward(tm->kr_s, tm->kn_s, tm->d_k, BT, s->NKV, s->hd, s->DR);
+    train_mla_rope_backward(tm->kr_s, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NKV, s->DR, 1,
+                            pairs, s->hd / 2);
+    zero(tm->d_lat, (size_t)BT * s->R);
+    train_matmul_backward(tm->d_lat, layer_of(&tm->g, TP_W_UK, l, s->L), tm->kn_s, lat,
+                          layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R, s->NKV * dn);
+    train_matmul_backward(tm->d_lat, layer_of(&tm->g, TP_W_UV, l, s->L), tm->d_v, lat,
+                          layer_of(&tm->p, TP_W_UV, l, s->L), BT, s->R, s->NKV * s->hd);
+    train_linear_backward(LIN(AELLM_LINEAR_WK), tm->d_norm, tm->kr_s, an, BT, tm->lin_scratch);
+    train_linear_backward(LIN(AELLM_LINEAR_WV), tm->d_norm, tm->d_lat, an, BT, tm->lin_scratch);
 }
 
 /* MoE: from d_wts, the router's gradient and its part of d_norm. */
@@ -749,12 +826,16 @@ static void layer_backward(train_model *tm, int l)
     zero(tm->d_v, (size_t)BT * kvd);
     train_attention_backward(tm->d_q, tm->d_k, tm->d_v, tm->d_ao, att, q, k, v, s->B, s->T, s->NH,
                              s->NKV, s->hd, tm->d_attn);
-    train_rope_backward(tm->d_q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
-    train_rope_backward(tm->d_k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
     zero(tm->d_norm, (size_t)BT * C);
+    if (s->R) {
+        latent_backward(tm, l, an);
+    } else {
+        train_rope_backward(tm->d_q, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NH, s->hd);
+        train_rope_backward(tm->d_k, tm->rope_cos, tm->rope_sin, s->B, s->T, s->NKV, s->hd);
+        train_linear_backward(LIN(AELLM_LINEAR_WK), tm->d_norm, tm->d_k, an, BT, tm->lin_scratch);
+        train_linear_backward(LIN(AELLM_LINEAR_WV), tm->d_norm, tm->d_v, an, BT, tm->lin_scratch);
+    }
     train_linear_backward(LIN(AELLM_LINEAR_WQ), tm->d_norm, tm->d_q, an, BT, tm->lin_scratch);
-    train_linear_backward(LIN(AELLM_LINEAR_WK), tm->d_norm, tm->d_k, an, BT, tm->lin_scratch);
-    train_linear_backward(LIN(AELLM_LINEAR_WV), tm->d_norm, tm->d_v, an, BT, tm->lin_scratch);
     train_rmsnorm_backward(tm->d_res, layer_of(g, TP_ATTN_NORM, l, L), tm->d_norm, x,
                            layer_of(p, TP_ATTN_NORM, l, L), tm->arstd + (size_t)l * BT, BT, C);
 }

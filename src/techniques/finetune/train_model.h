@@ -30,6 +30,8 @@ enum {
     TP_W_UP,      /* (L, H, C) */
     TP_W_DOWN,    /* (L, C, H) */
     TP_ROUTER,    /* (L, E, C) mixture-of-experts router; empty when dense */
+    TP_W_UK,      /* (L, NKV*(hd-DR), R) latent attention's key up-projection; else empty */
+    TP_W_UV,      /* (L, NKV*hd, R) its value up-projection; else empty */
     TP_COUNT
 };
 
@@ -41,6 +43,11 @@ typedef struct {
     /* Mixture of experts (ops.h: held densely): E experts of h hidden units,
      * H = E * h, K per token; E = K = 0 when dense (h = H). */
     int E, K, h;
+    /* Latent attention (model.h): R latent values, DR rotary dims per KV
+     * head; 0 otherwise. Then TP_WK holds the rotary rows (NKV*DR, C) and
+     * TP_WV the latent's down-projection (R, C) (the "v" matrix of the
+     * linear maps), and keys are [rotary ; W_uk c], values W_uv c. */
+    int R, DR;
 } train_shape;
 
 /* What is trained. Full: every parameter (the embedding and output frozen
@@ -98,6 +105,8 @@ typedef struct train_model {
     float *probs, *wts, *gluw;  /* MoE: (L, BT, E) router probabilities and top-k weights,
                                    (L, BT, H) glu scaled by them (what w_down reads) */
     float *frac;                /* MoE: (L, E) share of routed slots per expert */
+    float *lat;                 /* MLA: (L, BT, R) the latent */
+    int *rope_idx;              /* MLA: (L, NKV, DR/2) original pair of each rotary pair */
     float *xf, *xf_rstd;        /* (BT, C), (BT) final norm */
     float *logits;              /* (BT, V): logits, probabilities, then dlogits */
     float *losses;              /* (BT) */
@@ -106,6 +115,9 @@ typedef struct train_model {
     /* backward scratch, one layer at a time */
     float *d_res, *d_norm, *d_q, *d_k, *d_v, *d_ao, *d_gate, *d_up, *d_glu, *d_attn;
     float *d_route, *d_wts; /* MoE: (BT, E) router logits' and weights' gradients */
+    float *kr_s, *kn_s;     /* MLA: (BT, NKV*DR), (BT, NKV*(hd-DR)) keys' parts, then their
+                               gradients */
+    float *d_lat;           /* MLA: (BT, R) */
     float *bwd_block;
     float *ad_act_block;    /* the adapters' kept activations */
     int training;           /* the next forward trains (dropout on); held-out evaluation sets 0 */
