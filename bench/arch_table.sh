@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The architecture stage's attention variants on the real models: per
+# The architecture stage's attention variants on the real models (MHA as
+# is, GQA, MQA, and MLA at a quarter and half of the full rank 2 x KV heads
+# x head dim, head_dim / 4 rotary dims): per
 # variant the KV heads, KV-cache bytes per token (F32 cache), decode speed
 # over a context-filling prompt + generation, and perplexity converted as is
 # and after the same uptraining budget. Uptraining reads TinyStories val
@@ -51,15 +53,19 @@ for model in ${MODELS-stories260K babyllama}; do
             --db "$work/e.db" -p "$prompt" -n "$gen" --max-reps "$reps" -t "$threads" --json \
             >"$2" 2>"$work/err" || { echo "eval failed: $(tail -2 "$work/err")" >&2; exit 1; }
     }
-    for att in mha gqa mqa; do
+    full=$("$aellm" info -m "$work/$model.gguf" --json | python3 -c "import json,sys; m=json.load(sys.stdin)['metadata']
+print(2 * m['llama.attention.head_count_kv'] * m['llama.embedding_length'] // m['llama.attention.head_count'])")
+    for att in mha gqa mqa mla:$((full / 4)) mla:$((full / 2)); do
+        IFS=: read -r att rank <<<"$att"
+        arch="\"attention\": \"$att\"${rank:+, \"mla_rank\": $rank}"
         if [ "$att" = mha ]; then
             ev '{}' "$work/b.json"
             ev "{\"finetuning\": {\"method\": \"full\", \"steps\": $steps}}" "$work/a.json"
         else
-            ev "{\"architecture\": {\"attention\": \"$att\"}}" "$work/b.json"
-            ev "{\"architecture\": {\"attention\": \"$att\", \"uptrain_steps\": $steps}}" "$work/a.json"
+            ev "{\"architecture\": {$arch}}" "$work/b.json"
+            ev "{\"architecture\": {$arch, \"uptrain_steps\": $steps}}" "$work/a.json"
         fi
-        python3 - "$model" "$att" "$ctx" "$work/b.json" "$work/a.json" <<'PY'
+        python3 - "$model" "$att${rank:+ (rank $rank of $full)}" "$ctx" "$work/b.json" "$work/a.json" <<'PY'
 import json, sys
 model, att, ctx = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rec = lambda f: (lambda j: j.get("record", j))(json.load(open(f)))
@@ -82,7 +88,7 @@ echo "{\"name\": \"short\", \"kind\": \"perplexity\", \"data\": \"$work/short.tx
 echo
 echo "| $shape (random, Q4_0) | KV heads | KV bytes / token | decode tok/s (384 + 128) | decode speed vs as is (paired) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
-for att in mha gqa mqa; do
+for att in mha gqa mqa mla; do
     cfg='{}'
     [ "$att" != mha ] && cfg="{\"architecture\": {\"attention\": \"$att\"}}"
     echo "$cfg" >"$work/c.json"

@@ -46,7 +46,10 @@ rec = lambda f: (lambda j: j.get("record", j))(json.load(open(f)))
 b, a = rec(sys.argv[4]), rec(sys.argv[5])
 ex = b.get("experts")
 active = ex["active_params"] if ex else b["model"]["shape"]["n_params"]
-share = "%.1f %%" % (100 * ex["ffn_bytes_per_token"] / ex["ffn_bytes_all_experts"]) if ex else "100 %"
+# of the dense FFN's bytes: a split's experts together are the FFN (and its
+# padding), an upcycled model's are E copies of it
+copies = ex["experts"] if ex and b["architecture"]["moe"]["method"] == "upcycle" else 1
+share = "%.1f %%" % (100 * ex["ffn_bytes_per_token"] * copies / ex["ffn_bytes_all_experts"]) if ex else "100 %"
 dec = b["latency"]["n_gen"] / b["latency"]["decode_s"]["median"]
 load = "%.2f" % a["experts"]["load_max_over_mean"] if a.get("experts") else "-"
 print("| %s | %s | %d | %s | %.0f | %.3f | %.3f | %s |" % (model, layout, active, share, dec,

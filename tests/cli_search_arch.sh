@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # aellm search over a space where the architecture stage applies: every
-# attention variant it can build (mha, gqa, mqa), then every expert layout
+# attention variant (mha, gqa, mqa, mla at rank 16), then every expert layout
 # of a small space (dense, 4 experts top-1 and top-2, with and without GQA),
 # is measured end to end on
 # the bundled model (converted, uptrained on the task's "train" file,
@@ -18,8 +18,9 @@ cat >"$tmp/space.json" <<'JSON'
 {"version": 1, "description": "attention x weights, small enough to search whole",
  "stages": [
   {"name": "architecture", "knobs": [
-    {"name": "attention", "type": "categorical", "options": ["mha", "gqa", "mqa", "mla"], "default": "mha",
-     "not_yet": ["mla"]}]},
+    {"name": "attention", "type": "categorical", "options": ["mha", "gqa", "mqa", "mla"], "default": "mha"},
+    {"name": "mla_rank", "type": "categorical", "options": [16], "default": 16,
+     "active_when": {"architecture.attention": ["mla"]}}]},
   {"name": "inference", "knobs": [
     {"name": "weights", "type": "categorical", "options": ["f32", "q8_0"], "default": "f32"}]}]}
 JSON
@@ -27,27 +28,27 @@ cat >"$tmp/task.json" <<JSON
 {"name": "stories-arch", "kind": "perplexity", "data": "$src/tasks/data/stories_eval.txt",
  "train": "$src/tasks/data/stories_calib.txt"}
 JSON
-"$bin" search --space "$tmp/space.json" --task "$tmp/task.json" --budget 6 --rounds 0 --uptrain-steps 4 \
+"$bin" search --space "$tmp/space.json" --task "$tmp/task.json" --budget 8 --rounds 0 --uptrain-steps 4 \
     --prompt 16 --gen 4 --max-reps 3 --db "$tmp/s.db" --json >"$tmp/out.json" 2>"$tmp/err" ||
     fail "search: $(tail -3 "$tmp/err")"
 sqlite3 "$tmp/s.db" "select coalesce(json_extract(record_json, '$.config.architecture.attention'), 'mha'),
     json_extract(record_json, '$.config.inference.weights'),
-    coalesce(json_extract(record_json, '$.architecture.kv_heads'), 4),
+    coalesce(json_extract(record_json, '$.architecture.kv_values_per_token'), 320),
     coalesce(json_extract(record_json, '$.architecture.uptrain_tokens'), 0),
     coalesce(json_extract(record_json, '$.architecture.reused'), 0),
     json_extract(record_json, '$.accuracy.value') from evaluations" >"$tmp/rows" || fail "store query"
 python3 - "$tmp/rows" <<'PY' || fail "records: $(cat "$tmp/rows")"
 import sys
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
-heads = {"mha": 4, "gqa": 2, "mqa": 1}
+kv_values = {"mha": 320, "gqa": 160, "mqa": 80, "mla": 5 * (16 + 4 * 2)}  # per token, 5 layers
 by = {}
 for att, weights, kv, tokens, reused, ppl in rows:
-    assert int(kv) == heads[att], (att, kv)
+    assert int(kv) == kv_values[att], (att, kv)
     if att != "mha":
         assert int(tokens) > 0, (att, tokens)  # uptrained, and the record says by how much
     by.setdefault(att, []).append(int(reused))
-assert set(by) == {"mha", "gqa", "mqa"}, by
-for att in ("gqa", "mqa"):  # converted once, every other variant reused it
+assert set(by) == {"mha", "gqa", "mqa", "mla"}, by
+for att in ("gqa", "mqa", "mla"):  # converted once, every other variant reused it
     assert by[att].count(0) == 1, (att, by[att])
 print("points per attention:", {a: len(v) for a, v in by.items()})
 PY

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `aellm space`: the bundled space counts 1665144 valid configurations (derived
+# `aellm space`: the bundled space counts 1738594 valid configurations (derived
 # by hand in tests/test_space.c); a configuration is checked with one-line
 # errors naming the knob or the rule; equivalent configurations share an
 # identity.
@@ -7,7 +7,7 @@ set -u
 bin=$1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-"$bin" space --json | grep -q '"valid_points":[[:space:]]*1665144' || fail "valid point count"
+"$bin" space --json | grep -q '"valid_points":[[:space:]]*1738594' || fail "valid point count"
 "$bin" space --help | grep -q -- "--config" || fail "no --help"
 echo '{"inference": {"weights": "int4", "group": 128}}' >"$tmp/a.json"
 echo '{"inference": {"group": 128, "weights": "int4", "act_order": true}}' >"$tmp/b.json"
@@ -24,7 +24,8 @@ bad "inference.wieghts" '{"inference": {"wieghts": "int4"}}'
 bad "inference.group" '{"inference": {"weights": "int4", "group": 48}}'
 bad "SmoothQuant" '{"inference": {"weights": "int4", "method": "smoothquant"}}'
 bad "QLoRA trains adapters over a 4-bit base" '{"finetuning": {"method": "qlora"}}'
-bad "architecture.attention" '{"architecture": {"attention": "mla"}}'
+bad "architecture.attention" '{"architecture": {"attention": "mlaa"}}'
+bad "latent attention keeps an f32 latent cache" '{"architecture": {"attention": "mla"}, "inference": {"kv_cache": "q8_0"}}'
 bad "architecture.moe_top_k" '{"architecture": {"moe_experts": 2, "moe_top_k": 4}}'
 bad "malformed" '{"inference": '
 echo "ok"

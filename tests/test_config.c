@@ -56,13 +56,15 @@ static void errors_name_the_key(void **state)
     expect_error("{\"inference\": {\"kv_heads\": 2, \"kv_share\": 2}}", "kv_share");
     expect_error("{\"inference\": {\"weights\": \"int4\", \"act_order\": true}}", "act_order");
     expect_error("{\"inference\": {\"calibration\": {\"flie\": \"x\"}}}", "calibration.flie");
-    expect_error("{\"architecture\": {\"attention\": \"mla\"}}", "architecture.attention");
+    expect_error("{\"architecture\": {\"attention\": \"mlaa\"}}", "architecture.attention");
     expect_error("{\"architecture\": {\"attention\": \"gpa\"}}", "architecture.attention");
     expect_error("{\"architecture\": {\"moe_experts\": 0}}", "architecture.moe_experts");
     expect_error("{\"architecture\": {\"moe_experts\": 2, \"moe_top_k\": 4}}",
                  "architecture.moe_top_k");
     expect_error("{\"architecture\": {\"moe_method\": \"clone\"}}", "architecture.moe_method");
     expect_error("{\"architecture\": {\"mla_rank\": 16}}", "architecture.mla_rank");
+    expect_error("{\"architecture\": {\"attention\": \"mla\", \"mla_rope_dim\": 3}}",
+                 "architecture.mla_rope_dim");
     expect_error("{\"architecture\": {\"attention\": \"mqa\", \"kv_heads\": 2}}",
                  "architecture.kv_heads");
     expect_error("{\"architecture\": {\"uptrain_steps\": -1}}", "architecture.uptrain_steps");

@@ -48,12 +48,11 @@ static void default_space_loads(void **state)
     assert_true(info.applies);
     aellm_space_knob(s, aellm_space_find(s, "architecture.attention"), &info);
     assert_true(info.applies);
-    assert_false(aellm_space_option_applies(s, aellm_space_find(s, "architecture.attention"),
-                                            3)); /* mla: not yet */
+    assert_true(aellm_space_option_applies(s, aellm_space_find(s, "architecture.attention"), 3));
     aellm_space_knob(s, aellm_space_find(s, "architecture.moe_experts"), &info);
     assert_true(info.applies);
     aellm_space_knob(s, aellm_space_find(s, "architecture.mla_rank"), &info);
-    assert_false(info.applies); /* not yet: held at its default */
+    assert_true(info.applies);
     assert_int_equal(aellm_space_find(s, "inference.nope"), -1);
     aellm_space_free(s);
 }
@@ -65,16 +64,22 @@ static void default_space_loads(void **state)
  * 3, times kv_share 4: 468. Fine-tuning: none and full have no rank or
  * alpha (468 each); lora, dora, rslora take 6 ranks x 4 alphas over all 468;
  * qlora the same over the 4-bit points only ((24 + 4) x 3 x 4 = 336). The
- * architecture stage: attention mha, gqa or mqa (mla cannot be applied yet)
- * times the FFN, dense or 2, 4, 8 experts x top-1, top-2 x split, upcycle
- * (1 + 12 = 13), times all of that. */
+ * architecture stage: attention mha, gqa or mqa times the FFN, dense or 2,
+ * 4, 8 experts x top-1, top-2 x split, upcycle (1 + 12 = 13), times all of
+ * that; and mla at 5 ranks x the same 13 FFNs over what latent attention
+ * takes (rtn only, f32 KV cache, no pooling): 4 unquantized, int8, q8_0, 6
+ * int4, nf4 = 13 inference points, 7 of them 4-bit, under none, full, three
+ * adapter methods x 24 and qlora x 24. */
 static void enumeration_matches_hand_count(void **state)
 {
     (void)state;
     aellm_space *s = load_default(), *held = NULL, *both = NULL;
     int inference = 39 * 3 * 4, four_bit = (24 + 4) * 3 * 4;
     int finetuning = 2 * inference + 3 * 24 * inference + 24 * four_bit;
-    assert_int_equal(aellm_space_enumerate(s, NULL, NULL), 3 * 13 * finetuning);
+    int latent = 13, latent_4bit = 7;
+    int finetuning_mla = 2 * latent + 3 * 24 * latent + 24 * latent_4bit;
+    assert_int_equal(aellm_space_enumerate(s, NULL, NULL),
+                     3 * 13 * finetuning + 5 * 13 * finetuning_mla);
     assert_int_equal(aellm_space_hold_stage(s, "architecture", &both), 0);
     assert_int_equal(aellm_space_enumerate(both, NULL, NULL), finetuning);
     assert_int_equal(aellm_space_hold_stage(both, "finetuning", &held), 0);
@@ -145,8 +150,13 @@ static void rules_and_errors(void **state)
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);
     assert_non_null(strstr(why, "QLoRA"));
     assert_int_equal(point(s, "{\"architecture\": {\"attention\": \"mla\"}}", g), 0);
+    assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 0);
+    assert_int_equal(point(s, "{\"architecture\": {\"attention\": \"mla\"}, \"inference\": "
+                              "{\"kv_cache\": \"f16\"}}",
+                           g),
+                     0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);
-    assert_non_null(strstr(why, "architecture.attention"));
+    assert_non_null(strstr(why, "latent attention"));
     assert_int_equal(point(s, "{\"inference\": {\"weights\": \"int4\", \"method\": \"awq\"}}", g),
                      0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 0);

@@ -40,7 +40,7 @@ extern "C" {
 
 typedef struct {
     /* architecture stage */
-    char arch_attention[8];       /* "mha" (default: as the model has it), "gqa", "mqa" */
+    char arch_attention[8];       /* "mha" (default: as the model has it), "gqa", "mqa", "mla" */
     int arch_kv_heads;            /* gqa: KV heads after pooling (0: half the model's) */
     int arch_uptrain_steps;       /* uptraining's optimiser steps (0: convert only) */
     double arch_uptrain_lr;       /* its peak learning rate (0: full fine-tuning's default) */
@@ -48,6 +48,8 @@ typedef struct {
     int arch_moe_experts;         /* FFN experts (1: dense, the default) */
     int arch_moe_top_k;           /* experts per token (1) */
     char arch_moe_method[8];      /* "split" (MoEfication, default) or "upcycle" */
+    int arch_mla_rank;            /* mla: latent values per token (0: a quarter of full) */
+    int arch_mla_rope_dim;        /* mla: rotary dims per KV head (0: head_dim / 4, >= 2) */
     /* inference stage */
     char weights[32]; /* "" = keep the model's weights; else as aellm_quant_type_resolve */
     int weight_type;  /* resolved dtype, -1 when weights is "" */
@@ -82,6 +84,9 @@ int aellm_config_trains(const aellm_config *c);
 int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m);
 /* The shape m has after the architecture stage (KV heads, experts). */
 void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_model_config *out);
+/* mla: the latent rank and rotary dims the stage gives m (defaults resolved). */
+int aellm_config_mla_rank(const aellm_config *c, const aellm_model *m);
+int aellm_config_mla_rope_dim(const aellm_config *c, const aellm_model *m);
 /* Whether the stage fits a split's routers on text (uptrain_data, resolved
  * from the task's training file before the stage runs). */
 int aellm_config_arch_fits_routers(const aellm_config *c);

@@ -203,7 +203,8 @@ static int identify(eval_state *s)
     if (aellm_config_finetunes(&s->cfg) && !s->cfg.ft_data[0] && train)
         snprintf(s->cfg.ft_data, sizeof(s->cfg.ft_data), "%s", train);
     int arch_reads = s->cfg.arch_uptrain_steps > 0 ||
-                     (s->cfg.arch_moe_experts > 1 && !strcmp(s->cfg.arch_moe_method, "split"));
+                     (s->cfg.arch_moe_experts > 1 && !strcmp(s->cfg.arch_moe_method, "split")) ||
+                     !strcmp(s->cfg.arch_attention, "mla");
     if (aellm_config_converts(&s->cfg) && arch_reads && !s->cfg.arch_uptrain_data[0] && train)
         snprintf(s->cfg.arch_uptrain_data, sizeof(s->cfg.arch_uptrain_data), "%s", train);
     if ((rc = aellm_config_check(&s->cfg, s->model))) return rc;

@@ -47,6 +47,19 @@ int aellm_config_trains(const aellm_config *c)
     return aellm_config_finetunes(c) || (aellm_config_converts(c) && c->arch_uptrain_steps > 0);
 }
 
+int aellm_config_mla_rank(const aellm_config *c, const aellm_model *m)
+{
+    const aellm_model_config *mc = aellm_model_config_get(m);
+    int full = 2 * mc->n_kv_heads * mc->head_dim;
+    return c->arch_mla_rank ? c->arch_mla_rank : (full / 4 > 0 ? full / 4 : 1);
+}
+
+int aellm_config_mla_rope_dim(const aellm_config *c, const aellm_model *m)
+{
+    int hd = aellm_model_config_get(m)->head_dim;
+    return c->arch_mla_rope_dim ? c->arch_mla_rope_dim : (hd / 4 < 2 ? 2 : (hd / 4) & ~1);
+}
+
 int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m)
 {
     int n = aellm_model_config_get(m)->n_kv_heads;
@@ -280,9 +293,7 @@ static int parse_architecture(aellm_config *c, const cJSON *j, const char *where
         const char *k = v->string;
         if (!strcmp(k, "attention")) {
             const char *a = cJSON_IsString(v) ? v->valuestring : "";
-            if (!strcmp(a, "mla"))
-                return arch_bad(where, k, "mla cannot be applied yet (mha, gqa, mqa)");
-            if (strcmp(a, "mha") && strcmp(a, "gqa") && strcmp(a, "mqa"))
+            if (strcmp(a, "mha") && strcmp(a, "gqa") && strcmp(a, "mqa") && strcmp(a, "mla"))
                 return arch_bad(where, k, "not one of mha, gqa, mqa, mla");
             strcpy(c->arch_attention, a);
         } else if (!strcmp(k, "kv_heads")) {
@@ -301,7 +312,11 @@ static int parse_architecture(aellm_config *c, const cJSON *j, const char *where
             if (why) return arch_bad(where, k, why);
         } else if (!strcmp(k, "mla_rank")) {
             if (!whole(v, 1, 1 << 16)) return arch_bad(where, k, "must be a whole number >= 1");
-            return arch_bad(where, k, "MLA cannot be applied yet");
+            c->arch_mla_rank = (int)v->valuedouble;
+        } else if (!strcmp(k, "mla_rope_dim")) {
+            if (!whole(v, 2, 4096) || (int)v->valuedouble % 2)
+                return arch_bad(where, k, "must be an even whole number >= 2");
+            c->arch_mla_rope_dim = (int)v->valuedouble;
         } else if (!strcmp(k, "moe_experts")) {
             if (!whole(v, 1, 256)) return arch_bad(where, k, "must be a whole number in [1, 256]");
             c->arch_moe_experts = (int)v->valuedouble;
@@ -314,15 +329,19 @@ static int parse_architecture(aellm_config *c, const cJSON *j, const char *where
                 return arch_bad(where, k, "not one of split, upcycle");
             strcpy(c->arch_moe_method, mm);
         } else {
-            return arch_bad(where, k,
-                            "unknown key (attention, kv_heads, mla_rank, moe_experts, moe_top_k, "
-                            "moe_method, uptrain_steps, uptrain_lr, uptrain_data)");
+            return arch_bad(
+                where, k,
+                "unknown key (attention, kv_heads, mla_rank, mla_rope_dim, moe_experts, "
+                "moe_top_k, moe_method, uptrain_steps, uptrain_lr, uptrain_data)");
         }
     }
     if (c->arch_kv_heads && strcmp(c->arch_attention, "gqa"))
         return arch_bad(where, "kv_heads", "applies to attention gqa only");
     if (c->arch_moe_top_k > c->arch_moe_experts)
         return arch_bad(where, "moe_top_k", "more experts per token than moe_experts");
+    if ((c->arch_mla_rank || c->arch_mla_rope_dim) && strcmp(c->arch_attention, "mla"))
+        return arch_bad(where, c->arch_mla_rank ? "mla_rank" : "mla_rope_dim",
+                        "applies to attention mla only");
     return 0;
 }
 
@@ -397,6 +416,22 @@ static int check_architecture(const aellm_config *c, const aellm_model *m)
                                                 : aellm_model_config_get(m)->n_kv_heads / 2,
                                aellm_model_config_get(m)->n_kv_heads);
     const aellm_model_config *mc = aellm_model_config_get(m);
+    if (!strcmp(c->arch_attention, "mla")) {
+        int full = 2 * mc->n_kv_heads * mc->head_dim, r = aellm_config_mla_rank(c, m),
+            dr = aellm_config_mla_rope_dim(c, m);
+        if (mc->mla_rank)
+            return aellm_error_set(AELLM_EINVAL, "architecture.attention: the model's attention "
+                                                 "is latent already");
+        if (r > full)
+            return aellm_error_set(AELLM_EINVAL,
+                                   "architecture.mla_rank: %d is above the full rank %d (2 x KV "
+                                   "heads x head dim)",
+                                   r, full);
+        if (dr > mc->head_dim)
+            return aellm_error_set(AELLM_EINVAL,
+                                   "architecture.mla_rope_dim: %d is above the head dim %d", dr,
+                                   mc->head_dim);
+    }
     if (c->arch_moe_experts > 1 && mc->n_experts)
         return aellm_error_set(AELLM_EINVAL,
                                "architecture.moe_experts: the model already has %d experts",
@@ -470,10 +505,32 @@ static int check_finetuning(const aellm_config *c, const aellm_model_config *sha
     return 0;
 }
 
+/* What the inference stage cannot do to latent attention (yet). */
+static int check_latent_inference(const aellm_config *c, int kv_heads)
+{
+    int to = target_kv_heads(c, kv_heads);
+    if (c->kv_type != AELLM_DTYPE_F32)
+        return aellm_error_set(AELLM_EINVAL, "inference.kv_cache: latent attention keeps its "
+                                             "latent cache in f32");
+    if (to > 0 && to != kv_heads)
+        return aellm_error_set(AELLM_EINVAL, "inference.kv_heads: latent attention has no KV "
+                                             "heads to pool");
+    if (needs_calibration(c))
+        return aellm_error_set(AELLM_EINVAL,
+                               "inference.method: %s does not take latent attention yet (rtn "
+                               "does)",
+                               aellm_quant_method_name(c->method));
+    return 0;
+}
+
 void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_model_config *out)
 {
     *out = *aellm_model_config_get(m);
     out->n_kv_heads = aellm_config_arch_kv_heads(c, m);
+    if (!strcmp(c->arch_attention, "mla")) {
+        out->mla_rank = aellm_config_mla_rank(c, m);
+        out->mla_rope_dim = aellm_config_mla_rope_dim(c, m);
+    }
     int E = c->arch_moe_experts;
     if (E <= 1) return;
     out->hidden_dim = aellm_moe_expert_width(out->hidden_dim, E,
@@ -496,6 +553,7 @@ int aellm_config_check(const aellm_config *c, const aellm_model *m)
     aellm_model_config shape;
     aellm_config_arch_shape(c, m, &shape);
     if ((rc = check_finetuning(c, &shape))) return rc;
+    if (shape.mla_rank && (rc = check_latent_inference(c, shape.n_kv_heads))) return rc;
     return check_inference(c, shape.n_kv_heads);
 }
 
@@ -581,6 +639,12 @@ static int add_architecture(cJSON *root, const aellm_config *c, const aellm_mode
     cJSON_AddStringToObject(a, "attention", c->arch_attention);
     cJSON_AddNumberToObject(a, "kv_heads", aellm_config_arch_kv_heads(c, m));
     cJSON_AddNumberToObject(a, "uptrain_steps", c->arch_uptrain_steps);
+    int mla = !strcmp(c->arch_attention, "mla");
+    if (mla) { /* the pairs are scored on the uptraining text when there is one */
+        cJSON_AddNumberToObject(a, "mla_rank", aellm_config_mla_rank(c, m));
+        cJSON_AddNumberToObject(a, "mla_rope_dim", aellm_config_mla_rope_dim(c, m));
+        cJSON_AddStringToObject(a, "mla_pairs", c->arch_uptrain_data[0] ? "text" : "weights");
+    }
     if (c->arch_moe_experts > 1) { /* absent when dense: GQA/MQA keys stay as they were */
         cJSON_AddNumberToObject(a, "moe_experts", c->arch_moe_experts);
         cJSON_AddNumberToObject(a, "moe_top_k", c->arch_moe_top_k);
@@ -588,7 +652,9 @@ static int add_architecture(cJSON *root, const aellm_config *c, const aellm_mode
         cJSON_AddStringToObject(a, "moe_router",
                                 aellm_config_arch_fits_routers(c) ? "fitted" : "initial");
     }
-    if (c->arch_uptrain_steps == 0 && !aellm_config_arch_fits_routers(c)) return 0;
+    if (c->arch_uptrain_steps == 0 && !aellm_config_arch_fits_routers(c) &&
+        !(mla && c->arch_uptrain_data[0]))
+        return 0;
     char hash[AELLM_HASH_HEX];
     int rc = aellm_hash_file(c->arch_uptrain_data, hash);
     if (rc) return rc;

@@ -17,11 +17,34 @@ static int architecture_applies(const aellm_config *c)
     return aellm_config_converts(c);
 }
 
-/* Key and value numbers stored per token, over all layers. */
+/* Key and value numbers stored per token, over all layers (the latent and
+ * the rotary keys with latent attention). */
 static double kv_values_per_token(const aellm_model *m)
 {
     const aellm_model_config *c = aellm_model_config_get(m);
+    if (c->mla_rank) return (double)c->n_layers * (c->mla_rank + c->n_kv_heads * c->mla_rope_dim);
     return 2.0 * c->n_layers * c->n_kv_heads * c->head_dim;
+}
+
+/* MHA2MLA's conversion; the rotary pairs scored on the uptraining text when
+ * there is one. */
+static int to_latent(const aellm_config *c, aellm_model *m, cJSON *j)
+{
+    aellm_mla_params p;
+    aellm_mla_params_default(&p);
+    p.rank = aellm_config_mla_rank(c, m);
+    p.rope_dim = aellm_config_mla_rope_dim(c, m);
+    p.calib_path = c->arch_uptrain_data[0] ? c->arch_uptrain_data : NULL;
+    aellm_mla_report rep;
+    int rc = aellm_model_to_mla(m, &p, &rep);
+    if (rc) return rc;
+    cJSON *e = cJSON_AddObjectToObject(j, "mla");
+    cJSON_AddNumberToObject(e, "rank", rep.rank);
+    cJSON_AddNumberToObject(e, "rope_dim", rep.rope_dim);
+    cJSON_AddStringToObject(e, "pairs_scored_on", p.calib_path ? p.calib_path : "weight norms");
+    cJSON_AddNumberToObject(e, "pairs_tokens", (double)rep.calib_tokens);
+    cJSON_AddNumberToObject(e, "svd_energy_kept", rep.svd_energy_kept);
+    return 0;
 }
 
 static cJSON *conversion_json(const aellm_config *c, int before, int after, double kv_before,
@@ -79,6 +102,14 @@ static int architecture_run(const aellm_config *c, aellm_model **m, const aellm_
     int rc = aellm_model_share_kv_heads(*m, to);
     if (rc) return rc;
     cJSON *j = conversion_json(c, before, to, kv_before, kv_values_per_token(*m));
+    if (!strcmp(c->arch_attention, "mla")) {
+        if ((rc = to_latent(c, *m, j))) {
+            cJSON_Delete(j);
+            return rc;
+        }
+        cJSON_ReplaceItemInObject(j, "kv_values_per_token",
+                                  cJSON_CreateNumber(kv_values_per_token(*m)));
+    }
     if (c->arch_moe_experts > 1 && (rc = to_experts(c, *m, j))) {
         cJSON_Delete(j);
         return rc;

@@ -136,6 +136,15 @@ typedef struct {
     float alpha[AELLM_IN_COUNT];
 } qrun;
 
+/* Matrix m of a layer; with latent attention the "v" slot is the latent's
+ * down-projection (wv is unset). */
+static aellm_tensor *linear_of(const aellm_model *model, int l, int m)
+{
+    const aellm_layer *L = &model->layers[l];
+    if (model->cfg.mla_rank && m == AELLM_LINEAR_WV) return (aellm_tensor *)&L->w_dkv;
+    return aellm_layer_linear(L, m);
+}
+
 static const char *const linear_names[AELLM_LINEAR_COUNT] = {
     "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
 
@@ -329,15 +338,18 @@ static void add_scale_note(const qrun *q, aellm_quant_tensor_report *r, int m, c
  * clipped full-precision layer and rounds the whole model at the end. */
 static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char *note)
 {
-    aellm_tensor *t = aellm_layer_linear(&q->out->layers[l], m);
-    const aellm_tensor *src = aellm_layer_linear(&q->in->layers[l], m);
+    aellm_tensor *t = linear_of(q->out, l, m);
+    const aellm_tensor *src = linear_of(q->in, l, m);
     int64_t n = src->ne[0], rows = src->ne[1];
     size_t bytes = (size_t)(rows * n) * sizeof(float);
     int in = aellm_linear_input(m), keep_fp = q->c && q->p->method == AELLM_QUANT_AWQ;
     const float *cs = q->c ? col_scale(q, m) : NULL, *rs = q->c ? row_scale(q, m) : NULL;
     int64_t period = m == AELLM_LINEAR_W_UP ? q->in->cfg.hidden_dim : rows;
     char name[64];
-    snprintf(name, sizeof(name), "blk.%d.%s%s.weight", l, linear_names[m],
+    snprintf(name, sizeof(name), "blk.%d.%s%s.weight", l,
+             q->in->cfg.mla_rank && m == AELLM_LINEAR_WV   ? "attn_kv_down"
+             : q->in->cfg.mla_rank && m == AELLM_LINEAR_WK ? "attn_k_rope"
+                                                           : linear_names[m],
              q->in->cfg.n_experts && m >= AELLM_LINEAR_W_GATE ? "_exps" : "");
     aellm_quant_tensor_report *r = add_report(q, name, type);
     snprintf(r->note, sizeof(r->note), "%s", note);
@@ -381,8 +393,7 @@ static void layer_types(const qrun *q, int l, int *types, char (*notes)[160])
 {
     for (int m = 0; m < AELLM_LINEAR_COUNT; m++) {
         notes[m][0] = '\0';
-        types[m] = pick_type(q->p->type, aellm_layer_linear(&q->in->layers[l], m)->ne[0], notes[m],
-                             sizeof(notes[m]));
+        types[m] = pick_type(q->p->type, linear_of(q->in, l, m)->ne[0], notes[m], sizeof(notes[m]));
     }
 }
 
@@ -416,7 +427,7 @@ static int plain_layer(qrun *q, int l)
     const aellm_layer *S = &q->in->layers[l];
     layer_types(q, l, types, notes);
     for (int m = 0; !rc && m < AELLM_LINEAR_COUNT; m++) {
-        const aellm_tensor *t = aellm_layer_linear(S, m);
+        const aellm_tensor *t = linear_of(q->in, l, m);
         float *W = malloc((size_t)(t->ne[0] * t->ne[1]) * sizeof(float));
         if (!W) return aellm_error_oom("a matrix", (unsigned long long)(t->ne[0] * t->ne[1] * 4));
         aellm_quant_dequant(W, t->data, t->ne[1], t->ne[0], t->type);
@@ -427,6 +438,12 @@ static int plain_layer(qrun *q, int l)
     if (!rc) rc = copy_norm(q, &q->out->layers[l].ffn_norm, &S->ffn_norm);
     if (!rc && q->in->cfg.n_experts)
         rc = copy_norm(q, &q->out->layers[l].ffn_gate_inp, &S->ffn_gate_inp);
+    if (!rc && q->in->cfg.mla_rank) { /* the up-projections stay f32, as the engine reads them */
+        aellm_layer *D = &q->out->layers[l];
+        rc = copy_norm(q, &D->w_uk, &S->w_uk);
+        if (!rc) rc = copy_norm(q, &D->w_uv, &S->w_uv);
+        if (!rc) rc = copy_norm(q, &D->rope_pairs, &S->rope_pairs);
+    }
     return rc;
 }
 
@@ -572,12 +589,13 @@ int aellm_quantize_model(aellm_model **out, const aellm_model *in, const aellm_q
     if (rep) memset(rep, 0, sizeof(*rep));
     int rc = check_params(in, p);
     if (rc) return rc;
-    if (in->cfg.mla_rank)
-        return aellm_error_set(AELLM_EINVAL, "quantizing a latent-attention (MLA) model is not "
-                                             "supported yet");
+    if (in->cfg.mla_rank && p->method != AELLM_QUANT_RTN)
+        return aellm_error_set(AELLM_EINVAL,
+                               "%s does not take a latent-attention (MLA) model yet (rtn does)",
+                               aellm_quant_method_name(p->method));
     double t0 = aellm_time_s();
     qrun q = {.in = in, .p = p};
-    q.rep = calloc((size_t)in->cfg.n_layers * AELLM_LINEAR_COUNT + 2, sizeof(*q.rep));
+    q.rep = calloc((size_t)in->cfg.n_layers * (AELLM_LINEAR_COUNT + 1) + 2, sizeof(*q.rep));
     if (!q.rep) return aellm_error_oom("quantize report", 0);
     if ((rc = aellm_model_alloc(&q.out, &in->cfg))) goto done;
     if (in->tokenizer && (rc = aellm_tokenizer_copy(&q.out->tokenizer, in->tokenizer))) goto done;
