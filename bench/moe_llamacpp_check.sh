@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # llama.cpp runs aellm's mixture-of-experts GGUF files as aellm does: the
 # two real models split into experts (aellm convert --moe, routers fitted on
-# TinyStories val from byte 65,536 on), F32 and (BabyLlama, whose expert
-# rows are whole blocks) Q8_0 / Q4_0 by aellm quantize, scored by llama.cpp's
+# TinyStories val from byte 65,536 on), F32 and (BabyLlama 4 x top-2, whose
+# expert rows are whole blocks) Q8_0 / Q4_0 by aellm quantize, scored by llama.cpp's
 # llama-perplexity and by aellm perplexity on the first 64 KiB of the same
 # text, same window, F32 KV cache. Prints a markdown table for bench/README.md.
 #
@@ -25,10 +25,11 @@ echo "llama.cpp: $bin (commit $(git -C "$bin/../.." rev-parse --short HEAD 2>/de
 echo
 echo "| model | experts | file | aellm PPL | llama.cpp PPL | rel. diff |"
 echo "| --- | --- | --- | ---: | ---: | ---: |"
-check() { # name checkpoint tokenizer text ctx types
-    local name=$1 text=$4 ctx=$5 types=$6
-    for layout in 4:2 8:1; do
-        IFS=: read -r E k <<<"$layout"
+check() { # name checkpoint tokenizer text ctx layouts (E:k:types, types comma-separated)
+    local name=$1 text=$4 ctx=$5
+    for layout in $6; do
+        IFS=: read -r E k types <<<"$layout"
+        types=${types//,/ }
         local f=$work/$name-$E-$k
         "$aellm" convert -m "$data/$2" -z "$data/$3" -o "$f-f32.gguf" --moe "$E" --top-k "$k" \
             --router-text "$work/router.txt" >/dev/null 2>&1
@@ -44,5 +45,8 @@ check() { # name checkpoint tokenizer text ctx types
         done
     done
 }
-check stories260K stories260K/stories260K.bin stories260K/tok512.bin "$work/ts64k.txt" 256 f32
-check babyllama babyllama/babyllama-1M.bin babyllama/tok105.bin "$work/ts64k-nonl.txt" 256 "f32 q8_0 q4_0"
+# quantized only where the experts' rows are whole 32-blocks (BabyLlama's 4
+# experts of 96; 8 of 44 are not, and aellm's partial-block types are its own)
+check stories260K stories260K/stories260K.bin stories260K/tok512.bin "$work/ts64k.txt" 256 "4:2:f32 8:1:f32"
+check babyllama babyllama/babyllama-1M.bin babyllama/tok105.bin "$work/ts64k-nonl.txt" 256 \
+    "4:2:f32,q8_0,q4_0 8:1:f32"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The architecture stage's mixture-of-experts layouts on the real models:
 # per layout (E experts x top-k, MoEfication split or upcycled) the
-# parameters a token uses, the share of the FFN's weight bytes a decoded
-# token reads, decode speed over a context-filling prompt + generation,
+# parameters a token uses, the share of the dense FFN's weight bytes a
+# decoded token reads, decode speed against the dense model over a
+# context-filling prompt + generation (timed interleaved: eval --paired),
 # perplexity converted as is (routers fitted on the uptraining text) and
 # after the same uptraining budget, and how evenly the scored text's tokens
 # spread over the experts (busiest expert / mean, averaged over layers; 1 is
@@ -36,7 +37,7 @@ echo "uptraining: $steps steps of 8 x 256 tokens (full fine-tuning with a 0.01 l
 echo "on tinystories_val.txt from byte 65536; routers fitted on its first 8192 tokens; perplexity"
 echo "on its first 64 KiB"
 echo
-echo "| model | layout | active params / token | FFN bytes read / token | decode tok/s | PPL converted | PPL after $steps steps | expert load (max/mean) |"
+echo "| model | layout | active params / token | FFN bytes read / token | decode vs dense (paired) | PPL converted | PPL after $steps steps | expert load (max/mean) |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 row() { # model ctx layout before.json after.json
     python3 - "$@" <<'PY'
@@ -50,9 +51,10 @@ active = ex["active_params"] if ex else b["model"]["shape"]["n_params"]
 # padding), an upcycled model's are E copies of it
 copies = ex["experts"] if ex and b["architecture"]["moe"]["method"] == "upcycle" else 1
 share = "%.1f %%" % (100 * ex["ffn_bytes_per_token"] * copies / ex["ffn_bytes_all_experts"]) if ex else "100 %"
-dec = b["latency"]["n_gen"] / b["latency"]["decode_s"]["median"]
+p = b["latency"].get("paired")
+dec = "%.3f" % (1 / p["ratio_decode"]["median"]) if p else "1"
 load = "%.2f" % a["experts"]["load_max_over_mean"] if a.get("experts") else "-"
-print("| %s | %s | %d | %s | %.0f | %.3f | %.3f | %s |" % (model, layout, active, share, dec,
+print("| %s | %s | %d | %s | %s | %.3f | %.3f | %s |" % (model, layout, active, share, dec,
       b["accuracy"]["value"], a["accuracy"]["value"], load))
 PY
 }
@@ -65,10 +67,10 @@ for model in ${MODELS-stories260K babyllama}; do
     ctx=$("$aellm" info -m "$work/$model.gguf" --json |
         python3 -c "import json,sys; print(json.load(sys.stdin)['metadata']['llama.context_length'])")
     gen=128 prompt=$((ctx - 128))
-    ev() { # config JSON, record file
+    ev() { # config JSON, record file, [--paired]
         echo "$1" >"$work/c.json"
         "$aellm" eval -m "$work/$model.gguf" --task "$work/task.json" --config "$work/c.json" \
-            --db "$work/e.db" -p "$prompt" -n "$gen" --max-reps "$reps" -t "$threads" --json \
+            --db "$work/e.db" -p "$prompt" -n "$gen" --max-reps "$reps" -t "$threads" --json ${3:-} \
             >"$2" 2>"$work/err" || { echo "eval failed: $(tail -2 "$work/err")" >&2; exit 1; }
     }
     ev '{}' "$work/b.json"
@@ -77,7 +79,7 @@ for model in ${MODELS-stories260K babyllama}; do
     for layout in 2:1 2:2 4:1 4:2 8:1 8:2 4:1:upcycle; do
         IFS=: read -r E k method <<<"$layout"
         arch="\"moe_experts\": $E, \"moe_top_k\": $k, \"moe_method\": \"${method:-split}\""
-        ev "{\"architecture\": {$arch}}" "$work/b.json"
+        ev "{\"architecture\": {$arch}}" "$work/b.json" --paired
         ev "{\"architecture\": {$arch, \"uptrain_steps\": $steps}}" "$work/a.json"
         row "$model" "$ctx" "$E x top-$k${method:+ ($method)}" "$work/b.json" "$work/a.json"
     done
