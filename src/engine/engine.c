@@ -102,7 +102,7 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
         e->kr_cache = carve(kb, ko, (size_t)c->n_layers * C * kr * sizeof(float));
         e->c_new = carve(ab, ao, B * r * sizeof(float));
         e->kr_new = carve(ab, ao, B * kr * sizeof(float));
-        e->mla_lat = carve(sb, so, (size_t)e->n_threads * 2 * r * sizeof(float));
+        e->mla_lat = carve(sb, so, (size_t)e->n_threads * c->n_heads * (C + 2 * r) * sizeof(float));
     } else {
         e->k_cache = carve(kb, ko, kv);
         e->v_cache = carve(kb, ko, kv);

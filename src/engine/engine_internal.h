@@ -40,7 +40,8 @@ struct aellm_engine {
     float *lat_cache;      /* (L, C, r) */
     float *kr_cache;       /* (L, n_kv_heads, C, d_rope) */
     float *c_new, *kr_new; /* (B, r), (B, n_kv_heads * d_rope) of the tokens in flight */
-    float *mla_lat;        /* (n_threads, 2, r) decode: a head's latent query and output */
+    float *mla_lat;        /* (n_threads, n_heads, C + 2 r) decode: a group's scores,
+                              latent queries and outputs */
 
     float *x;   /* (B, dim) residual stream */
     float *xb;  /* (B, max(dim, q_dim)) normalised input, then attention output */
@@ -87,8 +88,7 @@ void aellm_mla_rope(const aellm_engine *e, int l, float *v, int heads, int strid
 float *aellm_mla_latent_at(const aellm_engine *e, int l, int pos);
 float *aellm_mla_krope_at(const aellm_engine *e, int l, int g, int pos);
 void aellm_mla_store(aellm_engine *e, int l, int i, int pos);
-void aellm_mla_attend_head(aellm_engine *e, int l, int h, int pos, float *att, float *ql, float *cl,
-                           float *out);
+void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch);
 void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, float *V);
 
 /* ---- For the techniques layer: calibration runs a model layer by layer ---- */

@@ -242,11 +242,11 @@ static void decode_latent_attention(thread_ctx *t, int l, int pos)
         aellm_mla_rope(e, l, e->kr_new, c->n_kv_heads, c->mla_rope_dim, 1, pos);
         aellm_mla_store(e, l, 0, pos);
     }
-    float *att = e->scores + (size_t)t->ith * e->n_batch * e->n_ctx;
-    float *ql = e->mla_lat + (size_t)t->ith * 2 * c->mla_rank, *cl = ql + c->mla_rank;
+    /* this thread's contiguous block of heads, together through the latent */
+    float *scratch =
+        e->mla_lat + (size_t)t->ith * c->n_heads * ((size_t)e->n_ctx + 2 * (size_t)c->mla_rank);
     int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
-    for (int h = h0; h < h1; h++)
-        aellm_mla_attend_head(e, l, h, pos, att, ql, cl, e->xb + (size_t)h * e->head_dim);
+    if (h0 < h1) aellm_mla_attend_heads(e, l, h0, h1, pos, scratch);
 }
 
 static void decode_attention(thread_ctx *t, int l, int pos)

@@ -60,31 +60,39 @@ void aellm_mla_store(aellm_engine *e, int l, int i, int pos)
                (size_t)dr * sizeof(float));
 }
 
-/* Decode: query head h (e->q, roped) over positions 0..pos into out
- * (head_dim); att and ql/cl (r each) are this thread's scratch. */
-void aellm_mla_attend_head(aellm_engine *e, int l, int h, int pos, float *att, float *ql, float *cl,
-                           float *out)
+/* Decode: query heads h0..h1-1 (e->q, roped) over positions 0..pos into
+ * e->xb, head by head: the query into latent space, matrix-vector products
+ * over the cached latent and rotary keys, the attention-weighted latent out
+ * through the value up-projection. (Batching the heads' latent products
+ * into one matrix product, which reads the cache once, ran slower here:
+ * 0.71x against 0.79x of MHA's decode speed at 110M, OpenBLAS packing the
+ * cache on every call.) scratch: pos + 1 scores, then 2 r latents. */
+void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch)
 {
     const aellm_model_config *c = &e->m->cfg;
     const aellm_layer *L = &e->m->layers[l];
     int hd = e->head_dim, dr = c->mla_rope_dim, dn = hd - dr, r = c->mla_rank;
-    int g = h / (c->n_heads / c->n_kv_heads);
-    const float *q = e->q + (size_t)h * hd;
-    const float *Wuk = (const float *)L->w_uk.data + (size_t)g * dn * r;
-    const float *Wuv = (const float *)L->w_uv.data + (size_t)g * hd * r;
-    /* ql = W_uk,g^T q_n */
-    cblas_sgemv(CblasRowMajor, CblasTrans, dn, r, 1.0f, Wuk, r, q + dr, 1, 0.0f, ql, 1);
-    float scale = 1.0f / sqrtf((float)hd);
-    const float *lat = aellm_mla_latent_at(e, l, 0), *kr = aellm_mla_krope_at(e, l, g, 0);
-    for (int t = 0; t <= pos; t++) {
-        float s = cblas_sdot(r, ql, 1, lat + (size_t)t * r, 1);
-        s += cblas_sdot(dr, q, 1, kr + (size_t)t * dr, 1);
-        att[t] = s * scale;
+    int len = pos + 1, per = c->n_heads / c->n_kv_heads;
+    const float *lat = aellm_mla_latent_at(e, l, 0);
+    float *att = scratch, *ql = att + len, *cl = ql + r, scale = 1.0f / sqrtf((float)hd);
+    for (int h = h0; h < h1; h++) {
+        int g = h / per;
+        const float *q = e->q + (size_t)h * hd;
+        if (dn > 0) /* ql = W_uk,g^T q_n / sqrt(hd) */
+            cblas_sgemv(CblasRowMajor, CblasTrans, dn, r, scale,
+                        (const float *)L->w_uk.data + (size_t)g * dn * r, r, q + dr, 1, 0.0f, ql,
+                        1);
+        else
+            memset(ql, 0, (size_t)r * sizeof(float));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, len, r, 1.0f, lat, r, ql, 1, 0.0f, att, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, len, dr, scale, aellm_mla_krope_at(e, l, g, 0), dr,
+                    q, 1, 1.0f, att, 1);
+        aellm_kernel_softmax(att, len);
+        cblas_sgemv(CblasRowMajor, CblasTrans, len, r, 1.0f, lat, r, att, 1, 0.0f, cl, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, hd, r, 1.0f,
+                    (const float *)L->w_uv.data + (size_t)g * hd * r, r, cl, 1, 0.0f,
+                    e->xb + (size_t)h * hd, 1);
     }
-    aellm_kernel_softmax(att, pos + 1);
-    /* cl = sum_t a_t c_t, out = W_uv,g cl */
-    cblas_sgemv(CblasRowMajor, CblasTrans, pos + 1, r, 1.0f, lat, r, att, 1, 0.0f, cl, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, hd, r, 1.0f, Wuv, r, cl, 1, 0.0f, out, 1);
 }
 
 /* Prefill: KV head g's keys and values for positions 0..len-1 as f32 rows
