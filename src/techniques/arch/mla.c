@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "engine/engine_internal.h"
 #include "model/model.h"
+#include "techniques/arch/arch_internal.h"
 #include "techniques/quant/quant_internal.h"
 
 /* LAPACK's SVD (OpenBLAS exports it), column-major. */
@@ -229,27 +230,11 @@ static int joint_svd(const double *M, int m, int dim, int r, float *dkv, float *
     return rc;
 }
 
-static int store_f32(aellm_model *m, aellm_tensor *t, const float *f, int64_t ne0, int64_t ne1)
-{
-    float *dst = aellm_model_own(m, (size_t)(ne0 * ne1) * sizeof(float));
-    if (!dst) return AELLM_ENOMEM;
-    memcpy(dst, f, (size_t)(ne0 * ne1) * sizeof(float));
-    aellm_tensor_set(t, AELLM_DTYPE_F32, ne0, ne1, dst);
-    return 0;
-}
-
 /* W_dkv in wk's type where its rows fit, else f32. */
 static int store_dkv(aellm_model *m, aellm_tensor *t, int type, const float *f, int64_t dim, int r)
 {
-    if (type == AELLM_DTYPE_F32 || !aellm_dtype_row_size(type, dim))
-        return store_f32(m, t, f, dim, r);
-    size_t rb = aellm_dtype_row_size(type, dim);
-    char *dst = aellm_model_own(m, rb * (size_t)r);
-    if (!dst) return AELLM_ENOMEM;
-    for (int i = 0; i < r; i++)
-        aellm_dtype_traits_get(type)->from_float(f + (size_t)i * dim, dst + (size_t)i * rb, dim);
-    aellm_tensor_set(t, type, dim, r, dst);
-    return 0;
+    if (!aellm_dtype_row_size(type, dim)) type = AELLM_DTYPE_F32;
+    return aellm_arch_store(m, t, type, f, dim, r);
 }
 
 static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r, double *kept)
@@ -289,9 +274,11 @@ static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r
     if (!rc) rc = pick_rows(m, &y->wq, &y->wq, qrows, c->n_heads * hd);
     if (!rc) rc = pick_rows(m, &y->wk, &y->wk, krows, nkv * dr);
     if (!rc) rc = store_dkv(m, &y->w_dkv, wk_type, dkv, dim, r);
-    if (!rc) rc = store_f32(m, &y->w_uk, up, r, (int64_t)nkv * dn);
-    if (!rc) rc = store_f32(m, &y->w_uv, up + (size_t)nkv * dn * r, r, (int64_t)nkv * hd);
-    if (!rc) rc = store_f32(m, &y->rope_pairs, pairs_f, pairs, nkv);
+    if (!rc) rc = aellm_arch_store(m, &y->w_uk, AELLM_DTYPE_F32, up, r, (int64_t)nkv * dn);
+    if (!rc)
+        rc = aellm_arch_store(m, &y->w_uv, AELLM_DTYPE_F32, up + (size_t)nkv * dn * r, r,
+                              (int64_t)nkv * hd);
+    if (!rc) rc = aellm_arch_store(m, &y->rope_pairs, AELLM_DTYPE_F32, pairs_f, pairs, nkv);
     if (!rc) memset(&y->wv, 0, sizeof(y->wv));
     free(qrows), free(krows), free(M), free(row), free(dkv), free(up), free(pairs_f);
     return rc;

@@ -18,6 +18,7 @@
 #include "engine/engine_internal.h"
 #include "kernels/moe_route.h"
 #include "model/model.h"
+#include "techniques/arch/arch_internal.h"
 
 void aellm_moe_params_default(aellm_moe_params *p)
 {
@@ -29,27 +30,6 @@ void aellm_moe_params_default(aellm_moe_params *p)
     p->seed = 1;
 }
 
-/* ---- f32 views of a tensor ---- */
-
-static float *to_f32(const aellm_tensor *t)
-{
-    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
-    int64_t n = t->ne[0], padded = aellm_dtype_padded(t->type, n);
-    float *f = malloc((size_t)(t->ne[1] * n) * sizeof(float)), *row = malloc((size_t)padded * 4);
-    if (!f || !row) {
-        free(f);
-        free(row);
-        aellm_error_oom("an f32 copy of an FFN matrix", (size_t)(t->ne[1] * n) * 4);
-        return NULL;
-    }
-    for (int64_t r = 0; r < t->ne[1]; r++) {
-        tr->to_float((const char *)t->data + (size_t)r * t->row_bytes, row, n);
-        memcpy(f + r * n, row, (size_t)n * sizeof(float));
-    }
-    free(row);
-    return f;
-}
-
 /* The type an expert matrix with rows of n is stored in: the source's when
  * its block fits, else f16 for a quantized source (llama.cpp's fallback),
  * f32 for an f32 one. */
@@ -57,25 +37,6 @@ static int expert_type(int src, int64_t n)
 {
     if (src == AELLM_DTYPE_F32) return src;
     return aellm_dtype_row_size(src, n) ? src : AELLM_DTYPE_F16;
-}
-
-/* Stores rows x n floats in `type` in a block the model owns. */
-static int store(aellm_model *m, aellm_tensor *t, int type, const float *f, int64_t n, int64_t rows)
-{
-    const aellm_dtype_traits *tr = aellm_dtype_traits_get(type);
-    size_t rb = aellm_dtype_row_size(type, n);
-    char *dst = aellm_model_own(m, rb * (size_t)rows);
-    if (!dst) return AELLM_ENOMEM;
-    int64_t padded = aellm_dtype_padded(type, n);
-    float *row = calloc((size_t)padded, sizeof(float));
-    if (!row) return aellm_error_oom("a row", (size_t)padded * 4);
-    for (int64_t r = 0; r < rows; r++) {
-        memcpy(row, f + r * n, (size_t)n * sizeof(float));
-        tr->from_float(row, dst + (size_t)r * rb, n);
-    }
-    free(row);
-    aellm_tensor_set(t, type, n, rows, dst);
-    return 0;
 }
 
 /* ---- balanced k-means on the neurons' gate vectors ---- */
@@ -164,7 +125,8 @@ static int split_layer(aellm_model *m, aellm_layer *y, const aellm_moe_params *p
     const aellm_model_config *c = &m->cfg;
     int H = c->hidden_dim, d = c->dim, E = p->n_experts, up = p->method == AELLM_MOE_UPCYCLE;
     int h = aellm_moe_expert_width(H, E, p->method);
-    float *G = to_f32(&y->w_gate), *U = to_f32(&y->w_up), *D = to_f32(&y->w_down);
+    float *G = aellm_arch_f32(&y->w_gate), *U = aellm_arch_f32(&y->w_up),
+          *D = aellm_arch_f32(&y->w_down);
     float *V = malloc((size_t)H * d * sizeof(float)), *C = calloc((size_t)E * d, sizeof(float));
     int *of = malloc((size_t)H * sizeof(int)), *slot = malloc((size_t)E * h * sizeof(int));
     float *g = calloc((size_t)E * h * d, sizeof(float)), *u = calloc((size_t)E * h * d, 4);
@@ -209,10 +171,12 @@ static int split_layer(aellm_model *m, aellm_layer *y, const aellm_moe_params *p
         for (size_t i = 0; i < (size_t)E * d; i++) rand_router[i] = 0.02f * aellm_rng_normal(&r);
         R = rand_router;
     }
-    if (!rc) rc = store(m, &y->w_gate, expert_type(y->w_gate.type, d), g, d, (int64_t)E * h);
-    if (!rc) rc = store(m, &y->w_up, expert_type(y->w_up.type, d), u, d, (int64_t)E * h);
-    if (!rc) rc = store(m, &y->w_down, expert_type(y->w_down.type, h), dn, h, (int64_t)E * d);
-    if (!rc) rc = store(m, &y->ffn_gate_inp, AELLM_DTYPE_F32, R, d, E);
+    if (!rc)
+        rc = aellm_arch_store(m, &y->w_gate, expert_type(y->w_gate.type, d), g, d, (int64_t)E * h);
+    if (!rc) rc = aellm_arch_store(m, &y->w_up, expert_type(y->w_up.type, d), u, d, (int64_t)E * h);
+    if (!rc)
+        rc = aellm_arch_store(m, &y->w_down, expert_type(y->w_down.type, h), dn, h, (int64_t)E * d);
+    if (!rc) rc = aellm_arch_store(m, &y->ffn_gate_inp, AELLM_DTYPE_F32, R, d, E);
     free(G), free(U), free(D), free(V), free(C), free(of), free(slot), free(g), free(u), free(dn);
     free(rand_router);
     return rc;

@@ -15,6 +15,7 @@
 #include "engine/engine_internal.h"
 #include "kernels/moe_route.h"
 #include "model/model.h"
+#include "techniques/arch/arch_internal.h"
 #include "techniques/quant/quant_internal.h"
 
 #define FIT_STEPS 300
@@ -36,17 +37,6 @@ static void capture_hook(void *user, int layer, int linear, const float *x, int 
     c->n += n;
 }
 
-static float *f32_of(const aellm_tensor *t)
-{
-    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
-    int64_t n = t->ne[0];
-    float *f = malloc((size_t)(t->ne[1] * aellm_dtype_padded(t->type, n) + 64) * sizeof(float));
-    if (!f) return aellm_error_oom("an expert matrix", (size_t)(t->ne[1] * n) * 4), NULL;
-    for (int64_t r = 0; r < t->ne[1]; r++)
-        tr->to_float((const char *)t->data + (size_t)r * t->row_bytes, f + r * n, n);
-    return f;
-}
-
 /* target[i] = the expert whose output on row i of X is largest; the first
  * n_keep rows' outputs of every expert go to keep (n_keep, E, dim). */
 static int best_experts(const aellm_model *m, const aellm_layer *y, const float *X, int64_t N,
@@ -54,7 +44,8 @@ static int best_experts(const aellm_model *m, const aellm_layer *y, const float 
 {
     const aellm_model_config *c = &m->cfg;
     int E = c->n_experts, d = c->dim, h = c->hidden_dim;
-    float *G = f32_of(&y->w_gate), *U = f32_of(&y->w_up), *D = f32_of(&y->w_down);
+    float *G = aellm_arch_f32(&y->w_gate), *U = aellm_arch_f32(&y->w_up),
+          *D = aellm_arch_f32(&y->w_down);
     float *A = malloc((size_t)N * h * 4), *B = malloc((size_t)N * h * 4);
     float *Y = malloc((size_t)N * d * 4), *best = malloc((size_t)N * 4);
     int rc = G && U && D && A && B && Y && best ? 0 : aellm_error_oom("router targets", N * h * 8);

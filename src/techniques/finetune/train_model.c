@@ -100,8 +100,8 @@ static int params_alloc(train_params *p, const train_shape *s, int qlora, aellm_
 
 /* ---- from the model ---- */
 
-static int copy_tensor(float *dst, const aellm_tensor *t, int64_t ne0, int64_t ne1,
-                       const char *name)
+/* Whether t is ne1 rows of ne0 in a type training can read. */
+static int check_source(const aellm_tensor *t, int64_t ne0, int64_t ne1, const char *name)
 {
     if (t->ne[0] != ne0 || t->ne[1] != ne1)
         return aellm_error_set(AELLM_ESHAPE, "training: %s is %lld x %lld, expected %lld x %lld",
@@ -110,6 +110,15 @@ static int copy_tensor(float *dst, const aellm_tensor *t, int64_t ne0, int64_t n
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
     if (!tr || !tr->to_float)
         return aellm_error_set(AELLM_EINVAL, "training: %s has a type without a conversion", name);
+    return 0;
+}
+
+static int copy_tensor(float *dst, const aellm_tensor *t, int64_t ne0, int64_t ne1,
+                       const char *name)
+{
+    int rc = check_source(t, ne0, ne1, name);
+    if (rc) return rc;
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
     for (int64_t r = 0; r < ne1; r++)
         tr->to_float((const char *)t->data + (size_t)r * t->row_bytes, dst + r * ne0, ne0);
     return 0;
@@ -143,13 +152,8 @@ static int copy_matrix(const train_shape *s, train_linear *lin, const aellm_tens
 {
     int moe_down = s->E && i == AELLM_LINEAR_W_DOWN;
     int64_t ne0 = moe_down ? s->h : lin->C, ne1 = moe_down ? (int64_t)s->E * s->C : lin->OC;
-    if (t->ne[0] != ne0 || t->ne[1] != ne1)
-        return aellm_error_set(AELLM_ESHAPE, "training: %s is %lld x %lld, expected %lld x %lld",
-                               name, (long long)t->ne[1], (long long)t->ne[0], (long long)ne1,
-                               (long long)ne0);
-    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
-    if (!tr || !tr->to_float)
-        return aellm_error_set(AELLM_EINVAL, "training: %s has a type without a conversion", name);
+    int rc = check_source(t, ne0, ne1, name);
+    if (rc) return rc;
     for (int r = 0; r < lin->OC; r++) {
         if (lin->w) {
             matrix_row(t, moe_down, s->E, s->C, r, (float *)lin->w + (size_t)r * lin->C);
