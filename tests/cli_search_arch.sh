@@ -40,7 +40,7 @@ sqlite3 "$tmp/s.db" "select coalesce(json_extract(record_json, '$.config.archite
 python3 - "$tmp/rows" <<'PY' || fail "records: $(cat "$tmp/rows")"
 import sys
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
-kv_values = {"mha": 320, "gqa": 160, "mqa": 80, "mla": 5 * (16 + 4 * 2)}  # per token, 5 layers
+kv_values = {"mha": 320, "gqa": 160, "mqa": 80, "mla": 5 * (16 + 4 * 8)}  # per token, 5 layers
 by = {}
 for att, weights, kv, tokens, reused, ppl in rows:
     assert int(kv) == kv_values[att], (att, kv)

@@ -365,7 +365,7 @@ int train_model_export(const train_model *tm, const aellm_model *base, aellm_mod
 /* The training forward against the inference engine on the real model, or
  * on it split into E experts (top-K): and the trained model exported back
  * (experts restacked) runs in the engine as the model it came from. */
-static void loss_equals_engine(int E, int K, int mla_rank)
+static void loss_equals_engine(int E, int K, int mla_rank, int rope_dim)
 {
     enum { T = 128 };
     aellm_model *m = NULL, *back = NULL;
@@ -381,7 +381,7 @@ static void loss_equals_engine(int E, int K, int mla_rank)
     if (mla_rank) {
         aellm_mla_params lp;
         aellm_mla_params_default(&lp);
-        lp.rank = mla_rank, lp.rope_dim = 4;
+        lp.rank = mla_rank, lp.rope_dim = rope_dim;
         aellm_mla_report rep;
         assert_int_equal(aellm_model_to_mla(m, &lp, &rep), 0);
     }
@@ -433,11 +433,12 @@ static void loss_equals_engine(int E, int K, int mla_rank)
 static void test_loss_equals_engine(void **state)
 {
     (void)state;
-    loss_equals_engine(0, 0, 0);
-    loss_equals_engine(4, 2, 0);
-    loss_equals_engine(8, 1, 0);
-    loss_equals_engine(0, 0, 16);
-    loss_equals_engine(4, 2, 32);
+    loss_equals_engine(0, 0, 0, 0);
+    loss_equals_engine(4, 2, 0, 0);
+    loss_equals_engine(8, 1, 0, 0);
+    loss_equals_engine(0, 0, 16, 4);
+    loss_equals_engine(4, 2, 32, 4);
+    loss_equals_engine(0, 0, 16, 8); /* every pair rotary: no position-free keys */
 }
 
 /* ---- the methods on the model ---- */

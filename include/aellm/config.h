@@ -49,7 +49,7 @@ typedef struct {
     int arch_moe_top_k;           /* experts per token (1) */
     char arch_moe_method[8];      /* "split" (MoEfication, default) or "upcycle" */
     int arch_mla_rank;            /* mla: latent values per token (0: a quarter of full) */
-    int arch_mla_rope_dim;        /* mla: rotary dims per KV head (0: head_dim / 4, >= 2) */
+    int arch_mla_rope_dim;        /* mla: rotary dims per KV head (0: aellm_mla_default_rope_dim) */
     /* inference stage */
     char weights[32]; /* "" = keep the model's weights; else as aellm_quant_type_resolve */
     int weight_type;  /* resolved dtype, -1 when weights is "" */

@@ -103,7 +103,7 @@ int cmd_convert(int argc, char **argv)
         {"mla-rank", 0, OPT_INT, &mla.rank,
          "make the attention latent (MLA) with this many values per token"},
         {"mla-rope-dim", 0, OPT_INT, &mla.rope_dim,
-         "rotary dims kept per KV head with --mla-rank (default head_dim / 4)"},
+         "rotary dims kept per KV head with --mla-rank (default head_dim / 4, at least 8)"},
         {"mla-calib", 0, OPT_STR, &mla.calib,
          "text to choose the rotary pairs on (default: by weight norms)"},
         {"json", 0, OPT_FLAG, &json, "print a JSON summary"},

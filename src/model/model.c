@@ -372,10 +372,12 @@ static size_t layer_tensors(const aellm_model_config *c, aellm_layer *y, layer_t
         {&y->w_down, "ffn_down_exps", h, d, E},
     };
     size_t n = 0;
-    if (r)
-        for (size_t i = 0; i < sizeof(latent) / sizeof(latent[0]); i++) out[n++] = latent[i];
-    else
+    if (r) {
+        for (size_t i = 0; i < sizeof(latent) / sizeof(latent[0]); i++)
+            if (latent[i].ne1) out[n++] = latent[i]; /* every pair rotary: no k_up */
+    } else {
         for (size_t i = 0; i < sizeof(attn) / sizeof(attn[0]); i++) out[n++] = attn[i];
+    }
     if (E)
         for (size_t i = 0; i < sizeof(moe) / sizeof(moe[0]); i++) out[n++] = moe[i];
     else

@@ -57,7 +57,7 @@ int aellm_config_mla_rank(const aellm_config *c, const aellm_model *m)
 int aellm_config_mla_rope_dim(const aellm_config *c, const aellm_model *m)
 {
     int hd = aellm_model_config_get(m)->head_dim;
-    return c->arch_mla_rope_dim ? c->arch_mla_rope_dim : (hd / 4 < 2 ? 2 : (hd / 4) & ~1);
+    return c->arch_mla_rope_dim ? c->arch_mla_rope_dim : aellm_mla_default_rope_dim(hd);
 }
 
 int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m)

@@ -26,6 +26,12 @@ extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int
                     const int *lda, double *s, double *u, const int *ldu, double *vt,
                     const int *ldvt, double *work, const int *lwork, int *info);
 
+int aellm_mla_default_rope_dim(int head_dim)
+{
+    int dr = head_dim / 4 > 8 ? head_dim / 4 : 8;
+    return (dr < head_dim ? dr : head_dim) & ~1;
+}
+
 void aellm_mla_params_default(aellm_mla_params *p)
 {
     memset(p, 0, sizeof(*p));
@@ -274,7 +280,8 @@ static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r
     if (!rc) rc = pick_rows(m, &y->wq, &y->wq, qrows, c->n_heads * hd);
     if (!rc) rc = pick_rows(m, &y->wk, &y->wk, krows, nkv * dr);
     if (!rc) rc = store_dkv(m, &y->w_dkv, wk_type, dkv, dim, r);
-    if (!rc) rc = aellm_arch_store(m, &y->w_uk, AELLM_DTYPE_F32, up, r, (int64_t)nkv * dn);
+    if (!rc && dn > 0) /* every pair rotary: no position-free keys */
+        rc = aellm_arch_store(m, &y->w_uk, AELLM_DTYPE_F32, up, r, (int64_t)nkv * dn);
     if (!rc)
         rc = aellm_arch_store(m, &y->w_uv, AELLM_DTYPE_F32, up + (size_t)nkv * dn * r, r,
                               (int64_t)nkv * hd);
@@ -287,7 +294,7 @@ static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r
 int aellm_model_to_mla(aellm_model *m, const aellm_mla_params *p, aellm_mla_report *rep)
 {
     aellm_model_config *c = &m->cfg;
-    int hd = c->head_dim, dr = p->rope_dim ? p->rope_dim : (hd / 4 < 2 ? 2 : hd / 4 & ~1);
+    int hd = c->head_dim, dr = p->rope_dim ? p->rope_dim : aellm_mla_default_rope_dim(hd);
     int full = 2 * c->n_kv_heads * hd, r = p->rank ? p->rank : full / 4;
     memset(rep, 0, sizeof(*rep));
     if (c->mla_rank)

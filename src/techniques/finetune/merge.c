@@ -43,8 +43,9 @@ static int export_latent(const train_model *tm, aellm_model *m, int l)
     const train_shape *s = &tm->s;
     aellm_layer *ly = &m->layers[l];
     int dn = s->hd - s->DR, pairs = s->DR / 2;
-    int rc = copy_into(m, &ly->w_uk, tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R, s->R,
-                       (int64_t)s->NKV * dn);
+    int rc = dn == 0 ? 0 /* every pair rotary: no position-free keys */
+                     : copy_into(m, &ly->w_uk, tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R,
+                                 s->R, (int64_t)s->NKV * dn);
     if (!rc)
         rc = copy_into(m, &ly->w_uv, tm->p.t[TP_W_UV] + (size_t)l * s->NKV * s->hd * s->R, s->R,
                        (int64_t)s->NKV * s->hd);

@@ -172,8 +172,9 @@ static int copy_latent(train_model *tm, const aellm_model *m, int l)
     const train_shape *s = &tm->s;
     const aellm_layer *ly = &m->layers[l];
     int dn = s->hd - s->DR, pairs = s->DR / 2;
-    int rc = copy_tensor(tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R, &ly->w_uk, s->R,
-                         (int64_t)s->NKV * dn, param_names[TP_W_UK]);
+    int rc = dn == 0 ? 0 /* every pair rotary: no position-free keys */
+                     : copy_tensor(tm->p.t[TP_W_UK] + (size_t)l * s->NKV * dn * s->R, &ly->w_uk,
+                                   s->R, (int64_t)s->NKV * dn, param_names[TP_W_UK]);
     if (!rc)
         rc = copy_tensor(tm->p.t[TP_W_UV] + (size_t)l * s->NKV * s->hd * s->R, &ly->w_uv, s->R,
                          (int64_t)s->NKV * s->hd, param_names[TP_W_UV]);
@@ -654,7 +655,9 @@ static void latent_forward(train_model *tm, int l, const float *an, float *q, fl
     const int *idx = tm->rope_idx + (size_t)l * s->NKV * pairs;
     train_linear_forward(LIN(AELLM_LINEAR_WK), tm->kr_s, an, BT, tm->lin_scratch);
     train_linear_forward(LIN(AELLM_LINEAR_WV), lat, an, BT, tm->lin_scratch);
-    train_matmul_forward(tm->kn_s, lat, layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R, s->NKV * dn);
+    if (dn > 0)
+        train_matmul_forward(tm->kn_s, lat, layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R,
+                             s->NKV * dn);
     train_matmul_forward(v, lat, layer_of(&tm->p, TP_W_UV, l, s->L), BT, s->R, s->NKV * s->hd);
     train_mla_rope_forward(q, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NH, s->hd,
                            s->NH / s->NKV, pairs, s->hd / 2);
@@ -769,8 +772,9 @@ static void latent_backward(train_model *tm, int l, const float *an)
     train_mla_rope_backward(tm->kr_s, tm->rope_cos, tm->rope_sin, idx, s->B, s->T, s->NKV, s->DR, 1,
                             pairs, s->hd / 2);
     zero(tm->d_lat, (size_t)BT * s->R);
-    train_matmul_backward(tm->d_lat, layer_of(&tm->g, TP_W_UK, l, s->L), tm->kn_s, lat,
-                          layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R, s->NKV * dn);
+    if (dn > 0)
+        train_matmul_backward(tm->d_lat, layer_of(&tm->g, TP_W_UK, l, s->L), tm->kn_s, lat,
+                              layer_of(&tm->p, TP_W_UK, l, s->L), BT, s->R, s->NKV * dn);
     train_matmul_backward(tm->d_lat, layer_of(&tm->g, TP_W_UV, l, s->L), tm->d_v, lat,
                           layer_of(&tm->p, TP_W_UV, l, s->L), BT, s->R, s->NKV * s->hd);
     train_linear_backward(LIN(AELLM_LINEAR_WK), tm->d_norm, tm->kr_s, an, BT, tm->lin_scratch);
