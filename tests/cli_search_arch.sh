@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aellm search over a space where the architecture stage applies: every
 # attention variant (mha, gqa, mqa, mla at rank 16), then every expert layout
-# of a small space (dense, 4 experts top-1 and top-2, with and without GQA),
+# of a small space over all three stages (dense, 4 experts top-1 and top-2,
+# each as is and LoRA-fine-tuned),
 # is measured end to end on
 # the bundled model (converted, uptrained on the task's "train" file,
 # quantized where the point says so, scored, timed); each converted model is
@@ -56,19 +57,23 @@ cat >"$tmp/moe.json" <<'JSON'
 {"version": 1, "description": "attention x experts",
  "stages": [
   {"name": "architecture", "knobs": [
-    {"name": "attention", "type": "categorical", "options": ["mha", "gqa"], "default": "mha"},
     {"name": "moe_experts", "type": "categorical", "options": [1, 4], "default": 1},
     {"name": "moe_top_k", "type": "categorical", "options": [1, 2], "default": 1,
      "active_when": {"architecture.moe_experts": [4]}}]},
+  {"name": "finetuning", "knobs": [
+    {"name": "method", "type": "categorical", "options": ["none", "lora"], "default": "none"},
+    {"name": "rank", "type": "categorical", "options": [4], "default": 4,
+     "active_when": {"finetuning.method": ["lora"]}}]},
   {"name": "inference", "knobs": [
     {"name": "weights", "type": "categorical", "options": ["f32"], "default": "f32"}]}]}
 JSON
-"$bin" search --space "$tmp/moe.json" --task "$tmp/task.json" --budget 6 --rounds 0 --uptrain-steps 4 \
+"$bin" search --space "$tmp/moe.json" --task "$tmp/task.json" --budget 6 --rounds 0 --uptrain-steps 4 --ft-steps 4 \
     --prompt 16 --gen 4 --max-reps 3 --db "$tmp/m.db" --json >"$tmp/out.json" 2>"$tmp/err" ||
     fail "moe search: $(tail -3 "$tmp/err")"
 sqlite3 "$tmp/m.db" "select coalesce(json_extract(record_json, '$.config.architecture.attention'), 'mha'),
     coalesce(json_extract(record_json, '$.config.architecture.moe_experts'), 1),
     coalesce(json_extract(record_json, '$.config.architecture.moe_top_k'), 0),
+    coalesce(json_extract(record_json, '$.config.finetuning.method'), 'none'),
     coalesce(json_extract(record_json, '$.experts.active_params'), 0),
     coalesce(json_extract(record_json, '$.architecture.moe.router'), '-'),
     coalesce(json_extract(record_json, '$.experts.routed_slots'), 0),
@@ -79,17 +84,18 @@ python3 - "$tmp/rows" <<'PY' || fail "moe records: $(cat "$tmp/rows")"
 import sys, math
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 seen = set()
-for att, E, k, active, router, slots, tokens, params, ppl in rows:
+for att, E, k, ft, active, router, slots, tokens, params, ppl in rows:
     E, k = int(E), int(k)
     assert math.isfinite(float(ppl)), ppl
-    seen.add((att, E, k))
+    seen.add((att, E, k, ft))
     if E == 1:
         continue
     assert 0 < int(float(active)) < int(float(params)), (active, params)  # a token skips experts
     assert router == "fitted", router   # on the task's train file
     assert float(slots) > 0, slots      # the record counts the expert load
     assert int(tokens) > 0, tokens      # uptrained
-want = {(a, 1, 0) for a in ("mha", "gqa")} | {(a, 4, k) for a in ("mha", "gqa") for k in (1, 2)}
+want = {("mha", 1, 0, f) for f in ("none", "lora")} | \
+    {("mha", 4, k, f) for k in (1, 2) for f in ("none", "lora")}
 assert seen == want, (seen, want)
 print("measured:", sorted(seen))
 PY
