@@ -157,6 +157,25 @@ static void gguf_round_trip(void **state)
     aellm_model_free(m);
 }
 
+/* Fewer distinct neurons than experts (a layer's gate rows all zero): the
+ * k-means start takes repeats instead of searching for ever, and the
+ * balanced assignment still fills every expert. */
+static void degenerate_neurons_still_split(void **state)
+{
+    (void)state;
+    aellm_model *m = stories();
+    aellm_tensor *g = &m->layers[0].w_gate;
+    float *zero = aellm_model_own(m, aellm_tensor_bytes(g));
+    assert_non_null(zero);
+    g->data = zero; /* f32: 172 rows of 64 zeros */
+    aellm_moe_params p;
+    aellm_moe_params_default(&p);
+    p.n_experts = 8, p.top_k = 1;
+    assert_int_equal(aellm_model_to_moe(m, &p), 0);
+    assert_int_equal(m->cfg.hidden_dim, 22);
+    aellm_model_free(m);
+}
+
 static void bad_params_are_refused(void **state)
 {
     (void)state;
@@ -236,9 +255,13 @@ static void quantize_takes_experts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(split_is_exact),         cmocka_unit_test(upcycle_is_exact),
-        cmocka_unit_test(top1_is_sparse),         cmocka_unit_test(gguf_round_trip),
-        cmocka_unit_test(bad_params_are_refused), cmocka_unit_test(fitted_routers_agree),
+        cmocka_unit_test(split_is_exact),
+        cmocka_unit_test(upcycle_is_exact),
+        cmocka_unit_test(top1_is_sparse),
+        cmocka_unit_test(gguf_round_trip),
+        cmocka_unit_test(bad_params_are_refused),
+        cmocka_unit_test(fitted_routers_agree),
+        cmocka_unit_test(degenerate_neurons_still_split),
         cmocka_unit_test(quantize_takes_experts),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

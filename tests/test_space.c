@@ -151,8 +151,9 @@ static void rules_and_errors(void **state)
     assert_non_null(strstr(why, "QLoRA"));
     assert_int_equal(point(s, "{\"architecture\": {\"attention\": \"mla\"}}", g), 0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 0);
-    assert_int_equal(point(s, "{\"architecture\": {\"attention\": \"mla\"}, \"inference\": "
-                              "{\"kv_cache\": \"f16\"}}",
+    assert_int_equal(point(s,
+                           "{\"architecture\": {\"attention\": \"mla\"}, \"inference\": "
+                           "{\"kv_cache\": \"f16\"}}",
                            g),
                      0);
     assert_int_equal(aellm_space_violates(s, g, why, sizeof(why)), 1);

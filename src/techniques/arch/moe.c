@@ -70,6 +70,14 @@ static void assign_balanced(pair *pairs, int H, int E, int cap, int *of, int *co
     }
 }
 
+/* Whether v equals one of the first n centroids. */
+static int taken(const float *C, int n, const float *v, int d)
+{
+    for (int f = 0; f < n; f++)
+        if (memcmp(C + (size_t)f * d, v, (size_t)d * sizeof(float)) == 0) return 1;
+    return 0;
+}
+
 /* Clusters the H unit-normalised rows V (H x d) into E groups of at most
  * ceil(H / E): of[n] is neuron n's cluster, C (E x d) the centroids. */
 static int balanced_kmeans(const float *V, int H, int d, int E, int iters, uint64_t seed, int *of,
@@ -87,9 +95,11 @@ static int balanced_kmeans(const float *V, int H, int d, int E, int iters, uint6
     /* start from E distinct neurons drawn at random */
     for (int e = 0; e < E; e++) {
         int pick = (int)(aellm_rng_u64(&r) % (uint64_t)H);
-        for (int f = 0; f < e; f++)
-            if (memcmp(C + (size_t)f * d, V + (size_t)pick * d, (size_t)d * 4) == 0)
-                pick = (pick + 1) % H, f = -1;
+        /* the next neuron unlike the centroids so far; with fewer distinct
+           vectors than experts (zero rows) a repeat is kept, and the balanced
+           assignment still fills every expert */
+        for (int tries = 0; tries < H && taken(C, e, V + (size_t)pick * d, d); tries++)
+            pick = (pick + 1) % H;
         memcpy(C + (size_t)e * d, V + (size_t)pick * d, (size_t)d * sizeof(float));
     }
     for (int it = 0; it < iters; it++) {
