@@ -67,16 +67,15 @@ static void default_space_loads(void **state)
  * architecture stage: attention mha, gqa or mqa times the FFN, dense or 2,
  * 4, 8 experts x top-1, top-2 x split, upcycle (1 + 12 = 13), times all of
  * that; and mla at 5 ranks x the same 13 FFNs over what latent attention
- * takes (rtn only, f32 KV cache, no pooling): 4 unquantized, int8, q8_0, 6
- * int4, nf4 = 13 inference points, 7 of them 4-bit, under none, full, three
- * adapter methods x 24 and qlora x 24. */
+ * takes (f32 KV cache, no pooling): the 39 weight points, 28 of them 4-bit,
+ * under none, full, three adapter methods x 24 and qlora x 24. */
 static void enumeration_matches_hand_count(void **state)
 {
     (void)state;
     aellm_space *s = load_default(), *held = NULL, *both = NULL;
     int inference = 39 * 3 * 4, four_bit = (24 + 4) * 3 * 4;
     int finetuning = 2 * inference + 3 * 24 * inference + 24 * four_bit;
-    int latent = 13, latent_4bit = 7;
+    int latent = 39, latent_4bit = 24 + 4;
     int finetuning_mla = 2 * latent + 3 * 24 * latent + 24 * latent_4bit;
     assert_int_equal(aellm_space_enumerate(s, NULL, NULL),
                      3 * 13 * finetuning + 5 * 13 * finetuning_mla);

@@ -85,6 +85,9 @@ typedef struct {
     int rope_dim;           /* rotary dims kept per KV head, even (0: aellm_mla_default_rope_dim) */
     const char *calib_path; /* text to score the rotary pairs on (NULL: by weight norms) */
     int64_t calib_tokens;   /* tokens of it (default 4096) */
+    int plain_svd;          /* 1: the weights' own SVD even with calib_path (MHA2MLA's);
+                               0: weighted by the text's attention inputs, which minimises
+                               the error of the keys and values the model computes on it */
 } aellm_mla_params;
 
 void aellm_mla_params_default(aellm_mla_params *p);
@@ -99,16 +102,19 @@ typedef struct {
     int rank, rope_dim;
     int64_t calib_tokens;   /* tokens the pairs were scored on (0: weight norms) */
     double svd_energy_kept; /* share of the stacked key/value rows' squared norm the
-                               rank keeps, mean over layers (1 = exact) */
+                               rank keeps (of the keys' and values' on the text when
+                               weighted), mean over layers (1 = exact) */
+    int svd_weighted;       /* 1: the SVD was weighted by the text's inputs */
 } aellm_mla_report;
 
 /* Turns every layer's attention into latent attention in place (model.h
  * describes the layout; MHA2MLA's conversion: the 2-norm rule picks each KV
  * head's rotary pairs, a joint truncated SVD of the position-free key and
- * value rows makes the latent). With rope_dim = head_dim and rank = 2 x KV
- * heads x head_dim the model computes what it did. wq and the rotary rows of
- * wk keep their type (rows are moved, not rounded); the down-projection takes
- * wk's type where its rows fit, the up-projections are f32. */
+ * value rows makes the latent; with calibration text that SVD is weighted by
+ * the attention inputs' second moments, as ASVD / SVD-LLM do). With rope_dim = head_dim and rank =
+ * 2 x KV heads x head_dim the model computes what it did. wq and the rotary rows of wk keep their
+ * type (rows are moved, not rounded); the down-projection takes wk's type where its rows fit, the
+ * up-projections are f32. */
 int aellm_model_to_mla(aellm_model *m, const aellm_mla_params *p, aellm_mla_report *rep);
 
 #ifdef __cplusplus

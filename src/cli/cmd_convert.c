@@ -40,7 +40,7 @@ static int to_moe(aellm_model *m, moe_opts *o)
 }
 
 typedef struct {
-    int rank, rope_dim;
+    int rank, rope_dim, plain_svd;
     const char *calib;
     aellm_mla_report rep;
 } mla_opts;
@@ -52,11 +52,13 @@ static int to_mla(aellm_model *m, mla_opts *o)
     p.rank = o->rank;
     p.rope_dim = o->rope_dim;
     p.calib_path = o->calib;
+    p.plain_svd = o->plain_svd;
     if (aellm_model_to_mla(m, &p, &o->rep)) return cli_fail_last("convert");
     fprintf(stderr,
             "latent attention: rank %d, %d rotary dims per KV head; the SVD keeps %.1f%% "
-            "of the key/value rows' energy\n",
-            o->rep.rank, o->rep.rope_dim, 100 * o->rep.svd_energy_kept);
+            "of the key/value %s energy\n",
+            o->rep.rank, o->rep.rope_dim, 100 * o->rep.svd_energy_kept,
+            o->rep.svd_weighted ? "outputs' (on the text)" : "rows'");
     return 0;
 }
 
@@ -105,7 +107,9 @@ int cmd_convert(int argc, char **argv)
         {"mla-rope-dim", 0, OPT_INT, &mla.rope_dim,
          "rotary dims kept per KV head with --mla-rank (default head_dim / 4, at least 8)"},
         {"mla-calib", 0, OPT_STR, &mla.calib,
-         "text to choose the rotary pairs on (default: by weight norms)"},
+         "text to choose the rotary pairs on and weight the SVD by (default: weight norms)"},
+        {"mla-plain-svd", 0, OPT_FLAG, &mla.plain_svd,
+         "with --mla-calib, the weights' own SVD (MHA2MLA's) rather than the text-weighted one"},
         {"json", 0, OPT_FLAG, &json, "print a JSON summary"},
         {0}};
     cli_command cmd = {"convert", "Writes a model as GGUF (llama.cpp's names and metadata).",
@@ -147,6 +151,7 @@ int cmd_convert(int argc, char **argv)
             cJSON_AddNumberToObject(j, "rope_dim", mla.rep.rope_dim);
             cJSON_AddNumberToObject(j, "calib_tokens", (double)mla.rep.calib_tokens);
             cJSON_AddNumberToObject(j, "svd_energy_kept", mla.rep.svd_energy_kept);
+            cJSON_AddBoolToObject(j, "svd_weighted", mla.rep.svd_weighted);
         }
         cli_print_json(o);
     } else

@@ -103,6 +103,10 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
         e->c_new = carve(ab, ao, B * r * sizeof(float));
         e->kr_new = carve(ab, ao, B * kr * sizeof(float));
         e->mla_lat = carve(sb, so, (size_t)e->n_threads * c->n_heads * (C + 2 * r) * sizeof(float));
+        if (aellm_mla_up_quantized(e->m))
+            e->mla_up = carve(sb, so,
+                              (size_t)e->n_threads * (2 * (size_t)e->head_dim - c->mla_rope_dim) *
+                                  r * sizeof(float));
     } else {
         e->k_cache = carve(kb, ko, kv);
         e->v_cache = carve(kb, ko, kv);

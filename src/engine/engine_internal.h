@@ -14,6 +14,9 @@
  * quantization methods to collect calibration statistics. */
 typedef void (*aellm_linear_hook)(void *user, int layer, int linear, const float *x, int n,
                                   int64_t width);
+/* The id the hook gets for latent attention's latent c (n rows of mla_rank),
+ * the input of the key and value up-projections. */
+#define AELLM_HOOK_LATENT AELLM_LINEAR_COUNT
 
 enum { BLOCK_KV, BLOCK_ACT, BLOCK_SCRATCH, ENGINE_BLOCKS };
 
@@ -42,6 +45,8 @@ struct aellm_engine {
     float *c_new, *kr_new; /* (B, r), (B, n_kv_heads * d_rope) of the tokens in flight */
     float *mla_lat;        /* (n_threads, n_heads, C + 2 r) decode: a group's scores,
                               latent queries and outputs */
+    float *mla_up;         /* (n_threads, (2 head_dim - d_rope) r) one KV head's up-projections
+                              dequantized; NULL when they are stored f32 */
 
     float *x;   /* (B, dim) residual stream */
     float *xb;  /* (B, max(dim, q_dim)) normalised input, then attention output */
@@ -88,7 +93,9 @@ void aellm_mla_rope(const aellm_engine *e, int l, float *v, int heads, int strid
 float *aellm_mla_latent_at(const aellm_engine *e, int l, int pos);
 float *aellm_mla_krope_at(const aellm_engine *e, int l, int g, int pos);
 void aellm_mla_store(aellm_engine *e, int l, int i, int pos);
-void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch);
+int aellm_mla_up_quantized(const aellm_model *m);
+void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch,
+                            float *up);
 void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, float *V);
 
 /* ---- For the techniques layer: calibration runs a model layer by layer ---- */

@@ -246,7 +246,11 @@ static void decode_latent_attention(thread_ctx *t, int l, int pos)
     float *scratch =
         e->mla_lat + (size_t)t->ith * c->n_heads * ((size_t)e->n_ctx + 2 * (size_t)c->mla_rank);
     int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
-    if (h0 < h1) aellm_mla_attend_heads(e, l, h0, h1, pos, scratch);
+    float *up =
+        e->mla_up
+            ? e->mla_up + (size_t)t->ith * (2 * (size_t)e->head_dim - c->mla_rope_dim) * c->mla_rank
+            : NULL;
+    if (h0 < h1) aellm_mla_attend_heads(e, l, h0, h1, pos, scratch, up);
 }
 
 static void decode_attention(thread_ctx *t, int l, int pos)
@@ -439,6 +443,7 @@ static void latent_projections(aellm_engine *e, int l, int n, int pos)
     linear(e, l, AELLM_LINEAR_WQ, e->xb, n, e->q);
     linear(e, l, AELLM_LINEAR_WK, e->xb, n, e->kr_new);
     matmul(e, &L->w_dkv, e->xb, n, e->c_new);
+    if (e->hook) e->hook(e->hook_user, l, AELLM_HOOK_LATENT, e->c_new, n, c->mla_rank);
 #pragma omp parallel for num_threads(e->n_threads)
     for (int i = 0; i < n; i++) {
         aellm_mla_rope(e, l, e->q + (size_t)i * e->q_dim, c->n_heads, e->head_dim, per, pos + i);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "kernels/kernels.h"
 #include "kernels/softmax.h"
 
 /* Rotates the first d_rope values of each of `heads` vectors of `stride`
@@ -60,14 +61,39 @@ void aellm_mla_store(aellm_engine *e, int l, int i, int pos)
                (size_t)dr * sizeof(float));
 }
 
+int aellm_mla_up_quantized(const aellm_model *m)
+{
+    for (int l = 0; m->cfg.mla_rank && l < m->cfg.n_layers; l++)
+        if (m->layers[l].w_uk.type != AELLM_DTYPE_F32 || m->layers[l].w_uv.type != AELLM_DTYPE_F32)
+            return 1;
+    return 0;
+}
+
+/* KV head g's `rows` rows of up-projection w as f32: the tensor itself when
+ * it is f32, else dequantized into buf. The quantized rows are what is read
+ * from memory; the f32 copy (a few hundred KiB at most) stays in cache for
+ * the heads that share it. */
+static const float *up_rows(const aellm_tensor *w, int g, int rows, float *buf)
+{
+    const char *src = (const char *)w->data + (size_t)g * rows * w->row_bytes;
+    if (w->type == AELLM_DTYPE_F32) return (const float *)src;
+    aellm_to_float_fn to_float = aellm_kernel_to_float(w->type);
+    for (int i = 0; i < rows; i++)
+        to_float(src + (size_t)i * w->row_bytes, buf + (size_t)i * w->ne[0], w->ne[0]);
+    return buf;
+}
+
 /* Decode: query heads h0..h1-1 (e->q, roped) over positions 0..pos into
  * e->xb, head by head: the query into latent space, matrix-vector products
  * over the cached latent and rotary keys, the attention-weighted latent out
  * through the value up-projection. (Batching the heads' latent products
  * into one matrix product, which reads the cache once, ran slower here:
  * 0.71x against 0.79x of MHA's decode speed at 110M, OpenBLAS packing the
- * cache on every call.) scratch: pos + 1 scores, then 2 r latents. */
-void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch)
+ * cache on every call.) scratch: pos + 1 scores, then 2 r latents; up:
+ * (2 head_dim - d_rope) r floats for the up-projections when they are stored
+ * quantized (NULL when f32). */
+void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch,
+                            float *up)
 {
     const aellm_model_config *c = &e->m->cfg;
     const aellm_layer *L = &e->m->layers[l];
@@ -75,13 +101,16 @@ void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, flo
     int len = pos + 1, per = c->n_heads / c->n_kv_heads;
     const float *lat = aellm_mla_latent_at(e, l, 0);
     float *att = scratch, *ql = att + len, *cl = ql + r, scale = 1.0f / sqrtf((float)hd);
+    const float *uk = NULL, *uv = NULL;
     for (int h = h0; h < h1; h++) {
         int g = h / per;
         const float *q = e->q + (size_t)h * hd;
+        if (h == h0 || g != (h - 1) / per) { /* the heads of a KV head run back to back */
+            uk = dn > 0 ? up_rows(&L->w_uk, g, dn, up) : NULL;
+            uv = up_rows(&L->w_uv, g, hd, up ? up + (size_t)dn * r : NULL);
+        }
         if (dn > 0) /* ql = W_uk,g^T q_n / sqrt(hd) */
-            cblas_sgemv(CblasRowMajor, CblasTrans, dn, r, scale,
-                        (const float *)L->w_uk.data + (size_t)g * dn * r, r, q + dr, 1, 0.0f, ql,
-                        1);
+            cblas_sgemv(CblasRowMajor, CblasTrans, dn, r, scale, uk, r, q + dr, 1, 0.0f, ql, 1);
         else
             memset(ql, 0, (size_t)r * sizeof(float));
         cblas_sgemv(CblasRowMajor, CblasNoTrans, len, r, 1.0f, lat, r, ql, 1, 0.0f, att, 1);
@@ -89,8 +118,7 @@ void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, flo
                     q, 1, 1.0f, att, 1);
         aellm_kernel_softmax(att, len);
         cblas_sgemv(CblasRowMajor, CblasTrans, len, r, 1.0f, lat, r, att, 1, 0.0f, cl, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, hd, r, 1.0f,
-                    (const float *)L->w_uv.data + (size_t)g * hd * r, r, cl, 1, 0.0f,
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, hd, r, 1.0f, uv, r, cl, 1, 0.0f,
                     e->xb + (size_t)h * hd, 1);
     }
 }
@@ -103,11 +131,12 @@ void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, fl
     const aellm_layer *L = &e->m->layers[l];
     int hd = e->head_dim, dr = c->mla_rope_dim, dn = hd - dr, r = c->mla_rank;
     const float *lat = aellm_mla_latent_at(e, l, 0), *kr = aellm_mla_krope_at(e, l, g, 0);
+    float *up = e->mla_up ? e->mla_up + (size_t)omp_get_thread_num() * (hd + dn) * r : NULL;
     if (dn > 0) /* K[:, dr:] = C W_uk,g^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, dn, r, 1.0f, lat, r,
-                    (const float *)L->w_uk.data + (size_t)g * dn * r, r, 0.0f, K + dr, hd);
+                    up_rows(&L->w_uk, g, dn, up), r, 0.0f, K + dr, hd);
     for (int t = 0; t < len; t++)
         memcpy(K + (size_t)t * hd, kr + (size_t)t * dr, (size_t)dr * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, hd, r, 1.0f, lat, r,
-                (const float *)L->w_uv.data + (size_t)g * hd * r, r, 0.0f, V, hd);
+                up_rows(&L->w_uv, g, hd, up ? up + (size_t)dn * r : NULL), r, 0.0f, V, hd);
 }

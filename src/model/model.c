@@ -396,11 +396,10 @@ static int bind_layer(const aellm_gguf *g, const aellm_model_config *c, aellm_la
         int rc = bind3(g, want[i].t, name, want[i].ne0, want[i].ne1, want[i].ne2);
         if (rc) return rc;
     }
-    /* the router and the latent up-projections are used as f32, like the norms */
+    /* the router and the rotary pair table are used as f32, like the norms */
     const aellm_tensor *f32[] = {c->n_experts ? &y->ffn_gate_inp : NULL,
-                                 c->mla_rank ? &y->w_uk : NULL, c->mla_rank ? &y->w_uv : NULL,
                                  c->mla_rank ? &y->rope_pairs : NULL};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2; i++)
         if (f32[i] && f32[i]->type != AELLM_DTYPE_F32)
             return aellm_error_set(AELLM_EFORMAT, "%s: a tensor of layer %d is %s, not f32",
                                    aellm_gguf_path(g), l,

@@ -515,11 +515,6 @@ static int check_latent_inference(const aellm_config *c, int kv_heads)
     if (to > 0 && to != kv_heads)
         return aellm_error_set(AELLM_EINVAL, "inference.kv_heads: latent attention has no KV "
                                              "heads to pool");
-    if (needs_calibration(c))
-        return aellm_error_set(AELLM_EINVAL,
-                               "inference.method: %s does not take latent attention yet (rtn "
-                               "does)",
-                               aellm_quant_method_name(c->method));
     return 0;
 }
 

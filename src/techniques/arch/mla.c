@@ -9,7 +9,17 @@
  * truncated SVD of the position-free key rows stacked on the value rows,
  *   [W_k,nope ; W_v] ~ (U_r S_r) V_r^T,
  * gives W_dkv = V_r^T (dim -> r) and the up-projections U_r S_r. With every
- * pair rotary and r at the stack's rank the model is unchanged. */
+ * pair rotary and r at the stack's rank the model is unchanged.
+ *
+ * Where calibration text is given the truncation is fitted to what the
+ * model computes on it, not to the weights alone (as ASVD and SVD-LLM do
+ * for weight compression): with the attention inputs' second moment
+ * X^T X = L L^T, minimising ||X (M - M_r)^T|| is the truncated SVD of M L
+ * = U S V^T, so W_dkv = V_r^T L^-1 and the up-projections U_r S_r, then
+ * written in the basis where W_dkv's rows are orthonormal. The inputs are far
+ * from isotropic (RMSNorm's gains, outlier channels), and this keeps the
+ * directions the text uses (bench/mla_svd_table.sh). */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +31,12 @@
 #include "techniques/arch/arch_internal.h"
 #include "techniques/quant/quant_internal.h"
 
-/* LAPACK's SVD (OpenBLAS exports it), column-major. */
+/* LAPACK's Cholesky and SVD (OpenBLAS exports them), column-major. */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
+                    double *work, const int *lwork, int *info);
+extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda,
+                    const double *tau, double *work, const int *lwork, int *info);
 extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
                     const int *lda, double *s, double *u, const int *ldu, double *vt,
                     const int *ldvt, double *work, const int *lwork, int *info);
@@ -46,14 +61,17 @@ typedef struct {
     const aellm_model *m;
     double *q, *k; /* (L, n_heads, hd/2), (L, n_kv, hd/2) */
     int64_t *n;    /* (L) */
+    double *cov;   /* (L, dim, dim) upper triangle of X^T X, the attention inputs' (NULL:
+                      not wanted) */
+    int failed;    /* an allocation in the hook failed: the statistics are partial */
 } pair_norms;
 
-static void add_pair_norms(const aellm_tensor *w, const float *x, int n, int64_t dim, double *acc,
-                           int heads, int half)
+static int add_pair_norms(const aellm_tensor *w, const float *x, int n, int64_t dim, double *acc,
+                          int heads, int half)
 {
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(w->type);
     float *row0 = malloc((size_t)(2 * dim + 64) * sizeof(float)), *row1 = row0 + dim + 32;
-    if (!row0) return;
+    if (!row0) return AELLM_ENOMEM;
     for (int p = 0; p < heads * half; p++) {
         tr->to_float((const char *)w->data + (size_t)(2 * p) * w->row_bytes, row0, dim);
         tr->to_float((const char *)w->data + (size_t)(2 * p + 1) * w->row_bytes, row1, dim);
@@ -66,6 +84,7 @@ static void add_pair_norms(const aellm_tensor *w, const float *x, int n, int64_t
         }
     }
     free(row0);
+    return 0;
 }
 
 static void norm_hook(void *user, int layer, int linear, const float *x, int n, int64_t width)
@@ -75,10 +94,23 @@ static void norm_hook(void *user, int layer, int linear, const float *x, int n, 
     const aellm_model_config *c = &s->m->cfg;
     int half = c->head_dim / 2;
     const aellm_layer *y = &s->m->layers[layer];
-    add_pair_norms(&y->wq, x, n, width, s->q + (size_t)layer * c->n_heads * half, c->n_heads, half);
-    add_pair_norms(&y->wk, x, n, width, s->k + (size_t)layer * c->n_kv_heads * half, c->n_kv_heads,
-                   half);
+    if (add_pair_norms(&y->wq, x, n, width, s->q + (size_t)layer * c->n_heads * half, c->n_heads,
+                       half) ||
+        add_pair_norms(&y->wk, x, n, width, s->k + (size_t)layer * c->n_kv_heads * half,
+                       c->n_kv_heads, half))
+        s->failed = 1;
     s->n[layer] += n;
+    if (s->cov) { /* in double: a sum over thousands of rows */
+        double *xd = malloc((size_t)n * width * sizeof(double));
+        if (!xd) {
+            s->failed = 1;
+            return;
+        }
+        for (int64_t i = 0; i < (int64_t)n * width; i++) xd[i] = x[i];
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)width, n, 1.0, xd, (int)width, 1.0,
+                    s->cov + (size_t)layer * width * width, (int)width);
+        free(xd);
+    }
 }
 
 /* Pair norms over calibration text: sequences of BOS + text through the
@@ -111,6 +143,7 @@ static int calibrated_norms(pair_norms *s, const char *path, int64_t want)
     }
     aellm_engine_free(e);
     free(text), free(ids), free(seq);
+    if (!rc && s->failed) rc = aellm_error_oom("the attention inputs' statistics", 0);
     return rc;
 }
 
@@ -201,10 +234,67 @@ static void row_f32(const aellm_tensor *t, int r, float *out)
                                               t->ne[0]);
 }
 
-/* Joint SVD of M (m x dim, rows: position-free key rows then value rows):
- * dkv (r x dim) = top right singular vectors, up (m x r) = U S. Returns the
- * share of M's squared norm the rank keeps in *kept. */
-static int joint_svd(const double *M, int m, int dim, int r, float *dkv, float *up, double *kept)
+/* The lower factor L (dim x dim, row-major) of C + damp I = L L^T, C the
+ * upper triangle of X^T X: damping 1 % of the mean diagonal (GPTQ's), so
+ * that channels the text never used keep a direction. */
+static int input_factor(double *L, const double *C, int dim)
+{
+    double mean = 0;
+    for (int i = 0; i < dim; i++) mean += C[(size_t)i * dim + i] / dim;
+    for (int i = 0; i < dim; i++)
+        for (int j = 0; j < dim; j++) /* the upper triangle, mirrored */
+            L[(size_t)i * dim + j] = i <= j ? C[(size_t)i * dim + j] : C[(size_t)j * dim + i];
+    for (int i = 0; i < dim; i++) L[(size_t)i * dim + i] += 0.01 * mean + 1e-12;
+    int info = 0;
+    dpotrf_("U", &dim, L, &dim, &info); /* column-major upper = row-major lower */
+    if (info)
+        return aellm_error_set(AELLM_ERROR,
+                               "the attention inputs' second moment is not positive "
+                               "definite (info %d)",
+                               info);
+    for (int i = 0; i < dim; i++)
+        for (int j = i + 1; j < dim; j++) L[(size_t)i * dim + j] = 0;
+    return 0;
+}
+
+/* The latent D (r x dim) with up (m x r) in the basis that makes D's rows
+ * orthonormal (D^T = Q R: D = R^T Q^T, so Q^T and up R^T compute the same
+ * keys and values). The weighted SVD's D = V_r^T L^-1 makes the latent white
+ * but its rows large and uneven, which uptraining took worse. */
+static int orthonormal_latent(double *D, int r, int dim, float *up, int m)
+{
+    int info = 0, lwork = 64 * r;
+    double *tau = malloc((size_t)r * sizeof(double)),
+           *work = malloc((size_t)lwork * sizeof(double));
+    double *R = calloc((size_t)r * r, sizeof(double));
+    float *row = malloc((size_t)r * sizeof(float));
+    if (!tau || !work || !R || !row) {
+        free(tau), free(work), free(R), free(row);
+        return aellm_error_oom("a QR factorisation", (size_t)r * r * 8);
+    }
+    dgeqrf_(&dim, &r, D, &dim, tau, work, &lwork, &info); /* row-major D is column-major D^T */
+    for (int i = 0; !info && i < r; i++)
+        for (int j = i; j < r; j++) R[(size_t)i * r + j] = D[(size_t)j * dim + i];
+    if (!info) dorgqr_(&dim, &r, &r, D, &dim, tau, work, &lwork, &info);
+    for (int a = 0; !info && a < m; a++) {
+        float *u = up + (size_t)a * r;
+        for (int i = 0; i < r; i++) {
+            double acc = 0;
+            for (int j = i; j < r; j++) acc += (double)u[j] * R[(size_t)i * r + j];
+            row[i] = (float)acc;
+        }
+        memcpy(u, row, (size_t)r * sizeof(float));
+    }
+    free(tau), free(work), free(R), free(row);
+    return info ? aellm_error_set(AELLM_ERROR, "the latent's QR failed (info %d)", info) : 0;
+}
+
+/* Joint SVD of M (m x dim, rows: position-free key rows then value rows),
+ * or of M L with the inputs' factor L (NULL: none): dkv (r x dim) = the top
+ * right singular vectors (times L^-1), up (m x r) = U S. Returns the share
+ * of the squared norm of M (M L) the rank keeps in *kept. */
+static int joint_svd(const double *M, const double *L, int m, int dim, int r, float *dkv, float *up,
+                     double *kept)
 {
     int k = m < dim ? m : dim, lwork = -1, info = 0;
     double *A = malloc((size_t)m * dim * sizeof(double)), *S = malloc((size_t)k * sizeof(double));
@@ -213,7 +303,11 @@ static int joint_svd(const double *M, int m, int dim, int r, float *dkv, float *
     double q;
     int rc = A && S && U && VT ? 0 : aellm_error_oom("an SVD", (size_t)m * dim * 8);
     /* row-major M is column-major M^T (dim x m): M^T = U S VT, so M = VT^T S U^T */
-    if (!rc) memcpy(A, M, (size_t)m * dim * sizeof(double));
+    if (!rc && L)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, dim, dim, 1.0, M, dim, L, dim,
+                    0.0, A, dim);
+    else if (!rc)
+        memcpy(A, M, (size_t)m * dim * sizeof(double));
     if (!rc) dgesvd_("S", "S", &dim, &m, A, &dim, S, U, &dim, VT, &k, &q, &lwork, &info);
     double *work = NULL;
     if (!rc && !info) {
@@ -225,12 +319,16 @@ static int joint_svd(const double *M, int m, int dim, int r, float *dkv, float *
     if (!rc && info) rc = aellm_error_set(AELLM_ERROR, "the SVD did not converge (info %d)", info);
     double all = 0, in = 0;
     for (int j = 0; !rc && j < k; j++) all += S[j] * S[j], in += j < r ? S[j] * S[j] : 0;
-    for (int j = 0; !rc && j < r; j++)
-        for (int c = 0; c < dim; c++)
-            dkv[(size_t)j * dim + c] = j < k ? (float)U[(size_t)j * dim + c] : 0;
+    if (!rc && L) /* right singular vectors V_r^T L^-1, in place (dim x k, k >= r rows) */
+        cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit,
+                    r < k ? r : k, dim, 1.0, L, dim, U, dim);
     for (int i = 0; !rc && i < m; i++)
         for (int j = 0; j < r; j++)
             up[(size_t)i * r + j] = j < k ? (float)(VT[j + (size_t)i * k] * S[j]) : 0;
+    if (!rc && L && r <= k && r <= dim) rc = orthonormal_latent(U, r, dim, up, m);
+    for (int j = 0; !rc && j < r; j++)
+        for (int c = 0; c < dim; c++)
+            dkv[(size_t)j * dim + c] = j < k ? (float)U[(size_t)j * dim + c] : 0;
     *kept = all > 0 ? in / all : 1;
     free(A), free(S), free(U), free(VT), free(work);
     return rc;
@@ -243,7 +341,8 @@ static int store_dkv(aellm_model *m, aellm_tensor *t, int type, const float *f, 
     return aellm_arch_store(m, t, type, f, dim, r);
 }
 
-static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r, double *kept)
+static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r, const double *L,
+                         double *kept)
 {
     const aellm_model_config *c = &m->cfg;
     aellm_layer *y = &m->layers[l];
@@ -275,7 +374,7 @@ static int convert_layer(aellm_model *m, int l, const int *sel, int pairs, int r
         row_f32(&y->wv, v, row);
         for (int j = 0; j < dim; j++) M[((size_t)nkv * dn + v) * dim + j] = row[j];
     }
-    if (!rc) rc = joint_svd(M, mrows, dim, r, dkv, up, kept);
+    if (!rc) rc = joint_svd(M, L, mrows, dim, r, dkv, up, kept);
     int wk_type = y->wk.type;
     if (!rc) rc = pick_rows(m, &y->wq, &y->wq, qrows, c->n_heads * hd);
     if (!rc) rc = pick_rows(m, &y->wk, &y->wk, krows, nkv * dr);
@@ -308,11 +407,19 @@ int aellm_model_to_mla(aellm_model *m, const aellm_mla_params *p, aellm_mla_repo
                                "dim)",
                                r, full);
     if (hd / 2 > 1024) return aellm_error_set(AELLM_EINVAL, "head_dim %d is too wide", hd);
-    pair_norms s = {m, calloc((size_t)c->n_layers * c->n_heads * hd / 2, sizeof(double)),
+    int weighted = p->calib_path && !p->plain_svd;
+    size_t dd = (size_t)c->dim * c->dim;
+    pair_norms s = {m,
+                    calloc((size_t)c->n_layers * c->n_heads * hd / 2, sizeof(double)),
                     calloc((size_t)c->n_layers * c->n_kv_heads * hd / 2, sizeof(double)),
-                    calloc((size_t)c->n_layers, sizeof(int64_t))};
+                    calloc((size_t)c->n_layers, sizeof(int64_t)),
+                    weighted ? calloc((size_t)c->n_layers * dd, sizeof(double)) : NULL,
+                    0};
     int pairs = dr / 2, *sel = malloc((size_t)c->n_kv_heads * pairs * sizeof(int));
-    int rc = s.q && s.k && s.n && sel ? 0 : aellm_error_oom("pair scores", 0);
+    double *L = weighted ? malloc(dd * sizeof(double)) : NULL;
+    int rc = s.q && s.k && s.n && sel && (!weighted || (s.cov && L))
+                 ? 0
+                 : aellm_error_oom("pair scores", weighted ? 16 * dd * c->n_layers : 0);
     if (!rc && p->calib_path) {
         if (!m->tokenizer)
             rc = aellm_error_set(AELLM_EINVAL, "%s: the model has no vocabulary to read it",
@@ -326,11 +433,12 @@ int aellm_model_to_mla(aellm_model *m, const aellm_mla_params *p, aellm_mla_repo
     double kept = 0;
     for (int l = 0; !rc && l < c->n_layers; l++) {
         choose_pairs(&s, l, pairs, sel);
-        rc = convert_layer(m, l, sel, pairs, r, &kept);
+        if (weighted) rc = input_factor(L, s.cov + (size_t)l * dd, c->dim);
+        if (!rc) rc = convert_layer(m, l, sel, pairs, r, L, &kept);
         rep->svd_energy_kept += kept / c->n_layers;
     }
     if (!rc) c->mla_rank = r, c->mla_rope_dim = dr;
-    rep->rank = r, rep->rope_dim = dr;
-    free(s.q), free(s.k), free(s.n), free(sel);
+    rep->rank = r, rep->rope_dim = dr, rep->svd_weighted = weighted;
+    free(s.q), free(s.k), free(s.n), free(s.cov), free(sel), free(L);
     return rc;
 }

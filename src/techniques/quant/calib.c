@@ -111,6 +111,19 @@ static int f32_copy(aellm_model *w, aellm_tensor *dst, const aellm_tensor *src)
     return 0;
 }
 
+aellm_tensor *aellm_quant_slot(const aellm_model_config *c, aellm_layer *L, int i)
+{
+    if (i >= AELLM_LINEAR_COUNT)
+        return !c->mla_rank ? NULL : i == AELLM_QMAT_UK ? &L->w_uk : &L->w_uv;
+    return c->mla_rank && i == AELLM_LINEAR_WV ? &L->w_dkv : aellm_layer_linear(L, i);
+}
+
+const aellm_tensor *aellm_quant_matrix(const aellm_model *m, int l, int i)
+{
+    const aellm_tensor *t = aellm_quant_slot(&m->cfg, &m->layers[l], i);
+    return t && t->data && t->ne[1] > 0 ? t : NULL;
+}
+
 /* Every layer tensor in f32; the embedding and output are borrowed from m
  * (the driver embeds tokens itself and never runs the output). */
 static int working_copy(aellm_model **out, const aellm_model *m)
@@ -127,8 +140,11 @@ static int working_copy(aellm_model **out, const aellm_model *m)
         rc = f32_copy(w, &d->attn_norm, &s->attn_norm);
         if (!rc) rc = f32_copy(w, &d->ffn_norm, &s->ffn_norm);
         if (!rc && m->cfg.n_experts) rc = f32_copy(w, &d->ffn_gate_inp, &s->ffn_gate_inp);
-        for (int i = 0; !rc && i < AELLM_LINEAR_COUNT; i++)
-            rc = f32_copy(w, aellm_layer_linear(d, i), aellm_layer_linear(s, i));
+        if (!rc && m->cfg.mla_rank) rc = f32_copy(w, &d->rope_pairs, &s->rope_pairs);
+        for (int i = 0; !rc && i < AELLM_QMAT_COUNT; i++) {
+            const aellm_tensor *t = aellm_quant_matrix(m, l, i);
+            if (t) rc = f32_copy(w, aellm_quant_slot(&m->cfg, d, i), t);
+        }
     }
     if (rc) return aellm_model_free(w), rc;
     *out = w;
@@ -140,6 +156,7 @@ static int working_copy(aellm_model **out, const aellm_model *m)
 static int input_alloc(aellm_calib_input *in, int64_t width, int64_t rows, int want_h)
 {
     in->width = width;
+    if (width == 0) return 0; /* an input this model has not (the latent without MLA) */
     in->max_sample = rows < MAX_SAMPLE ? rows : MAX_SAMPLE;
     in->stride = (rows + in->max_sample - 1) / in->max_sample;
     in->abs_sum = malloc((size_t)width * sizeof(double));
@@ -164,6 +181,7 @@ static void input_free(aellm_calib_input *in)
 static void input_reset(aellm_calib_input *in)
 {
     size_t w = (size_t)in->width;
+    if (!w) return;
     in->n_rows = in->n_sample = 0;
     memset(in->abs_sum, 0, w * sizeof(double));
     memset(in->max_abs, 0, w * sizeof(float));
@@ -203,6 +221,7 @@ static void input_finish(aellm_calib_input *in)
 {
     int64_t w = in->width;
     double N = in->n_rows > 0 ? (double)in->n_rows : 1.0;
+    if (!w) return;
     for (int64_t j = 0; j < w; j++) in->mean_abs[j] = (float)(in->abs_sum[j] / N);
     if (!in->H) return;
     for (int64_t i = 0; i < w; i++)
@@ -213,7 +232,11 @@ static void input_finish(aellm_calib_input *in)
 }
 
 /* The engine's hook: each input is recorded once, at the first matrix
- * that reads it (wq for q/k/v, w_gate for gate/up). */
+ * that reads it (wq for q/k/v, w_gate for gate/up); the latent comes as
+ * AELLM_HOOK_LATENT, the id of w_uk, its first reader. */
+_Static_assert((int)AELLM_HOOK_LATENT == (int)AELLM_QMAT_UK,
+               "the latent's hook id is its first reader's");
+
 static void hook(void *user, int layer, int linear, const float *x, int n, int64_t width)
 {
     (void)layer;
@@ -263,7 +286,8 @@ static int calib_buffers(aellm_calib *c, const aellm_model *m, int want_h)
 {
     const aellm_model_config *cfg = &m->cfg;
     int64_t rows = (int64_t)c->n_seq * c->ctx, q_dim = (int64_t)cfg->n_heads * cfg->head_dim;
-    int64_t widths[AELLM_IN_COUNT] = {cfg->dim, q_dim, cfg->dim, cfg->hidden_dim}, wmax = 0;
+    int64_t widths[AELLM_IN_COUNT] = {cfg->dim, q_dim, cfg->dim, cfg->hidden_dim, cfg->mla_rank};
+    int64_t wmax = 0;
     int rc = 0;
     for (int i = 0; !rc && i < AELLM_IN_COUNT; i++) {
         rc = input_alloc(&c->in[i], widths[i], rows, want_h);

@@ -134,15 +134,28 @@ void aellm_smoothquant_scales(float *s, const aellm_scale_group *g, float alpha)
 
 /* ---- calib.c: running the model layer by layer ---- */
 
-/* The four distinct inputs of a layer's matrices. */
-enum { AELLM_IN_ATTN, AELLM_IN_WO, AELLM_IN_FFN, AELLM_IN_DOWN, AELLM_IN_COUNT };
+/* The matrices of a layer the quantizer visits: the seven linears (with
+ * latent attention the "v" one is the latent's down-projection w_dkv), then
+ * latent attention's key and value up-projections. AELLM_QMAT_UK is the id
+ * the engine's hook gives the latent (AELLM_HOOK_LATENT). */
+enum { AELLM_QMAT_UK = AELLM_LINEAR_COUNT, AELLM_QMAT_UV, AELLM_QMAT_COUNT };
 
-static inline int aellm_linear_input(int linear)
+/* Where matrix i of layer L lives (NULL: the up-projections of a model
+ * without latent attention); the matrix itself, NULL where the model has
+ * none (also w_uk when every pair is rotary). */
+aellm_tensor *aellm_quant_slot(const aellm_model_config *c, aellm_layer *L, int i);
+const aellm_tensor *aellm_quant_matrix(const aellm_model *m, int l, int i);
+
+/* The distinct inputs of a layer's matrices: the normalised input, wo's,
+ * the FFN's, w_down's, and the latent c (MLA). */
+enum { AELLM_IN_ATTN, AELLM_IN_WO, AELLM_IN_FFN, AELLM_IN_DOWN, AELLM_IN_LATENT, AELLM_IN_COUNT };
+
+static inline int aellm_linear_input(int matrix)
 {
-    static const int in[AELLM_LINEAR_COUNT] = {AELLM_IN_ATTN, AELLM_IN_ATTN, AELLM_IN_ATTN,
-                                               AELLM_IN_WO,   AELLM_IN_FFN,  AELLM_IN_FFN,
-                                               AELLM_IN_DOWN};
-    return in[linear];
+    static const int in[AELLM_QMAT_COUNT] = {AELLM_IN_ATTN, AELLM_IN_ATTN,   AELLM_IN_ATTN,
+                                             AELLM_IN_WO,   AELLM_IN_FFN,    AELLM_IN_FFN,
+                                             AELLM_IN_DOWN, AELLM_IN_LATENT, AELLM_IN_LATENT};
+    return in[matrix];
 }
 
 /* Statistics of one input over all calibration rows of the current layer. */

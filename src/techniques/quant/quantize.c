@@ -136,17 +136,19 @@ typedef struct {
     float alpha[AELLM_IN_COUNT];
 } qrun;
 
-/* Matrix m of a layer; with latent attention the "v" slot is the latent's
- * down-projection (wv is unset). */
-static aellm_tensor *linear_of(const aellm_model *model, int l, int m)
-{
-    const aellm_layer *L = &model->layers[l];
-    if (model->cfg.mla_rank && m == AELLM_LINEAR_WV) return (aellm_tensor *)&L->w_dkv;
-    return aellm_layer_linear(L, m);
-}
+static const char *const linear_names[AELLM_QMAT_COUNT] = {"attn_q",      "attn_k",    "attn_v",
+                                                           "attn_output", "ffn_gate",  "ffn_up",
+                                                           "ffn_down",    "attn_k_up", "attn_v_up"};
 
-static const char *const linear_names[AELLM_LINEAR_COUNT] = {
-    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+/* The GGUF name of matrix m (quant_internal.h's numbering). */
+static void matrix_name(char *out, size_t size, const aellm_model_config *c, int l, int m)
+{
+    snprintf(out, size, "blk.%d.%s%s.weight", l,
+             c->mla_rank && m == AELLM_LINEAR_WV   ? "attn_kv_down"
+             : c->mla_rank && m == AELLM_LINEAR_WK ? "attn_k_rope"
+                                                   : linear_names[m],
+             c->n_experts && m >= AELLM_LINEAR_W_GATE && m <= AELLM_LINEAR_W_DOWN ? "_exps" : "");
+}
 
 static aellm_quant_tensor_report *add_report(qrun *q, const char *name, int type)
 {
@@ -167,10 +169,14 @@ static const float *col_scale(const qrun *q, int m)
 }
 
 /* wv's rows carry 1/s of wo's input (its output feeds wo through attention,
- * which is linear in v); w_up's rows carry 1/s of w_down's. */
+ * which is linear in v); w_up's rows carry 1/s of w_down's. With latent
+ * attention the values come from w_uv, whose rows take wo's 1/s, and w_dkv
+ * (in wv's slot) makes the latent, so its rows take the latent's. */
 static const float *row_scale(const qrun *q, int m)
 {
-    if (m == AELLM_LINEAR_WV) return q->s[AELLM_IN_WO];
+    int mla = q->in->cfg.mla_rank != 0;
+    if (m == AELLM_LINEAR_WV) return q->s[mla ? AELLM_IN_LATENT : AELLM_IN_WO];
+    if (m == AELLM_QMAT_UV) return q->s[AELLM_IN_WO];
     if (m == AELLM_LINEAR_W_UP) return q->s[AELLM_IN_DOWN];
     return NULL;
 }
@@ -185,9 +191,9 @@ static aellm_scale_group scale_group(const qrun *q, int l, int in, const int *ty
                            .X = ci->sample,
                            .S = ci->n_sample,
                            .per_tensor = q->p->fp8_per_tensor};
-    for (int m = 0; m < AELLM_LINEAR_COUNT; m++) {
-        if (aellm_linear_input(m) != in) continue;
-        const aellm_tensor *t = aellm_layer_linear(&q->c->work->layers[l], m);
+    for (int m = 0; m < AELLM_QMAT_COUNT; m++) {
+        const aellm_tensor *t = aellm_quant_matrix(q->c->work, l, m);
+        if (aellm_linear_input(m) != in || !t) continue;
         g.W[g.n_mats] = t->data;
         g.rows[g.n_mats] = t->ne[1];
         g.type[g.n_mats++] = types[m];
@@ -203,6 +209,7 @@ static int find_scales(qrun *q, int l, const int *types)
     const aellm_model_config *cfg = &q->in->cfg;
     for (int in = 0; in < AELLM_IN_COUNT; in++) {
         if (in == AELLM_IN_WO && cfg->n_heads != cfg->n_kv_heads) continue;
+        if (in == AELLM_IN_LATENT && !cfg->mla_rank) continue;
         aellm_scale_group g = scale_group(q, l, in, types);
         q->s[in] = malloc((size_t)g.n * sizeof(float));
         if (!q->s[in]) return aellm_error_oom("scales", (unsigned long long)g.n * 4);
@@ -281,7 +288,8 @@ static int awq_clip(qrun *q, void *dst, const float *Wt, int64_t rows, int64_t n
 
 /* Rounds W' (matrix m, columns scaled by c) with the run's method into dst.
  * AWQ's code clips every linear layer but q and k: their outputs meet in
- * q.k, where a per-matrix output error measures the wrong thing. AWQ also
+ * q.k, where a per-matrix output error measures the wrong thing (so do
+ * latent attention's rotary keys and its key up-projection). AWQ also
  * writes the full-precision weights it goes on with (W', clamped) to fp. */
 static int round_matrix(qrun *q, void *dst, const float *Wt, int64_t rows, int64_t n, int type,
                         int m, const float *c, float *fp)
@@ -291,7 +299,7 @@ static int round_matrix(qrun *q, void *dst, const float *Wt, int64_t rows, int64
     int in = aellm_linear_input(m);
     if (fp) memcpy(fp, Wt, (size_t)(rows * n) * sizeof(float));
     if (p->method == AELLM_QUANT_AWQ && p->awq_clip && tr->grid && q->c && m != AELLM_LINEAR_WQ &&
-        m != AELLM_LINEAR_WK)
+        m != AELLM_LINEAR_WK && m != AELLM_QMAT_UK)
         return awq_clip(q, dst, Wt, rows, n, type, in, c, fp);
     if (p->method != AELLM_QUANT_GPTQ || !tr->grid || !q->c)
         return aellm_quant_rtn(dst, Wt, rows, n, type, p->fp8_per_tensor);
@@ -338,19 +346,15 @@ static void add_scale_note(const qrun *q, aellm_quant_tensor_report *r, int m, c
  * clipped full-precision layer and rounds the whole model at the end. */
 static int quantize_matrix(qrun *q, int l, int m, float *W, int type, const char *note)
 {
-    aellm_tensor *t = linear_of(q->out, l, m);
-    const aellm_tensor *src = linear_of(q->in, l, m);
+    aellm_tensor *t = aellm_quant_slot(&q->out->cfg, &q->out->layers[l], m);
+    const aellm_tensor *src = aellm_quant_matrix(q->in, l, m);
     int64_t n = src->ne[0], rows = src->ne[1];
     size_t bytes = (size_t)(rows * n) * sizeof(float);
     int in = aellm_linear_input(m), keep_fp = q->c && q->p->method == AELLM_QUANT_AWQ;
     const float *cs = q->c ? col_scale(q, m) : NULL, *rs = q->c ? row_scale(q, m) : NULL;
     int64_t period = m == AELLM_LINEAR_W_UP ? q->in->cfg.hidden_dim : rows;
     char name[64];
-    snprintf(name, sizeof(name), "blk.%d.%s%s.weight", l,
-             q->in->cfg.mla_rank && m == AELLM_LINEAR_WV   ? "attn_kv_down"
-             : q->in->cfg.mla_rank && m == AELLM_LINEAR_WK ? "attn_k_rope"
-                                                           : linear_names[m],
-             q->in->cfg.n_experts && m >= AELLM_LINEAR_W_GATE ? "_exps" : "");
+    matrix_name(name, sizeof(name), &q->in->cfg, l, m);
     aellm_quant_tensor_report *r = add_report(q, name, type);
     snprintf(r->note, sizeof(r->note), "%s", note);
     add_scale_note(q, r, m, cs);
@@ -389,31 +393,42 @@ static int copy_norm(qrun *q, aellm_tensor *dst, const aellm_tensor *src)
     return 0;
 }
 
+/* Norms, the router and the rotary pair table, from S (with calibration
+ * the working copy, whose norms carry the folded scales). */
+static int copy_f32_tensors(qrun *q, int l, const aellm_layer *S)
+{
+    aellm_layer *D = &q->out->layers[l];
+    int rc = copy_norm(q, &D->attn_norm, &S->attn_norm);
+    if (!rc) rc = copy_norm(q, &D->ffn_norm, &S->ffn_norm);
+    if (!rc && q->in->cfg.n_experts) rc = copy_norm(q, &D->ffn_gate_inp, &S->ffn_gate_inp);
+    if (!rc && q->in->cfg.mla_rank) rc = copy_norm(q, &D->rope_pairs, &S->rope_pairs);
+    return rc;
+}
+
 static void layer_types(const qrun *q, int l, int *types, char (*notes)[160])
 {
-    for (int m = 0; m < AELLM_LINEAR_COUNT; m++) {
+    for (int m = 0; m < AELLM_QMAT_COUNT; m++) {
+        const aellm_tensor *t = aellm_quant_matrix(q->in, l, m);
         notes[m][0] = '\0';
-        types[m] = pick_type(q->p->type, linear_of(q->in, l, m)->ne[0], notes[m], sizeof(notes[m]));
+        types[m] = t ? pick_type(q->p->type, t->ne[0], notes[m], sizeof(notes[m])) : -1;
     }
 }
 
-/* Calibrated: statistics of this layer's inputs, scales, the seven
- * matrices (written back rounded), folded norms, the next layer's input. */
+/* Calibrated: statistics of this layer's inputs, scales, the matrices
+ * (written back rounded), folded norms, the next layer's input. */
 static int calibrated_layer(qrun *q, int l)
 {
-    int types[AELLM_LINEAR_COUNT], rc = aellm_calib_collect(q->c, l);
-    char notes[AELLM_LINEAR_COUNT][160];
-    aellm_layer *W = &q->c->work->layers[l];
+    int types[AELLM_QMAT_COUNT], rc = aellm_calib_collect(q->c, l);
+    char notes[AELLM_QMAT_COUNT][160];
     layer_types(q, l, types, notes);
     if (!rc && (q->p->method == AELLM_QUANT_AWQ || q->p->method == AELLM_QUANT_SMOOTHQUANT))
         rc = find_scales(q, l, types);
-    for (int m = 0; !rc && m < AELLM_LINEAR_COUNT; m++)
-        rc = quantize_matrix(q, l, m, (float *)aellm_layer_linear(W, m)->data, types[m], notes[m]);
+    for (int m = 0; !rc && m < AELLM_QMAT_COUNT; m++) {
+        const aellm_tensor *W = aellm_quant_matrix(q->c->work, l, m);
+        if (W) rc = quantize_matrix(q, l, m, (float *)W->data, types[m], notes[m]);
+    }
     if (!rc) fold_norms(q, l);
-    if (!rc) rc = copy_norm(q, &q->out->layers[l].attn_norm, &W->attn_norm);
-    if (!rc) rc = copy_norm(q, &q->out->layers[l].ffn_norm, &W->ffn_norm);
-    if (!rc && q->in->cfg.n_experts)
-        rc = copy_norm(q, &q->out->layers[l].ffn_gate_inp, &W->ffn_gate_inp);
+    if (!rc) rc = copy_f32_tensors(q, l, &q->c->work->layers[l]);
     if (!rc) rc = aellm_calib_advance(q->c, l);
     free_layer_state(q);
     return rc;
@@ -422,29 +437,19 @@ static int calibrated_layer(qrun *q, int l)
 /* Without calibration: each matrix from the input model, by RTN. */
 static int plain_layer(qrun *q, int l)
 {
-    int types[AELLM_LINEAR_COUNT], rc = 0;
-    char notes[AELLM_LINEAR_COUNT][160];
-    const aellm_layer *S = &q->in->layers[l];
+    int types[AELLM_QMAT_COUNT], rc = 0;
+    char notes[AELLM_QMAT_COUNT][160];
     layer_types(q, l, types, notes);
-    for (int m = 0; !rc && m < AELLM_LINEAR_COUNT; m++) {
-        const aellm_tensor *t = linear_of(q->in, l, m);
+    for (int m = 0; !rc && m < AELLM_QMAT_COUNT; m++) {
+        const aellm_tensor *t = aellm_quant_matrix(q->in, l, m);
+        if (!t) continue;
         float *W = malloc((size_t)(t->ne[0] * t->ne[1]) * sizeof(float));
         if (!W) return aellm_error_oom("a matrix", (unsigned long long)(t->ne[0] * t->ne[1] * 4));
         aellm_quant_dequant(W, t->data, t->ne[1], t->ne[0], t->type);
         rc = quantize_matrix(q, l, m, W, types[m], notes[m]);
         free(W);
     }
-    if (!rc) rc = copy_norm(q, &q->out->layers[l].attn_norm, &S->attn_norm);
-    if (!rc) rc = copy_norm(q, &q->out->layers[l].ffn_norm, &S->ffn_norm);
-    if (!rc && q->in->cfg.n_experts)
-        rc = copy_norm(q, &q->out->layers[l].ffn_gate_inp, &S->ffn_gate_inp);
-    if (!rc && q->in->cfg.mla_rank) { /* the up-projections stay f32, as the engine reads them */
-        aellm_layer *D = &q->out->layers[l];
-        rc = copy_norm(q, &D->w_uk, &S->w_uk);
-        if (!rc) rc = copy_norm(q, &D->w_uv, &S->w_uv);
-        if (!rc) rc = copy_norm(q, &D->rope_pairs, &S->rope_pairs);
-    }
-    return rc;
+    return rc ? rc : copy_f32_tensors(q, l, &q->in->layers[l]);
 }
 
 /* ---- embedding and output ---- */
@@ -589,13 +594,9 @@ int aellm_quantize_model(aellm_model **out, const aellm_model *in, const aellm_q
     if (rep) memset(rep, 0, sizeof(*rep));
     int rc = check_params(in, p);
     if (rc) return rc;
-    if (in->cfg.mla_rank && p->method != AELLM_QUANT_RTN)
-        return aellm_error_set(AELLM_EINVAL,
-                               "%s does not take a latent-attention (MLA) model yet (rtn does)",
-                               aellm_quant_method_name(p->method));
     double t0 = aellm_time_s();
     qrun q = {.in = in, .p = p};
-    q.rep = calloc((size_t)in->cfg.n_layers * (AELLM_LINEAR_COUNT + 1) + 2, sizeof(*q.rep));
+    q.rep = calloc((size_t)in->cfg.n_layers * (AELLM_QMAT_COUNT + 1) + 2, sizeof(*q.rep));
     if (!q.rep) return aellm_error_oom("quantize report", 0);
     if ((rc = aellm_model_alloc(&q.out, &in->cfg))) goto done;
     if (in->tokenizer && (rc = aellm_tokenizer_copy(&q.out->tokenizer, in->tokenizer))) goto done;
