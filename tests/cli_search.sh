@@ -44,7 +44,7 @@ used=$(field "$tmp/c.json" evaluations); cached=$(field "$tmp/c.json" from_store
 # applicable), the guidelines, no exhaustive above the cap
 run --baselines --exhaustive-max 1 --max-memory 8G >"$tmp/d.txt" 2>"$tmp/d.err" || fail "baselines: $(tail -1 "$tmp/d.err")"
 for row in '^random ' '^default ' '^single-tech ' '^efficientllm ' '^guidelines ' '^exhaustive .*(skipped)' \
-    'MQA: KV heads pooled to one' 'lora: skipped' 'kv_cache: ' 'quantization: ' 'balanced preferences -> 8-bit'; do
+    'MQA: KV heads pooled to one' 'lora: skipped' 'kv_cache: ' 'quantization: ' 'no single preference weighs most -> all four scenarios'; do
     grep -q "$row" "$tmp/d.txt" || fail "baselines output lacks '$row'"
 done
 # and as JSON: seven rows, every evaluation within the store

@@ -2,9 +2,9 @@
  * synth_eval.h: exhaustive search visits each of the 468 valid points once
  * and is skipped above its limit; random search spends exactly the budget;
  * one technique at a time never changes two techniques at once and stays
- * within the budget; the EfficientLLM rules and the guidelines pick what
- * their rules say, stepping back when a measurement breaks the accuracy
- * floor; the scores agree with a direct computation. */
+ * within the budget; the EfficientLLM rules and the AE-LLM paper's
+ * guidelines pick what their rules say (over the inference stage alone and
+ * over all three stages); the scores agree with a direct computation. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,39 +160,113 @@ static void efficientllm_rules(void **state)
     aellm_baseline_free(&b);
 }
 
-static void guidelines_follow_preferences_and_the_floor(void **state)
+/* With every stage applying, MQA is the architecture stage's and the
+ * small model gets LoRA. */
+static void efficientllm_rules_over_all_stages(void **state)
 {
     fixture *f = *state;
+    aellm_space_free(f->space);
+    f->space = full_space();
+    f->y->space = f->sp.space = f->space;
     aellm_baseline b;
-    /* latency weighs most: INT8 with SmoothQuant, one measurement */
-    double lat[4] = {1, 2, 1, 1};
-    memcpy(f->sp.weights, lat, sizeof(lat));
+    assert_int_equal(aellm_baseline_efficientllm(&f->bp, &b), 0);
+    assert_non_null(strstr(b.note, "MQA: MQA attention"));
+    assert_non_null(strstr(b.note, "lora: applied"));
+    const double *g = b.points[0].genes;
+    assert_string_equal(opt(f->space, g, "architecture.attention"), "mqa");
+    assert_string_equal(opt(f->space, g, "finetuning.method"), "lora");
+    assert_string_equal(opt(f->space, g, "inference.weights"), "int4");
+    assert_string_equal(opt(f->space, g, "inference.kv_share"), "1");
+    aellm_baseline_free(&b);
+}
+
+static aellm_baseline guidelines(fixture *f, double acc, double lat, double mem, double energy)
+{
+    double w[4] = {acc, lat, mem, energy};
+    memcpy(f->sp.weights, w, sizeof(w));
+    f->y->calls = 0; /* each call its own run: repeats across them are allowed */
+    aellm_baseline b;
     assert_int_equal(aellm_baseline_guidelines(&f->bp, &b), 0);
+    print_message("  %s\n", b.note);
+    return b;
+}
+
+/* The paper's four scenarios, picked by the heaviest weight or a memory
+ * limit the default breaks; every scenario when no weight is heaviest. */
+static void guidelines_follow_the_scenarios(void **state)
+{
+    fixture *f = *state;
+    aellm_space_free(f->space);
+    aellm_space *s = f->space = full_space();
+    f->y->space = f->sp.space = s;
+
+    aellm_baseline b = guidelines(f, 1, 1, 2, 1); /* memory: INT4 + MQA + LoRA r32 */
     assert_int_equal(b.n_points, 1);
-    assert_string_equal(opt(f->space, b.points[0].genes, "inference.weights"), "int8");
-    assert_string_equal(opt(f->space, b.points[0].genes, "inference.method"), "smoothquant");
+    const double *g = b.points[0].genes;
+    assert_string_equal(opt(s, g, "inference.weights"), "int4");
+    assert_string_equal(opt(s, g, "inference.method"), "awq");
+    assert_string_equal(opt(s, g, "inference.group"), "32");
+    assert_string_equal(opt(s, g, "architecture.attention"), "mqa");
+    assert_string_equal(opt(s, g, "finetuning.method"), "lora");
+    assert_string_equal(opt(s, g, "finetuning.rank"), "32");
     aellm_baseline_free(&b);
 
-    /* memory weighs most and the KV cache is big: 4-bit AWQ, group 32, 8-bit
-       KV shared in pairs; a 1 % accuracy floor then sends it up the ladder
-       (synthetic accuracy: 4-bit -8 %, 8-bit -3 %, 16-bit -0.2 %) */
-    double mem[4] = {1, 1, 2, 1};
-    memcpy(f->sp.weights, mem, sizeof(mem));
-    f->bp.facts.kv_fraction = 0.6;
-    f->bp.min_acc = 0.99 * f->bp.default_obj.v[AELLM_OBJ_ACC];
-    assert_int_equal(aellm_baseline_guidelines(&f->bp, &b), 0);
-    assert_int_equal(b.n_points, 3);
-    const double *g0 = b.points[0].genes;
-    assert_string_equal(opt(f->space, g0, "inference.weights"), "int4");
-    assert_string_equal(opt(f->space, g0, "inference.method"), "awq");
-    assert_string_equal(opt(f->space, g0, "inference.group"), "32");
-    assert_string_equal(opt(f->space, g0, "inference.kv_cache"), "q8_0");
-    assert_string_equal(opt(f->space, g0, "inference.kv_share"), "2");
-    assert_true(b.points[0].violation > 0 && b.points[1].violation > 0);
-    assert_string_equal(opt(f->space, b.points[2].genes, "inference.weights"), "f16");
-    assert_string_equal(opt(f->space, b.points[2].genes, "inference.kv_cache"), "f32");
-    assert_true(b.points[2].violation == 0);
-    assert_non_null(strstr(b.note, "under the accuracy floor"));
+    b = guidelines(f, 1, 2, 1, 1); /* latency: MoE 4 and 8 experts, GQA, W8A8 */
+    assert_int_equal(b.n_points, 2);
+    for (int i = 0; i < 2; i++) {
+        g = b.points[i].genes;
+        assert_string_equal(opt(s, g, "architecture.moe_experts"), i ? "8" : "4");
+        assert_string_equal(opt(s, g, "architecture.attention"), "gqa");
+        assert_string_equal(opt(s, g, "inference.weights"), "int8");
+        assert_string_equal(opt(s, g, "inference.method"), "smoothquant");
+    }
+    aellm_baseline_free(&b);
+
+    b = guidelines(f, 2, 1, 1, 1); /* accuracy: MLA at FP16, RSLoRA r64; full FT < 2B */
+    assert_int_equal(b.n_points, 2);
+    assert_string_equal(opt(s, b.points[0].genes, "finetuning.method"), "rslora");
+    assert_string_equal(opt(s, b.points[0].genes, "finetuning.rank"), "64");
+    assert_string_equal(opt(s, b.points[1].genes, "finetuning.method"), "full");
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(opt(s, b.points[i].genes, "architecture.attention"), "mla");
+        assert_string_equal(opt(s, b.points[i].genes, "inference.weights"), "f16");
+    }
+    aellm_baseline_free(&b);
+    f->bp.facts.n_params = 7e9; /* a 7B model: RSLoRA alone */
+    b = guidelines(f, 2, 1, 1, 1);
+    assert_int_equal(b.n_points, 1);
+    aellm_baseline_free(&b);
+
+    b = guidelines(f, 1, 1, 1, 2); /* energy: INT4 first, with GQA and with MQA */
+    assert_int_equal(b.n_points, 2);
+    assert_string_equal(opt(s, b.points[0].genes, "architecture.attention"), "gqa");
+    assert_string_equal(opt(s, b.points[1].genes, "architecture.attention"), "mqa");
+    assert_string_equal(opt(s, b.points[1].genes, "inference.weights"), "int4");
+    aellm_baseline_free(&b);
+
+    b = guidelines(f, 1, 1, 1, 1); /* no heaviest weight: all four, 6 points at 7B */
+    assert_int_equal(b.n_points, 6);
+    assert_non_null(strstr(b.note, "all four scenarios"));
+    aellm_baseline_free(&b);
+
+    f->sp.max_mem_bytes = 0.5 * f->bp.default_obj.v[AELLM_OBJ_MEM]; /* broken by the default */
+    b = guidelines(f, 1, 2, 1, 1);
+    assert_non_null(strstr(b.note, "memory limit -> memory-constrained"));
+    assert_string_equal(opt(s, b.points[0].genes, "architecture.attention"), "mqa");
+    aellm_baseline_free(&b);
+}
+
+/* With the training stages held (a task without training text) what the
+ * guideline names there is noted and the rest still runs. */
+static void guidelines_note_what_does_not_apply(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b = guidelines(f, 1, 1, 2, 1);
+    assert_int_equal(b.n_points, 1);
+    assert_non_null(strstr(b.note, "architecture.attention = mqa not applicable here"));
+    assert_non_null(strstr(b.note, "finetuning.method = lora not applicable here"));
+    assert_string_equal(opt(f->space, b.points[0].genes, "inference.weights"), "int4");
+    assert_string_equal(opt(f->space, b.points[0].genes, "inference.method"), "awq");
     aellm_baseline_free(&b);
 }
 
@@ -233,8 +307,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(random_spends_the_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(single_technique_changes_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(efficientllm_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(guidelines_follow_preferences_and_the_floor, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(efficientllm_rules_over_all_stages, setup, teardown),
+        cmocka_unit_test_setup_teardown(guidelines_follow_the_scenarios, setup, teardown),
+        cmocka_unit_test_setup_teardown(guidelines_note_what_does_not_apply, setup, teardown),
         cmocka_unit_test(scores_match_a_direct_computation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,24 +69,29 @@ int aellm_baseline_exhaustive(const aellm_baseline_params *p, aellm_baseline *ou
 int aellm_baseline_single_technique(const aellm_baseline_params *p, aellm_baseline *out);
 
 /* The EfficientLLM rules (arXiv 2505.13840, DESIGN.md §3): memory < 50 GB
- * -> MQA; > 100 GB -> MoE; < 3B parameters -> LoRA; > 14B -> RSLoRA; INT4
+ * -> MQA (the architecture stage's, else KV heads pooled post hoc); > 100 GB
+ * -> MoE with 8 experts; < 3B parameters -> LoRA; > 14B -> RSLoRA; INT4
  * when the accuracy drop is < 5 %. A rule whose knob cannot be applied here
- * is noted and skipped; measures the INT4 variant, and the variant without
- * INT4 when the drop is 5 % or more. */
+ * (its stage held, say for want of training text) is noted and skipped;
+ * measures the INT4 variant, and the variant without INT4 when the drop is
+ * 5 % or more. */
 int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *out);
 
-/* Practical guidelines, a stand-in for the AE-LLM paper's §5.6, whose text
- * was not available to us; each line follows a published finding:
- *  - precision from the heaviest preference: memory or energy -> 4-bit
- *    weights with the most accurate calibrated method available (AWQ, else
- *    GPTQ, else RTN), group 32; latency -> INT8 (SmoothQuant W8A8 when it
- *    applies); accuracy -> FP16; balanced -> INT8; a memory limit the
- *    default breaks -> 4-bit;
- *  - KV cache 8-bit when it is >= 25 % of the default's memory, and KV heads
- *    shared in pairs (GQA-style) when >= 50 % and the model has several;
- *  - then check by measurement: under the accuracy floor -> one step up the
- *    precision ladder (4 -> 8 -> 16 -> 32 bits, KV back to full), over the
- *    memory limit -> one step down; at most four evaluations. */
+/* The AE-LLM paper's practical guidelines (arXiv 2603.20492, §5.6), by
+ * scenario:
+ *  - memory-constrained: INT4 weights, MQA attention, LoRA rank 32;
+ *  - latency-critical: MoE with 4-8 experts (both measured), GQA, INT8
+ *    (SmoothQuant W8A8 where it applies);
+ *  - accuracy-critical: MLA attention at FP16, RSLoRA rank 64 (and, below
+ *    2B parameters, where the paper finds it competitive, full fine-tuning);
+ *  - energy: quantization first (INT4) with an efficient attention variant
+ *    (GQA and MQA both measured).
+ * INT4 is the most accurate calibrated method available (AWQ, else GPTQ,
+ * else RTN; group 32). The scenario: a memory limit the default breaks ->
+ * memory-constrained; else the heaviest preference weight (accuracy,
+ * latency, memory, energy); with no single heaviest, every scenario is
+ * measured and the row's utility pick decides. A knob that does not apply
+ * here is noted and left at its default. At most seven evaluations. */
 int aellm_baseline_guidelines(const aellm_baseline_params *p, aellm_baseline *out);
 
 typedef struct {

@@ -339,21 +339,23 @@ int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *
     double *g = default_genes(s), *g4 = default_genes(s);
     if (!g || !g4) return free(g), free(g4), AELLM_ENOMEM;
     note(out, "memory %.1f GB, %.3gB parameters", f->mem_bytes / GB, f->n_params / 1e9);
-    if (f->mem_bytes < 50 * GB)
+    if (f->mem_bytes < 50 * GB) /* the architecture stage's MQA, else post-hoc pooling */
         note(out, "; memory < 50 GB -> MQA: %s",
-             set_option(s, g, "inference.kv_share", NULL, f->n_kv_heads)
+             set_option(s, g, "architecture.attention", "mqa", 0)
+                 ? "MQA attention (converted and uptrained)"
+             : set_option(s, g, "inference.kv_share", NULL, f->n_kv_heads)
                  ? "KV heads pooled to one (post hoc)"
                  : "skipped (no such option here)");
     if (f->mem_bytes > 100 * GB)
         note(out, "; memory > 100 GB -> MoE: %s",
              set_option(s, g, "architecture.moe_experts", NULL, 8)
                  ? "8 experts"
-                 : "skipped (not applicable yet)");
+                 : "skipped (not applicable here)");
     if (f->n_params < 3e9 || f->n_params > 14e9) {
         const char *m = f->n_params < 3e9 ? "lora" : "rslora";
         note(out, "; %s -> %s: %s", f->n_params < 3e9 ? "< 3B parameters" : "> 14B parameters", m,
              set_option(s, g, "finetuning.method", m, 0) ? "applied"
-                                                         : "skipped (not applicable yet)");
+                                                         : "skipped (not applicable here)");
     }
     memcpy(g4, g, (size_t)aellm_space_n_knobs(s) * sizeof(double));
     row r = {.p = p, .b = out, .phase = "efficientllm", .total = 2};
@@ -374,55 +376,97 @@ int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *
     return rc;
 }
 
-/* The guidelines' precision ladder: 4, 8, 16 and 32-bit weights. */
-enum { RUNG_4BIT, RUNG_8BIT, RUNG_16BIT, RUNG_32BIT };
+/* ---- the AE-LLM paper's practical guidelines (§5.6) ---- */
 
+/* A precision a guideline asks for, with the alternatives that realise it,
+ * most preferred first: 4-bit by the most accurate calibrated method the
+ * space and the calibration text allow, 8-bit as W8A8 SmoothQuant where
+ * latency is the point, else weight-only. */
 typedef struct {
     const char *weights, *method; /* method NULL: none */
 } precision;
 
-/* Each rung's alternatives, most preferred first. */
-static int rung_alternatives(int rung, int prefer_w8a8, const precision **out)
+enum { PREC_NONE, PREC_INT4, PREC_INT8, PREC_W8A8, PREC_FP16 };
+
+static int precision_alternatives(int prec, const precision **out)
 {
     static const precision w4[] = {
         {"int4", "awq"}, {"int4", "gptq"}, {"int4", "rtn"}, {"nf4", "rtn"}};
     static const precision w8[] = {{"int8", "smoothquant"}, {"int8", "rtn"}, {"q8_0", "rtn"}};
     static const precision w16[] = {{"f16", NULL}, {"bf16", NULL}};
-    static const precision w32[] = {{"f32", NULL}};
-    switch (rung) {
-    case RUNG_4BIT:
+    switch (prec) {
+    case PREC_INT4:
         return *out = w4, 4;
-    case RUNG_8BIT:
-        return *out = w8 + !prefer_w8a8, 3 - !prefer_w8a8;
-    case RUNG_16BIT:
+    case PREC_W8A8:
+        return *out = w8, 3;
+    case PREC_INT8:
+        return *out = w8 + 1, 2;
+    case PREC_FP16:
         return *out = w16, 2;
     default:
-        return *out = w32, 1;
+        return *out = NULL, 0;
     }
 }
 
-/* The point of a rung: the first alternative that can be measured here,
- * with as much of the KV cache guideline as applies. */
-static int rung_point(const aellm_baseline_params *p, int rung, int prefer_w8a8, int kv_level,
-                      double *g)
-{
-    const aellm_space *s = p->search->space;
-    const precision *alt;
-    int n_alt = rung_alternatives(rung, prefer_w8a8, &alt);
-    for (int kv = kv_level; kv >= 0; kv--)
-        for (int a = 0; a < n_alt; a++) {
-            aellm_space_defaults(s, g);
-            if (!set_option(s, g, "inference.weights", alt[a].weights, 0)) continue;
-            if (alt[a].method && !set_option(s, g, "inference.method", alt[a].method, 0)) continue;
-            set_option(s, g, "inference.group", NULL, 32);
-            if (kv >= 1) set_option(s, g, "inference.kv_cache", "q8_0", 0);
-            if (kv >= 2) set_option(s, g, "inference.kv_share", NULL, 2);
-            if (measurable(p->search, g)) return 1;
-        }
-    return 0;
-}
+typedef struct {
+    const char *knob, *str; /* str NULL: the number num */
+    double num;
+} setting;
 
-static const char *const rung_name[] = {"4-bit", "8-bit", "16-bit", "32-bit"};
+/* One configuration a guideline names. */
+typedef struct {
+    const char *label;
+    setting set[4];
+    int precision;
+} recipe;
+
+/* The scenarios, each with the configurations its guideline names (two
+ * where it names a range or a choice). The paper's rank guidance (16 for 1B
+ * models, 32 for 7B, 64-128 for 70B) is what LoRA rank 32 and RSLoRA rank
+ * 64 stand for; below 2B parameters, where it finds full fine-tuning
+ * competitive, the accuracy scenario measures that too. */
+enum { SCEN_MEMORY, SCEN_LATENCY, SCEN_ACCURACY, SCEN_ENERGY, SCEN_COUNT };
+
+static const char *const scenario_name[SCEN_COUNT] = {"memory-constrained", "latency-critical",
+                                                      "accuracy-critical", "energy"};
+
+static int scenario_recipes(int scen, double n_params, recipe *out)
+{
+    static const recipe memory = {"INT4 + MQA + LoRA r32",
+                                  {{"architecture.attention", "mqa", 0},
+                                   {"finetuning.method", "lora", 0},
+                                   {"finetuning.rank", NULL, 32}},
+                                  PREC_INT4};
+    static const recipe latency[] = {
+        {"MoE 4 experts + GQA + INT8",
+         {{"architecture.moe_experts", NULL, 4}, {"architecture.attention", "gqa", 0}},
+         PREC_W8A8},
+        {"MoE 8 experts + GQA + INT8",
+         {{"architecture.moe_experts", NULL, 8}, {"architecture.attention", "gqa", 0}},
+         PREC_W8A8}};
+    static const recipe accuracy[] = {
+        {"MLA + FP16 + RSLoRA r64",
+         {{"architecture.attention", "mla", 0},
+          {"finetuning.method", "rslora", 0},
+          {"finetuning.rank", NULL, 64}},
+         PREC_FP16},
+        {"MLA + FP16 + full fine-tuning (< 2B parameters)",
+         {{"architecture.attention", "mla", 0}, {"finetuning.method", "full", 0}},
+         PREC_FP16}};
+    static const recipe energy[] = {
+        {"INT4 + GQA", {{"architecture.attention", "gqa", 0}}, PREC_INT4},
+        {"INT4 + MQA", {{"architecture.attention", "mqa", 0}}, PREC_INT4}};
+    switch (scen) {
+    case SCEN_MEMORY:
+        return out[0] = memory, 1;
+    case SCEN_LATENCY:
+        return memcpy(out, latency, sizeof(latency)), 2;
+    case SCEN_ACCURACY:
+        return memcpy(out, accuracy, sizeof(accuracy)), n_params < 2e9 ? 2 : 1;
+    default:
+        return memcpy(out, energy, sizeof(energy)), 2;
+    }
+}
 
 /* The heaviest preference, or -1 when two weigh the same. */
 static int heaviest(const double w[AELLM_OBJ_COUNT])
@@ -437,56 +481,87 @@ static int heaviest(const double w[AELLM_OBJ_COUNT])
     return tie ? -1 : best;
 }
 
+/* The scenario from the constraints and preferences: a memory limit the
+ * default breaks makes it memory-constrained; else the heaviest weight
+ * names it; -1 (every scenario) when no single weight is heaviest. */
+static int pick_scenario(const aellm_baseline_params *p, const char **why)
+{
+    const aellm_search_params *sp = p->search;
+    if (sp->max_mem_bytes > 0 && p->default_obj.v[AELLM_OBJ_MEM] > sp->max_mem_bytes)
+        return *why = "the default breaks the memory limit", SCEN_MEMORY;
+    static const int of_objective[AELLM_OBJ_COUNT] = {[AELLM_OBJ_ACC] = SCEN_ACCURACY,
+                                                      [AELLM_OBJ_LAT] = SCEN_LATENCY,
+                                                      [AELLM_OBJ_MEM] = SCEN_MEMORY,
+                                                      [AELLM_OBJ_ENERGY] = SCEN_ENERGY};
+    static const char *const reason[AELLM_OBJ_COUNT] = {[AELLM_OBJ_ACC] = "accuracy weighs most",
+                                                        [AELLM_OBJ_LAT] = "latency weighs most",
+                                                        [AELLM_OBJ_MEM] = "memory weighs most",
+                                                        [AELLM_OBJ_ENERGY] = "energy weighs most"};
+    int h = heaviest(sp->weights);
+    if (h < 0) return *why = "no single preference weighs most", -1;
+    return *why = reason[h], of_objective[h];
+}
+
+/* g: the recipe's point, its knobs set where they apply here (notes name
+ * the rest); 0 when nothing of it can be measured. */
+static int recipe_point(const aellm_baseline_params *p, const recipe *rc, double *g,
+                        aellm_baseline *out)
+{
+    const aellm_space *s = p->search->space;
+    int n_knobs = aellm_space_n_knobs(s);
+    aellm_space_defaults(s, g);
+    for (int i = 0; i < 4 && rc->set[i].knob; i++)
+        if (!set_option(s, g, rc->set[i].knob, rc->set[i].str, rc->set[i].num)) {
+            if (rc->set[i].str)
+                note(out, " [%s = %s not applicable here]", rc->set[i].knob, rc->set[i].str);
+            else
+                note(out, " [%s = %g not applicable here]", rc->set[i].knob, rc->set[i].num);
+        }
+    const precision *alt;
+    int n_alt = precision_alternatives(rc->precision, &alt);
+    double *base = malloc((size_t)n_knobs * sizeof(double));
+    if (!base) return 0;
+    memcpy(base, g, (size_t)n_knobs * sizeof(double));
+    for (int a = 0; a < n_alt; a++) {
+        memcpy(g, base, (size_t)n_knobs * sizeof(double));
+        if (!set_option(s, g, "inference.weights", alt[a].weights, 0)) continue;
+        if (alt[a].method && !set_option(s, g, "inference.method", alt[a].method, 0)) continue;
+        set_option(s, g, "inference.group", NULL, 32);
+        if (measurable(p->search, g)) {
+            note(out, " [weights %s%s%s]", alt[a].weights, alt[a].method ? " " : "",
+                 alt[a].method ? alt[a].method : "");
+            free(base);
+            return 1;
+        }
+    }
+    memcpy(g, base, (size_t)n_knobs * sizeof(double));
+    free(base);
+    if (n_alt) note(out, " [no such precision measurable here: weights kept]");
+    return measurable(p->search, g);
+}
+
 int aellm_baseline_guidelines(const aellm_baseline_params *p, aellm_baseline *out)
 {
     start(out, "guidelines");
-    const aellm_search_params *sp = p->search;
-    const double *w = sp->weights;
-    int h = heaviest(w), rung = RUNG_8BIT;
-    const char *why = "balanced preferences";
-    if (sp->max_mem_bytes > 0 && p->default_obj.v[AELLM_OBJ_MEM] > sp->max_mem_bytes)
-        rung = RUNG_4BIT, why = "the default breaks the memory limit";
-    else if (h == AELLM_OBJ_MEM || h == AELLM_OBJ_ENERGY)
-        rung = RUNG_4BIT, why = h == AELLM_OBJ_MEM ? "memory weighs most" : "energy weighs most";
-    else if (h == AELLM_OBJ_LAT)
-        why = "latency weighs most";
-    else if (h == AELLM_OBJ_ACC)
-        rung = RUNG_16BIT, why = "accuracy weighs most";
-    int kv = p->facts.kv_fraction >= 0.5 && p->facts.n_kv_heads > 1 ? 2
-             : p->facts.kv_fraction >= 0.25                         ? 1
-                                                                    : 0;
-    note(out, "%s -> %s weights; KV cache %.0f %% of the default's memory -> %s", why,
-         rung_name[rung], 100 * p->facts.kv_fraction,
-         kv == 2   ? "8-bit, heads shared in pairs"
-         : kv == 1 ? "8-bit"
-                   : "kept");
-    double *g = default_genes(sp->space);
+    const char *why;
+    int scen = pick_scenario(p, &why);
+    note(out, "%s -> %s", why,
+         scen >= 0 ? scenario_name[scen] : "all four scenarios, the row's pick by U");
+    double *g = default_genes(p->search->space);
     if (!g) return AELLM_ENOMEM;
-    row r = {.p = p, .b = out, .phase = "guidelines", .total = 4};
-    int rc = 0, at, moved = 0; /* +1 went up for accuracy, -1 down for memory */
-    for (int step = 0; step < 4 && !rc; step++) {
-        if (!rung_point(p, rung, h == AELLM_OBJ_LAT, kv, g)) {
-            note(out, "; %s: nothing applicable", rung_name[rung]);
-            if (rung == RUNG_32BIT) break;
-            rung++;
-            continue;
-        }
-        if ((rc = measure(&r, g, &at))) break;
-        if (at < 0) {
-            note(out, "; %s: the evaluator could not use it", rung_name[rung]);
-            break;
-        }
-        const aellm_objectives *o = &out->points[at].obj;
-        int low_acc = p->min_acc > 0 && o->v[AELLM_OBJ_ACC] < p->min_acc;
-        int over_mem = sp->max_mem_bytes > 0 && o->v[AELLM_OBJ_MEM] > sp->max_mem_bytes;
-        if (low_acc && rung < RUNG_32BIT && moved >= 0) {
-            note(out, "; %s under the accuracy floor -> %s", rung_name[rung], rung_name[rung + 1]);
-            rung++, kv = 0, moved = 1;
-        } else if (over_mem && rung > RUNG_4BIT && moved <= 0) {
-            note(out, "; %s over the memory limit -> %s", rung_name[rung], rung_name[rung - 1]);
-            rung--, moved = -1;
-        } else {
-            break;
+    row r = {.p = p, .b = out, .phase = "guidelines", .total = scen >= 0 ? 2 : 7};
+    int rc = 0;
+    for (int sc = 0; sc < SCEN_COUNT && !rc; sc++) {
+        if (scen >= 0 && sc != scen) continue;
+        recipe rs[2];
+        int n = scenario_recipes(sc, p->facts.n_params, rs);
+        for (int i = 0; i < n && !rc; i++) {
+            note(out, "; %s", rs[i].label);
+            int at = -1;
+            if (!recipe_point(p, &rs[i], g, out))
+                note(out, ": not measurable here");
+            else if (!(rc = measure(&r, g, &at)) && at < 0)
+                note(out, ": the evaluator could not use it");
         }
     }
     free(g);
