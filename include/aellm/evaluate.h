@@ -68,6 +68,17 @@ void aellm_eval_request_default(aellm_eval_request *r);
 int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json,
                    int *cached);
 
+/* Makes the request's model under its configuration as an evaluation does
+ * (the same stages in the same order, reusing the kept outputs of costly
+ * ones from the cache folder) and writes it as GGUF to out_path, through a
+ * temporary file renamed into place. The file records the configuration
+ * (metadata aellm.config, the canonical JSON an evaluation is keyed by) and,
+ * when figures_json is not NULL, what was measured or predicted for it
+ * (aellm.figures). The task (may be NULL) supplies the training text as in
+ * an evaluation; nothing is measured or stored. The KV-cache settings
+ * are a runtime choice: the configuration records them, the file cannot. */
+int aellm_apply(const aellm_eval_request *r, const char *figures_json, const char *out_path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,13 @@ int aellm_model_weight_type(const aellm_model *m);
 /* How the weights were quantized (JSON of the method and options, the
  * file's aellm.quantize key), or NULL. Borrowed. */
 const char *aellm_model_quantize_info(const aellm_model *m);
+/* What made the model, saved with it as GGUF metadata and read back on
+ * loading: the configuration that produced it (aellm.config, canonical
+ * JSON) and what a search or evaluation measured or predicted for it
+ * (aellm.figures, JSON). Either may be NULL (left as it is); copies them. */
+int aellm_model_set_provenance(aellm_model *m, const char *config_json, const char *figures_json);
+const char *aellm_model_config_json(const aellm_model *m);  /* borrowed, may be NULL */
+const char *aellm_model_figures_json(const aellm_model *m); /* borrowed, may be NULL */
 /* Bytes of all weights as stored, and parameter count. */
 size_t aellm_model_weight_bytes(const aellm_model *m);
 int64_t aellm_model_n_params(const aellm_model *m);

@@ -390,3 +390,11 @@ double cli_parse_size(const char *s)
     if (!strcmp(end, "iB") || !strcmp(end, "B")) end += strlen(end);
     return *end ? -1 : v;
 }
+
+void cli_eval_progress(const char *phase, int64_t done, int64_t total, void *user)
+{
+    (void)user;
+    if (!isatty(2)) return;
+    fprintf(stderr, "\r%-9s %lld/%lld   ", phase, (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}

@@ -102,6 +102,9 @@ double cli_parse_size(const char *s);
 
 /* Prints a cJSON document on stdout and frees it. */
 void cli_print_json(cJSON *doc);
+/* An evaluation's progress (aellm_eval_progress_fn) as one updating line,
+ * on a terminal only: a redirected stderr keeps just the errors. */
+void cli_eval_progress(const char *phase, int64_t done, int64_t total, void *user);
 
 /* Reads a whole file; NULL with a message on failure. Caller frees. */
 char *cli_read_file(const char *cmd, const char *path, size_t *len);
@@ -117,6 +120,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_space(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
 #endif

@@ -10,16 +10,6 @@
 #include "aellm/evaluate.h"
 #include "cli/cli.h"
 
-/* Progress on a terminal only: a redirected stderr keeps just the errors,
- * one line each. */
-static void progress(const char *phase, int64_t done, int64_t total, void *user)
-{
-    (void)user;
-    if (!isatty(2)) return;
-    fprintf(stderr, "\r%-9s %lld/%lld   ", phase, (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
-}
-
 static double num(const cJSON *o, const char *path)
 {
     char buf[128];
@@ -198,7 +188,7 @@ int cmd_eval(int argc, char **argv)
     req.force = force;
     req.paired = paired;
     req.energy_sources = !strcmp(energy, "model") ? AELLM_ENERGY_MODEL : 0;
-    req.progress = progress;
+    req.progress = cli_eval_progress;
     if (!no_store && aellm_store_open(&store, db)) {
         cli_fail_last("eval");
         goto done;

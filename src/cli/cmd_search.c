@@ -57,9 +57,10 @@ static void add_finetuning(const evaluator *ev, cJSON *j)
     if (ev->train) cJSON_AddStringToObject(ft, "data", ev->train);
 }
 
-/* The point as an eval configuration, with the calibration text added where
- * the method needs one, and the fine-tuning stage's data and steps. */
-static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
+/* The point as an eval configuration (what `aellm eval` and `aellm apply`
+ * take), with the calibration text added where the method needs one, and
+ * the training stages' data and steps. */
+static cJSON *eval_config_json(const evaluator *ev, const double *genes)
 {
     cJSON *j = aellm_space_to_config(ev->space, genes);
     add_uptraining(ev, j);
@@ -71,6 +72,12 @@ static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
         cJSON_AddStringToObject(cal, "file", ev->calib);
         cJSON_AddNumberToObject(cal, "skip", (double)ev->calib_skip);
     }
+    return j;
+}
+
+static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
+{
+    cJSON *j = eval_config_json(ev, genes);
     int rc = aellm_config_parse(c, j, "search point", NULL);
     cJSON_Delete(j);
     return rc;
@@ -237,6 +244,7 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
         const aellm_search_point *p = &r->points[i];
         cJSON *e = cJSON_CreateObject();
         cJSON_AddItemToObject(e, "config", aellm_space_to_config(s, p->genes));
+        cJSON_AddItemToObject(e, "eval_config", eval_config_json(ev, p->genes));
         cJSON_AddStringToObject(e, "provenance", p->measured ? "measured" : "predicted");
         cJSON_AddBoolToObject(e, "on_front", p->on_front);
         cJSON_AddNumberToObject(e, "acc", p->obj.v[0]);
@@ -318,6 +326,53 @@ static void context_features(const evaluator *ev, double ctx[N_CONTEXT])
 static void surrogate_path(char *out, size_t cap, const char *prefix, int k)
 {
     snprintf(out, cap, "%s.%s.surr", prefix, objective_names[k]);
+}
+
+/* What the search found for a point, for the GGUF that holds its model. */
+static char *figures_json(const aellm_search_result *r, int i, const double w[4],
+                          const evaluator *ev)
+{
+    const aellm_search_point *p = &r->points[i];
+    cJSON *o = cJSON_CreateObject(), *wj = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "by", "aellm search (utility pick)");
+    cJSON_AddStringToObject(o, "task", aellm_task_name(ev->req.task));
+    cJSON_AddStringToObject(o, "provenance", p->measured ? "measured" : "predicted");
+    cJSON *obj = cJSON_AddObjectToObject(o, "objectives");
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+        cJSON_AddNumberToObject(obj, objective_names[k], p->obj.v[k]);
+        cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
+    }
+    cJSON_AddStringToObject(o, "units",
+                            "acc: the task's metric where higher is better, 1/value for "
+                            "perplexity, exp(-KLD) for a KL divergence; latency s per request; "
+                            "memory peak bytes; energy J per request");
+    cJSON_AddItemToObject(o, "weights", wj);
+    cJSON_AddNumberToObject(o, "utility", r->pick_utility);
+    cJSON_AddNumberToObject(o, "efficiency", r->efficiency);
+    cJSON_AddStringToObject(o, "engine", aellm_engine_version());
+    char *t = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return t;
+}
+
+/* The pick's model, made as its evaluation made it (the kept stage outputs
+ * reused) and written with its configuration and figures. */
+static int write_pick(const evaluator *ev, const aellm_search_result *r, const double w[4],
+                      const char *path, int quiet)
+{
+    if (r->pick_index < 0) return cli_fail("search", "no feasible pick to write to %s", path);
+    aellm_config c;
+    if (to_config(ev, r->points[r->pick_index].genes, &c)) return cli_fail_last("search");
+    aellm_eval_request req = ev->req;
+    req.config = &c;
+    req.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
+    char *fig = figures_json(r, r->pick_index, w, ev);
+    if (!fig) return cli_fail("search", "out of memory");
+    int rc = aellm_apply(&req, fig, path);
+    free(fig);
+    if (rc) return cli_fail_last("search");
+    if (!quiet) printf("wrote the pick's model to %s\n", path);
+    return 0;
 }
 
 static int load_surrogates(const char *prefix, aellm_surrogate *out[AELLM_OBJ_COUNT])
@@ -464,7 +519,7 @@ int cmd_search(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = "stories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
-    const char *save_to = NULL, *transfer_from = NULL, *train = NULL;
+    const char *save_to = NULL, *transfer_from = NULL, *train = NULL, *output = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
@@ -522,6 +577,9 @@ int cmd_search(int argc, char **argv)
          "exhaustive search"},
         {"exhaustive-max", 0, OPT_INT, &exhaustive_max,
          "largest space searched exhaustively by --baselines (500)"},
+        {"output", 'o', OPT_STR, &output,
+         "write the utility pick's model as GGUF (converted, fine-tuned and quantized as "
+         "evaluated; metadata aellm.config and aellm.figures)"},
         {"json", 0, OPT_FLAG, &json, "print the result as JSON"},
         {0}};
     cli_command cmd = {
@@ -641,6 +699,7 @@ int cmd_search(int argc, char **argv)
                res.evaluations, ev.cached, ev.failed, hv);
         fflush(stdout);
     }
+    if (!status && output) status = write_pick(&ev, &res, sp.weights, output, json);
     if (!status && baselines) status = run_baselines(&ev, &sp, &res, exhaustive_max, rows, scores);
     if (!status && baselines && !json) print_baselines(rows, scores, N_BASELINE_ROWS);
     if (!status && json) {

@@ -199,7 +199,7 @@ static int identify(eval_state *s)
         return aellm_error_set(AELLM_EINVAL, "%s: the model has no tokenizer (give one)",
                                r->model_path);
     s->cfg = *r->config;
-    const char *train = aellm_task_train_path(r->task);
+    const char *train = r->task ? aellm_task_train_path(r->task) : NULL; /* apply: optional */
     if (aellm_config_finetunes(&s->cfg) && !s->cfg.ft_data[0] && train)
         snprintf(s->cfg.ft_data, sizeof(s->cfg.ft_data), "%s", train);
     int arch_reads = s->cfg.arch_uptrain_steps > 0 ||
@@ -210,7 +210,7 @@ static int identify(eval_state *s)
     if ((rc = aellm_config_check(&s->cfg, s->model))) return rc;
     if ((rc = aellm_hw_detect(&s->hw, 0, r->n_threads))) return rc;
     s->model_json = model_descriptor(s->model, r->model_path);
-    s->task_json = aellm_task_canonical_json(r->task);
+    s->task_json = r->task ? aellm_task_canonical_json(r->task) : strdup("null");
     s->hw_json = aellm_hw_identity_json(&s->hw);
     s->config_json = aellm_config_canonical(&s->cfg, s->model);
     if (!s->model_json || !s->task_json || !s->hw_json || !s->config_json)
@@ -1010,10 +1010,25 @@ static int store_record(eval_state *s, aellm_store *store, const char *text)
     return aellm_store_put(store, &r, NULL);
 }
 
+int aellm_apply(const aellm_eval_request *r, const char *figures_json, const char *out_path)
+{ /* r->task may be NULL: then the configuration names its own texts */
+    eval_state s = {.req = r};
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_threads = r->n_threads;
+    int rc = identify(&s);
+    if (!rc) rc = run_stages(&s, &ep);
+    if (!rc) rc = aellm_model_set_provenance(s.model, s.config_json, figures_json);
+    if (!rc) rc = aellm_model_save_gguf(s.model, out_path, -1);
+    state_free(&s);
+    return rc;
+}
+
 int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json, int *cached)
 {
     *record_json = NULL;
     *cached = 0;
+    if (!r->task) return aellm_error_set(AELLM_EINVAL, "an evaluation needs a task");
     eval_state s = {.req = r};
     int rc = identify(&s);
     if (!rc && store && !r->force) {

@@ -92,6 +92,8 @@ void aellm_model_free(aellm_model *m)
     aellm_mem_account(AELLM_MEM_WEIGHTS, -(long long)m->mapped_bytes);
     free(m->extra);
     free(m->quantize_json);
+    free(m->config_json);
+    free(m->figures_json);
     free(m->layers);
     free(m);
 }
@@ -119,6 +121,32 @@ const char *aellm_model_quantize_info(const aellm_model *m)
 {
     return m->quantize_json;
 }
+static int replace_str(char **dst, const char *src, const char *what)
+{
+    if (!src) return 0;
+    char *d = strdup(src);
+    if (!d) return aellm_error_oom(what, strlen(src));
+    free(*dst);
+    *dst = d;
+    return 0;
+}
+
+int aellm_model_set_provenance(aellm_model *m, const char *config_json, const char *figures_json)
+{
+    int rc = replace_str(&m->config_json, config_json, "aellm.config");
+    return rc ? rc : replace_str(&m->figures_json, figures_json, "aellm.figures");
+}
+
+const char *aellm_model_config_json(const aellm_model *m)
+{
+    return m->config_json;
+}
+
+const char *aellm_model_figures_json(const aellm_model *m)
+{
+    return m->figures_json;
+}
+
 int aellm_model_weight_type(const aellm_model *m)
 {
     return m->layers[0].wq.type;
@@ -459,15 +487,22 @@ static int bind_all(aellm_model *m)
     return rc;
 }
 
-/* How an aellm-quantized file was made, if it says. */
-static int read_quantize_info(aellm_model *m)
+/* An optional string key into *dst. */
+static int read_info(aellm_model *m, const char *key, char **dst)
 {
     const char *s = NULL;
-    int rc = aellm_gguf_get_str(m->gguf, "aellm.quantize", &s);
+    int rc = aellm_gguf_get_str(m->gguf, key, &s);
     if (rc == AELLM_ENOTFOUND) return 0;
-    if (rc) return rc;
-    if (!(m->quantize_json = strdup(s))) return aellm_error_oom("aellm.quantize", strlen(s));
-    return 0;
+    return rc ? rc : replace_str(dst, s, key);
+}
+
+/* How an aellm file was made, where it says: quantization, configuration,
+ * figures. */
+static int read_quantize_info(aellm_model *m)
+{
+    int rc = read_info(m, "aellm.quantize", &m->quantize_json);
+    if (!rc) rc = read_info(m, "aellm.config", &m->config_json);
+    return rc ? rc : read_info(m, "aellm.figures", &m->figures_json);
 }
 
 static int load_gguf(aellm_model **out, const char *path)
@@ -586,6 +621,8 @@ static int set_metadata(aellm_gguf_writer *w, const aellm_model *m, const char *
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.rope.freq_base", c->rope_base);
     if (!rc) rc = aellm_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
     if (!rc && m->quantize_json) rc = aellm_gguf_set_str(w, "aellm.quantize", m->quantize_json);
+    if (!rc && m->config_json) rc = aellm_gguf_set_str(w, "aellm.config", m->config_json);
+    if (!rc && m->figures_json) rc = aellm_gguf_set_str(w, "aellm.figures", m->figures_json);
     if (!rc && m->tokenizer) rc = aellm_tokenizer_write_gguf(m->tokenizer, w);
     return rc;
 }

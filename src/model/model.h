@@ -87,6 +87,8 @@ struct aellm_model {
     void **extra; /* further heap blocks, from aellm_model_own */
     int n_extra;
 
+    char *config_json;   /* owned, may be NULL: the configuration that made it (aellm.config) */
+    char *figures_json;  /* owned, may be NULL: its measured/predicted figures (aellm.figures) */
     char *quantize_json; /* owned, may be NULL: how the weights were quantized,
                             saved as the metadata key aellm.quantize */
 };
