@@ -41,6 +41,18 @@ done
 awk -v a="$(field "$tmp/f32.out" value)" -v b="$(field "$tmp/q8.out" value)" -v c="$(field "$tmp/gptq.out" value)" \
     'BEGIN { exit !(b < a * 1.01 && c > a && c < 2 * a) }' || fail "perplexities out of order"
 
+# EfficientLLM's six metrics in every record: q8_0 moves fewer bytes and
+# compresses the weights (32 / 8.5 on the matrices; the embedding stays f32)
+python3 - "$tmp/f32.out" "$tmp/q8.out" <<'PY' || fail "EfficientLLM metrics"
+import json, sys
+f, q = (json.load(open(p))["efficientllm"] for p in sys.argv[1:3])
+for r in (f, q):
+    for k in ("amu", "pcu", "latency_s", "throughput_tokens_per_s", "energy_j", "compression_rate"):
+        assert isinstance(r[k], (int, float)) and r[k] > 0, (k, r)
+    assert r["amu"] < 1.5 and r["pcu"] < 1.5, r  # utilisation cannot exceed the machine by much
+assert f["compression_rate"] == 1 and 2 < q["compression_rate"] < 3.8, (f, q)  # embedding kept f32
+assert q["bytes_moved"] < f["bytes_moved"] / 2, (f, q)
+PY
 # the same key again: from the store, the same record, nothing run
 started=$(field "$tmp/q8.out" started_at)
 ev q8again '{"inference": {"weights": "q8_0", "method": "rtn"}}'

@@ -636,6 +636,47 @@ static void model_estimate_is_the_formula(void **state)
     assert_int_equal(aellm_energy_meter_new(&m, NULL, AELLM_ENERGY_MODEL), AELLM_EINVAL);
 }
 
+/* EfficientLLM's metrics against the formulas worked by hand: a 2-token
+ * prompt and 3 generated tokens, 100 weight bytes per token, 10 KV bytes per
+ * position, 50 FLOP per token, 4 per position pair. Bytes: the prompt reads
+ * the weights once and writes 2 positions (100 + 20); the generated tokens
+ * read the weights and 3, 4, 5 positions (3 x 100 + 120) = 540. Pairs: 3 in
+ * the prompt, 3 + 4 + 5 after = 15; FLOPs 5 x 50 + 15 x 4 = 310. */
+static void effllm_metrics_by_hand(void **state)
+{
+    (void)state;
+    aellm_effllm_inputs in = {.weight_bytes_per_token = 100,
+                              .kv_bytes_per_position = 10,
+                              .flops_per_token = 50,
+                              .attn_flops_per_pair = 4,
+                              .n_prompt = 2,
+                              .n_gen = 3,
+                              .total_s = 2,
+                              .decode_s = 1,
+                              .joules = 7,
+                              .weight_bytes = 250,
+                              .default_weight_bytes = 1000,
+                              .mem_bw = 27,
+                              .peak_flops = 31,
+                              .peaks_source = "test"};
+    cJSON *j = aellm_effllm_json(&in);
+    assert_non_null(j);
+    double num[8];
+    const char *keys[] = {
+        "bytes_moved",      "flops",    "amu",      "pcu", "throughput_tokens_per_s",
+        "compression_rate", "energy_j", "latency_s"};
+    for (int i = 0; i < 8; i++) num[i] = cJSON_GetObjectItem(j, keys[i])->valuedouble;
+    assert_true(fabs(num[0] - 540) < 1e-9 && fabs(num[1] - 310) < 1e-9);
+    assert_true(fabs(num[2] - 540.0 / 2 / 27) < 1e-12 && fabs(num[3] - 310.0 / 2 / 31) < 1e-12);
+    assert_true(fabs(num[4] - 2.5) < 1e-12 && fabs(num[5] - 4) < 1e-12);
+    assert_true(num[6] == 7 && num[7] == 2);
+    cJSON_Delete(j);
+    in.mem_bw = 0; /* unknown bandwidth: no utilisation, not a made-up one */
+    j = aellm_effllm_json(&in);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "amu")));
+    cJSON_Delete(j);
+}
+
 static void rapl_wrap_around(void **state)
 {
     (void)state;
@@ -745,6 +786,7 @@ int main(void)
         cmocka_unit_test(load_errors_name_the_key),
         cmocka_unit_test(identity_excludes_measurements),
         cmocka_unit_test(model_estimate_is_the_formula),
+        cmocka_unit_test(effllm_metrics_by_hand),
         cmocka_unit_test(rapl_wrap_around),
         cmocka_unit_test(rapl_on_a_fake_tree),
         cmocka_unit_test(this_machine_meter),

@@ -18,6 +18,7 @@
 #include "aellm/train.h" /* aellm_model_apply_lora */
 #include "core/atomic.h"
 #include "core/error.h"
+#include "measure/measure_internal.h"
 #include "engine_version.h" /* generated: AELLM_ENGINE_VERSION */
 #include "core/hash.h"
 #include "core/json.h"
@@ -82,6 +83,9 @@ typedef struct {
     aellm_mem_stats mem;
     size_t rss_peak;
     double started_at, finished_at;
+    double default_weight_bytes; /* the model's before any stage: the compression rate's base */
+    double mem_bw, peak_f32;     /* this machine's, for the utilisation metrics */
+    char peaks_source[160];      /* where they came from */
 } eval_state;
 
 static void state_free(eval_state *s)
@@ -195,6 +199,7 @@ static int identify(eval_state *s)
     int rc;
     if ((rc = identify_model(s))) return rc;
     if ((rc = load_model(r, &s->model))) return rc;
+    s->default_weight_bytes = (double)aellm_model_weight_bytes(s->model);
     if (!aellm_model_tokenizer(s->model))
         return aellm_error_set(AELLM_EINVAL, "%s: the model has no tokenizer (give one)",
                                r->model_path);
@@ -674,7 +679,12 @@ static int measure(eval_state *s)
         s->rss_peak = aellm_mem_process_peak();
     }
     s->finished_at = unix_now();
-    return 0;
+    char dir[4096]; /* after the timing, which a bandwidth run would disturb */
+    aellm_hw_profile m = s->hw;
+    rc = aellm_machine_peaks(&m, cache_dir(r, dir, sizeof(dir)) == 0 ? dir : NULL, s->hw_hash,
+                             r->n_threads, s->peaks_source, sizeof(s->peaks_source));
+    s->mem_bw = m.mem_bw, s->peak_f32 = m.peak_f32;
+    return rc;
 }
 
 /* The default configuration's record under the same protocol: what the
@@ -936,6 +946,28 @@ static void add_stage_reports(cJSON *j, const eval_state *s)
     }
 }
 
+/* EfficientLLM's six metrics of the timed request (measure/efficiency.c). */
+static cJSON *effllm_json(const eval_state *s)
+{
+    const aellm_model_config *c = aellm_model_config_get(s->model);
+    aellm_effllm_inputs in = {.weight_bytes_per_token = (double)aellm_model_active_bytes(s->model),
+                              .kv_bytes_per_position = (double)aellm_engine_kv_bytes(s->engine) /
+                                                       aellm_engine_n_ctx(s->engine),
+                              .flops_per_token = 2.0 * (double)aellm_model_active_params(s->model),
+                              .attn_flops_per_pair = 4.0 * c->n_layers * c->n_heads * c->head_dim,
+                              .n_prompt = s->req->latency.n_prompt,
+                              .n_gen = s->req->latency.n_gen,
+                              .total_s = objective_latency(s, 0),
+                              .decode_s = objective_latency(s, 2),
+                              .joules = objective_energy(s),
+                              .weight_bytes = (double)aellm_model_weight_bytes(s->model),
+                              .default_weight_bytes = s->default_weight_bytes,
+                              .mem_bw = s->mem_bw,
+                              .peak_flops = s->peak_f32,
+                              .peaks_source = s->peaks_source};
+    return aellm_effllm_json(&in);
+}
+
 static char *record(const eval_state *s)
 {
     cJSON *j = cJSON_CreateObject();
@@ -967,6 +999,7 @@ static char *record(const eval_state *s)
     cJSON_AddItemToObject(j, "latency", latency_json(s));
     cJSON_AddItemToObject(j, "memory", memory_json(s));
     cJSON_AddItemToObject(j, "energy", energy_json(s));
+    cJSON_AddItemToObject(j, "efficientllm", effllm_json(s));
     cJSON_AddNumberToObject(j, "started_at", s->started_at);
     cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
     char *text = cJSON_PrintUnformatted(j);

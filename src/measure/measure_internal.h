@@ -4,7 +4,12 @@
 #ifndef AELLM_MEASURE_INTERNAL_H
 #define AELLM_MEASURE_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "aellm/hardware.h"
 
 /* ---- FMA peak loops (flops_avx2.c, flops_avx512.c, hardware.c) ----
  * Each runs `iters` iterations of FLOPS_CHAINS independent fused
@@ -30,5 +35,28 @@ int aellm_rapl_packages(char (*paths)[256], int max);
  * (max_energy_range_uj) and then starts again at 0: at most one wrap is
  * assumed between the readings. */
 uint64_t aellm_rapl_delta(uint64_t start, uint64_t end, uint64_t range);
+
+/* ---- EfficientLLM's metrics of one request (efficiency.c) ---- */
+typedef struct {
+    double weight_bytes_per_token; /* active weights a decoded token reads */
+    double kv_bytes_per_position;  /* KV cache bytes per position, all layers */
+    double flops_per_token;        /* 2 x active parameters */
+    double attn_flops_per_pair;    /* per (query, key) position pair: 4 x layers x q width */
+    int n_prompt, n_gen;
+    double total_s, decode_s, joules; /* the request's figures, as the record gives them */
+    double weight_bytes, default_weight_bytes;
+    double mem_bw, peak_flops; /* this machine's (bytes/s, FLOP/s) */
+    const char *peaks_source;
+} aellm_effllm_inputs;
+
+/* The record's "efficientllm" object (caller frees; NULL when out of memory). */
+cJSON *aellm_effllm_json(const aellm_effllm_inputs *in);
+
+/* hw->mem_bw and hw->peak_f32 of this machine: read from cache_dir's
+ * machine-<hw_hash>.json, else measured (about 3 s) and kept there;
+ * cache_dir may be NULL (measured each time). source gets where they came
+ * from. */
+int aellm_machine_peaks(aellm_hw_profile *hw, const char *cache_dir, const char *hw_hash,
+                        int threads, char *source, size_t cap);
 
 #endif
