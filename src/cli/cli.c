@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aellm/arch.h"
@@ -397,4 +398,52 @@ void cli_eval_progress(const char *phase, int64_t done, int64_t total, void *use
     if (!isatty(2)) return;
     fprintf(stderr, "\r%-9s %lld/%lld   ", phase, (long long)done, (long long)total);
     if (done == total) fputc('\n', stderr);
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_start(cli_progress *p, int json)
+{
+    *p = (cli_progress){.on = !json && isatty(2), .t0 = wall_now()};
+}
+
+static void human_duration(double s, char *out, size_t cap)
+{
+    if (s < 60)
+        snprintf(out, cap, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(out, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(out, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+void cli_progress_update(cli_progress *p, const char *phase, double done, double total,
+                         const char *extra)
+{
+    double now = wall_now();
+    if (!p->on || (now - p->last < 0.1 && done < total)) return;
+    p->last = now;
+    char eta[32] = "";
+    if (total > 0 && done > 0 && done < total) {
+        char d[24];
+        human_duration((now - p->t0) / done * (total - done), d, sizeof(d));
+        snprintf(eta, sizeof(eta), "  ETA %s", d);
+    }
+    if (total > 0)
+        fprintf(stderr, "\r\033[K%s %.0f/%.0f%s%s%s", phase, done, total, extra ? "  " : "",
+                extra ? extra : "", eta);
+    else
+        fprintf(stderr, "\r\033[K%s%s%s", phase, extra ? "  " : "", extra ? extra : "");
+    p->drawn = 1;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->on && p->drawn) fputc('\n', stderr);
+    p->drawn = 0;
 }

@@ -102,6 +102,20 @@ double cli_parse_size(const char *s);
 
 /* Prints a cJSON document on stdout and frees it. */
 void cli_print_json(cJSON *doc);
+/* One updating status line on stderr for a long command: drawn only when
+ * stderr is a terminal and the command is not printing JSON (so logs and
+ * pipes keep just the results and one-line errors); at most about ten
+ * redraws a second; the ETA from the rate so far. */
+typedef struct {
+    int on, drawn;
+    double t0, last;
+} cli_progress;
+void cli_progress_start(cli_progress *p, int json);
+/* "phase done/total  extra  ETA ..." (total 0: no count, no ETA). */
+void cli_progress_update(cli_progress *p, const char *phase, double done, double total,
+                         const char *extra);
+void cli_progress_end(cli_progress *p); /* ends the line if one was drawn */
+
 /* An evaluation's progress (aellm_eval_progress_fn) as one updating line,
  * on a terminal only: a redirected stderr keeps just the errors. */
 void cli_eval_progress(const char *phase, int64_t done, int64_t total, void *user);

@@ -11,12 +11,9 @@
 
 static void progress(int chunk, int n_chunks, double ppl, void *user)
 {
-    if (*(int *)user) return;
-    if (isatty(2)) {
-        fprintf(stderr, "\r[%d/%d] running ppl %.4f", chunk, n_chunks, ppl);
-        if (chunk == n_chunks) fputc('\n', stderr);
-    } else if (chunk % 10 == 0 || chunk == n_chunks)
-        fprintf(stderr, "[%d/%d] running ppl %.4f\n", chunk, n_chunks, ppl);
+    char extra[48];
+    snprintf(extra, sizeof(extra), "running ppl %.4f", ppl);
+    cli_progress_update(user, "perplexity: window", chunk, n_chunks, extra);
 }
 
 static int tokenize_file(const aellm_model *m, const char *path, int32_t **ids, size_t *n)
@@ -192,15 +189,19 @@ int cmd_perplexity(int argc, char **argv)
                 "aellm perplexity: warning: --ctx-size %d is beyond the model's trained "
                 "context of %d; positions past it are extrapolated\n",
                 ctx, trained);
+    cli_progress bar;
+    cli_progress_start(&bar, json);
     aellm_engine_params ep;
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads, ep.n_batch = batch;
     if (cli_kv_apply("perplexity", m, kv_type, kv_heads, &ep)) goto done;
     if (aellm_engine_new(&e, m, &ep) ||
-        aellm_perplexity(e, ids, (int64_t)n, ctx, chunks, progress, &json, &r)) {
+        aellm_perplexity(e, ids, (int64_t)n, ctx, chunks, progress, &bar, &r)) {
+        cli_progress_end(&bar);
         cli_fail_last("perplexity");
         goto done;
     }
+    cli_progress_end(&bar);
     cJSON *o = json ? result_json(file, &r, n) : NULL;
     if (o) cli_kv_json(o, e, m);
     if (!json)

@@ -11,9 +11,7 @@
 
 static void progress(int layer, int n_layers, void *user)
 {
-    (void)user;
-    fprintf(stderr, "\rquantize: layer %d/%d", layer + 1, n_layers);
-    if (layer + 1 == n_layers) fputc('\n', stderr);
+    cli_progress_update(user, "quantize: layer", layer + 1, n_layers, NULL);
 }
 
 static cJSON *report_json(const aellm_quantize_report *r, const char *in, const char *out,
@@ -128,7 +126,9 @@ int cmd_quantize(int argc, char **argv)
     p.n_threads = threads;
     if (calib_tokens) p.calib_tokens = calib_tokens;
     if (calib_ctx) p.calib_ctx = calib_ctx;
-    if (!json) p.progress = progress;
+    cli_progress bar;
+    cli_progress_start(&bar, json);
+    p.progress = progress, p.progress_user = &bar;
     char *text = NULL;
     if (calib && aellm_quant_read_calib(&text, &p.calib_len, calib, calib_skip, calib_bytes))
         return cli_fail_last("quantize");
@@ -144,6 +144,7 @@ int cmd_quantize(int argc, char **argv)
     aellm_quantize_report rep = {0};
     rc = aellm_model_load(&m, in, tok);
     if (!rc) rc = aellm_quantize_model(&q, m, &p, &rep);
+    cli_progress_end(&bar);
     if (!rc) rc = aellm_model_save_gguf(q, out, -1);
     if (rc)
         rc = cli_fail_last("quantize");

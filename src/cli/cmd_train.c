@@ -12,16 +12,18 @@
 #include "aellm/train.h"
 #include "cli/cli.h"
 
+/* The status line; a held-out evaluation ends it, so that its figure stays
+ * on screen. */
 static void progress(const aellm_train_progress *p, void *user)
 {
-    if (*(int *)user) return; /* --quiet */
-    char held[48] = "";
-    if (!isnan(p->heldout)) snprintf(held, sizeof(held), ", held-out %.4f", p->heldout);
-    int every = p->steps >= 100 ? p->steps / 50 : 1;
-    if (p->step % every && p->step != p->steps && !held[0]) return;
-    fprintf(stderr, "%sstep %d/%d  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %.0f s%s",
-            isatty(2) ? "\r" : "", p->step, p->steps, p->loss, held, p->lr, p->tokens_per_s,
-            p->eta_s, isatty(2) && p->step != p->steps && !held[0] ? "" : "\n");
+    char extra[160];
+    snprintf(extra, sizeof(extra), "loss %.4f  lr %.2e  %.0f tok/s", p->loss, p->lr,
+             p->tokens_per_s);
+    if (!isnan(p->heldout))
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "  held-out %.4f",
+                 p->heldout);
+    cli_progress_update(user, "step", p->step, p->steps, extra);
+    if (!isnan(p->heldout)) cli_progress_end(user);
 }
 
 static cJSON *result_json(const aellm_train_result *r, const char *out, double joules,
@@ -80,7 +82,7 @@ int cmd_train(int argc, char **argv)
         {"resume", 0, OPT_FLAG, &p.resume,
          "continue a killed run from its checkpoint (same options and seed)"},
         {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
-        {"quiet", 'q', OPT_FLAG, &quiet, "no progress lines"},
+        {"quiet", 'q', OPT_FLAG, &quiet, "no progress line (there is none off a terminal)"},
         {"json", 0, OPT_FLAG, &json, "print the summary as JSON"},
         {0}};
     cli_command cmd = {
@@ -109,7 +111,9 @@ int cmd_train(int argc, char **argv)
     }
     if (p.checkpoint_every < 0) return cli_fail("train", "--checkpoint-every must be >= 0");
     p.heldout = heldout, p.epochs = epochs, p.seed = seed;
-    p.progress = progress, p.progress_user = &quiet;
+    cli_progress bar;
+    cli_progress_start(&bar, json || quiet);
+    p.progress = progress, p.progress_user = &bar;
 
     aellm_model *m = NULL, *trained = NULL;
     aellm_energy_meter *meter = NULL;
@@ -123,7 +127,9 @@ int cmd_train(int argc, char **argv)
         cli_fail_last("train");
         goto done;
     }
-    if (aellm_train(&trained, m, data, &p, &res)) {
+    int trained_rc = aellm_train(&trained, m, data, &p, &res);
+    cli_progress_end(&bar);
+    if (trained_rc) {
         cli_fail_last("train");
         goto done;
     }
