@@ -44,12 +44,13 @@ used=$(field "$tmp/c.json" evaluations); cached=$(field "$tmp/c.json" from_store
 # applicable), the guidelines, no exhaustive above the cap
 run --baselines --exhaustive-max 1 --max-memory 8G >"$tmp/d.txt" 2>"$tmp/d.err" || fail "baselines: $(tail -1 "$tmp/d.err")"
 for row in '^random ' '^default ' '^single-tech ' '^efficientllm ' '^guidelines ' '^exhaustive .*(skipped)' \
+    '^inference-only ' '^finetuning-only .*(skipped)' '^architecture-only .*(skipped)' \
     'MQA: KV heads pooled to one' 'lora: skipped' 'kv_cache: ' 'quantization: ' 'no single preference weighs most -> all four scenarios'; do
     grep -q "$row" "$tmp/d.txt" || fail "baselines output lacks '$row'"
 done
-# and as JSON: seven rows, every evaluation within the store
+# and as JSON: ten rows, every evaluation within the store
 run --baselines --exhaustive-max 1 --max-memory 8G --json >"$tmp/e.json" 2>/dev/null || fail "baselines --json"
-[ "$(grep -o '"hypervolume_ratio":' "$tmp/e.json" | wc -l)" = 7 ] || fail "baselines --json lacks rows"
+[ "$(grep -o '"hypervolume_ratio":' "$tmp/e.json" | wc -l)" = 10 ] || fail "baselines --json lacks rows"
 grep -q '"method":[[:space:]]*"guidelines"' "$tmp/e.json" || fail "no guidelines row in JSON"
 [ "$(sqlite3 "$tmp/s.db" 'pragma integrity_check')" = ok ] || fail "store corrupt after baselines"
 # surrogates saved by one search warm-start another's; a missing file is one clear line

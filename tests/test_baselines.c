@@ -143,6 +143,40 @@ static void single_technique_changes_one_at_a_time(void **state)
     assert_int_equal(aellm_space_restrict(f->space, "moe", &kv), AELLM_EINVAL);
 }
 
+/* One stage alone: only that stage's knobs move, within the budget; a
+ * stage that does not apply is skipped. */
+static void single_stage_moves_one_stage(void **state)
+{
+    fixture *f = *state;
+    aellm_baseline b;
+    assert_int_equal(aellm_baseline_single_stage(&f->bp, "architecture", &b), 0);
+    assert_true(b.skipped); /* held in the inference-only space */
+    aellm_baseline_free(&b);
+    aellm_space_free(f->space);
+    aellm_space *s = f->space = full_space();
+    f->y->space = f->sp.space = s;
+    f->sp.budget = 10;
+    const char *stages[] = {"finetuning", "inference"};
+    for (int i = 0; i < 2; i++) {
+        f->y->calls = 0;
+        assert_int_equal(aellm_baseline_single_stage(&f->bp, stages[i], &b), 0);
+        assert_false(b.skipped);
+        assert_true(b.evaluations <= 10 && b.n_points >= 3);
+        int moved = 0;
+        for (int j = 0; j < b.n_points; j++)
+            for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+                aellm_knob_info in;
+                aellm_space_knob(s, k, &in);
+                if (b.points[j].genes[k] == in.default_gene) continue;
+                assert_string_equal(in.stage, stages[i]);
+                moved++;
+            }
+        assert_true(moved > 0);
+        aellm_baseline_free(&b);
+    }
+    assert_int_equal(aellm_baseline_single_stage(&f->bp, "nope", &b), AELLM_EINVAL);
+}
+
 static void efficientllm_rules(void **state)
 {
     fixture *f = *state;
@@ -306,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(exhaustive_visits_each_point_once, setup, teardown),
         cmocka_unit_test_setup_teardown(random_spends_the_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(single_technique_changes_one_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(single_stage_moves_one_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(efficientllm_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(efficientllm_rules_over_all_stages, setup, teardown),
         cmocka_unit_test_setup_teardown(guidelines_follow_the_scenarios, setup, teardown),

@@ -68,6 +68,14 @@ int aellm_baseline_exhaustive(const aellm_baseline_params *p, aellm_baseline *ou
  * union of their points. */
 int aellm_baseline_single_technique(const aellm_baseline_params *p, aellm_baseline *out);
 
+/* The best one can do optimising one stage alone (architecture,
+ * finetuning or inference; the others held at their defaults): the same
+ * search with the same budget on the space restricted to that stage, as
+ * the AE-LLM paper's single-stage baselines. Named "<stage>-only"; skipped
+ * (out->skipped) when no knob of the stage applies here. */
+int aellm_baseline_single_stage(const aellm_baseline_params *p, const char *stage,
+                                aellm_baseline *out);
+
 /* The EfficientLLM rules (arXiv 2505.13840, DESIGN.md §3): memory < 50 GB
  * -> MQA (the architecture stage's, else KV heads pooled post hoc); > 100 GB
  * -> MoE with 8 experts; < 3B parameters -> LoRA; > 14B -> RSLoRA; INT4

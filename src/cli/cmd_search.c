@@ -463,19 +463,19 @@ static void baseline_facts(evaluator *ev, const aellm_search_params *sp,
     f->kv_fraction = default_kv_fraction(ev, res->points[res->default_index].genes);
 }
 
-enum { N_BASELINE_ROWS = 7 };
+enum { N_BASELINE_ROWS = 10 };
 
 static void print_baselines(const aellm_baseline *rows, const aellm_baseline_score *sc, int n)
 {
-    printf("\n%-13s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV", "HV/exhaust.",
+    printf("\n%-18s %11s %10s %12s %10s %10s\n", "method", "evaluations", "HV", "HV/exhaust.",
            "efficiency", "acc change");
     for (int r = 0; r < n; r++) {
         if (rows[r].skipped) {
-            printf("%-13s %11s %10s %12s %10s %10s\n", rows[r].name, "-", "-", "-", "-",
+            printf("%-18s %11s %10s %12s %10s %10s\n", rows[r].name, "-", "-", "-", "-",
                    "(skipped)");
             continue;
         }
-        printf("%-13s %11d %10.4f %12.3f ", rows[r].name, rows[r].evaluations, sc[r].hv,
+        printf("%-18s %11d %10.4f %12.3f ", rows[r].name, rows[r].evaluations, sc[r].hv,
                sc[r].hv_ratio);
         if (sc[r].pick < 0)
             printf("%10s %10s\n", "-", "(none feasible)");
@@ -534,9 +534,12 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
     if (!rc) rc = aellm_baseline_from_search(res, sp->space, "default", 1, &rows[1]);
     if (!rc) rc = aellm_baseline_random(&bp, &rows[2]);
     if (!rc) rc = aellm_baseline_single_technique(&bp, &rows[3]);
-    if (!rc) rc = aellm_baseline_efficientllm(&bp, &rows[4]);
-    if (!rc) rc = aellm_baseline_guidelines(&bp, &rows[5]);
-    if (!rc) rc = aellm_baseline_exhaustive(&bp, &rows[6]);
+    if (!rc) rc = aellm_baseline_single_stage(&bp, "architecture", &rows[4]);
+    if (!rc) rc = aellm_baseline_single_stage(&bp, "finetuning", &rows[5]);
+    if (!rc) rc = aellm_baseline_single_stage(&bp, "inference", &rows[6]);
+    if (!rc) rc = aellm_baseline_efficientllm(&bp, &rows[7]);
+    if (!rc) rc = aellm_baseline_guidelines(&bp, &rows[8]);
+    if (!rc) rc = aellm_baseline_exhaustive(&bp, &rows[9]);
     if (!rc) rc = aellm_baselines_score(rows, N_BASELINE_ROWS, &bp.default_obj, sp->weights, sc);
     return rc ? cli_fail_last("search") : 0;
 }

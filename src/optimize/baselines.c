@@ -180,6 +180,75 @@ int aellm_baseline_random(const aellm_baseline_params *p, aellm_baseline *out)
     return rc;
 }
 
+/* ---- one stage alone ---- */
+
+static int stage_applies(const aellm_space *s, const char *stage)
+{
+    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
+        aellm_knob_info in;
+        aellm_space_knob(s, k, &in);
+        if (in.applies && !strcmp(in.stage, stage)) return 1;
+    }
+    return 0;
+}
+
+/* *out: s with every stage but `stage` held at its defaults. */
+static int only_stage(const aellm_space *s, const char *stage, aellm_space **out)
+{
+    aellm_space *cur = NULL;
+    int rc = 0;
+    for (int i = 0; !rc && i < aellm_space_n_stages(s); i++) {
+        const char *name = aellm_space_stage_name(s, i);
+        if (!strcmp(name, stage)) continue;
+        aellm_space *next = NULL;
+        rc = aellm_space_hold_stage(cur ? cur : s, name, &next);
+        aellm_space_free(cur);
+        cur = next;
+    }
+    if (!rc && !cur) rc = aellm_space_hold_stage(s, "", &cur); /* a copy: no other stage */
+    if (rc) return aellm_space_free(cur), rc;
+    *out = cur;
+    return 0;
+}
+
+int aellm_baseline_single_stage(const aellm_baseline_params *p, const char *stage,
+                                aellm_baseline *out)
+{
+    static const char *const names[] = {"architecture-only", "finetuning-only", "inference-only"};
+    static const char *const stages[] = {"architecture", "finetuning", "inference"};
+    int which = -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(stage, stages[i])) which = i;
+    if (which < 0) return aellm_error_set(AELLM_EINVAL, "no stage '%s'", stage);
+    start(out, names[which]);
+    const aellm_space *s = p->search->space;
+    if (!stage_applies(s, stage)) {
+        out->skipped = 1;
+        note(out, "no knob of the %s stage applies here", stage);
+        return 0;
+    }
+    aellm_space *only = NULL;
+    int rc = only_stage(s, stage, &only);
+    if (rc) return rc;
+    aellm_search_params q = *p->search;
+    q.space = only;
+    aellm_search_result res;
+    rc = aellm_search_run(&q, &res);
+    if (!rc) {
+        row r = {.p = p, .b = out};
+        rc = absorb(&r, &res);
+        free(r.hash);
+        out->evaluations = res.evaluations;
+        note(out,
+             "the %s stage alone (the others at their defaults), searched with the same "
+             "budget: %d points measured",
+             stage, res.n_measured);
+        aellm_search_result_free(&res);
+    }
+    aellm_space_free(only);
+    return rc;
+}
+
 static int measure_each(const double *genes, void *user)
 {
     int index;
