@@ -509,9 +509,13 @@ static cJSON *baselines_json(const aellm_space *s, const aellm_baseline *rows,
         cJSON_AddItemToObject(o, "hypervolume_ratio", num_or_null(sc[r].hv_ratio));
         cJSON_AddItemToObject(o, "efficiency", num_or_null(sc[r].efficiency));
         cJSON_AddItemToObject(o, "acc_change", num_or_null(sc[r].acc_change));
-        if (sc[r].pick >= 0 && rows[r].points[sc[r].pick].genes)
-            cJSON_AddItemToObject(o, "pick",
-                                  aellm_space_to_config(s, rows[r].points[sc[r].pick].genes));
+        if (sc[r].pick >= 0 && rows[r].points[sc[r].pick].genes) {
+            const aellm_search_point *p = &rows[r].points[sc[r].pick];
+            cJSON_AddItemToObject(o, "pick", aellm_space_to_config(s, p->genes));
+            cJSON *obj = cJSON_AddObjectToObject(o, "pick_objectives");
+            for (int k = 0; k < AELLM_OBJ_COUNT; k++)
+                cJSON_AddNumberToObject(obj, objective_names[k], p->obj.v[k]);
+        }
         cJSON_AddStringToObject(o, "note", rows[r].note);
         cJSON_AddItemToArray(a, o);
     }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The AE-LLM paper's Table 2 and Table 3 on aellm's own engine: on each real
+# model, the joint search over all three stages (space/default.json) against
+# the default, each stage searched alone with the same budget, the
+# EfficientLLM rules, the paper's guidelines and random search, all on one
+# store; then the ablations (the space without fine-tuning, without MoE,
+# without quantization; no refinement rounds). Every row's pick is its best
+# utility point among those within 1.2 % of the default's accuracy (the
+# paper's bound); its efficiency score is (lat0/lat * mem0/mem *
+# energy0/energy)^(1/3) against the default. Fine-tuning and uptraining read
+# TinyStories val from byte 65,536 on; perplexity scores its first 64 KiB.
+#
+#   bench/joint_table.sh BUILD_DIR [DATA_DIR]
+#   env: MODELS="stories260K babyllama" BUDGET=30 FT_STEPS=20 UPTRAIN_STEPS=20
+#        THREADS=2 ABLATIONS=1 OUT=DIR (keeps the searches' JSON)
+set -euo pipefail
+build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
+data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+aellm=$build/aellm
+budget=${BUDGET:-30} ft=${FT_STEPS:-20} up=${UPTRAIN_STEPS:-20} threads=${THREADS:-2}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+out=${OUT:-$work/out}; mkdir -p "$out"
+export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
+val=$data/tinystories/tinystories_val.txt
+tail -c +65537 "$val" >"$work/train.txt"
+cat >"$work/task.json" <<JSON
+{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
+ "train": "$work/train.txt"}
+JSON
+# the ablated spaces: one knob's options cut to its default
+ablate() { # name knob option
+    python3 - "$src/space/default.json" "$work/space-$1.json" "$2" "$3" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); stage, knob = sys.argv[3].split(".")
+opt = json.loads(sys.argv[4])
+for st in s["stages"]:
+    for k in st["knobs"]:
+        if st["name"] == stage and k["name"] == knob:
+            k["options"], k["default"] = [opt], opt
+s["description"] = "ablation: %s held at %s" % (sys.argv[3], sys.argv[4])
+json.dump(s, open(sys.argv[2], "w"), indent=1)
+PY
+}
+ablate no-finetuning finetuning.method '"none"'
+ablate no-moe architecture.moe_experts 1
+ablate no-quantization inference.weights '"f32"'
+echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
+echo "budget $budget real evaluations per search; fine-tuning $ft and uptraining $up steps of"
+echo "8 x 256 tokens; accuracy floor 1.2 % below the default; latency of a 128-token prompt + 32"
+echo "generated, paired with the default"
+for model in ${MODELS-stories260K babyllama}; do
+    case $model in
+    stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
+    babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
+    esac
+    common=("${m[@]}" --task "$work/task.json" --budget "$budget" --ft-steps "$ft"
+        --uptrain-steps "$up" --max-acc-drop 0.012 --prompt 128 --gen 32 --max-reps 5
+        --threads "$threads" --calib "$work/train.txt" --calib-skip 4000000 --db "$out/$model.db")
+    "$aellm" search "${common[@]}" --baselines --exhaustive-max 0 --json >"$out/$model.json" \
+        2>"$out/$model.err" || { echo "search failed: $(tail -2 "$out/$model.err")" >&2; exit 1; }
+    if [ "${ABLATIONS:-1}" = 1 ]; then
+        for v in no-finetuning no-moe no-quantization; do
+            "$aellm" search "${common[@]}" --space "$work/space-$v.json" --json \
+                >"$out/$model-$v.json" 2>"$out/$model-$v.err" ||
+                { echo "search $v failed: $(tail -2 "$out/$model-$v.err")" >&2; exit 1; }
+        done
+        "$aellm" search "${common[@]}" --rounds 0 --json >"$out/$model-rounds0.json" \
+            2>"$out/$model-rounds0.err" || { echo "search rounds 0 failed" >&2; exit 1; }
+    fi
+    python3 - "$out" "$model" "${ABLATIONS:-1}" <<'PY'
+import json, os, sys
+out, model, ablations = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+r = json.load(open(os.path.join(out, model + ".json")))
+rows = {b["method"]: b for b in r["baselines"]}
+def cfg(c):
+    parts = []
+    for stage in ("architecture", "finetuning", "inference"):
+        for k, v in sorted(c.get(stage, {}).items()):
+            parts.append("%s=%s" % (k, v))
+    return ", ".join(parts)
+print("\n### %s\n" % model)
+print("| method | evaluations | PPL | latency ms | peak memory MiB | energy mJ | efficiency | acc change | pick |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+order = [("default", "default"), ("architecture-only", "best single-stage: architecture"),
+         ("finetuning-only", "best single-stage: fine-tuning"), ("inference-only", "best single-stage: inference"),
+         ("single-tech", "one technique at a time"), ("efficientllm", "EfficientLLM rules"),
+         ("guidelines", "AE-LLM guidelines"), ("random", "random search"), ("search", "aellm joint")]
+best_single = None
+for key, label in order:
+    b = rows.get(key)
+    if b is None: continue
+    if b["skipped"] or b.get("pick_objectives") is None:
+        print("| %s | %s | - | - | - | - | - | - | %s |" % (label, b["evaluations"], "skipped" if b["skipped"] else "none feasible"))
+        continue
+    o = b["pick_objectives"]
+    print("| %s | %d | %.3f | %.3f | %.2f | %.2f | %.3f | %+.2f %% | %s |" % (label, b["evaluations"], 1 / o["acc"],
+          1e3 * o["latency"], o["memory"] / 2**20, 1e3 * o["energy"], b["efficiency"], 100 * b["acc_change"], cfg(b["pick"])))
+    if key.endswith("-only") and (best_single is None or b["efficiency"] > best_single):
+        best_single = b["efficiency"]
+joint = rows["search"]["efficiency"]
+if best_single:
+    print("\naellm joint / best single-stage efficiency: %.3f / %.3f = %.2fx" % (joint, best_single, joint / best_single))
+if ablations:
+    print("\n| ablation | evaluations | efficiency of the pick | vs the full joint search |")
+    print("| --- | ---: | ---: | ---: |")
+    joint = r["efficiency"]  # each search's pick under its own normalisation, like the ablations'
+    print("| full space (joint) | %d | %.3f | 1.00 |" % (r["evaluations"], joint))
+    for v, label in (("no-finetuning", "without fine-tuning"), ("no-moe", "without MoE"),
+                     ("no-quantization", "without quantization"), ("rounds0", "0 refinement rounds (3 in the full)")):
+        a = json.load(open(os.path.join(out, "%s-%s.json" % (model, v))))
+        print("| %s | %d | %.3f | %.2f |" % (label, a["evaluations"], a["efficiency"], a["efficiency"] / joint))
+    print("| random search instead of surrogates (pick among all rows' range) | %d | %.3f | %.2f |" % (
+          rows["random"]["evaluations"], rows["random"]["efficiency"], rows["random"]["efficiency"] / joint))
+PY
+done
