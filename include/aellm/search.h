@@ -48,6 +48,9 @@ typedef struct {
      * a point whose accuracy is below (1 - max_acc_drop) x the default's is
      * infeasible (aellm_violation_with_floor). 0 = no floor (the default). */
     double max_acc_drop;
+    /* The optimiser on the surrogates. With stage_mutation NULL the search
+     * sets it: 1 / genes per gene, twice that for the fine-tuning stage's
+     * (DESIGN.md §3: per-stage rates, fine-tuning highest). */
     aellm_nsga2_params nsga2;
     aellm_surrogate_params surrogate;
     uint64_t seed;

@@ -281,6 +281,15 @@ static int search_predicted(search *s, int round, double **out, int *n_out)
     aellm_nsga2_params gp = s->p->nsga2;
     gp.seed = s->p->seed * 1000003u + (uint64_t)round;
     gp.cache = 1;
+    double rates[64]; /* DESIGN.md §3: per-stage mutation, fine-tuning's highest */
+    if (!gp.stage_mutation && pb.n_stages <= 64) {
+        for (int st = 0; st < pb.n_stages; st++) {
+            const char *name = aellm_space_stage_name(s->p->space, st);
+            rates[st] = (strcmp(name, "finetuning") ? 1.0 : 2.0) / (double)s->n_knobs;
+            if (rates[st] > 1) rates[st] = 1;
+        }
+        gp.stage_mutation = rates;
+    }
     aellm_nsga2 *ga = NULL;
     int rc = aellm_nsga2_new(&ga, &pb, &gp);
     if (!rc) rc = aellm_nsga2_run(ga);
