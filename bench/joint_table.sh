@@ -16,7 +16,7 @@
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
 data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
-src=$(cd "$(dirname "$0")/.." && pwd)
+src=${AELLM_SRC:-$(cd "$(dirname "$0")/.." && pwd)} # the repository (its space/default.json)
 aellm=$build/aellm
 budget=${BUDGET:-30} ft=${FT_STEPS:-20} up=${UPTRAIN_STEPS:-20} threads=${THREADS:-2}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
