@@ -28,23 +28,22 @@ cat >"$work/task.json" <<JSON
 {"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
  "train": "$work/train.txt"}
 JSON
-# the ablated spaces: one knob's options cut to its default
-ablate() { # name knob option
-    python3 - "$src/space/default.json" "$work/space-$1.json" "$2" "$3" <<'PY'
+# the ablated spaces: knobs held at their defaults ("applies": false)
+ablate() { # name knob...
+    python3 - "$src/space/default.json" "$work/space-$1.json" "${@:2}" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1])); stage, knob = sys.argv[3].split(".")
-opt = json.loads(sys.argv[4])
+s = json.load(open(sys.argv[1])); held = set(sys.argv[3:])
 for st in s["stages"]:
     for k in st["knobs"]:
-        if st["name"] == stage and k["name"] == knob:
-            k["options"], k["default"] = [opt], opt
-s["description"] = "ablation: %s held at %s" % (sys.argv[3], sys.argv[4])
+        if st["name"] in held or "%s.%s" % (st["name"], k["name"]) in held:
+            k["applies"] = False
+s["description"] = "ablation: %s held at the default" % ", ".join(sorted(held))
 json.dump(s, open(sys.argv[2], "w"), indent=1)
 PY
 }
-ablate no-finetuning finetuning.method '"none"'
-ablate no-moe architecture.moe_experts 1
-ablate no-quantization inference.weights '"f32"'
+ablate no-finetuning finetuning
+ablate no-moe architecture.moe_experts
+ablate no-quantization inference.weights inference.kv_cache
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 echo "budget $budget real evaluations per search; fine-tuning $ft and uptraining $up steps of"
 echo "8 x 256 tokens; accuracy floor 1.2 % below the default; latency of a 128-token prompt + 32"
@@ -56,7 +55,7 @@ for model in ${MODELS-stories260K babyllama}; do
     esac
     common=("${m[@]}" --task "$work/task.json" --budget "$budget" --ft-steps "$ft"
         --uptrain-steps "$up" --max-acc-drop 0.012 --prompt 128 --gen 32 --max-reps 5
-        --threads "$threads" --calib "$work/train.txt" --calib-skip 4000000 --db "$out/$model.db")
+        --threads "$threads" --calib "$work/train.txt" --calib-skip 400000 --db "$out/$model.db")
     "$aellm" search "${common[@]}" --baselines --exhaustive-max 0 --json >"$out/$model.json" \
         2>"$out/$model.err" || { echo "search failed: $(tail -2 "$out/$model.err")" >&2; exit 1; }
     if [ "${ABLATIONS:-1}" = 1 ]; then

@@ -290,6 +290,36 @@ static void guidelines_follow_the_scenarios(void **state)
     aellm_baseline_free(&b);
 }
 
+/* A model whose matrices are 8 wide: ranks above 8 do not apply. */
+static int narrow_model(void *user, const double *genes)
+{
+    synth *y = user;
+    int k = aellm_space_find(y->space, "finetuning.rank");
+    return !aellm_space_is_active(y->space, genes, k) ||
+           atof(opt(y->space, genes, "finetuning.rank")) <= 8;
+}
+
+/* The rules name ranks for billion-parameter models: on a narrower one the
+ * rank comes down to the widest that applies, and the note says so. */
+static void guidelines_fit_the_rank_to_the_model(void **state)
+{
+    fixture *f = *state;
+    aellm_space_free(f->space);
+    aellm_space *s = f->space = full_space();
+    f->y->space = f->sp.space = s;
+    f->sp.applicable = narrow_model;
+    aellm_baseline b = guidelines(f, 1, 1, 2, 1);
+    assert_int_equal(b.n_points, 1);
+    assert_string_equal(opt(s, b.points[0].genes, "finetuning.method"), "lora");
+    assert_string_equal(opt(s, b.points[0].genes, "finetuning.rank"), "8");
+    assert_non_null(strstr(b.note, "adapter rank lowered to 8"));
+    aellm_baseline_free(&b);
+    f->y->calls = 0;
+    assert_int_equal(aellm_baseline_efficientllm(&f->bp, &b), 0);
+    assert_string_equal(opt(s, b.points[0].genes, "finetuning.rank"), "8");
+    aellm_baseline_free(&b);
+}
+
 /* With the training stages held (a task without training text) what the
  * guideline names there is noted and the rest still runs. */
 static void guidelines_note_what_does_not_apply(void **state)
@@ -345,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(efficientllm_rules_over_all_stages, setup, teardown),
         cmocka_unit_test_setup_teardown(guidelines_follow_the_scenarios, setup, teardown),
         cmocka_unit_test_setup_teardown(guidelines_note_what_does_not_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(guidelines_fit_the_rank_to_the_model, setup, teardown),
         cmocka_unit_test(scores_match_a_direct_computation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

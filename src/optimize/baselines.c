@@ -399,6 +399,28 @@ static double *default_genes(const aellm_space *s)
     return g;
 }
 
+/* measurable(), lowering an adapter rank the model's matrices are too
+ * narrow for (the rules name ranks for billion-parameter models; the paper's
+ * guidance scales the rank with the model) to the widest that applies. */
+static int measurable_fit(const aellm_baseline_params *p, double *g, aellm_baseline *out)
+{
+    const aellm_space *s = p->search->space;
+    if (measurable(p->search, g)) return 1;
+    int k = aellm_space_find(s, "finetuning.rank");
+    if (k < 0 || !aellm_space_is_active(s, g, k)) return 0;
+    double was = g[k];
+    for (int o = (int)was - 1; o >= 0; o--) {
+        g[k] = o;
+        if (!measurable(p->search, g)) continue;
+        const cJSON *v = aellm_space_option(s, k, o);
+        note(out, " [adapter rank lowered to %g: the model's matrices are narrower]",
+             cJSON_IsNumber(v) ? v->valuedouble : (double)o);
+        return 1;
+    }
+    g[k] = was;
+    return 0;
+}
+
 int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *out)
 {
     start(out, "efficientllm");
@@ -429,7 +451,9 @@ int aellm_baseline_efficientllm(const aellm_baseline_params *p, aellm_baseline *
     memcpy(g4, g, (size_t)aellm_space_n_knobs(s) * sizeof(double));
     row r = {.p = p, .b = out, .phase = "efficientllm", .total = 2};
     int rc = 0, at = -1, kept = 0;
+    measurable_fit(p, g, out);
     if (set_option(s, g4, "inference.weights", "int4", 0)) {
+        measurable_fit(p, g4, out);
         rc = measure(&r, g4, &at);
         kept = !rc && at >= 0 &&
                out->points[at].obj.v[AELLM_OBJ_ACC] >= 0.95 * p->default_obj.v[AELLM_OBJ_ACC];
@@ -596,7 +620,7 @@ static int recipe_point(const aellm_baseline_params *p, const recipe *rc, double
         if (!set_option(s, g, "inference.weights", alt[a].weights, 0)) continue;
         if (alt[a].method && !set_option(s, g, "inference.method", alt[a].method, 0)) continue;
         set_option(s, g, "inference.group", NULL, 32);
-        if (measurable(p->search, g)) {
+        if (measurable_fit(p, g, out)) {
             note(out, " [weights %s%s%s]", alt[a].weights, alt[a].method ? " " : "",
                  alt[a].method ? alt[a].method : "");
             free(base);
@@ -606,7 +630,7 @@ static int recipe_point(const aellm_baseline_params *p, const recipe *rc, double
     memcpy(g, base, (size_t)n_knobs * sizeof(double));
     free(base);
     if (n_alt) note(out, " [no such precision measurable here: weights kept]");
-    return measurable(p->search, g);
+    return measurable_fit(p, g, out);
 }
 
 int aellm_baseline_guidelines(const aellm_baseline_params *p, aellm_baseline *out)
