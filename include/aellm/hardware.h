@@ -25,8 +25,14 @@ typedef struct {
     double idle_w;            /* power model: idle draw of the device */
     double active_w_per_core; /* power model: added draw per busy core (CPU), or per
                                  busy device (GPU, cores = 1 for this purpose) */
-    int detected;             /* 1: this machine, detected and measured */
-    char source[512];         /* where the numbers come from (citations or "detected: ...") */
+    /* Achieved fractions a prediction uses (aellm_predict), optional in a
+     * file (0: unknown, the ideal roofline is used): of peak bandwidth in
+     * decode by weight width (16 bits and wider, 8, 4), of the dense peak in
+     * prefill, and a fixed cost per kernel; eff_source cites them. */
+    double eff_bw_16, eff_bw_8, eff_bw_4, eff_compute, kernel_overhead_s;
+    char eff_source[320];
+    int detected;     /* 1: this machine, detected and measured */
+    char source[512]; /* where the numbers come from (citations or "detected: ...") */
 } aellm_hw_profile;
 
 /* Detects this machine: CPU model, cores, ISA flags (what the kernels use),

@@ -135,6 +135,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_space(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,18 @@ static const struct {
     {"110M", {768, 2048, 12, 12, 12, 64, 32000, 1024, 10000.0f, 1e-5f, 0, 0, 0, 0, 0}},
     /* TinyLlama 1.1B */
     {"1.1B", {2048, 5632, 22, 32, 4, 64, 32000, 2048, 10000.0f, 1e-5f, 0, 0, 0, 0, 0}},
+    /* The AE-LLM paper's models, from their published configurations (the
+       FFN width is one branch of SwiGLU: Qwen's intermediate_size halved);
+       for predictions (aellm predict), far too large to build here */
+    {"Llama-2-7B", {4096, 11008, 32, 32, 32, 128, 32000, 4096, 1e4f, 1e-5f, 0, 0, 0, 0, 0}},
+    {"Llama-2-13B", {5120, 13824, 40, 40, 40, 128, 32000, 4096, 1e4f, 1e-5f, 0, 0, 0, 0, 0}},
+    {"Llama-2-70B", {8192, 28672, 80, 64, 8, 128, 32000, 4096, 1e4f, 1e-5f, 0, 0, 0, 0, 0}},
+    {"Mistral-7B", {4096, 14336, 32, 32, 8, 128, 32000, 32768, 1e4f, 1e-5f, 0, 0, 0, 0, 0}},
+    {"Llama-3-8B", {4096, 14336, 32, 32, 8, 128, 128256, 8192, 5e5f, 1e-5f, 0, 0, 0, 0, 0}},
+    {"Mixtral-8x7B", {4096, 14336, 32, 32, 8, 128, 32000, 32768, 1e6f, 1e-5f, 0, 8, 2, 0, 0}},
+    {"Qwen-1.8B", {2048, 5504, 24, 16, 16, 128, 151936, 8192, 1e4f, 1e-6f, 0, 0, 0, 0, 0}},
+    {"Qwen-7B", {4096, 11008, 32, 32, 32, 128, 151936, 8192, 1e4f, 1e-6f, 0, 0, 0, 0, 0}},
+    {"Qwen-72B", {8192, 24576, 80, 64, 64, 128, 152064, 32768, 1e6f, 1e-6f, 0, 0, 0, 0, 0}},
 };
 
 #define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
@@ -32,8 +45,11 @@ int aellm_model_shape(aellm_model_config *out, const char *name)
         *out = shapes[i].cfg;
         return 0;
     }
-    return aellm_error_set(AELLM_EINVAL, "unknown model shape '%s' (known: 260K, 15M, 110M, 1.1B)",
-                           name);
+    char known[512] = "";
+    for (size_t i = 0; i < N_SHAPES; i++)
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                 shapes[i].name);
+    return aellm_error_set(AELLM_EINVAL, "unknown model shape '%s' (known: %s)", name, known);
 }
 
 /* One tensor to fill: where it goes in the model, its shape and type. */

@@ -1,0 +1,58 @@
+/* Predicted latency, memory and energy of a configuration, for hardware and
+ * model sizes that are not here: a roofline over the configuration's real
+ * bytes and FLOPs per token. Prefill is bound by compute (or by reading the
+ * weights once, whichever is slower), decode by memory bandwidth (the active
+ * weights and the KV cache so far, per token), each at the achieved fraction
+ * of the peak the hardware profile cites (gpt-fast's measured fractions on
+ * A100, for example), plus a fixed cost per kernel. Every figure is a
+ * prediction and says which profile it came from. */
+#ifndef AELLM_PREDICT_H
+#define AELLM_PREDICT_H
+
+#include "aellm/config.h"
+#include "aellm/hardware.h"
+#include "aellm/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int n_prompt, n_gen; /* the request: 512 and 128 */
+    int n_ctx;           /* KV cache positions (0: n_prompt + n_gen) */
+    /* What stays unquantized (embedding, output matrix, and every weight
+     * when the configuration keeps the weights): f16 for published
+     * checkpoints, f32 for aellm's own files. */
+    int base_type;
+} aellm_predict_params;
+
+void aellm_predict_params_default(aellm_predict_params *p);
+
+typedef struct {
+    /* the work, from the shape the configuration gives the model */
+    double weight_bytes;          /* every weight as stored */
+    double active_weight_bytes;   /* read per decoded token (routed experts only) */
+    double kv_bytes_per_position; /* all layers */
+    double flops_per_token;       /* 2 per active parameter */
+    double attn_flops_per_pair;   /* q.k and a.v per (query, key) position pair */
+    double kernels_per_token;     /* matrix products and attention per layer, + output */
+    /* predicted */
+    double prefill_s, decode_s, total_s; /* decode_s: all n_gen tokens */
+    double memory_bytes;                 /* weights + KV cache at n_ctx + activations */
+    double energy_j;                     /* the profile's power model over total_s */
+    int prefill_compute_bound, decode_compute_bound;
+    double eff_bw, eff_compute; /* the achieved fractions used */
+    char source[640];           /* "predicted: ..." with the profile and its citations */
+} aellm_prediction;
+
+/* The prediction for `shape` under configuration c (its architecture stage
+ * applied to the shape: KV heads, latent rank, experts; its inference stage:
+ * weight type, KV cache type and pooling; fine-tuning does not change what
+ * inference costs). AELLM_EINVAL when c does not fit the shape. */
+int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
+                  const aellm_hw_profile *hw, const aellm_predict_params *p, aellm_prediction *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/* `aellm predict`: latency, memory and energy of a configuration on a
+ * hardware profile, for a named model shape or a model file (the roofline
+ * of include/aellm/predict.h); every figure marked predicted. */
+#include <stdio.h>
+#include <string.h>
+
+#include "aellm/dtype.h"
+#include "aellm/predict.h"
+#include "cli/cli.h"
+
+static cJSON *prediction_json(const aellm_prediction *r, const char *shape, const char *hw,
+                              const aellm_predict_params *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "provenance", "predicted");
+    cJSON_AddStringToObject(o, "shape", shape);
+    cJSON_AddStringToObject(o, "hardware", hw);
+    cJSON_AddNumberToObject(o, "n_prompt", p->n_prompt);
+    cJSON_AddNumberToObject(o, "n_gen", p->n_gen);
+    cJSON_AddNumberToObject(o, "prefill_s", r->prefill_s);
+    cJSON_AddNumberToObject(o, "decode_s", r->decode_s);
+    cJSON_AddNumberToObject(o, "total_s", r->total_s);
+    cJSON_AddNumberToObject(o, "decode_tokens_per_s", p->n_gen / r->decode_s);
+    cJSON_AddNumberToObject(o, "memory_bytes", r->memory_bytes);
+    cJSON_AddNumberToObject(o, "energy_j", r->energy_j);
+    cJSON_AddStringToObject(o, "prefill_bound", r->prefill_compute_bound ? "compute" : "memory");
+    cJSON_AddStringToObject(o, "decode_bound", r->decode_compute_bound ? "compute" : "memory");
+    cJSON *w = cJSON_AddObjectToObject(o, "work");
+    cJSON_AddNumberToObject(w, "weight_bytes", r->weight_bytes);
+    cJSON_AddNumberToObject(w, "active_weight_bytes", r->active_weight_bytes);
+    cJSON_AddNumberToObject(w, "kv_bytes_per_position", r->kv_bytes_per_position);
+    cJSON_AddNumberToObject(w, "flops_per_token", r->flops_per_token);
+    cJSON_AddNumberToObject(w, "kernels_per_token", r->kernels_per_token);
+    cJSON_AddStringToObject(o, "source", r->source);
+    return o;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    const char *hardware = NULL, *shape = NULL, *model = NULL, *tok = NULL, *config_path = NULL;
+    const char *base = NULL;
+    int json = 0, threads = 0;
+    aellm_predict_params p;
+    aellm_predict_params_default(&p);
+    cli_opt opts[] = {
+        {"hardware", 0, OPT_STR, &hardware,
+         "profile name or file (hardware/*.json: rtx4090, a100-80gb, h100-sxm, h200, l4; default: "
+         "this machine, measured)"},
+        {"shape", 0, OPT_STR, &shape,
+         "named shape: 110M, 1.1B, Llama-2-7B/13B/70B, Mistral-7B, Llama-3-8B, Mixtral-8x7B, "
+         "Qwen-1.8B/7B/72B"},
+        {"model", 'm', OPT_STR, &model, "or a model file, whose shape and weight type are used"},
+        {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
+        {"config", 0, OPT_STR, &config_path, "configuration JSON (default: the model as is)"},
+        {"prompt", 'p', OPT_INT, &p.n_prompt, "prompt tokens (512)"},
+        {"gen", 'n', OPT_INT, &p.n_gen, "generated tokens (128)"},
+        {"base-type", 0, OPT_STR, &base,
+         "type of what stays unquantized (default f16 for a shape, the file's for -m)"},
+        {"threads", 't', OPT_INT, &threads, "threads, for this machine's measured peaks"},
+        {"json", 0, OPT_FLAG, &json, "print the prediction as JSON"},
+        {0}};
+    cli_command cmd = {
+        "predict", "Predict latency, memory and energy of a configuration on a hardware profile.",
+        "(--shape NAME | -m MODEL) [--hardware NAME] [--config C.json] [-p P -n G]",
+        "A roofline: prefill bound by compute (or reading the weights once), decode by memory\n"
+        "bandwidth (the active weights and the KV cache so far per token), each at the achieved\n"
+        "fraction of peak the profile cites, plus a fixed cost per kernel; energy from the\n"
+        "profile's power model. Every figure is a prediction; the output says from which profile.",
+        opts};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc < 0 ? 1 : 0;
+    if (!shape == !model) return cli_fail("predict", "give one of --shape NAME or -m MODEL");
+    if (p.n_prompt < 1 || p.n_gen < 1 || threads < 0)
+        return cli_fail("predict", "--prompt and --gen must be >= 1");
+    aellm_model_config cfg;
+    if (shape && aellm_model_shape(&cfg, shape)) return cli_fail_last("predict");
+    if (model) {
+        aellm_model *m = NULL;
+        if (cli_open_model("predict", &m, model, tok)) return 1;
+        cfg = *aellm_model_config_get(m);
+        p.base_type = aellm_model_weight_type(m);
+        aellm_model_free(m);
+    }
+    if (base && (p.base_type = aellm_quant_type_resolve(base, 32, 0)) < 0)
+        return cli_fail_last("predict");
+    aellm_config c;
+    if (config_path ? aellm_config_load(&c, config_path) : (aellm_config_default(&c), 0))
+        return cli_fail_last("predict");
+    aellm_hw_profile hw;
+    if (hardware ? aellm_hw_load(&hw, hardware, NULL) : aellm_hw_detect(&hw, 1, threads))
+        return cli_fail_last("predict");
+    aellm_prediction r;
+    if (aellm_predict(&cfg, &c, &hw, &p, &r)) return cli_fail_last("predict");
+    const char *what = shape ? shape : model;
+    if (json) {
+        cli_print_json(prediction_json(&r, what, hw.name, &p));
+        return 0;
+    }
+    const double MiB = 1048576.0;
+    printf("%s on %s (predicted)\n", what, hw.name);
+    printf("prefill   %d tokens: %.4f s (%s-bound)\n", p.n_prompt, r.prefill_s,
+           r.prefill_compute_bound ? "compute" : "memory");
+    printf("decode    %d tokens: %.4f s, %.1f tok/s (%s-bound)\n", p.n_gen, r.decode_s,
+           p.n_gen / r.decode_s, r.decode_compute_bound ? "compute" : "memory");
+    printf("memory    %.1f MiB (weights %.1f, KV %.1f per position x %d)\n", r.memory_bytes / MiB,
+           r.weight_bytes / MiB, r.kv_bytes_per_position / MiB, p.n_prompt + p.n_gen);
+    printf("energy    %.3f J per request\n", r.energy_j);
+    printf("source    %s\n", r.source);
+    return 0;
+}

@@ -1,0 +1,164 @@
+/* The roofline prediction of include/aellm/predict.h: the configuration's
+ * bytes and FLOPs per token from the shape it gives the model, then time at
+ * the achieved fractions of the profile's peaks. */
+#include "aellm/predict.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aellm/dtype.h"
+#include "core/error.h"
+#include "model/model.h"
+
+void aellm_predict_params_default(aellm_predict_params *p)
+{
+    *p = (aellm_predict_params){.n_prompt = 512, .n_gen = 128, .base_type = AELLM_DTYPE_F16};
+}
+
+/* Bytes of `rows` rows of n values in `type`; rows that are not whole blocks
+ * are padded, as the quantizer's zero-padded twins store them. */
+static double mat(int type, double rows, int64_t n)
+{
+    int64_t bs = aellm_dtype_traits_get(type)->block_size;
+    int64_t padded = bs > 1 ? (n + bs - 1) / bs * bs : n;
+    return rows * (double)aellm_dtype_row_size(type, padded);
+}
+
+typedef struct {
+    double bytes, active_bytes, active_params, kv_per_pos, kernels;
+} work;
+
+/* Attention of one layer: bytes, parameters, kernels. */
+static void attention_work(const aellm_model_config *t, int W, int kvh, work *w)
+{
+    double d = t->dim, q = (double)t->n_heads * t->head_dim, b, n;
+    if (t->mla_rank) {
+        double r = t->mla_rank, dr = t->mla_rope_dim, dn = t->head_dim - dr;
+        b = mat(W, q, t->dim) + mat(W, kvh * dr, t->dim) + mat(W, r, t->dim) +
+            mat(W, kvh * dn, t->mla_rank) + mat(W, (double)kvh * t->head_dim, t->mla_rank) +
+            mat(W, d, (int64_t)q);
+        n = 2 * q * d + kvh * dr * d + r * d + kvh * (dn + t->head_dim) * r;
+    } else {
+        double kv = (double)kvh * t->head_dim;
+        b = mat(W, q, t->dim) + 2 * mat(W, kv, t->dim) + mat(W, d, (int64_t)q);
+        n = 2 * q * d + 2 * kv * d;
+    }
+    w->bytes += b, w->active_bytes += b, w->active_params += n;
+    w->kernels += 5; /* four products and the attention */
+}
+
+static void ffn_work(const aellm_model_config *t, int W, work *w)
+{
+    double d = t->dim, h = t->hidden_dim;
+    int E = t->n_experts > 1 ? t->n_experts : 1, k = t->n_experts > 1 ? t->n_experts_used : 1;
+    double b = 2 * mat(W, E * h, t->dim) + mat(W, E * d, t->hidden_dim), share = (double)k / E;
+    w->bytes += b, w->active_bytes += share * b, w->active_params += 3 * d * h * k;
+    if (E > 1) w->bytes += 4 * E * d, w->active_bytes += 4 * E * d, w->kernels += 1;
+    w->kernels += 3 * k;
+}
+
+static int kv_heads_after(const aellm_config *c, const aellm_model_config *t)
+{
+    if (t->mla_rank) return t->n_kv_heads; /* nothing to pool */
+    if (c->kv_share > 1) return t->n_kv_heads % c->kv_share ? -1 : t->n_kv_heads / c->kv_share;
+    return c->kv_heads > 0 ? c->kv_heads : t->n_kv_heads;
+}
+
+static int shape_work(const aellm_model_config *shape, const aellm_config *c, int base, work *w,
+                      aellm_model_config *t)
+{
+    aellm_model *m = NULL;
+    int rc = aellm_model_alloc(&m, shape);
+    if (rc) return rc;
+    aellm_config_arch_shape(c, m, t);
+    int arch_kv = aellm_config_arch_kv_heads(c, m);
+    aellm_model_free(m);
+    int kvh = kv_heads_after(c, t);
+    if (arch_kv < 0 || kvh < 1 || t->n_kv_heads % kvh)
+        return aellm_error_set(AELLM_EINVAL, "the configuration's KV heads do not fit %d heads",
+                               shape->n_kv_heads);
+    int W = c->weight_type >= 0 ? c->weight_type : base;
+    memset(w, 0, sizeof(*w));
+    for (int l = 0; l < t->n_layers; l++) {
+        attention_work(t, W, kvh, w);
+        ffn_work(t, W, w);
+    }
+    double norms = 4.0 * (2 * t->n_layers + 1) * t->dim, emb = mat(base, t->vocab_size, t->dim);
+    double out = t->tied_output ? 0 : emb;
+    w->bytes += norms + emb + out;
+    w->active_bytes += norms + emb / t->vocab_size + (t->tied_output ? emb : out);
+    w->active_params += (double)t->vocab_size * t->dim; /* the output matrix */
+    w->kernels += 2.0 * t->n_layers + 1;                /* norms, and the output product */
+    double kv_elem = (double)aellm_dtype_row_size(c->kv_type, t->head_dim) / t->head_dim;
+    w->kv_per_pos = t->mla_rank ? 4.0 * t->n_layers * (t->mla_rank + kvh * t->mla_rope_dim)
+                                : 2.0 * t->n_layers * kvh * t->head_dim * kv_elem;
+    return 0;
+}
+
+/* The achieved fraction of peak bandwidth for weights of `bits` per value. */
+static double bw_fraction(const aellm_hw_profile *hw, double bits)
+{
+    double f = bits >= 15 ? hw->eff_bw_16 : bits >= 7.5 ? hw->eff_bw_8 : hw->eff_bw_4;
+    return f > 0 ? f : 1.0;
+}
+
+static double compute_peak(const aellm_hw_profile *hw, const aellm_config *c, int W)
+{
+    if (!strcmp(hw->kind, "cpu") || W == AELLM_DTYPE_F32) return hw->peak_f32;
+    if (c->method == AELLM_QUANT_SMOOTHQUANT && hw->peak_int8 > 0) return hw->peak_int8;
+    return hw->peak_f16 > 0 ? hw->peak_f16 : hw->peak_bf16 > 0 ? hw->peak_bf16 : hw->peak_f32;
+}
+
+int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
+                  const aellm_hw_profile *hw, const aellm_predict_params *p, aellm_prediction *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (p->n_prompt < 1 || p->n_gen < 1)
+        return aellm_error_set(AELLM_EINVAL, "predict: the request needs a prompt and a token");
+    if (!(hw->mem_bw > 0))
+        return aellm_error_set(AELLM_EINVAL, "predict: %s has no memory bandwidth", hw->name);
+    work w = {0};
+    aellm_model_config t = {0};
+    int rc = shape_work(shape, c, p->base_type, &w, &t);
+    if (rc) return rc;
+    int W = c->weight_type >= 0 ? c->weight_type : p->base_type;
+    double bits = 8.0 * (double)aellm_dtype_row_size(W, 256 * 32) / (256 * 32);
+    double bw = hw->mem_bw * bw_fraction(hw, bits);
+    double ce = hw->eff_compute > 0 ? hw->eff_compute : 1.0, peak = compute_peak(hw, c, W) * ce;
+    double ovh = hw->kernel_overhead_s;
+    out->weight_bytes = w.bytes, out->active_weight_bytes = w.active_bytes;
+    out->kv_bytes_per_position = w.kv_per_pos, out->flops_per_token = 2 * w.active_params;
+    out->attn_flops_per_pair = 4.0 * t.n_layers * t.n_heads * t.head_dim;
+    out->kernels_per_token = w.kernels;
+    out->eff_bw = bw / hw->mem_bw, out->eff_compute = ce;
+    double P = p->n_prompt, G = p->n_gen;
+    /* prefill: the prompt in one pass, the weights read once */
+    double pf = P * out->flops_per_token + P * (P + 1) / 2 * out->attn_flops_per_pair;
+    double pb = w.bytes + P * w.kv_per_pos;
+    double tc = peak > 0 ? pf / peak : 0, tb = pb / bw;
+    out->prefill_compute_bound = tc > tb;
+    out->prefill_s = (tc > tb ? tc : tb) + w.kernels * ovh;
+    /* decode: each token reads the active weights and the cache so far */
+    double ctx = P + (G + 1) / 2;
+    double db = w.active_bytes + ctx * w.kv_per_pos;
+    double dfl = out->flops_per_token + ctx * out->attn_flops_per_pair;
+    double dc = peak > 0 ? dfl / peak : 0, dm = db / bw;
+    out->decode_compute_bound = dc > dm;
+    out->decode_s = G * ((dc > dm ? dc : dm) + w.kernels * ovh);
+    out->total_s = out->prefill_s + out->decode_s;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : p->n_prompt + p->n_gen;
+    double batch = P < 512 ? P : 512, q = (double)t.n_heads * t.head_dim;
+    double act =
+        4.0 * batch * (3.0 * (t.dim > q ? t.dim : q) + q + 2.0 * t.hidden_dim) + 4.0 * t.vocab_size;
+    out->memory_bytes = w.bytes + n_ctx * w.kv_per_pos + act;
+    double busy = !strcmp(hw->kind, "gpu") ? 1 : (hw->threads > 0 ? hw->threads : hw->cores);
+    out->energy_j = (hw->idle_w + hw->active_w_per_core * busy) * out->total_s;
+    snprintf(out->source, sizeof(out->source),
+             "predicted: roofline on %s (bandwidth %.0f GB/s at %.0f %%, peak %.1f TFLOP/s at "
+             "%.0f %%, %.1f us per kernel; %s); energy from its power model",
+             hw->name, hw->mem_bw / 1e9, 100 * out->eff_bw, compute_peak(hw, c, W) / 1e12, 100 * ce,
+             1e6 * ovh,
+             hw->eff_source[0] ? hw->eff_source : "no achieved fractions in the profile: ideal");
+    return 0;
+}
