@@ -13,6 +13,8 @@
 #include "aellm/evaluate.h"
 #include "aellm/search.h"
 #include "aellm/surrogate.h"
+#include "aellm/dtype.h"
+#include "aellm/predict.h"
 #include "cli/cli.h"
 
 /* The bundled calibration text, relative to cli_home(). */
@@ -34,6 +36,11 @@ typedef struct {
     const double *weights;  /* the utility's, for the best U so far */
     aellm_objectives *seen; /* every measured point's objectives, in order */
     int n_seen, cap_seen;
+    /* --hardware: latency, memory and energy predicted for that deployment
+       (the model's shape, or --shape's), accuracy measured here */
+    const aellm_hw_profile *target;
+    aellm_model_config target_shape;
+    int target_base_type;
 } evaluator;
 
 /* An architecture conversion (attention, experts) uptrains for
@@ -123,6 +130,24 @@ static int applicable(void *user, const double *genes)
     return !to_config(ev, genes, &c) && !aellm_config_check(&c, ev->model);
 }
 
+/* The efficiency objectives of the target deployment (aellm predict's
+ * roofline) in place of this machine's, at the search's request length. */
+static int predict_objectives(const evaluator *ev, const aellm_config *c, aellm_objectives *out)
+{
+    aellm_predict_params p;
+    aellm_predict_params_default(&p);
+    p.n_prompt = ev->req.latency.n_prompt, p.n_gen = ev->req.latency.n_gen;
+    p.base_type = ev->target_base_type;
+    aellm_prediction r;
+    int rc = aellm_predict(&ev->target_shape, c, ev->target, &p, &r);
+    if (rc == AELLM_EINVAL) return 1; /* does not fit the shape: not applicable */
+    if (rc) return rc;
+    out->v[AELLM_OBJ_LAT] = r.total_s;
+    out->v[AELLM_OBJ_MEM] = r.memory_bytes;
+    out->v[AELLM_OBJ_ENERGY] = r.energy_j;
+    return 0;
+}
+
 static int evaluate(void *user, const double *genes, aellm_objectives *out)
 {
     evaluator *ev = user;
@@ -144,6 +169,7 @@ static int evaluate(void *user, const double *genes, aellm_objectives *out)
     ev->cached += cached;
     rc = aellm_objectives_from_record(rec, out);
     free(rec);
+    if (!rc && ev->target) rc = predict_objectives(ev, &c, out);
     if (!rc && ev->n_seen == ev->cap_seen) { /* for the status line's best U */
         int cap = ev->cap_seen ? 2 * ev->cap_seen : 64;
         aellm_objectives *q = realloc(ev->seen, (size_t)cap * sizeof(*q));
@@ -280,6 +306,12 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
         cJSON_AddNumberToObject(e, "violation", p->violation);
         cJSON_AddItemToArray(pts, e);
     }
+    if (ev->target)
+        cJSON_AddStringToObject(o, "efficiency_objectives",
+                                "predicted for the deployment (--hardware, --shape) by aellm "
+                                "predict's roofline; accuracy measured on this machine");
+    else
+        cJSON_AddStringToObject(o, "efficiency_objectives", "measured on this machine");
     cJSON_AddNumberToObject(o, "default_index", r->default_index);
     cJSON_AddNumberToObject(o, "pick_index", r->pick_index);
     cJSON_AddNumberToObject(o, "pick_utility", r->pick_utility);
@@ -553,6 +585,7 @@ int cmd_search(int argc, char **argv)
     const char *model = NULL, *tok = NULL, *task_arg = "stories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
     const char *save_to = NULL, *transfer_from = NULL, *train = NULL, *output = NULL;
+    const char *target_hw = NULL, *target_shape = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
@@ -610,6 +643,12 @@ int cmd_search(int argc, char **argv)
          "exhaustive search"},
         {"exhaustive-max", 0, OPT_INT, &exhaustive_max,
          "largest space searched exhaustively by --baselines (500)"},
+        {"hardware", 0, OPT_STR, &target_hw,
+         "optimise for this deployment (hardware/*.json profile): latency, memory and energy "
+         "predicted there by aellm predict's roofline, accuracy measured here"},
+        {"shape", 0, OPT_STR, &target_shape,
+         "with --hardware, the model shape deployed there (e.g. Llama-2-7B; default: the "
+         "model's own, f16 base)"},
         {"output", 'o', OPT_STR, &output,
          "write the utility pick's model as GGUF (converted, fine-tuned and quantized as "
          "evaluated; metadata aellm.config and aellm.figures)"},
@@ -688,6 +727,26 @@ int cmd_search(int argc, char **argv)
     aellm_model *m = NULL;
     if (cli_open_model("search", &m, ev.req.model_path, ev.req.tokenizer_path)) goto done;
     ev.model = m;
+    aellm_hw_profile target;
+    if (target_shape && !target_hw) {
+        cli_fail("search", "--shape needs --hardware (the deployment to predict for)");
+        goto done;
+    }
+    if (target_hw) {
+        if (aellm_hw_load(&target, target_hw, NULL) ||
+            (target_shape ? aellm_model_shape(&ev.target_shape, target_shape)
+                          : (ev.target_shape = *aellm_model_config_get(m), 0))) {
+            cli_fail_last("search");
+            goto done;
+        }
+        ev.target = &target;
+        ev.target_base_type = target_shape ? AELLM_DTYPE_F16 : aellm_model_weight_type(m);
+        if (!json)
+            fprintf(stderr,
+                    "latency, memory and energy predicted for %s on %s (aellm predict), accuracy "
+                    "measured here\n",
+                    target_shape ? target_shape : "this model", target.name);
+    }
     if (aellm_store_open(&ev.store, db)) {
         cli_fail_last("search");
         goto done;
