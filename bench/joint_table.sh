@@ -13,6 +13,8 @@
 #   bench/joint_table.sh BUILD_DIR [DATA_DIR]
 #   env: MODELS="stories260K babyllama" BUDGET=30 FT_STEPS=20 UPTRAIN_STEPS=20
 #        THREADS=2 ABLATIONS=1 OUT=DIR (keeps the searches' JSON)
+#        TARGET=a100-80gb:Llama-2-7B (latency, memory and energy predicted for that
+#        deployment by aellm predict, accuracy still measured here: search --hardware)
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
 data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
@@ -47,7 +49,7 @@ ablate no-quantization inference.weights inference.kv_cache
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 echo "budget $budget real evaluations per search; fine-tuning $ft and uptraining $up steps of"
 echo "8 x 256 tokens; accuracy floor 1.2 % below the default; latency of a 128-token prompt + 32"
-echo "generated, paired with the default"
+echo "generated, paired with the default${TARGET:+; latency, memory and energy predicted for $TARGET}"
 for model in ${MODELS-stories260K babyllama}; do
     case $model in
     stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
@@ -56,6 +58,7 @@ for model in ${MODELS-stories260K babyllama}; do
     common=("${m[@]}" --task "$work/task.json" --budget "$budget" --ft-steps "$ft"
         --uptrain-steps "$up" --max-acc-drop 0.012 --prompt 128 --gen 32 --max-reps 5
         --threads "$threads" --calib "$work/train.txt" --calib-skip 400000 --db "$out/$model.db")
+    [ -n "${TARGET:-}" ] && common+=(--hardware "${TARGET%%:*}" --shape "${TARGET#*:}")
     "$aellm" search "${common[@]}" --baselines --exhaustive-max 0 --json >"$out/$model.json" \
         2>"$out/$model.err" || { echo "search failed: $(tail -2 "$out/$model.err")" >&2; exit 1; }
     if [ "${ABLATIONS:-1}" = 1 ]; then
