@@ -16,20 +16,10 @@
 #        TARGET=a100-80gb:Llama-2-7B (latency, memory and energy predicted for that
 #        deployment by aellm predict, accuracy still measured here: search --hardware)
 set -euo pipefail
-build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
-data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
 src=${AELLM_SRC:-$(cd "$(dirname "$0")/.." && pwd)} # the repository (its space/default.json)
-aellm=$build/aellm
 budget=${BUDGET:-30} ft=${FT_STEPS:-20} up=${UPTRAIN_STEPS:-20} threads=${THREADS:-2}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$src/bench/tinystories_task.sh"
 out=${OUT:-$work/out}; mkdir -p "$out"
-export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
-val=$data/tinystories/tinystories_val.txt
-tail -c +65537 "$val" >"$work/train.txt"
-cat >"$work/task.json" <<JSON
-{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
- "train": "$work/train.txt"}
-JSON
 # the ablated spaces: knobs held at their defaults ("applies": false)
 ablate() { # name knob...
     python3 - "$src/space/default.json" "$work/space-$1.json" "${@:2}" <<'PY'
@@ -51,10 +41,7 @@ echo "budget $budget real evaluations per search; fine-tuning $ft and uptraining
 echo "8 x 256 tokens; accuracy floor 1.2 % below the default; latency of a 128-token prompt + 32"
 echo "generated, paired with the default${TARGET:+; latency, memory and energy predicted for $TARGET}"
 for model in ${MODELS-stories260K babyllama}; do
-    case $model in
-    stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
-    babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
-    esac
+    model_args "$model"
     common=("${m[@]}" --task "$work/task.json" --budget "$budget" --ft-steps "$ft"
         --uptrain-steps "$up" --max-acc-drop 0.012 --prompt 128 --gen 32 --max-reps 5
         --threads "$threads" --calib "$work/train.txt" --calib-skip 400000 --db "$out/$model.db")

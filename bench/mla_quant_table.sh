@@ -12,18 +12,8 @@
 #   bench/mla_quant_table.sh BUILD_DIR [DATA_DIR]
 #   env: MODELS="babyllama stories260K" STEPS=200 THREADS=2
 set -euo pipefail
-build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
-data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
-aellm=$build/aellm
 steps=${STEPS:-200} threads=${THREADS:-2}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
-val=$data/tinystories/tinystories_val.txt
-tail -c +65537 "$val" >"$work/train.txt"
-cat >"$work/task.json" <<JSON
-{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
- "train": "$work/train.txt"}
-JSON
+. "$(dirname "$0")/tinystories_task.sh"
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 echo "uptraining / control fine-tuning: $steps steps of 8 x 256 tokens; calibration: 4096"
 echo "tokens of the same text; perplexity on the first 64 KiB of tinystories_val.txt"
@@ -32,10 +22,7 @@ echo "| model | attention | weights (method) | weight bytes | PPL | PPL / unquan
 echo "| --- | --- | --- | ---: | ---: | ---: |"
 calib="\"calibration\": {\"file\": \"$work/train.txt\"}"
 for model in ${MODELS-babyllama stories260K}; do
-    case $model in
-    stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
-    babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
-    esac
+    model_args "$model"
     "$aellm" convert "${m[@]}" -o "$work/$model.gguf" >/dev/null 2>&1
     full=$("$aellm" info -m "$work/$model.gguf" --json | python3 -c "import json,sys; m=json.load(sys.stdin)['metadata']
 print(2 * m['llama.attention.head_count_kv'] * m['llama.embedding_length'] // m['llama.attention.head_count'])")

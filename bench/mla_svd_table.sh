@@ -10,18 +10,8 @@
 #   bench/mla_svd_table.sh BUILD_DIR [DATA_DIR]
 #   env: STEPS=200 THREADS=2 ROWS="stories260K 16 4,babyllama 32 4,..." (model rank rotary-dims)
 set -euo pipefail
-build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
-data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
-aellm=$build/aellm
 steps=${STEPS:-200} threads=${THREADS:-2}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
-val=$data/tinystories/tinystories_val.txt
-tail -c +65537 "$val" >"$work/train.txt"
-cat >"$work/task.json" <<JSON
-{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
- "train": "$work/train.txt"}
-JSON
+. "$(dirname "$0")/tinystories_task.sh"
 echo "{\"finetuning\": {\"method\": \"full\", \"steps\": $steps}}" >"$work/ft.json"
 echo '{}' >"$work/none.json"
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
@@ -37,10 +27,7 @@ ppl() { # model, config -> perplexity
 IFS=, read -r -a rows <<<"${ROWS:-stories260K 16 4,babyllama 32 4,babyllama 32 8,babyllama 32 16}"
 for row in "${rows[@]}"; do
     read -r model rank rope <<<"$row"
-    case $model in
-    stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
-    babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
-    esac
+    model_args "$model"
     for svd in plain weighted; do
         flag=(); [ $svd = plain ] && flag=(--mla-plain-svd)
         "$aellm" convert "${m[@]}" -o "$work/w.gguf" --mla-rank "$rank" --mla-rope-dim "$rope" \
