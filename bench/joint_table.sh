@@ -69,8 +69,8 @@ def cfg(c):
             parts.append("%s=%s" % (k, v))
     return ", ".join(parts)
 print("\n### %s\n" % model)
-print("| method | evaluations | PPL | latency ms | peak memory MiB | energy mJ | efficiency | acc change | pick |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| method | evaluations | PPL | latency ms | peak memory MiB | energy mJ | efficiency | acc change | best efficiency within the floor | pick (by utility) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 order = [("default", "default"), ("architecture-only", "best single-stage: architecture"),
          ("finetuning-only", "best single-stage: fine-tuning"), ("inference-only", "best single-stage: inference"),
          ("single-tech", "one technique at a time"), ("efficientllm", "EfficientLLM rules"),
@@ -80,16 +80,22 @@ for key, label in order:
     b = rows.get(key)
     if b is None: continue
     if b["skipped"] or b.get("pick_objectives") is None:
-        print("| %s | %s | - | - | - | - | - | - | %s |" % (label, b["evaluations"], "skipped" if b["skipped"] else "none feasible"))
+        print("| %s | %s | - | - | - | - | - | - | - | %s |" % (label, b["evaluations"], "skipped" if b["skipped"] else "none feasible"))
         continue
     o = b["pick_objectives"]
-    print("| %s | %d | %.3f | %.3f | %.2f | %.2f | %.3f | %+.2f %% | %s |" % (label, b["evaluations"], 1 / o["acc"],
-          1e3 * o["latency"], o["memory"] / 2**20, 1e3 * o["energy"], b["efficiency"], 100 * b["acc_change"], cfg(b["pick"])))
-    if key.endswith("-only") and (best_single is None or b["efficiency"] > best_single):
-        best_single = b["efficiency"]
+    print("| %s | %d | %.3f | %.3f | %.2f | %.2f | %.3f | %+.2f %% | %.3f | %s |" % (label, b["evaluations"], 1 / o["acc"],
+          1e3 * o["latency"], o["memory"] / 2**20, 1e3 * o["energy"], b["efficiency"], 100 * b["acc_change"],
+          b["best_efficiency"], cfg(b["pick"])))
+    if key.endswith("-only"):
+        best_single = max(best_single or 0, b["efficiency"])
+        best_single_b = max(globals().get("best_single_b", 0), b["best_efficiency"])
+        globals()["best_single_b"] = best_single_b
 joint = rows["search"]["efficiency"]
 if best_single:
-    print("\naellm joint / best single-stage efficiency: %.3f / %.3f = %.2fx" % (joint, best_single, joint / best_single))
+    print("\naellm joint / best single stage, utility picks: %.3f / %.3f = %.2fx" % (joint, best_single, joint / best_single))
+    jb = rows["search"]["best_efficiency"]
+    print("aellm joint / best single stage, best efficiency within the floor (the paper's protocol): %.3f / %.3f = %.2fx"
+          % (jb, best_single_b, jb / best_single_b))
 if ablations:
     print("\n| ablation | evaluations | efficiency of the pick | vs the full joint search |")
     print("| --- | ---: | ---: | ---: |")

@@ -361,6 +361,9 @@ static void scores_match_a_direct_computation(void **state)
     assert_true(fabs(aellm_utility(&ex[1].obj, w, lo, hi) + 0.625) < 1e-12);
     double eff = cbrt(1.0 / 0.5 * 100.0 / 50 * 10.0 / 5) * 0.4 / 0.5;
     assert_true(fabs(sc[1].efficiency - eff) < 1e-12);
+    assert_true(fabs(sc[1].best_efficiency - eff) < 1e-12); /* its only feasible point */
+    double e0 = 1.0, e1 = cbrt(2.0 * 2 * 2) * 0.8, e2 = cbrt(5.0 * 5 * 5) * 0.6;
+    assert_true(fabs(sc[0].best_efficiency - fmax(e0, fmax(e1, e2))) < 1e-12);
     assert_true(fabs(sc[1].acc_change - (0.4 / 0.5 - 1)) < 1e-12);
 }
 

@@ -541,6 +541,7 @@ static cJSON *baselines_json(const aellm_space *s, const aellm_baseline *rows,
         cJSON_AddItemToObject(o, "hypervolume_ratio", num_or_null(sc[r].hv_ratio));
         cJSON_AddItemToObject(o, "efficiency", num_or_null(sc[r].efficiency));
         cJSON_AddItemToObject(o, "acc_change", num_or_null(sc[r].acc_change));
+        cJSON_AddItemToObject(o, "best_efficiency", num_or_null(sc[r].best_efficiency));
         if (sc[r].pick >= 0 && rows[r].points[sc[r].pick].genes) {
             const aellm_search_point *p = &rows[r].points[sc[r].pick];
             cJSON_AddItemToObject(o, "pick", aellm_space_to_config(s, p->genes));

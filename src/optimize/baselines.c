@@ -682,7 +682,8 @@ int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objecti
     int rc = 0;
     for (int i = 0; !rc && i < n; i++) {
         aellm_baseline_score *sc = &out[i];
-        *sc = (aellm_baseline_score){.pick = -1, .efficiency = NAN, .acc_change = NAN};
+        *sc = (aellm_baseline_score){
+            .pick = -1, .efficiency = NAN, .acc_change = NAN, .best_efficiency = NAN};
         rc = aellm_search_hypervolume(&sc->hv, rows[i].points, rows[i].n_points, lo, hi);
         double best = 0;
         for (int j = 0; j < rows[i].n_points; j++) {
@@ -690,6 +691,8 @@ int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objecti
             if (!pt->measured || pt->violation > 0) continue;
             double u = aellm_utility(&pt->obj, w, lo, hi);
             if (sc->pick < 0 || u > best) sc->pick = j, best = u;
+            double e = aellm_efficiency_score(&pt->obj, def);
+            if (isnan(sc->best_efficiency) || e > sc->best_efficiency) sc->best_efficiency = e;
         }
         if (sc->pick >= 0) {
             const aellm_objectives *o = &rows[i].points[sc->pick].obj;
