@@ -20,18 +20,8 @@
 #   env: MODELS="stories260K babyllama" ("" skips them) STEPS=200 REPS=10 THREADS=2
 #        SPEED_SHAPE=110M (none skips it)
 set -euo pipefail
-build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
-data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
-aellm=$build/aellm
 steps=${STEPS:-200} reps=${REPS:-10} threads=${THREADS:-2}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
-val=$data/tinystories/tinystories_val.txt
-tail -c +65537 "$val" >"$work/uptrain.txt"
-cat >"$work/task.json" <<JSON
-{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
- "train": "$work/uptrain.txt"}
-JSON
+. "$(dirname "$0")/tinystories_task.sh"
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 echo "uptraining: $steps steps of 8 x 256 tokens (full fine-tuning of the converted model) on"
 echo "tinystories_val.txt from byte 65536; perplexity on its first 64 KiB"
@@ -39,10 +29,7 @@ echo
 echo "| model | attention | KV heads | KV bytes / token | decode tok/s | PPL converted | PPL after $steps steps | held-out loss (uptraining) |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
 for model in ${MODELS-stories260K babyllama}; do
-    case $model in
-    stories260K) m=(-m "$data/stories260K/stories260K.bin" -z "$data/stories260K/tok512.bin") ;;
-    babyllama) m=(-m "$data/babyllama/babyllama-1M.bin" -z "$data/babyllama/tok105.bin") ;;
-    esac
+    model_args "$model"
     "$aellm" convert "${m[@]}" -o "$work/$model.gguf" >/dev/null 2>&1
     ctx=$("$aellm" info -m "$work/$model.gguf" --json |
         python3 -c "import json,sys; print(json.load(sys.stdin)['metadata']['llama.context_length'])")

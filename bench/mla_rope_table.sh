@@ -8,18 +8,8 @@
 #   bench/mla_rope_table.sh BUILD_DIR [DATA_DIR]
 #   env: THREADS=2
 set -euo pipefail
-build=${1:?usage: $0 BUILD_DIR [DATA_DIR]}
-data=$(cd "${2:-$(dirname "$0")/../../shared/data}" && pwd)
-aellm=$build/aellm
 threads=${THREADS:-2}
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=$threads AELLM_CACHE_DIR=$work/cache
-val=$data/tinystories/tinystories_val.txt
-tail -c +65537 "$val" >"$work/uptrain.txt"
-cat >"$work/task.json" <<JSON
-{"name": "tinystories-64k", "kind": "perplexity", "data": "$val", "max_bytes": 65536,
- "train": "$work/uptrain.txt"}
-JSON
+. "$(dirname "$0")/tinystories_task.sh"
 echo "machine: $(nproc) cores, $threads threads; $(date -u +%F); $("$aellm" --version)"
 echo
 echo "| model | rank | rotary dims | KV values / token (MHA) | steps | PPL after | control after |"

@@ -652,7 +652,6 @@ static void effllm_metrics_by_hand(void **state)
                               .n_prompt = 2,
                               .n_gen = 3,
                               .total_s = 2,
-                              .decode_s = 1,
                               .joules = 7,
                               .weight_bytes = 250,
                               .default_weight_bytes = 1000,

@@ -82,6 +82,9 @@ int aellm_config_trains(const aellm_config *c);
 /* KV heads of m after the architecture stage (m's own when it does not
  * convert); -1 when the conversion does not fit m. */
 int aellm_config_arch_kv_heads(const aellm_config *c, const aellm_model *m);
+/* The inference stage's KV heads from `from` (kv_share or kv_heads; 0:
+ * unchanged, -1: kv_share does not divide). */
+int aellm_config_inference_kv_heads(const aellm_config *c, int from);
 /* The shape m has after the architecture stage (KV heads, experts). */
 void aellm_config_arch_shape(const aellm_config *c, const aellm_model *m, aellm_model_config *out);
 /* mla: the latent rank and rotary dims the stage gives m (defaults resolved). */

@@ -54,6 +54,8 @@ int aellm_space_restrict(const aellm_space *s, const char *technique, aellm_spac
  * their defaults: a search that cannot run the stage here); same knobs,
  * same gene layout. Caller frees. */
 int aellm_space_hold_stage(const aellm_space *s, const char *stage, aellm_space **out);
+/* Whether any knob of `stage` applies. */
+int aellm_space_stage_applies(const aellm_space *s, const char *stage);
 /* Whether option `o` of categorical knob `k` can be applied now. */
 int aellm_space_option_applies(const aellm_space *s, int k, int o);
 /* The option's value (borrowed JSON). */

@@ -236,18 +236,25 @@ const char *cli_default_model(const char **tokenizer)
     return model;
 }
 
+int cli_model_path(const char *cmd, const char **path, const char **tokenizer)
+{
+    if (!*path && !(*path = cli_default_model(tokenizer))) {
+        cli_fail(cmd,
+                 "no model given (-m MODEL) and the bundled one is missing from %s/models "
+                 "(set AELLM_MODEL, or AELLM_HOME to the aellm source tree)",
+                 cli_home());
+        return -1;
+    }
+    if (!cli_is_file(*path)) {
+        cli_fail(cmd, "%s: no such model file", *path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_open_model(const char *cmd, aellm_model **out, const char *path, const char *tokenizer)
 {
-    if (!path) {
-        path = cli_default_model(&tokenizer);
-        if (!path) {
-            cli_fail(cmd,
-                     "no model given (-m MODEL) and the bundled one is missing from %s/models "
-                     "(set AELLM_MODEL, or AELLM_HOME to the aellm source tree)",
-                     cli_home());
-            return -1;
-        }
-    }
+    if (!path && cli_model_path(cmd, &path, &tokenizer)) return -1;
     if (aellm_model_load(out, path, tokenizer)) {
         cli_fail_last(cmd);
         return -1;

@@ -38,6 +38,10 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* The same with aellm_error_last() as the message. */
 int cli_fail_last(const char *cmd);
 
+/* *path, or the default model (cli_default_model, which also sets
+ * *tokenizer) when it is NULL; -1 with a one-line error when there is none
+ * or the file does not exist. */
+int cli_model_path(const char *cmd, const char **path, const char **tokenizer);
 /* Loads a model; when `path` is NULL, the default one (see cli_default_model). */
 int cli_open_model(const char *cmd, aellm_model **out, const char *path, const char *tokenizer);
 

@@ -49,14 +49,7 @@ int cmd_apply(int argc, char **argv)
     }
     req.model_path = model;
     req.tokenizer_path = tok;
-    if (!model && !(req.model_path = cli_default_model(&req.tokenizer_path))) {
-        cli_fail("apply", "no model given (-m MODEL) and no default model found");
-        goto done;
-    }
-    if (!cli_is_file(req.model_path)) {
-        cli_fail("apply", "%s: no such model file", req.model_path);
-        goto done;
-    }
+    if (cli_model_path("apply", &req.model_path, &req.tokenizer_path)) goto done;
     req.task = task;
     req.config = &config;
     req.n_threads = threads;

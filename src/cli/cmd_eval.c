@@ -173,14 +173,7 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", "%s: no such adapter file", lora);
         goto done;
     }
-    if (!model && !(req.model_path = cli_default_model(&req.tokenizer_path))) {
-        cli_fail("eval", "no model given (-m MODEL) and no default model found");
-        goto done;
-    }
-    if (!cli_is_file(req.model_path)) {
-        cli_fail("eval", "%s: no such model file", req.model_path);
-        goto done;
-    }
+    if (cli_model_path("eval", &req.model_path, &req.tokenizer_path)) goto done;
     req.task = task;
     req.config = &config;
     req.n_threads = threads;

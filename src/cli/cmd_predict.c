@@ -49,7 +49,8 @@ int cmd_predict(int argc, char **argv)
         {"shape", 0, OPT_STR, &shape,
          "named shape: 110M, 1.1B, Llama-2-7B/13B/70B, Mistral-7B, Llama-3-8B, Mixtral-8x7B, "
          "Qwen-1.8B/7B/72B"},
-        {"model", 'm', OPT_STR, &model, "or a model file, whose shape and weight type are used"},
+        {"model", 'm', OPT_STR, &model,
+         "or a model file, whose shape and weight type are used (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
         {"config", 0, OPT_STR, &config_path, "configuration JSON (default: the model as is)"},
         {"prompt", 'p', OPT_INT, &p.n_prompt, "prompt tokens (512)"},
@@ -61,7 +62,7 @@ int cmd_predict(int argc, char **argv)
         {0}};
     cli_command cmd = {
         "predict", "Predict latency, memory and energy of a configuration on a hardware profile.",
-        "(--shape NAME | -m MODEL) [--hardware NAME] [--config C.json] [-p P -n G]",
+        "[--shape NAME | -m MODEL] [--hardware NAME] [--config C.json] [-p P -n G]",
         "A roofline: prefill bound by compute (or reading the weights once), decode by memory\n"
         "bandwidth (the active weights and the KV cache so far per token), each at the achieved\n"
         "fraction of peak the profile cites, plus a fixed cost per kernel; energy from the\n"
@@ -69,14 +70,15 @@ int cmd_predict(int argc, char **argv)
         opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
-    if (!shape == !model) return cli_fail("predict", "give one of --shape NAME or -m MODEL");
+    if (shape && model) return cli_fail("predict", "give --shape NAME or -m MODEL, not both");
     if (p.n_prompt < 1 || p.n_gen < 1 || threads < 0)
         return cli_fail("predict", "--prompt and --gen must be >= 1");
     aellm_model_config cfg;
     if (shape && aellm_model_shape(&cfg, shape)) return cli_fail_last("predict");
-    if (model) {
+    if (!shape) { /* a model file: the bundled one unless -m says */
         aellm_model *m = NULL;
-        if (cli_open_model("predict", &m, model, tok)) return 1;
+        if (cli_model_path("predict", &model, &tok) || cli_open_model("predict", &m, model, tok))
+            return 1;
         cfg = *aellm_model_config_get(m);
         p.base_type = aellm_model_weight_type(m);
         aellm_model_free(m);

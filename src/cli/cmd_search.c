@@ -94,23 +94,13 @@ static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
     return rc;
 }
 
-static int stage_applies(const aellm_space *s, const char *stage)
-{
-    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
-        aellm_knob_info info;
-        aellm_space_knob(s, k, &info);
-        if (info.applies && !strcmp(info.stage, stage)) return 1;
-    }
-    return 0;
-}
-
 /* Without training data the stages that train cannot run: held at their
    defaults, and the user told how to give them some. */
 static int hold_training_stages(aellm_space **space, const char *task_name)
 {
     static const char *const stages[] = {"architecture", "finetuning"};
     for (int i = 0; i < 2; i++) {
-        if (!stage_applies(*space, stages[i])) continue;
+        if (!aellm_space_stage_applies(*space, stages[i])) continue;
         aellm_space *held = NULL;
         if (aellm_space_hold_stage(*space, stages[i], &held)) return cli_fail_last("search"), -1;
         aellm_space_free(*space);
@@ -681,6 +671,12 @@ int cmd_search(int argc, char **argv)
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
+    if (target_shape && !target_hw)
+        return cli_fail("search", "--shape needs --hardware (the deployment to predict for)");
+    aellm_hw_profile target; /* the deployment's, checked before anything runs */
+    if (target_hw && (aellm_hw_load(&target, target_hw, NULL) ||
+                      (target_shape && aellm_model_shape(&ev.target_shape, target_shape))))
+        return cli_fail_last("search");
     if (max_mem && (sp.max_mem_bytes = ev.req.max_memory_bytes = cli_parse_size(max_mem)) < 0)
         return cli_fail("search", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
     sp.max_power_w = ev.req.max_power_w = max_power;
@@ -715,31 +711,15 @@ int cmd_search(int argc, char **argv)
     ev.calib_skip = calib_skip;
     ev.req.model_path = model;
     ev.req.tokenizer_path = tok;
-    if (!model && !(ev.req.model_path = cli_default_model(&ev.req.tokenizer_path))) {
-        cli_fail("search",
-                 "no model given (-m MODEL) and the bundled one is missing from %s/models "
-                 "(set AELLM_MODEL, or AELLM_HOME to the aellm source tree)",
-                 cli_home());
-        goto done;
-    }
+    if (cli_model_path("search", &ev.req.model_path, &ev.req.tokenizer_path)) goto done;
     ev.req.task = task;
     ev.req.n_threads = threads;
     ev.req.paired = !unpaired;
     aellm_model *m = NULL;
     if (cli_open_model("search", &m, ev.req.model_path, ev.req.tokenizer_path)) goto done;
     ev.model = m;
-    aellm_hw_profile target;
-    if (target_shape && !target_hw) {
-        cli_fail("search", "--shape needs --hardware (the deployment to predict for)");
-        goto done;
-    }
     if (target_hw) {
-        if (aellm_hw_load(&target, target_hw, NULL) ||
-            (target_shape ? aellm_model_shape(&ev.target_shape, target_shape)
-                          : (ev.target_shape = *aellm_model_config_get(m), 0))) {
-            cli_fail_last("search");
-            goto done;
-        }
+        if (!target_shape) ev.target_shape = *aellm_model_config_get(m);
         ev.target = &target;
         ev.target_base_type = target_shape ? AELLM_DTYPE_F16 : aellm_model_weight_type(m);
         if (!json)

@@ -94,6 +94,9 @@ float *aellm_mla_latent_at(const aellm_engine *e, int l, int pos);
 float *aellm_mla_krope_at(const aellm_engine *e, int l, int g, int pos);
 void aellm_mla_store(aellm_engine *e, int l, int i, int pos);
 int aellm_mla_up_quantized(const aellm_model *m);
+/* Thread `thread`'s buffer for one KV head's dequantized up-projections
+ * (NULL when they are stored f32). */
+float *aellm_mla_up_buf(const aellm_engine *e, int thread);
 void aellm_mla_attend_heads(aellm_engine *e, int l, int h0, int h1, int pos, float *scratch,
                             float *up);
 void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, float *V);

@@ -246,10 +246,7 @@ static void decode_latent_attention(thread_ctx *t, int l, int pos)
     float *scratch =
         e->mla_lat + (size_t)t->ith * c->n_heads * ((size_t)e->n_ctx + 2 * (size_t)c->mla_rank);
     int h0 = c->n_heads * t->ith / t->nth, h1 = c->n_heads * (t->ith + 1) / t->nth;
-    float *up =
-        e->mla_up
-            ? e->mla_up + (size_t)t->ith * (2 * (size_t)e->head_dim - c->mla_rope_dim) * c->mla_rank
-            : NULL;
+    float *up = aellm_mla_up_buf(e, t->ith);
     if (h0 < h1) aellm_mla_attend_heads(e, l, h0, h1, pos, scratch, up);
 }
 

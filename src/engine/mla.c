@@ -69,6 +69,13 @@ int aellm_mla_up_quantized(const aellm_model *m)
     return 0;
 }
 
+float *aellm_mla_up_buf(const aellm_engine *e, int thread)
+{
+    const aellm_model_config *c = &e->m->cfg;
+    size_t per = (2 * (size_t)e->head_dim - (size_t)c->mla_rope_dim) * (size_t)c->mla_rank;
+    return e->mla_up ? e->mla_up + (size_t)thread * per : NULL;
+}
+
 /* KV head g's `rows` rows of up-projection w as f32: the tensor itself when
  * it is f32, else dequantized into buf. The quantized rows are what is read
  * from memory; the f32 copy (a few hundred KiB at most) stays in cache for
@@ -131,7 +138,7 @@ void aellm_mla_expand(const aellm_engine *e, int l, int g, int len, float *K, fl
     const aellm_layer *L = &e->m->layers[l];
     int hd = e->head_dim, dr = c->mla_rope_dim, dn = hd - dr, r = c->mla_rank;
     const float *lat = aellm_mla_latent_at(e, l, 0), *kr = aellm_mla_krope_at(e, l, g, 0);
-    float *up = e->mla_up ? e->mla_up + (size_t)omp_get_thread_num() * (hd + dn) * r : NULL;
+    float *up = aellm_mla_up_buf(e, omp_get_thread_num());
     if (dn > 0) /* K[:, dr:] = C W_uk,g^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, dn, r, 1.0f, lat, r,
                     up_rows(&L->w_uk, g, dn, up), r, 0.0f, K + dr, hd);

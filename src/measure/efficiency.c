@@ -52,8 +52,6 @@ cJSON *aellm_effllm_json(const aellm_effllm_inputs *in)
     cJSON_AddNumberToObject(o, "latency_s", t);
     cJSON_AddNumberToObject(o, "throughput_tokens_per_s",
                             t > 0 ? (in->n_prompt + in->n_gen) / t : 0);
-    cJSON_AddNumberToObject(o, "decode_tokens_per_s",
-                            in->decode_s > 0 ? (in->n_gen - 1) / in->decode_s : 0);
     cJSON_AddNumberToObject(o, "energy_j", in->joules);
     cJSON_AddNumberToObject(o, "compression_rate",
                             in->weight_bytes > 0 ? in->default_weight_bytes / in->weight_bytes : 0);

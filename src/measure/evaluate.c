@@ -958,7 +958,6 @@ static cJSON *effllm_json(const eval_state *s)
                               .n_prompt = s->req->latency.n_prompt,
                               .n_gen = s->req->latency.n_gen,
                               .total_s = objective_latency(s, 0),
-                              .decode_s = objective_latency(s, 2),
                               .joules = objective_energy(s),
                               .weight_bytes = (double)aellm_model_weight_bytes(s->model),
                               .default_weight_bytes = s->default_weight_bytes,

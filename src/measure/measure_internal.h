@@ -43,7 +43,7 @@ typedef struct {
     double flops_per_token;        /* 2 x active parameters */
     double attn_flops_per_pair;    /* per (query, key) position pair: 4 x layers x q width */
     int n_prompt, n_gen;
-    double total_s, decode_s, joules; /* the request's figures, as the record gives them */
+    double total_s, joules; /* the request's figures, as the record gives them */
     double weight_bytes, default_weight_bytes;
     double mem_bw, peak_flops; /* this machine's (bytes/s, FLOP/s) */
     const char *peaks_source;

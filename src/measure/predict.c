@@ -61,8 +61,8 @@ static void ffn_work(const aellm_model_config *t, int W, work *w)
 static int kv_heads_after(const aellm_config *c, const aellm_model_config *t)
 {
     if (t->mla_rank) return t->n_kv_heads; /* nothing to pool */
-    if (c->kv_share > 1) return t->n_kv_heads % c->kv_share ? -1 : t->n_kv_heads / c->kv_share;
-    return c->kv_heads > 0 ? c->kv_heads : t->n_kv_heads;
+    int to = aellm_config_inference_kv_heads(c, t->n_kv_heads);
+    return to == 0 ? t->n_kv_heads : to;
 }
 
 static int shape_work(const aellm_model_config *shape, const aellm_config *c, int base, work *w,

@@ -182,16 +182,6 @@ int aellm_baseline_random(const aellm_baseline_params *p, aellm_baseline *out)
 
 /* ---- one stage alone ---- */
 
-static int stage_applies(const aellm_space *s, const char *stage)
-{
-    for (int k = 0; k < aellm_space_n_knobs(s); k++) {
-        aellm_knob_info in;
-        aellm_space_knob(s, k, &in);
-        if (in.applies && !strcmp(in.stage, stage)) return 1;
-    }
-    return 0;
-}
-
 /* *out: s with every stage but `stage` held at its defaults. */
 static int only_stage(const aellm_space *s, const char *stage, aellm_space **out)
 {
@@ -222,7 +212,7 @@ int aellm_baseline_single_stage(const aellm_baseline_params *p, const char *stag
     if (which < 0) return aellm_error_set(AELLM_EINVAL, "no stage '%s'", stage);
     start(out, names[which]);
     const aellm_space *s = p->search->space;
-    if (!stage_applies(s, stage)) {
+    if (!aellm_space_stage_applies(s, stage)) {
         out->skipped = 1;
         note(out, "no knob of the %s stage applies here", stage);
         return 0;

@@ -297,6 +297,13 @@ int aellm_space_hold_stage(const aellm_space *s, const char *stage, aellm_space 
     return rc;
 }
 
+int aellm_space_stage_applies(const aellm_space *s, const char *stage)
+{
+    for (int i = 0; i < s->n_knobs; i++)
+        if (s->knobs[i].applies && !strcmp(s->stages[s->knobs[i].stage], stage)) return 1;
+    return 0;
+}
+
 int aellm_space_n_knobs(const aellm_space *s)
 {
     return s->n_knobs;

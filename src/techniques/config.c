@@ -400,7 +400,7 @@ static int needs_calibration(const aellm_config *c)
 
 /* KV heads after the inference stage's pooling of a model with `from` (0 =
  * unchanged, -1 = does not fit). */
-static int target_kv_heads(const aellm_config *c, int from)
+int aellm_config_inference_kv_heads(const aellm_config *c, int from)
 {
     if (c->kv_share > 1) return from % c->kv_share ? -1 : from / c->kv_share;
     return c->kv_heads;
@@ -457,7 +457,7 @@ static int check_architecture(const aellm_config *c, const aellm_model *m)
 /* The inference stage on a model with `from` KV heads. */
 static int check_inference(const aellm_config *c, int from)
 {
-    if (target_kv_heads(c, from) < 0)
+    if (aellm_config_inference_kv_heads(c, from) < 0)
         return aellm_error_set(AELLM_EINVAL,
                                "inference.kv_share: %d does not divide the %d KV heads it is "
                                "given",
@@ -508,7 +508,7 @@ static int check_finetuning(const aellm_config *c, const aellm_model_config *sha
 /* What the inference stage cannot do to latent attention (yet). */
 static int check_latent_inference(const aellm_config *c, int kv_heads)
 {
-    int to = target_kv_heads(c, kv_heads);
+    int to = aellm_config_inference_kv_heads(c, kv_heads);
     if (c->kv_type != AELLM_DTYPE_F32)
         return aellm_error_set(AELLM_EINVAL, "inference.kv_cache: latent attention keeps its "
                                              "latent cache in f32");
@@ -604,7 +604,7 @@ static int add_inference(cJSON *root, const aellm_config *c, const aellm_model *
     if (wt == AELLM_DTYPE_FP8_E4M3)
         cJSON_AddStringToObject(inf, "fp8_scale", c->fp8_per_tensor ? "tensor" : "channel");
     cJSON_AddStringToObject(inf, "kv_cache", aellm_dtype_traits_get(c->kv_type)->name);
-    int heads = target_kv_heads(c, from);
+    int heads = aellm_config_inference_kv_heads(c, from);
     cJSON_AddNumberToObject(inf, "kv_heads", heads > 0 ? heads : from);
     if (quantized && c->calib_file[0]) {
         char hash[AELLM_HASH_HEX];
@@ -708,7 +708,7 @@ int aellm_config_apply(const aellm_config *c, aellm_model *m, aellm_model **out,
     int from = aellm_model_config_get(m)->n_kv_heads; /* what the stages before left */
     int rc = check_inference(c, from);
     if (rc) return rc;
-    int heads = target_kv_heads(c, from);
+    int heads = aellm_config_inference_kv_heads(c, from);
     if (heads > 0 && (rc = aellm_model_share_kv_heads(m, heads))) return rc;
     ep->kv_type = c->kv_type;
     if (!changes_weights(c, m)) return 0;

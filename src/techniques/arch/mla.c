@@ -100,15 +100,13 @@ static void norm_hook(void *user, int layer, int linear, const float *x, int n, 
                        c->n_kv_heads, half))
         s->failed = 1;
     s->n[layer] += n;
-    if (s->cov) { /* in double: a sum over thousands of rows */
+    if (s->cov) {
         double *xd = malloc((size_t)n * width * sizeof(double));
         if (!xd) {
             s->failed = 1;
             return;
         }
-        for (int64_t i = 0; i < (int64_t)n * width; i++) xd[i] = x[i];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)width, n, 1.0, xd, (int)width, 1.0,
-                    s->cov + (size_t)layer * width * width, (int)width);
+        aellm_add_xtx(s->cov + (size_t)layer * width * width, xd, x, n, width);
         free(xd);
     }
 }

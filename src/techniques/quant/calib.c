@@ -188,14 +188,11 @@ static void input_reset(aellm_calib_input *in)
     if (in->H) memset(in->H, 0, w * w * sizeof(double));
 }
 
-/* H += X^T X for n rows (upper triangle, in double: a sum over thousands of
- * rows loses too much in float). */
-static void add_hessian(aellm_calib_input *in, double *dbuf, const float *x, int n)
+void aellm_add_xtx(double *H, double *dbuf, const float *x, int n, int64_t w)
 {
-    int64_t w = in->width;
     for (int64_t i = 0; i < (int64_t)n * w; i++) dbuf[i] = x[i];
     int threads = aellm_quant_blas_begin((double)w * (double)w * (double)n);
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)w, n, 1.0, dbuf, (int)w, 1.0, in->H,
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)w, n, 1.0, dbuf, (int)w, 1.0, H,
                 (int)w);
     aellm_quant_blas_end(threads);
 }
@@ -212,7 +209,7 @@ static void add_rows(aellm_calib_input *in, double *dbuf, const float *x, int n)
         if ((in->n_rows + i) % in->stride == 0 && in->n_sample < in->max_sample)
             memcpy(in->sample + in->n_sample++ * w, r, (size_t)w * sizeof(float));
     }
-    if (in->H) add_hessian(in, dbuf, x, n);
+    if (in->H) aellm_add_xtx(in->H, dbuf, x, n, w);
     in->n_rows += n;
 }
 

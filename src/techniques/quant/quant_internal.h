@@ -181,6 +181,11 @@ typedef struct {
     double *dbuf; /* (ctx, max width) rows in double for the H update */
 } aellm_calib;
 
+/* H (w, w, upper triangle) += X^T X for the n rows of x (n, w), through
+ * dbuf (n * w doubles): in double, since a sum over thousands of rows loses
+ * too much in float. */
+void aellm_add_xtx(double *H, double *dbuf, const float *x, int n, int64_t w);
+
 /* Tokenizes the calibration text, builds the f32 working copy and an engine
  * on it, embeds the tokens. want_h: accumulate Hessians (GPTQ). */
 int aellm_calib_new(aellm_calib **out, const aellm_model *m, const aellm_quantize_params *p,

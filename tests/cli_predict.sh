@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `aellm predict`: a named shape on a bundled profile and a model file on
+# this machine (the bundled model) give predictions marked as such (int4 weights read fewer
+# bytes and decode faster than f16), and bad input is one line and a
+# non-zero exit, for predict and for search --hardware. Runs on the bundled
+# model and profiles.
+set -u
+bin=$1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+"$bin" predict --shape Llama-2-7B --hardware a100-80gb --json >"$tmp/f16.json" 2>"$tmp/err" ||
+    fail "predict: $(cat "$tmp/err")"
+echo '{"inference": {"weights": "int4"}}' >"$tmp/int4.json"
+"$bin" predict --shape Llama-2-7B --hardware a100-80gb --config "$tmp/int4.json" --json \
+    >"$tmp/int4.json.out" 2>"$tmp/err" || fail "predict int4: $(cat "$tmp/err")"
+"$bin" predict -p 32 -n 8 --json >"$tmp/here.json" 2>"$tmp/err" || fail "predict here: $(cat "$tmp/err")"
+python3 - "$tmp/f16.json" "$tmp/int4.json.out" "$tmp/here.json" <<'PY' || fail "predictions"
+import json, sys
+f, q, h = (json.load(open(p)) for p in sys.argv[1:4])
+for r in (f, q, h):
+    assert r["provenance"] == "predicted" and r["source"].startswith("predicted"), r
+    assert r["total_s"] > 0 and r["memory_bytes"] > 0 and r["energy_j"] > 0, r
+assert f["hardware"] == "a100-80gb" and "gpt-fast" in f["source"], f
+assert q["work"]["weight_bytes"] < f["work"]["weight_bytes"] / 3, (q, f)
+assert q["decode_tokens_per_s"] > f["decode_tokens_per_s"], (q, f)
+PY
+bad() { # words, args...
+    local words=$1; shift
+    "$bin" "$@" >/dev/null 2>"$tmp/bad.err" && fail "accepted $*"
+    [ "$(wc -l <"$tmp/bad.err")" = 1 ] || fail "not one line for $*: $(cat "$tmp/bad.err")"
+    grep -q -- "$words" "$tmp/bad.err" || fail "'$words' not named for $*: $(cat "$tmp/bad.err")"
+}
+bad "unknown model shape 'nope'" predict --shape nope
+bad "not both" predict --shape 110M -m "$tmp/x.gguf"
+bad "no such model file" predict -m "$tmp/x.gguf"
+bad "nope.json" predict --shape 110M --hardware "$tmp/nope.json"
+bad "prompt" predict --shape 110M -p 0
+echo '{"inference": {"kv_share": 3}}' >"$tmp/share3.json"
+bad "KV heads" predict --shape Llama-2-70B --hardware h100-sxm --config "$tmp/share3.json"
+bad "needs --hardware" search --shape Llama-2-7B --budget 3 --db "$tmp/s.db"
+bad "nope.json" search --hardware "$tmp/nope.json" --budget 3 --db "$tmp/s.db"
+bad "unknown model shape" search --hardware l4 --shape 8B --budget 3 --db "$tmp/s.db"
+echo ok
