@@ -40,6 +40,7 @@ typedef struct {
        (the model's shape, or --shape's), accuracy measured here */
     const aellm_hw_profile *target;
     aellm_model_config target_shape;
+    const char *target_shape_name; /* --shape, or NULL: the model's own */
     int target_base_type;
 } evaluator;
 
@@ -278,6 +279,79 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
     print_sensitivity(s, r);
 }
 
+static void copy_item(cJSON *to, const char *name, const cJSON *from, const char *path)
+{
+    const cJSON *v = from;
+    char key[64];
+    for (const char *p = path; v && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, p);
+        v = cJSON_GetObjectItem(v, key);
+        p += n + (p[n] == '.');
+    }
+    if (v) cJSON_AddItemToObject(to, name, cJSON_Duplicate(v, 1));
+}
+
+/* How a measured point's figures were obtained, from its stored record (a
+ * store hit: nothing is measured again): what a reader of the front needs to
+ * trust one point. */
+static cJSON *measurement_json(const evaluator *ev, const double *genes)
+{
+    aellm_config c;
+    if (to_config(ev, genes, &c)) return NULL;
+    aellm_eval_request q = ev->req;
+    q.config = &c;
+    q.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
+    char *rec = NULL;
+    int cached = 0;
+    if (aellm_evaluate(&q, ev->store, &rec, &cached)) return NULL;
+    cJSON *j = cJSON_Parse(rec), *o = cJSON_CreateObject();
+    free(rec);
+    copy_item(o, "store_key", j, "key");
+    copy_item(o, "accuracy_metric", j, "accuracy.metric");
+    copy_item(o, "accuracy_stderr", j, "accuracy.stderr");
+    copy_item(o, "latency_reps", j, "latency.reps");
+    copy_item(o, "latency_converged", j, "latency.converged");
+    copy_item(o, "latency_p10_s", j, "latency.total_s.p10");
+    copy_item(o, "latency_p90_s", j, "latency.total_s.p90");
+    copy_item(o, "paired_with", j, "latency.paired.with");
+    copy_item(o, "energy_source", j, "energy.source");
+    copy_item(o, "energy_measured", j, "energy.measured");
+    copy_item(o, "memory_source", j, "memory.source");
+    copy_item(o, "engine", j, "engine.version");
+    copy_item(o, "hardware", j, "hardware.name");
+    copy_item(o, "efficientllm", j, "efficientllm");
+    if (ev->target)
+        cJSON_AddStringToObject(o, "efficiency_objectives",
+                                "predicted for the target deployment; the record's own "
+                                "latency, memory and energy are this machine's");
+    cJSON_Delete(j);
+    return o;
+}
+
+/* What the search ran on, so that a report can label and overlay several. */
+static cJSON *context_json(const evaluator *ev, const double w[4], int budget)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", ev->req.model_path);
+    cJSON_AddStringToObject(o, "task", aellm_task_name(ev->req.task));
+    if (ev->target) {
+        cJSON_AddStringToObject(o, "hardware", ev->target->name);
+        cJSON_AddStringToObject(o, "shape",
+                                ev->target_shape_name ? ev->target_shape_name : "the model's own");
+    } else {
+        aellm_hw_profile here;
+        if (!aellm_hw_detect(&here, 0, ev->req.n_threads))
+            cJSON_AddStringToObject(o, "hardware", here.name);
+    }
+    cJSON *wj = cJSON_AddObjectToObject(o, "weights");
+    for (int k = 0; k < AELLM_OBJ_COUNT; k++) cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
+    cJSON_AddNumberToObject(o, "budget", budget);
+    cJSON_AddNumberToObject(o, "space_points",
+                            (double)aellm_space_enumerate(ev->space, NULL, NULL));
+    return o;
+}
+
 static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, double hv,
                           const evaluator *ev)
 {
@@ -294,6 +368,8 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
         cJSON_AddNumberToObject(e, "memory_bytes", p->obj.v[2]);
         cJSON_AddNumberToObject(e, "energy_j", p->obj.v[3]);
         cJSON_AddNumberToObject(e, "violation", p->violation);
+        cJSON *m = p->measured ? measurement_json(ev, p->genes) : NULL;
+        if (m) cJSON_AddItemToObject(e, "measurement", m);
         cJSON_AddItemToArray(pts, e);
     }
     if (ev->target)
@@ -720,6 +796,7 @@ int cmd_search(int argc, char **argv)
     ev.model = m;
     if (target_hw) {
         if (!target_shape) ev.target_shape = *aellm_model_config_get(m);
+        ev.target_shape_name = target_shape;
         ev.target = &target;
         ev.target_base_type = target_shape ? AELLM_DTYPE_F16 : aellm_model_weight_type(m);
         if (!json)
@@ -782,6 +859,7 @@ int cmd_search(int argc, char **argv)
     if (!status && baselines && !json) print_baselines(rows, scores, N_BASELINE_ROWS);
     if (!status && json) {
         cJSON *j = result_json(space, &res, hv, &ev);
+        cJSON_AddItemToObject(j, "context", context_json(&ev, sp.weights, budget));
         if (baselines)
             cJSON_AddItemToObject(j, "baselines",
                                   baselines_json(space, rows, scores, N_BASELINE_ROWS));
