@@ -7,9 +7,9 @@
 file(GLOB_RECURSE files LIST_DIRECTORIES false
      "${SRC}/src/core/*" "${SRC}/src/model/*" "${SRC}/src/kernels/*" "${SRC}/src/engine/*"
      "${SRC}/src/techniques/*" "${SRC}/src/measure/*" "${SRC}/include/aellm/*.h")
-# the optimizer's and the store's public headers decide nothing about a run
+# the optimizer's, the store's and the report's public headers decide nothing about a run
 list(FILTER files EXCLUDE REGEX
-     "/include/aellm/(baselines|indicators|nsga2|objectives|problems|search|space|store|surrogate)\\.h$")
+     "/include/aellm/(baselines|indicators|nsga2|objectives|problems|report|search|space|store|surrogate)\\.h$")
 list(APPEND files "${SRC}/CMakeLists.txt")
 list(SORT files)
 set(manifest "")

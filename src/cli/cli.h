@@ -140,6 +140,7 @@ int cmd_space(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "prompt and generation speed, and the memory-bandwidth roofline"},
     {"eval", cmd_eval, "measure a configuration on a task (accuracy, latency, memory, energy)"},
     {"search", cmd_search, "search the configuration space: measured Pareto front and a pick"},
+    {"report", cmd_report, "an HTML Pareto explorer and SVG/PNG fronts of searches and the store"},
     {"predict", cmd_predict, "predict latency, memory and energy on hardware that is not here"},
     {"apply", cmd_apply, "write the model a configuration makes (a search's pick, a front point)"},
     {"space", cmd_space, "the configuration space: knobs, rules, canonical form of a config"},
