@@ -30,6 +30,21 @@ bad() { # words, args...
     [ "$(wc -l <"$tmp/bad.err")" = 1 ] || fail "not one line for $*: $(cat "$tmp/bad.err")"
     grep -q -- "$words" "$tmp/bad.err" || fail "'$words' not named for $*: $(cat "$tmp/bad.err")"
 }
+# calibrated here: the profile written whole, read back, and the prediction
+# says it came from the measured kernel rates
+"$bin" predict --calibrate "$tmp/calib.json" --json >"$tmp/calib.out" || fail "calibrate"
+python3 -c "
+import json, sys
+j = json.load(open('$tmp/calib.json'))
+assert j['kernel_rates']['q4_0']['decode_bytes_per_s'] > 1e8, j['kernel_rates']
+assert j['attention_rates']['f16']['prefill_flop_per_s'] > 1e8, j['attention_rates']
+assert j['kernel_overhead_s'] > 0, j
+" || fail "calibration profile"
+echo '{"inference": {"weights": "q4_0"}}' >"$tmp/q4.json"
+"$bin" predict --hardware "$tmp/calib.json" --shape 110M --base-type q4_0 --config "$tmp/q4.json" \
+    --json | grep -q 'kernel rates measured by aellm predict --calibrate' || fail "calibrated source"
+ls "$tmp"/calib.json.* 2>/dev/null && fail "temporary file left"
+bad "calib" predict --calibrate "$tmp/nodir/calib.json"
 bad "unknown model shape 'nope'" predict --shape nope
 bad "not both" predict --shape 110M -m "$tmp/x.gguf"
 bad "no such model file" predict -m "$tmp/x.gguf"

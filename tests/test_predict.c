@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -56,6 +58,12 @@ static void bytes_are_the_engines(void **state)
         aellm_engine *e = NULL;
         assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
         assert_true(fabs(r.kv_bytes_per_position - (double)aellm_engine_kv_bytes(e) / 64) < 1e-9);
+        /* memory: the weights and exactly the buffers this engine allocated */
+        p.n_ctx = 64, p.n_threads = aellm_engine_n_threads(e);
+        predict_or_fail(&cfg, &c, &hw, &p, &r);
+        assert_true(fabs(r.engine_bytes - (double)aellm_engine_memory_bytes(e)) < 0.5);
+        assert_true(fabs(r.memory_bytes - (double)aellm_model_weight_bytes(m) -
+                         (double)aellm_engine_memory_bytes(e)) < 0.5);
         aellm_engine_free(e);
         aellm_model_free(m);
     }
@@ -102,6 +110,83 @@ static void roofline_by_hand(void **state)
     assert_int_equal(aellm_predict(&cfg, &g, &hw, &p, &r2), AELLM_EINVAL);
 }
 
+/* With rates measured per kernel kind, each part of a token's work takes
+ * its kernel's time: the layers' products at the weight type's rate, the
+ * output matrix at the base type's, the cache at the attention rate, and a
+ * fixed cost per kernel; prefill at the products' FLOP rate. */
+static void calibrated_rates_by_hand(void **state)
+{
+    (void)state;
+    aellm_model_config cfg;
+    assert_int_equal(aellm_model_shape(&cfg, "110M"), 0);
+    aellm_hw_profile hw = {.kind = "cpu", .mem_bw = 5e10, .peak_f32 = 2e11, .threads = 2};
+    hw.kernel_rates[AELLM_DTYPE_Q4_0] = (aellm_hw_rate){3e10, 4e11};
+    hw.kernel_rates[AELLM_DTYPE_F32] = (aellm_hw_rate){4e10, 2e11};
+    hw.attention_rates[AELLM_DTYPE_F16] = (aellm_hw_rate){2e10, 1e11};
+    hw.kernel_overhead_s = 1e-6;
+    aellm_config c;
+    cJSON *j = cJSON_Parse("{\"inference\": {\"weights\": \"q4_0\", \"kv_cache\": \"f16\"}}");
+    assert_int_equal(aellm_config_parse(&c, j, "test", NULL), 0);
+    cJSON_Delete(j);
+    aellm_predict_params p;
+    aellm_predict_params_default(&p);
+    p.base_type = AELLM_DTYPE_F32, p.n_prompt = 100, p.n_gen = 10;
+    aellm_prediction r;
+    predict_or_fail(&cfg, &c, &hw, &p, &r);
+    double d = cfg.dim, V = cfg.vocab_size, L = cfg.n_layers;
+    double out = 4 * V * d, f32 = 4 * (2 * L + 1) * d + 4 * d; /* norms and the embedding row */
+    double layers = r.active_weight_bytes - out - f32, ctx = 100 + 11 / 2.0;
+    double token = layers / 3e10 + out / 4e10 + f32 / 4e10 + ctx * r.kv_bytes_per_position / 2e10 +
+                   r.kernels_per_token * 1e-6;
+    assert_true(fabs(r.decode_s - 10 * token) < 1e-9 * r.decode_s);
+    double layer_flops = r.flops_per_token - 2 * V * d;
+    double prefill = 100 * layer_flops / 4e11 + out / 4e10 + f32 / 4e10 +
+                     100 * 101 / 2.0 * r.attn_flops_per_pair / 1e11 + r.kernels_per_token * 1e-6;
+    assert_true(fabs(r.prefill_s - prefill) < 1e-9 * r.prefill_s);
+    assert_non_null(strstr(r.source, "--calibrate"));
+    /* a weight type without a measured rate falls back to the roofline */
+    c.weight_type = AELLM_DTYPE_Q8_0;
+    predict_or_fail(&cfg, &c, &hw, &p, &r);
+    assert_non_null(strstr(r.source, "roofline"));
+}
+
+/* The measured rates survive a profile's JSON, and a misspelt type is an
+ * error naming the file. */
+static void rate_tables_round_trip(void **state)
+{
+    (void)state;
+    aellm_hw_profile hw = {
+        .name = "here", .kind = "cpu", .isa = "avx2", .cores = 2, .mem_bw = 5e10, .source = "test"};
+    hw.kernel_rates[AELLM_DTYPE_NF4] = (aellm_hw_rate){3.5e10, 1.5e11};
+    hw.attention_rates[AELLM_DTYPE_Q8_0] = (aellm_hw_rate){9e9, 9e10};
+    cJSON *j = aellm_hw_to_json(&hw);
+    char path[] = "/tmp/aellm-test-hw-XXXXXX.json";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    char *text = cJSON_Print(j);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    free(text);
+    aellm_hw_profile back;
+    assert_int_equal(aellm_hw_load(&back, path, NULL), 0);
+    assert_true(back.kernel_rates[AELLM_DTYPE_NF4].decode_bytes_per_s == 3.5e10);
+    assert_true(back.kernel_rates[AELLM_DTYPE_NF4].prefill_flop_per_s == 1.5e11);
+    assert_true(back.attention_rates[AELLM_DTYPE_Q8_0].decode_bytes_per_s == 9e9);
+    assert_true(back.kernel_rates[AELLM_DTYPE_F32].decode_bytes_per_s == 0);
+    cJSON *k = cJSON_GetObjectItem(j, "kernel_rates");
+    cJSON_AddItemToObject(k, "q9_9", cJSON_Duplicate(cJSON_GetObjectItem(k, "nf4"), 1));
+    text = cJSON_Print(j);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    assert_int_not_equal(aellm_hw_load(&back, path, NULL), 0);
+    assert_non_null(strstr(aellm_error_last(), "q9_9"));
+    assert_non_null(strstr(aellm_error_last(), path));
+    unlink(path);
+    cJSON_Delete(j);
+}
+
 static void gpt_fast_on_a100(void **state)
 {
     (void)state;
@@ -139,9 +224,9 @@ static void gpt_fast_on_a100(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bytes_are_the_engines),
-        cmocka_unit_test(roofline_by_hand),
-        cmocka_unit_test(gpt_fast_on_a100),
+        cmocka_unit_test(bytes_are_the_engines),  cmocka_unit_test(roofline_by_hand),
+        cmocka_unit_test(gpt_fast_on_a100),       cmocka_unit_test(calibrated_rates_by_hand),
+        cmocka_unit_test(rate_tables_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

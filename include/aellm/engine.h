@@ -39,6 +39,10 @@ int aellm_engine_kv_type(const aellm_engine *e);
 int aellm_engine_vocab_size(const aellm_engine *e);
 /* Bytes the engine holds: KV cache, activations and scratch. */
 size_t aellm_engine_memory_bytes(const aellm_engine *e);
+/* What aellm_engine_memory_bytes would be for an engine on m with p,
+ * without allocating: m need only carry its shape and its tensors' types and
+ * sizes (data may be NULL), so predictions size the engine exactly. */
+size_t aellm_engine_plan_bytes(const aellm_model *m, const aellm_engine_params *p);
 /* Bytes of the KV cache alone (keys and values of every layer and position;
  * part of aellm_engine_memory_bytes). A latent-attention model caches
  * n_layers x n_ctx x (mla_rank + n_kv_heads x mla_rope_dim) f32 values. */

@@ -11,6 +11,16 @@
 extern "C" {
 #endif
 
+/* Dtype ids below this may carry measured kernel rates (dtype.h's ids). */
+#define AELLM_HW_RATED_TYPES 128
+
+/* What one kind of kernel achieves: bytes read per second in decode (one
+ * token: a matrix-vector product, or attention over the cache) and FLOP/s
+ * in prefill (a batch). */
+typedef struct {
+    double decode_bytes_per_s, prefill_flop_per_s;
+} aellm_hw_rate;
+
 typedef struct {
     char name[128];   /* "AMD EPYC 7B13" (detected) or the file's name */
     char kind[8];     /* "cpu" or "gpu" */
@@ -31,6 +41,13 @@ typedef struct {
      * prefill, and a fixed cost per kernel; eff_source cites them. */
     double eff_bw_16, eff_bw_8, eff_bw_4, eff_compute, kernel_overhead_s;
     char eff_source[320];
+    /* Rates measured per kernel kind on the machine itself (aellm predict
+     * --calibrate), indexed by dtype id; 0 where not measured, and then the
+     * fractions above apply. A file holds them as
+     * "kernel_rates": {"q4_0": {"decode_bytes_per_s": .., "prefill_flop_per_s": ..}}
+     * and "attention_rates" the same by KV cache type. */
+    aellm_hw_rate kernel_rates[AELLM_HW_RATED_TYPES];
+    aellm_hw_rate attention_rates[AELLM_HW_RATED_TYPES];
     int detected;     /* 1: this machine, detected and measured */
     char source[512]; /* where the numbers come from (citations or "detected: ...") */
 } aellm_hw_profile;

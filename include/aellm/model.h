@@ -83,6 +83,11 @@ int aellm_model_shape(aellm_model_config *out, const char *name);
  * seeded; no vocabulary (attach one with aellm_model_set_tokenizer).
  * Rows that do not fit the block size are stored as f16 (llama.cpp's rule). */
 int aellm_model_random(aellm_model **out, const aellm_model_config *cfg, int type, uint64_t seed);
+/* The same tensors, shapes and types (the embedding and output matrix in
+ * base_type) without any data: for sizing what a model of that shape would
+ * need (aellm_engine_plan_bytes). Its weights must never be read. */
+int aellm_model_shape_only(aellm_model **out, const aellm_model_config *cfg, int type,
+                           int base_type);
 
 #ifdef __cplusplus
 }

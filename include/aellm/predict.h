@@ -24,6 +24,8 @@ typedef struct {
      * when the configuration keeps the weights): f16 for published
      * checkpoints, f32 for aellm's own files. */
     int base_type;
+    int n_batch;   /* the engine's prefill batch (0: 512, at most n_ctx) */
+    int n_threads; /* the engine's threads, for its per-thread scratch (0: the profile's) */
 } aellm_predict_params;
 
 void aellm_predict_params_default(aellm_predict_params *p);
@@ -38,8 +40,9 @@ typedef struct {
     double kernels_per_token;     /* matrix products and attention per layer, + output */
     /* predicted */
     double prefill_s, decode_s, total_s; /* decode_s: all n_gen tokens */
-    double memory_bytes;                 /* weights + KV cache at n_ctx + activations */
-    double energy_j;                     /* the profile's power model over total_s */
+    double memory_bytes;                 /* weights + engine_bytes */
+    double engine_bytes; /* the engine's KV cache at n_ctx, activations and scratch */
+    double energy_j;     /* the profile's power model over total_s */
     int prefill_compute_bound, decode_compute_bound;
     double eff_bw, eff_compute; /* the achieved fractions used */
     char source[640];           /* "predicted: ..." with the profile and its citations */
@@ -51,6 +54,23 @@ typedef struct {
  * inference costs). AELLM_EINVAL when c does not fit the shape. */
 int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
                   const aellm_hw_profile *hw, const aellm_predict_params *p, aellm_prediction *out);
+
+/* Calibration: this machine's rate per kernel kind (decode and prefill
+ * products per weight type, decode attention per KV cache type, the fixed
+ * cost of a kernel), measured on the engine's kernels alone into hw (first
+ * detected, bandwidth and peak measured), so that predict can be checked
+ * here against whole-model runs it never saw. Takes tens of seconds;
+ * progress (may be NULL) hears each kernel kind. */
+typedef struct {
+    int n_threads;      /* 0: every core */
+    int prefill_tokens; /* batch of the prefill products (128) */
+    int reps;           /* timed passes, the fastest kept (5) */
+} aellm_calibrate_params;
+
+void aellm_calibrate_params_default(aellm_calibrate_params *p);
+int aellm_predict_calibrate(aellm_hw_profile *hw, const aellm_calibrate_params *p,
+                            void (*progress)(const char *what, int done, int total, void *user),
+                            void *user);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "aellm/dtype.h"
+#include "aellm/memory.h"
 #include "cli/cli.h"
 #include "core/membw.h"
 #include "core/rng.h"
@@ -35,14 +36,14 @@ static void random_tokens(int32_t *ids, int n, int vocab, uint64_t seed)
 /* One run of a test: tokens/s. pp evaluates n tokens in one batch from an
  * empty cache; tg decodes n tokens one at a time at positions depth.. (the
  * first `depth` positions were filled by run_test). */
-static double run_once(aellm_engine *e, const int32_t *ids, int n, int pp, int depth)
+static double run_once(aellm_engine *e, const int32_t *ids, int n, int pp, int depth, float *logits)
 {
     double t0 = aellm_time_s();
-    if (pp) {
-        if (aellm_engine_eval(e, ids, n, 0, NULL, 0)) return -1;
+    if (pp) { /* the last token's logits, as a request (and llama-bench) computes them */
+        if (aellm_engine_eval(e, ids, n, 0, logits, 0)) return -1;
     } else
         for (int i = 0; i < n; i++)
-            if (aellm_engine_eval(e, ids + depth + i, 1, depth + i, NULL, 0)) return -1;
+            if (aellm_engine_eval(e, ids + depth + i, 1, depth + i, logits, 0)) return -1;
     return n / (aellm_time_s() - t0);
 }
 
@@ -52,15 +53,17 @@ static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat
     int pp = depth < 0, d = pp ? 0 : depth;
     int32_t *ids = malloc((size_t)(d + n) * sizeof(int32_t));
     double *tps = malloc((size_t)reps * sizeof(double));
-    int rc = !ids || !tps;
+    float *logits = malloc((size_t)vocab * sizeof(float));
+    int rc = !ids || !tps || !logits;
     if (!rc) random_tokens(ids, d + n, vocab, 1234);
     if (!rc && d > 0 && aellm_engine_eval(e, ids, d, 0, NULL, 0)) rc = 1;
-    if (!rc && run_once(e, ids, n, pp, d) < 0) rc = 1; /* warm-up */
+    if (!rc && run_once(e, ids, n, pp, d, logits) < 0) rc = 1; /* warm-up */
     for (int r = 0; r < reps && !rc; r++)
-        if ((tps[r] = run_once(e, ids, n, pp, d)) < 0) rc = 1;
+        if ((tps[r] = run_once(e, ids, n, pp, d, logits)) < 0) rc = 1;
     if (!rc) *out = summarize(tps, reps);
     free(ids);
     free(tps);
+    free(logits);
     return rc;
 }
 
@@ -85,6 +88,7 @@ typedef struct {
     double kv_bytes;
     stat pp_s, tg_s;
     double bw, roof, bytes, params, size;
+    double peak_mem; /* the allocator's high-water mark: weights, KV cache, activations, scratch */
 } report;
 
 static void print_table(const report *r)
@@ -105,8 +109,9 @@ static void print_table(const report *r)
                r->size / 1048576.0, r->params / 1e6, r->type, r->threads, test, r->tg_s.mean,
                r->tg_s.sd);
     }
-    printf("\nKV cache %s, %d KV heads: %.2f MiB\n", r->kv_type, r->kv_heads,
-           r->kv_bytes / 1048576.0);
+    printf("\nKV cache %s, %d KV heads: %.2f MiB; peak memory %.2f MiB (weights, KV cache, "
+           "activations, scratch)\n",
+           r->kv_type, r->kv_heads, r->kv_bytes / 1048576.0, r->peak_mem / 1048576.0);
     if (r->bw > 0 && r->tg > 0)
         printf("\nmemory bandwidth %.1f GB/s (measured, %d threads); decode reads %.1f MiB/token "
                "-> roofline %.1f t/s; tg%d reaches %.1f %% of it\n",
@@ -125,6 +130,7 @@ static void print_json(const report *r)
     cJSON_AddStringToObject(o, "kv_type", r->kv_type);
     cJSON_AddNumberToObject(o, "kv_heads", r->kv_heads);
     cJSON_AddNumberToObject(o, "kv_bytes", r->kv_bytes);
+    cJSON_AddNumberToObject(o, "peak_mem_bytes", r->peak_mem);
     if (r->pp > 0) {
         cJSON_AddNumberToObject(o, "pp_tokens", r->pp);
         cJSON_AddNumberToObject(o, "pp_tps", r->pp_s.mean);
@@ -215,6 +221,9 @@ int cmd_bench(int argc, char **argv)
         cli_fail_last("bench");
         goto done;
     }
+    aellm_mem_stats ms;
+    aellm_mem_stats_get(&ms);
+    r.peak_mem = (double)ms.peak_total;
     if (!no_bw) {
         r.bw = aellm_memory_bandwidth((size_t)1 << 30, r.threads);
         r.bytes = decode_bytes(m, e, depth, tg);

@@ -2,11 +2,13 @@
  * hardware profile, for a named model shape or a model file (the roofline
  * of include/aellm/predict.h); every figure marked predicted. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aellm/dtype.h"
 #include "aellm/predict.h"
 #include "cli/cli.h"
+#include "core/atomic.h"
 
 static cJSON *prediction_json(const aellm_prediction *r, const char *shape, const char *hw,
                               const aellm_predict_params *p)
@@ -35,10 +37,63 @@ static cJSON *prediction_json(const aellm_prediction *r, const char *shape, cons
     return o;
 }
 
+static int write_json_file(const char *path, const cJSON *j)
+{
+    char *text = cJSON_Print(j);
+    aellm_atomic a;
+    int rc = text ? aellm_atomic_open(&a, path) : cli_fail("predict", "out of memory");
+    if (!rc) {
+        aellm_atomic_write(&a, text, strlen(text));
+        aellm_atomic_write(&a, "\n", 1);
+        rc = aellm_atomic_commit(&a);
+    }
+    free(text);
+    return rc ? cli_fail_last("predict") : 0;
+}
+
+static void calibration_progress(const char *what, int done, int total, void *user)
+{
+    cli_progress_update(user, what, done, total, NULL);
+}
+
+/* --calibrate: this machine with its measured kernel rates, as a profile. */
+static int run_calibration(const char *path, int threads, int json)
+{
+    aellm_calibrate_params cp;
+    aellm_calibrate_params_default(&cp);
+    cp.n_threads = threads;
+    aellm_hw_profile hw;
+    cli_progress bar;
+    cli_progress_start(&bar, json);
+    int rc = aellm_predict_calibrate(&hw, &cp, calibration_progress, &bar);
+    cli_progress_end(&bar);
+    if (rc) return cli_fail_last("predict");
+    cJSON *j = aellm_hw_to_json(&hw);
+    rc = write_json_file(path, j);
+    if (!rc && !json) {
+        printf("%s: %s, %.1f GB/s, %.1f GFLOP/s f32 peak, %.2f us per kernel\n", path, hw.name,
+               hw.mem_bw / 1e9, hw.peak_f32 / 1e9, 1e6 * hw.kernel_overhead_s);
+        printf("%-12s %14s %16s\n", "kernel", "decode GB/s", "prefill GFLOP/s");
+        for (int t = 0; t < AELLM_HW_RATED_TYPES; t++)
+            if (hw.kernel_rates[t].decode_bytes_per_s > 0)
+                printf("%-12s %14.1f %16.1f\n", aellm_dtype_traits_get(t)->name,
+                       hw.kernel_rates[t].decode_bytes_per_s / 1e9,
+                       hw.kernel_rates[t].prefill_flop_per_s / 1e9);
+        for (int t = 0; t < AELLM_HW_RATED_TYPES; t++)
+            if (hw.attention_rates[t].decode_bytes_per_s > 0)
+                printf("attn kv %-4s %14.1f %16.1f\n", aellm_dtype_traits_get(t)->name,
+                       hw.attention_rates[t].decode_bytes_per_s / 1e9,
+                       hw.attention_rates[t].prefill_flop_per_s / 1e9);
+    }
+    if (!rc && json) cli_print_json(j), j = NULL;
+    cJSON_Delete(j);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     const char *hardware = NULL, *shape = NULL, *model = NULL, *tok = NULL, *config_path = NULL;
-    const char *base = NULL;
+    const char *base = NULL, *calibrate = NULL;
     int json = 0, threads = 0;
     aellm_predict_params p;
     aellm_predict_params_default(&p);
@@ -58,6 +113,12 @@ int cmd_predict(int argc, char **argv)
         {"base-type", 0, OPT_STR, &base,
          "type of what stays unquantized (default f16 for a shape, the file's for -m)"},
         {"threads", 't', OPT_INT, &threads, "threads, for this machine's measured peaks"},
+        {"ctx", 0, OPT_INT, &p.n_ctx, "KV cache positions the engine holds (default prompt + gen)"},
+        {"batch", 0, OPT_INT, &p.n_batch,
+         "the engine's prefill batch (default 512, at most --ctx)"},
+        {"calibrate", 0, OPT_STR, &calibrate,
+         "measure this machine's rate per kernel kind and write it as a profile to this file "
+         "(then --hardware FILE predicts from it)"},
         {"json", 0, OPT_FLAG, &json, "print the prediction as JSON"},
         {0}};
     cli_command cmd = {
@@ -70,9 +131,11 @@ int cmd_predict(int argc, char **argv)
         opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
+    if (calibrate) return run_calibration(calibrate, threads, json);
     if (shape && model) return cli_fail("predict", "give --shape NAME or -m MODEL, not both");
-    if (p.n_prompt < 1 || p.n_gen < 1 || threads < 0)
-        return cli_fail("predict", "--prompt and --gen must be >= 1");
+    if (p.n_prompt < 1 || p.n_gen < 1 || threads < 0 || p.n_ctx < 0 || p.n_batch < 0)
+        return cli_fail("predict", "--prompt and --gen must be >= 1, --ctx and --batch >= 0");
+    p.n_threads = threads;
     aellm_model_config cfg;
     if (shape && aellm_model_shape(&cfg, shape)) return cli_fail_last("predict");
     if (!shape) { /* a model file: the bundled one unless -m says */
@@ -83,7 +146,7 @@ int cmd_predict(int argc, char **argv)
         p.base_type = aellm_model_weight_type(m);
         aellm_model_free(m);
     }
-    if (base && (p.base_type = aellm_quant_type_resolve(base, 32, 0)) < 0)
+    if (base && (p.base_type = aellm_quant_type_resolve(base, 0, 0)) < 0)
         return cli_fail_last("predict");
     aellm_config c;
     if (config_path ? aellm_config_load(&c, config_path) : (aellm_config_default(&c), 0))

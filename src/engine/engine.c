@@ -162,6 +162,15 @@ static void size_buffers(aellm_engine *e, const aellm_model *m, const aellm_engi
     e->act_bytes = act_bytes_max(m);
 }
 
+size_t aellm_engine_plan_bytes(const aellm_model *m, const aellm_engine_params *p)
+{
+    aellm_engine e = {0};
+    size_buffers(&e, m, p);
+    char *none[ENGINE_BLOCKS] = {NULL};
+    layout(&e, none);
+    return e.bytes + sizeof(e); /* as aellm_engine_memory_bytes counts it */
+}
+
 int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engine_params *p)
 {
     *out = NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aellm/dtype.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/membw.h"
@@ -366,10 +367,64 @@ static const field fields[] = {
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
+/* ---- measured kernel rates: {"q4_0": {"decode_bytes_per_s": .., ..}} ---- */
+
+static const char *const RATE_TABLES[2] = {"kernel_rates", "attention_rates"};
+
+static const aellm_hw_rate *rate_table(const aellm_hw_profile *p, int which)
+{
+    return which ? p->attention_rates : p->kernel_rates;
+}
+
+static cJSON *rates_to_json(const aellm_hw_rate *r)
+{
+    cJSON *o = NULL;
+    for (int t = 0; t < AELLM_HW_RATED_TYPES; t++) {
+        const aellm_dtype_traits *tr = aellm_dtype_traits_get(t);
+        if (!tr || (r[t].decode_bytes_per_s <= 0 && r[t].prefill_flop_per_s <= 0)) continue;
+        if (!o) o = cJSON_CreateObject();
+        cJSON *e = cJSON_AddObjectToObject(o, tr->name);
+        cJSON_AddNumberToObject(e, "decode_bytes_per_s", r[t].decode_bytes_per_s);
+        cJSON_AddNumberToObject(e, "prefill_flop_per_s", r[t].prefill_flop_per_s);
+    }
+    return o;
+}
+
+static int rates_from_json(aellm_hw_rate *r, const cJSON *o, const char *key, const char *path)
+{
+    if (!cJSON_IsObject(o))
+        return aellm_error_set(AELLM_EFORMAT, "%s: key \"%s\" must be an object", path, key);
+    for (const cJSON *e = o->child; e; e = e->next) {
+        int t = aellm_dtype_from_name(e->string);
+        if (t < 0 || t >= AELLM_HW_RATED_TYPES)
+            return aellm_error_set(AELLM_EFORMAT, "%s: \"%s\" names no weight type (%s)", path, key,
+                                   e->string);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "decode_bytes_per_s");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "prefill_flop_per_s");
+        if (!cJSON_IsNumber(d) || !cJSON_IsNumber(f) || d->valuedouble < 0 || f->valuedouble < 0 ||
+            !isfinite(d->valuedouble) || !isfinite(f->valuedouble))
+            return aellm_error_set(AELLM_EFORMAT,
+                                   "%s: %s.%s needs numbers decode_bytes_per_s and "
+                                   "prefill_flop_per_s >= 0",
+                                   path, key, e->string);
+        r[t] = (aellm_hw_rate){d->valuedouble, f->valuedouble};
+    }
+    return 0;
+}
+
+static int is_rate_table(const char *key)
+{
+    return !strcmp(key, RATE_TABLES[0]) || !strcmp(key, RATE_TABLES[1]);
+}
+
 cJSON *aellm_hw_to_json(const aellm_hw_profile *p)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
+    for (int w = 0; w < 2; w++) {
+        cJSON *r = rates_to_json(rate_table(p, w));
+        if (r) cJSON_AddItemToObject(j, RATE_TABLES[w], r);
+    }
     for (size_t i = 0; i < N_FIELDS; i++) {
         const char *at = (const char *)p + fields[i].off;
         cJSON *v = fields[i].type == 's'   ? cJSON_CreateString(at)
@@ -436,8 +491,14 @@ static int from_json(aellm_hw_profile *p, const cJSON *j, const char *path)
     if (!cJSON_IsObject(j)) return aellm_error_set(AELLM_EFORMAT, "%s: not a JSON object", path);
     /* an unknown key is most likely a misspelt one */
     for (const cJSON *v = j->child; v; v = v->next)
-        if (!find_field(v->string))
+        if (!find_field(v->string) && !is_rate_table(v->string))
             return aellm_error_set(AELLM_EFORMAT, "%s: unknown key \"%s\"", path, v->string);
+    for (int w = 0; w < 2; w++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, RATE_TABLES[w]);
+        int rc =
+            v ? rates_from_json((aellm_hw_rate *)rate_table(p, w), v, RATE_TABLES[w], path) : 0;
+        if (rc) return rc;
+    }
     for (size_t i = 0; i < N_FIELDS; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, fields[i].key);
         if (!v && fields[i].optional) continue;

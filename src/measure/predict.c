@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aellm/dtype.h"
+#include "aellm/engine.h"
 #include "core/error.h"
 #include "model/model.h"
 
@@ -25,8 +26,12 @@ static double mat(int type, double rows, int64_t n)
     return rows * (double)aellm_dtype_row_size(type, padded);
 }
 
+/* The work of one token, split by what reads it: the layers' matrices (the
+ * configuration's weight type), the output matrix (the base type), and the
+ * small f32 rest (norms, router, the embedding row). */
 typedef struct {
     double bytes, active_bytes, active_params, kv_per_pos, kernels;
+    double out_bytes, out_params, f32_bytes;
 } work;
 
 /* Attention of one layer: bytes, parameters, kernels. */
@@ -87,9 +92,11 @@ static int shape_work(const aellm_model_config *shape, const aellm_config *c, in
     double norms = 4.0 * (2 * t->n_layers + 1) * t->dim, emb = mat(base, t->vocab_size, t->dim);
     double out = t->tied_output ? 0 : emb;
     w->bytes += norms + emb + out;
+    w->out_bytes = emb, w->out_params = (double)t->vocab_size * t->dim;
+    w->f32_bytes = norms + emb / t->vocab_size +
+                   (t->n_experts > 1 ? 4.0 * t->n_layers * t->n_experts * t->dim : 0);
     w->active_bytes += norms + emb / t->vocab_size + (t->tied_output ? emb : out);
-    w->active_params += (double)t->vocab_size * t->dim; /* the output matrix */
-    w->kernels += 2.0 * t->n_layers + 1;                /* norms, and the output product */
+    w->kernels += 2.0 * t->n_layers + 1; /* norms, and the output product */
     double kv_elem = (double)aellm_dtype_row_size(c->kv_type, t->head_dim) / t->head_dim;
     w->kv_per_pos = t->mla_rank ? 4.0 * t->n_layers * (t->mla_rank + kvh * t->mla_rope_dim)
                                 : 2.0 * t->n_layers * kvh * t->head_dim * kv_elem;
@@ -110,6 +117,117 @@ static double compute_peak(const aellm_hw_profile *hw, const aellm_config *c, in
     return hw->peak_f16 > 0 ? hw->peak_f16 : hw->peak_bf16 > 0 ? hw->peak_bf16 : hw->peak_f32;
 }
 
+/* Seconds to read `bytes` of weights of `type` in decode: the rate measured
+ * for that kernel where the profile has one, else the cited fraction of
+ * peak bandwidth for its width. */
+static double read_s(const aellm_hw_profile *hw, int type, double bytes)
+{
+    if (bytes <= 0) return 0;
+    if (type >= 0 && type < AELLM_HW_RATED_TYPES && hw->kernel_rates[type].decode_bytes_per_s > 0)
+        return bytes / hw->kernel_rates[type].decode_bytes_per_s;
+    double bits = 8.0 * (double)aellm_dtype_row_size(type, 256 * 32) / (256 * 32);
+    return bytes / (hw->mem_bw * bw_fraction(hw, bits));
+}
+
+/* Seconds for `flops` of products with weights of `type` in prefill, or
+ * NAN when the profile has no measured rate for it (the roofline decides). */
+static double compute_s(const aellm_hw_profile *hw, int type, double flops)
+{
+    if (type >= 0 && type < AELLM_HW_RATED_TYPES && hw->kernel_rates[type].prefill_flop_per_s > 0)
+        return flops / hw->kernel_rates[type].prefill_flop_per_s;
+    return NAN;
+}
+
+static const aellm_hw_rate *attention_rate(const aellm_hw_profile *hw, int kv_type)
+{
+    const aellm_hw_rate *r =
+        kv_type >= 0 && kv_type < AELLM_HW_RATED_TYPES ? &hw->attention_rates[kv_type] : NULL;
+    return r && r->decode_bytes_per_s > 0 ? r : NULL;
+}
+
+static int calibrated(const aellm_hw_profile *hw, int W, int base)
+{
+    return !isnan(compute_s(hw, W, 1)) && !isnan(compute_s(hw, base, 1)) &&
+           hw->kernel_rates[W].decode_bytes_per_s > 0 &&
+           hw->kernel_rates[base].decode_bytes_per_s > 0;
+}
+
+/* Decode and prefill from the rates measured here per kernel kind: each
+ * part of the work at the rate of the kernel that does it. */
+static void time_calibrated(const aellm_hw_profile *hw, const work *w, int W, int base, int kv,
+                            double P, double G, aellm_prediction *out)
+{
+    double layer_bytes = w->active_bytes - w->out_bytes - w->f32_bytes;
+    double layer_params = w->active_params;
+    const aellm_hw_rate *ar = attention_rate(hw, kv);
+    double kv_rate =
+        ar ? ar->decode_bytes_per_s : hw->kernel_rates[AELLM_DTYPE_F32].decode_bytes_per_s;
+    double attn_rate = ar && ar->prefill_flop_per_s > 0
+                           ? ar->prefill_flop_per_s
+                           : hw->kernel_rates[AELLM_DTYPE_F32].prefill_flop_per_s;
+    double ovh = hw->kernel_overhead_s;
+    /* prefill: every layer over the prompt; the output matrix for its last token only */
+    out->prefill_s = compute_s(hw, W, 2 * P * layer_params) + read_s(hw, base, w->out_bytes) +
+                     read_s(hw, AELLM_DTYPE_F32, w->f32_bytes) +
+                     P * (P + 1) / 2 * out->attn_flops_per_pair / attn_rate + w->kernels * ovh;
+    double ctx = P + (G + 1) / 2;
+    double token = read_s(hw, W, layer_bytes) + read_s(hw, base, w->out_bytes) +
+                   read_s(hw, AELLM_DTYPE_F32, w->f32_bytes) + ctx * w->kv_per_pos / kv_rate +
+                   w->kernels * ovh;
+    out->decode_s = G * token;
+    out->eff_bw = (w->active_bytes + ctx * w->kv_per_pos) / token / hw->mem_bw;
+    out->eff_compute = hw->peak_f32 > 0 ? 2 * P * layer_params / out->prefill_s / hw->peak_f32 : 0;
+}
+
+/* The roofline from the profile's peaks and cited fractions (GPUs, and any
+ * profile without measured rates). */
+static void time_roofline(const aellm_hw_profile *hw, const aellm_config *c, const work *w, int W,
+                          double P, double G, aellm_prediction *out)
+{
+    double bits = 8.0 * (double)aellm_dtype_row_size(W, 256 * 32) / (256 * 32);
+    double bw = hw->mem_bw * bw_fraction(hw, bits);
+    double ce = hw->eff_compute > 0 ? hw->eff_compute : 1.0, peak = compute_peak(hw, c, W) * ce;
+    double ovh = hw->kernel_overhead_s;
+    out->eff_bw = bw / hw->mem_bw, out->eff_compute = ce;
+    /* prefill: the prompt in one pass, the weights read once */
+    double pf = P * out->flops_per_token + P * (P + 1) / 2 * out->attn_flops_per_pair;
+    double pb = w->bytes + P * w->kv_per_pos;
+    double tc = peak > 0 ? pf / peak : 0, tb = pb / bw;
+    out->prefill_compute_bound = tc > tb;
+    out->prefill_s = (tc > tb ? tc : tb) + w->kernels * ovh;
+    /* decode: each token reads the active weights and the cache so far */
+    double ctx = P + (G + 1) / 2;
+    double db = w->active_bytes + ctx * w->kv_per_pos;
+    double dfl = out->flops_per_token + ctx * out->attn_flops_per_pair;
+    double dc = peak > 0 ? dfl / peak : 0, dm = db / bw;
+    out->decode_compute_bound = dc > dm;
+    out->decode_s = G * ((dc > dm ? dc : dm) + w->kernels * ovh);
+}
+
+/* Weights, then the engine's own buffers (KV cache, activations, scratch)
+ * sized exactly as it would allocate them for this shape. */
+static int predict_memory(const aellm_model_config *t, const work *w, int W, int base,
+                          const aellm_config *c, const aellm_hw_profile *hw,
+                          const aellm_predict_params *p, aellm_prediction *out)
+{
+    aellm_model *m = NULL;
+    int rc = aellm_model_shape_only(&m, t, W, base);
+    if (rc) return rc;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = p->n_ctx > 0 ? p->n_ctx : p->n_prompt + p->n_gen;
+    ep.n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    ep.n_threads = p->n_threads > 0           ? p->n_threads
+                   : !strcmp(hw->kind, "gpu") ? 1
+                   : hw->threads > 0          ? hw->threads
+                                              : hw->cores;
+    ep.kv_type = t->mla_rank ? AELLM_DTYPE_F32 : c->kv_type;
+    out->engine_bytes = (double)aellm_engine_plan_bytes(m, &ep);
+    aellm_model_free(m);
+    out->memory_bytes = w->bytes + out->engine_bytes;
+    return 0;
+}
+
 int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
                   const aellm_hw_profile *hw, const aellm_predict_params *p, aellm_prediction *out)
 {
@@ -123,42 +241,37 @@ int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
     int rc = shape_work(shape, c, p->base_type, &w, &t);
     if (rc) return rc;
     int W = c->weight_type >= 0 ? c->weight_type : p->base_type;
-    double bits = 8.0 * (double)aellm_dtype_row_size(W, 256 * 32) / (256 * 32);
-    double bw = hw->mem_bw * bw_fraction(hw, bits);
-    double ce = hw->eff_compute > 0 ? hw->eff_compute : 1.0, peak = compute_peak(hw, c, W) * ce;
-    double ovh = hw->kernel_overhead_s;
     out->weight_bytes = w.bytes, out->active_weight_bytes = w.active_bytes;
-    out->kv_bytes_per_position = w.kv_per_pos, out->flops_per_token = 2 * w.active_params;
+    out->kv_bytes_per_position = w.kv_per_pos;
+    out->flops_per_token = 2 * (w.active_params + w.out_params);
     out->attn_flops_per_pair = 4.0 * t.n_layers * t.n_heads * t.head_dim;
     out->kernels_per_token = w.kernels;
-    out->eff_bw = bw / hw->mem_bw, out->eff_compute = ce;
     double P = p->n_prompt, G = p->n_gen;
-    /* prefill: the prompt in one pass, the weights read once */
-    double pf = P * out->flops_per_token + P * (P + 1) / 2 * out->attn_flops_per_pair;
-    double pb = w.bytes + P * w.kv_per_pos;
-    double tc = peak > 0 ? pf / peak : 0, tb = pb / bw;
-    out->prefill_compute_bound = tc > tb;
-    out->prefill_s = (tc > tb ? tc : tb) + w.kernels * ovh;
-    /* decode: each token reads the active weights and the cache so far */
-    double ctx = P + (G + 1) / 2;
-    double db = w.active_bytes + ctx * w.kv_per_pos;
-    double dfl = out->flops_per_token + ctx * out->attn_flops_per_pair;
-    double dc = peak > 0 ? dfl / peak : 0, dm = db / bw;
-    out->decode_compute_bound = dc > dm;
-    out->decode_s = G * ((dc > dm ? dc : dm) + w.kernels * ovh);
+    int kv = t.mla_rank ? AELLM_DTYPE_F32 : c->kv_type;
+    int measured = calibrated(hw, W, p->base_type);
+    if (measured)
+        time_calibrated(hw, &w, W, p->base_type, kv, P, G, out);
+    else
+        time_roofline(hw, c, &w, W, P, G, out);
     out->total_s = out->prefill_s + out->decode_s;
-    int n_ctx = p->n_ctx > 0 ? p->n_ctx : p->n_prompt + p->n_gen;
-    double batch = P < 512 ? P : 512, q = (double)t.n_heads * t.head_dim;
-    double act =
-        4.0 * batch * (3.0 * (t.dim > q ? t.dim : q) + q + 2.0 * t.hidden_dim) + 4.0 * t.vocab_size;
-    out->memory_bytes = w.bytes + n_ctx * w.kv_per_pos + act;
+    if ((rc = predict_memory(&t, &w, W, p->base_type, c, hw, p, out))) return rc;
     double busy = !strcmp(hw->kind, "gpu") ? 1 : (hw->threads > 0 ? hw->threads : hw->cores);
     out->energy_j = (hw->idle_w + hw->active_w_per_core * busy) * out->total_s;
-    snprintf(out->source, sizeof(out->source),
-             "predicted: roofline on %s (bandwidth %.0f GB/s at %.0f %%, peak %.1f TFLOP/s at "
-             "%.0f %%, %.1f us per kernel; %s); energy from its power model",
-             hw->name, hw->mem_bw / 1e9, 100 * out->eff_bw, compute_peak(hw, c, W) / 1e12, 100 * ce,
-             1e6 * ovh,
-             hw->eff_source[0] ? hw->eff_source : "no achieved fractions in the profile: ideal");
+    if (measured)
+        snprintf(out->source, sizeof(out->source),
+                 "predicted: %s's kernel rates measured by aellm predict --calibrate (%s %.1f "
+                 "GB/s in decode, %.1f GFLOP/s in prefill; %.2f us per kernel); energy from its "
+                 "power model",
+                 hw->name, aellm_dtype_traits_get(W)->name,
+                 hw->kernel_rates[W].decode_bytes_per_s / 1e9,
+                 hw->kernel_rates[W].prefill_flop_per_s / 1e9, 1e6 * hw->kernel_overhead_s);
+    else
+        snprintf(out->source, sizeof(out->source),
+                 "predicted: roofline on %s (bandwidth %.0f GB/s at %.0f %%, peak %.1f TFLOP/s at "
+                 "%.0f %%, %.1f us per kernel; %s); energy from its power model",
+                 hw->name, hw->mem_bw / 1e9, 100 * out->eff_bw, compute_peak(hw, c, W) / 1e12,
+                 100 * out->eff_compute, 1e6 * hw->kernel_overhead_s,
+                 hw->eff_source[0] ? hw->eff_source
+                                   : "no achieved fractions in the profile: ideal");
     return 0;
 }

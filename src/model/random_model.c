@@ -186,6 +186,28 @@ static int place(aellm_model *m, fill_item *it, size_t n, size_t *total, int64_t
     return 0;
 }
 
+int aellm_model_shape_only(aellm_model **out, const aellm_model_config *cfg, int type,
+                           int base_type)
+{
+    *out = NULL;
+    aellm_model *m = NULL;
+    int rc = aellm_model_alloc(&m, cfg);
+    fill_item *items = rc ? NULL : malloc((3 + 10 * (size_t)cfg->n_layers) * sizeof(*items));
+    if (!rc && !items) rc = aellm_error_oom("the tensor list", 0);
+    if (rc) {
+        aellm_model_free(m);
+        return rc;
+    }
+    size_t n = 0;
+    list_items(m, type, items, &n);
+    items[0].type = items[2].type = base_type; /* the embedding and the output matrix */
+    for (size_t k = 0; k < n; k++)
+        aellm_tensor_set(items[k].t, items[k].type, items[k].ne0, items[k].ne1, NULL);
+    free(items);
+    *out = m;
+    return 0;
+}
+
 int aellm_model_random(aellm_model **out, const aellm_model_config *cfg_in, int type, uint64_t seed)
 {
     *out = NULL;
