@@ -35,6 +35,16 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 methods = {p["config"].get("finetuning", {}).get("method", "none") for p in r["points"]}
 assert methods >= {"none", "full", "lora", "rslora", "dora", "qlora"}, methods
+# every measured fine-tuned point says what making its model cost
+for p in r["points"]:
+    if p["provenance"] != "measured":
+        continue
+    tuned = p["config"].get("finetuning", {}).get("method", "none") != "none"
+    cost = p["measurement"].get("production_s")
+    if tuned:
+        assert cost and cost["finetuning"] > 0 and cost["total"] >= cost["finetuning"], p
+    else:
+        assert not cost or "finetuning" not in cost, p
 PY
 sqlite3 "$tmp/s.db" "select json_extract(record_json, '$.config.finetuning.method'),
     json_extract(record_json, '$.finetuning.wall_s'), json_extract(record_json, '$.finetuning.reused'),

@@ -16,6 +16,7 @@
 #include "aellm/dtype.h"
 #include "aellm/predict.h"
 #include "cli/cli.h"
+#include "techniques/stage.h"
 
 /* The bundled calibration text, relative to cli_home(). */
 #define CALIB_TEXT "tasks/data/stories_calib.txt"
@@ -292,6 +293,25 @@ static void copy_item(cJSON *to, const char *name, const cJSON *from, const char
     if (v) cJSON_AddItemToObject(to, name, cJSON_Duplicate(v, 1));
 }
 
+/* What making the point's model cost, stage by stage (conversion and
+ * uptraining, fine-tuning, calibrated quantization): the record's wall_s of
+ * each stage that ran (a reused stage's first run). Not yet an objective. */
+static void add_production_cost(cJSON *o, const cJSON *record)
+{
+    int n;
+    const aellm_stage *const *st = aellm_stages(&n);
+    cJSON *cost = NULL;
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(record, st[i]->name), "wall_s");
+        if (!cJSON_IsNumber(w)) continue;
+        if (!cost) cost = cJSON_AddObjectToObject(o, "production_s");
+        cJSON_AddNumberToObject(cost, st[i]->name, w->valuedouble);
+        total += w->valuedouble;
+    }
+    if (cost) cJSON_AddNumberToObject(cost, "total", total);
+}
+
 /* How a measured point's figures were obtained, from its stored record (a
  * store hit: nothing is measured again): what a reader of the front needs to
  * trust one point. */
@@ -321,6 +341,7 @@ static cJSON *measurement_json(const evaluator *ev, const double *genes)
     copy_item(o, "engine", j, "engine.version");
     copy_item(o, "hardware", j, "hardware.name");
     copy_item(o, "efficientllm", j, "efficientllm");
+    add_production_cost(o, j);
     if (ev->target)
         cJSON_AddStringToObject(o, "efficiency_objectives",
                                 "predicted for the target deployment; the record's own "
