@@ -3,7 +3,7 @@
 # with baselines on this machine, one predicted for Llama-2-7B on an A100)
 # become a self-contained HTML explorer with the data embedded and nothing
 # loaded from the network, a valid SVG and a PNG; bad inputs are one line, a
-# non-zero exit, and no output file (nor a .tmp) left behind.
+# non-zero exit, and no output file (nor its temporary) left behind.
 # Usage: cli_report.sh AELLM [SHARED_DATA]
 set -u
 bin=$1
@@ -38,7 +38,7 @@ grep -q '<svg' "$tmp/r.svg" && grep -q '</svg>' "$tmp/r.svg" || fail "not an SVG
 [ "$(stat -c %s "$tmp/r.png")" -gt 10000 ] || fail "PNG too small to hold a plot"
 "$bin" report "$fixture" --svg "$tmp/m.svg" --x memory --y energy >/dev/null 2>"$tmp/err" ||
     fail "memory/energy plot: $(cat "$tmp/err")"
-ls "$tmp"/*.tmp 2>/dev/null && fail "a .tmp left behind"
+ls "$tmp"/*.tmp "$tmp"/*.html.* "$tmp"/*.svg.* "$tmp"/*.png.* 2>/dev/null && fail "a temporary file left behind"
 
 bad() { # words, args... (must fail with one line naming `words`, writing no output)
     local words=$1; shift
@@ -46,7 +46,7 @@ bad() { # words, args... (must fail with one line naming `words`, writing no out
     "$bin" report "$@" >/dev/null 2>"$tmp/bad.err" && fail "accepted $*"
     [ "$(wc -l <"$tmp/bad.err")" = 1 ] || fail "not one line for $*: $(cat "$tmp/bad.err")"
     grep -q -- "$words" "$tmp/bad.err" || fail "'$words' not named for $*: $(cat "$tmp/bad.err")"
-    ls "$tmp"/out.* "$tmp"/*.tmp 2>/dev/null && fail "output left behind by $*"
+    ls "$tmp"/out.* 2>/dev/null && fail "output left behind by $*"
     return 0
 }
 echo '{"points": [' >"$tmp/broken.json"

@@ -3,12 +3,11 @@
  * explorer reads the search's own fields), with a label and its baselines
  * tied to the points they picked. Not the drawing (report_html.c,
  * report_plot.c) nor the store (report_store.c). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
+#include "core/atomic.h"
 #include "report/report_internal.h"
 
 int aellm_report_new(aellm_report **out)
@@ -153,41 +152,13 @@ void report_mark_front(cJSON *points)
     }
 }
 
-char *report_tmp_path(const char *path)
-{
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp) return aellm_error_oom("a file name", n), NULL;
-    snprintf(tmp, n, "%s.tmp", path);
-    return tmp;
-}
-
-int report_commit(const char *tmp, const char *path)
-{
-    if (rename(tmp, path) == 0) return 0;
-    int e = errno;
-    unlink(tmp);
-    return aellm_error_set(AELLM_EIO, "%s: %s", path, strerror(e));
-}
-
 int report_write_atomic(const char *path, report_write_fn fn, void *user)
 {
-    char *tmp = report_tmp_path(path);
-    if (!tmp) return AELLM_ENOMEM;
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f) {
-        rc = aellm_error_set(AELLM_EIO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    rc = fn(f, user);
-    if (ferror(f) && !rc) rc = aellm_error_set(AELLM_EIO, "%s: write error", path);
-    if (fclose(f) && !rc) rc = aellm_error_set(AELLM_EIO, "%s: %s", path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    else
-        rc = report_commit(tmp, path);
-done:
-    free(tmp);
-    return rc;
+    aellm_atomic a;
+    int rc = aellm_atomic_open(&a, path);
+    if (rc) return rc;
+    rc = fn(a.f, user);
+    if (rc || ferror(a.f)) a.failed = 1; /* commit removes the temporary file */
+    int wrote = aellm_atomic_commit(&a);
+    return rc ? rc : wrote;
 }

@@ -34,13 +34,10 @@ void report_add_dataset(aellm_report *r, cJSON *ds);
 /* Sets "on_front" on every point: not dominated in the four objectives. */
 void report_mark_front(cJSON *points);
 
-/* Writes `path` through path.tmp: fn fills the open file; on any failure the
- * temporary is removed and the error names `path`. */
+/* Writes `path` through core/atomic.h's temporary file (synced, then
+ * renamed): fn fills the open file; a non-zero return from fn, or a failed
+ * write, removes the temporary and leaves `path` as it was. */
 typedef int (*report_write_fn)(FILE *f, void *user);
 int report_write_atomic(const char *path, report_write_fn fn, void *user);
-/* "path.tmp" (caller frees), or NULL after setting an out-of-memory error. */
-char *report_tmp_path(const char *path);
-/* Renames tmp over path, removing tmp on failure (error naming path). */
-int report_commit(const char *tmp, const char *path);
 
 #endif

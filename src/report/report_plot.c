@@ -451,23 +451,39 @@ static int plot_frame(const aellm_report *r, const aellm_report_plot *p, const c
     return 0;
 }
 
-/* Draws on `s` (made on the temporary file) and checks cairo's verdict. */
-static int finish(cairo_surface_t *s, const aellm_report *r, frame *f, const char *tmp,
-                  const char *path, int png)
+static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int n)
 {
+    return fwrite(data, 1, n, closure) == n ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+typedef struct {
+    const aellm_report *r;
+    frame *f;
+    int png;
+    const char *path;
+} plot_job;
+
+/* Draws the plot into the open temporary file (cairo streams to it) and
+ * checks cairo's verdict. */
+static int put_plot(FILE *out, void *user)
+{
+    plot_job *job = user;
+    const aellm_report_plot *p = job->f->p;
+    cairo_surface_t *s =
+        job->png ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, p->width, p->height)
+                 : cairo_svg_surface_create_for_stream(to_file, out, p->width, p->height);
     cairo_t *cr = cairo_create(s);
-    draw_plot(cr, r, f);
+    draw_plot(cr, job->r, job->f);
     cairo_destroy(cr);
     cairo_status_t st = cairo_surface_status(s);
-    if (png && st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(s, tmp);
-    cairo_surface_finish(s); /* the SVG surface writes its file here */
+    if (job->png && st == CAIRO_STATUS_SUCCESS)
+        st = cairo_surface_write_to_png_stream(s, to_file, out);
+    cairo_surface_finish(s); /* the SVG surface writes its end here */
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
     cairo_surface_destroy(s);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        return aellm_error_set(AELLM_EIO, "%s: %s", path, cairo_status_to_string(st));
-    }
-    return report_commit(tmp, path);
+    if (st != CAIRO_STATUS_SUCCESS)
+        return aellm_error_set(AELLM_EIO, "%s: %s", job->path, cairo_status_to_string(st));
+    return 0;
 }
 
 static int write_plot(const aellm_report *r, const char *path, const aellm_report_plot *p, int png)
@@ -475,13 +491,8 @@ static int write_plot(const aellm_report *r, const char *path, const aellm_repor
     frame f;
     int rc = plot_frame(r, p, path, &f);
     if (rc) return rc;
-    char *tmp = report_tmp_path(path);
-    if (!tmp) return AELLM_ENOMEM;
-    cairo_surface_t *s = png ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, p->width, p->height)
-                             : cairo_svg_surface_create(tmp, p->width, p->height);
-    rc = finish(s, r, &f, tmp, path, png);
-    free(tmp);
-    return rc;
+    plot_job job = {r, &f, png, path};
+    return report_write_atomic(path, put_plot, &job);
 }
 
 int aellm_report_write_svg(const aellm_report *r, const char *path, const aellm_report_plot *p)
