@@ -35,9 +35,11 @@ cat "$out/calib.txt" >&2
 
 run() { # shape type kv_type kv_div -> one JSON line of measured and predicted
     local shape=$1 type=$2 kv=$3 div=$4 heads=0 kvopt=() cfg
-    if [ "$div" != 0 ]; then
+    if [ "$div" != 0 ]; then # the shape's own KV heads, from its unpooled runs above
         local n_kv
-        case $shape in 110M) n_kv=12 ;; 1.1B) n_kv=4 ;; *) echo "$shape: KV heads unknown" >&2; exit 1 ;; esac
+        n_kv=$(python3 -c 'import json, sys
+print(next(r["kv_heads"] for r in map(json.loads, open(sys.argv[1])) if r["shape"] == sys.argv[2]))' \
+            "$rows" "$shape")
         heads=$((n_kv / div))
         kvopt=(--kv-heads "$heads")
     fi

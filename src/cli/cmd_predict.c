@@ -40,8 +40,9 @@ static cJSON *prediction_json(const aellm_prediction *r, const char *shape, cons
 static int write_json_file(const char *path, const cJSON *j)
 {
     char *text = cJSON_Print(j);
+    if (!text) return cli_fail("predict", "%s: out of memory", path);
     aellm_atomic a;
-    int rc = text ? aellm_atomic_open(&a, path) : cli_fail("predict", "out of memory");
+    int rc = aellm_atomic_open(&a, path);
     if (!rc) {
         aellm_atomic_write(&a, text, strlen(text));
         aellm_atomic_write(&a, "\n", 1);

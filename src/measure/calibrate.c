@@ -235,7 +235,7 @@ static void sgemm_pass(void *ctx)
 static int rate_prefill_attention(const aellm_calibrate_params *cp, double *flop_per_s)
 {
     sgemm_ctx c = {.threads = cp->n_threads, .n = cp->prefill_tokens};
-    float *Q = calloc(64 * ATT_HD, sizeof(float)), *K = calloc((size_t)c.n * ATT_HD, 4);
+    float *Q = calloc(64 * ATT_HD, sizeof(float)), *K = calloc((size_t)c.n * ATT_HD, sizeof(float));
     c.S = malloc((size_t)cp->n_threads * 64 * c.n * sizeof(float));
     int rc = 0;
     if (!Q || !K || !c.S)

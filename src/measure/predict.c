@@ -117,39 +117,20 @@ static double compute_peak(const aellm_hw_profile *hw, const aellm_config *c, in
     return hw->peak_f16 > 0 ? hw->peak_f16 : hw->peak_bf16 > 0 ? hw->peak_bf16 : hw->peak_f32;
 }
 
-/* Seconds to read `bytes` of weights of `type` in decode: the rate measured
- * for that kernel where the profile has one, else the cited fraction of
- * peak bandwidth for its width. */
-static double read_s(const aellm_hw_profile *hw, int type, double bytes)
+/* The rates measured here for kernels of `type`, or NULL where the profile
+ * has none (a GPU's, or a type not calibrated). */
+static const aellm_hw_rate *rated(const aellm_hw_rate *table, int type)
 {
-    if (bytes <= 0) return 0;
-    if (type >= 0 && type < AELLM_HW_RATED_TYPES && hw->kernel_rates[type].decode_bytes_per_s > 0)
-        return bytes / hw->kernel_rates[type].decode_bytes_per_s;
-    double bits = 8.0 * (double)aellm_dtype_row_size(type, 256 * 32) / (256 * 32);
-    return bytes / (hw->mem_bw * bw_fraction(hw, bits));
+    const aellm_hw_rate *r = type >= 0 && type < AELLM_HW_RATED_TYPES ? &table[type] : NULL;
+    return r && r->decode_bytes_per_s > 0 && r->prefill_flop_per_s > 0 ? r : NULL;
 }
 
-/* Seconds for `flops` of products with weights of `type` in prefill, or
- * NAN when the profile has no measured rate for it (the roofline decides). */
-static double compute_s(const aellm_hw_profile *hw, int type, double flops)
-{
-    if (type >= 0 && type < AELLM_HW_RATED_TYPES && hw->kernel_rates[type].prefill_flop_per_s > 0)
-        return flops / hw->kernel_rates[type].prefill_flop_per_s;
-    return NAN;
-}
-
-static const aellm_hw_rate *attention_rate(const aellm_hw_profile *hw, int kv_type)
-{
-    const aellm_hw_rate *r =
-        kv_type >= 0 && kv_type < AELLM_HW_RATED_TYPES ? &hw->attention_rates[kv_type] : NULL;
-    return r && r->decode_bytes_per_s > 0 ? r : NULL;
-}
-
+/* Whether every kernel a token runs has a measured rate (f32 stands in for
+ * attention over a cache type that was not calibrated). */
 static int calibrated(const aellm_hw_profile *hw, int W, int base)
 {
-    return !isnan(compute_s(hw, W, 1)) && !isnan(compute_s(hw, base, 1)) &&
-           hw->kernel_rates[W].decode_bytes_per_s > 0 &&
-           hw->kernel_rates[base].decode_bytes_per_s > 0;
+    return rated(hw->kernel_rates, W) && rated(hw->kernel_rates, base) &&
+           rated(hw->kernel_rates, AELLM_DTYPE_F32);
 }
 
 /* Decode and prefill from the rates measured here per kernel kind: each
@@ -157,23 +138,22 @@ static int calibrated(const aellm_hw_profile *hw, int W, int base)
 static void time_calibrated(const aellm_hw_profile *hw, const work *w, int W, int base, int kv,
                             double P, double G, aellm_prediction *out)
 {
+    const aellm_hw_rate *wr = rated(hw->kernel_rates, W), *br = rated(hw->kernel_rates, base);
+    const aellm_hw_rate *fr = rated(hw->kernel_rates, AELLM_DTYPE_F32);
+    const aellm_hw_rate *ar = rated(hw->attention_rates, kv);
+    if (!ar) ar = fr;
     double layer_bytes = w->active_bytes - w->out_bytes - w->f32_bytes;
     double layer_params = w->active_params;
-    const aellm_hw_rate *ar = attention_rate(hw, kv);
-    double kv_rate =
-        ar ? ar->decode_bytes_per_s : hw->kernel_rates[AELLM_DTYPE_F32].decode_bytes_per_s;
-    double attn_rate = ar && ar->prefill_flop_per_s > 0
-                           ? ar->prefill_flop_per_s
-                           : hw->kernel_rates[AELLM_DTYPE_F32].prefill_flop_per_s;
+    /* the output matrix and the small f32 rest are read as in decode */
+    double reads = w->out_bytes / br->decode_bytes_per_s + w->f32_bytes / fr->decode_bytes_per_s;
     double ovh = hw->kernel_overhead_s;
     /* prefill: every layer over the prompt; the output matrix for its last token only */
-    out->prefill_s = compute_s(hw, W, 2 * P * layer_params) + read_s(hw, base, w->out_bytes) +
-                     read_s(hw, AELLM_DTYPE_F32, w->f32_bytes) +
-                     P * (P + 1) / 2 * out->attn_flops_per_pair / attn_rate + w->kernels * ovh;
+    out->prefill_s = 2 * P * layer_params / wr->prefill_flop_per_s + reads +
+                     P * (P + 1) / 2 * out->attn_flops_per_pair / ar->prefill_flop_per_s +
+                     w->kernels * ovh;
     double ctx = P + (G + 1) / 2;
-    double token = read_s(hw, W, layer_bytes) + read_s(hw, base, w->out_bytes) +
-                   read_s(hw, AELLM_DTYPE_F32, w->f32_bytes) + ctx * w->kv_per_pos / kv_rate +
-                   w->kernels * ovh;
+    double token = layer_bytes / wr->decode_bytes_per_s + reads +
+                   ctx * w->kv_per_pos / ar->decode_bytes_per_s + w->kernels * ovh;
     out->decode_s = G * token;
     out->eff_bw = (w->active_bytes + ctx * w->kv_per_pos) / token / hw->mem_bw;
     out->eff_compute = hw->peak_f32 > 0 ? 2 * P * layer_params / out->prefill_s / hw->peak_f32 : 0;
