@@ -45,7 +45,14 @@ for p in r["points"]:
         assert cost and cost["finetuning"] > 0 and cost["total"] >= cost["finetuning"], p
     else:
         assert not cost or "finetuning" not in cost, p
+    # the fifth objective is that total
+    assert abs(p["tune_s"] - (cost["total"] if cost else 0)) < 1e-9, p
+assert r["context"]["weights"]["tune"] == 0, r["context"]
 PY
+# the store's fine-tuned points plotted by what making them cost
+"$bin" report --store "$tmp/s.db" -o "$tmp/r.html" --svg "$tmp/tune.svg" --x tune --y acc \
+    >/dev/null 2>"$tmp/rerr" || fail "report by making cost: $(cat "$tmp/rerr")"
+grep -q '</svg>' "$tmp/tune.svg" || fail "no plot by making cost"
 sqlite3 "$tmp/s.db" "select json_extract(record_json, '$.config.finetuning.method'),
     json_extract(record_json, '$.finetuning.wall_s'), json_extract(record_json, '$.finetuning.reused'),
     json_extract(record_json, '$.finetuning.trainable_params'), json_extract(record_json, '$.finetuning.energy_source')

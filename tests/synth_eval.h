@@ -103,6 +103,11 @@ static void objectives_of(const aellm_space *s, const double *g, aellm_objective
     o->v[AELLM_OBJ_LAT] = 0.02 + 0.1 * bits / 32 * ffn + 0.01 * kvb / 32 / share * kv_keep +
                           (!strcmp(m, "smoothquant") ? -0.003 : 0);
     o->v[AELLM_OBJ_ENERGY] = 30 * o->v[AELLM_OBJ_LAT];
+    /* making the model: a conversion uptrains, fine-tuning trains (full
+       costs most), calibrated quantization takes a moment */
+    o->v[AELLM_OBJ_TUNE] = (!strcmp(att, "mha") && experts <= 1 ? 0 : 20) +
+                           (!strcmp(ft, "none") ? 0 : !strcmp(ft, "full") ? 60 : 30) +
+                           (!strcmp(m, "rtn") ? 0 : 2);
     o->power_w = 30;
 }
 

@@ -216,7 +216,7 @@ static void efficientllm_rules_over_all_stages(void **state)
 
 static aellm_baseline guidelines(fixture *f, double acc, double lat, double mem, double energy)
 {
-    double w[4] = {acc, lat, mem, energy};
+    double w[AELLM_OBJ_ALL] = {acc, lat, mem, energy, 0};
     memcpy(f->sp.weights, w, sizeof(w));
     f->y->calls = 0; /* each call its own run: repeats across them are allowed */
     aellm_baseline b;
@@ -345,11 +345,12 @@ static void scores_match_a_direct_computation(void **state)
                                  {.obj = {{0.9, 0.1, 1, 1}}, .measured = 1, .violation = 1}};
     aellm_baseline rows[2] = {{.name = "exhaustive", .points = ex, .n_points = 3},
                               {.name = "rules", .points = one, .n_points = 2}};
-    double w[4] = {1, 1, 1, 1};
+    double w[AELLM_OBJ_ALL] = {1, 1, 1, 1, 0};
     aellm_baseline_score sc[2];
     assert_int_equal(aellm_baselines_score(rows, 2, &ex[0].obj, w, sc), 0);
     /* ranges over the feasible points: acc [0.3, 0.5], lat [0.2, 1], ... */
-    double lo[4] = {0.3, 0.2, 20, 2}, hi[4] = {0.5, 1.0, 100, 10}, hv0, hv1;
+    double lo[AELLM_OBJ_ALL] = {0.3, 0.2, 20, 2, 0}, hi[AELLM_OBJ_ALL] = {0.5, 1.0, 100, 10, 0},
+           hv0, hv1;
     aellm_search_hypervolume(&hv0, ex, 3, lo, hi);
     aellm_search_hypervolume(&hv1, one, 2, lo, hi);
     assert_true(fabs(sc[0].hv - hv0) < 1e-12 && fabs(sc[1].hv - hv1) < 1e-12);

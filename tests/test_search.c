@@ -67,7 +67,7 @@ static void search_near_exhaustive(void **state)
     assert_int_equal(aellm_space_enumerate(space, add_exhaustive, &all), 468);
     aellm_objectives *o = malloc(468 * sizeof(*o));
     for (int i = 0; i < all.n; i++) o[i] = all.pts[i].obj;
-    double lo[4], hi[4], hv_all = 0;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL], hv_all = 0;
     aellm_objectives_range(o, all.n, lo, hi);
     assert_int_equal(aellm_search_hypervolume(&hv_all, all.pts, all.n, lo, hi), 0);
 
@@ -286,6 +286,58 @@ static void transfer_carries_surrogates(void **state)
     aellm_space_free(space);
 }
 
+/* What making a model costs is a fifth objective: unweighed it leaves the
+ * front and the pick as they were; weighed, it joins the front and the pick
+ * trades accuracy for a model that is cheaper to make. The surrogates learn
+ * it either way. */
+static void tune_cost_weighed(void **state)
+{
+    (void)state;
+    aellm_space *space = full_space();
+    synth *y = calloc(1, sizeof(*y));
+    y->space = space;
+    aellm_search_params p;
+    aellm_search_params_default(&p);
+    assert_true(p.weights[AELLM_OBJ_TUNE] == 0);
+    p.space = space;
+    p.evaluate = synth_eval;
+    p.user = y;
+    p.budget = 40;
+    p.nsga2.pop_size = 40;
+    p.nsga2.generations = 20;
+    p.surrogate.members = 3;
+    p.surrogate.num_rounds = 100;
+    double w[AELLM_OBJ_ALL] = {1, 0, 0, 0, 0};
+    memcpy(p.weights, w, sizeof(w));
+    aellm_search_result a, b;
+    assert_int_equal(aellm_search_run(&p, &a), 0);
+    p.weights[AELLM_OBJ_TUNE] = 2;
+    y->calls = 0;
+    memset(y->seen, 0, sizeof(y->seen));
+    assert_int_equal(aellm_search_run(&p, &b), 0);
+    double ta = a.points[a.pick_index].obj.v[AELLM_OBJ_TUNE];
+    double tb = b.points[b.pick_index].obj.v[AELLM_OBJ_TUNE];
+    print_message("pick's making cost: %.0f s unweighed, %.0f s weighed; held-out R2 of its "
+                  "surrogate %.2f\n",
+                  ta, tb, b.r2[AELLM_OBJ_TUNE]);
+    assert_true(ta > 0);  /* accuracy alone picks a fine-tuned model */
+    assert_true(tb < ta); /* weighed, a cheaper one */
+    assert_true(b.r2[AELLM_OBJ_TUNE] > 0.5);
+    /* weighed, a measured point that is cheapest to make is on the front */
+    double cheapest = INFINITY;
+    int on = 0;
+    for (int i = 0; i < b.n_measured; i++)
+        if (b.points[i].violation == 0 && b.points[i].obj.v[AELLM_OBJ_TUNE] < cheapest)
+            cheapest = b.points[i].obj.v[AELLM_OBJ_TUNE];
+    for (int i = 0; i < b.n_measured; i++)
+        on += b.points[i].on_front && b.points[i].obj.v[AELLM_OBJ_TUNE] == cheapest;
+    assert_true(on >= 1);
+    aellm_search_result_free(&a);
+    aellm_search_result_free(&b);
+    free(y);
+    aellm_space_free(space);
+}
+
 /* Every evaluation fails (the machine cannot run the default): the search
  * stops at once with the reason, instead of drawing point after point. */
 static int never_measures(void *user, const double *genes, aellm_objectives *out)
@@ -318,10 +370,9 @@ static void unmeasurable_default_stops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(search_near_exhaustive),
-        cmocka_unit_test(transfer_carries_surrogates),
-        cmocka_unit_test(accuracy_floor_holds),
-        cmocka_unit_test(unmeasurable_default_stops),
+        cmocka_unit_test(search_near_exhaustive), cmocka_unit_test(transfer_carries_surrogates),
+        cmocka_unit_test(accuracy_floor_holds),   cmocka_unit_test(unmeasurable_default_stops),
+        cmocka_unit_test(tune_cost_weighed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,7 +116,7 @@ typedef struct {
  * feasible measured points, reference 1.1 per objective; the pick by the
  * weights w over that same range. */
 int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objectives *default_obj,
-                          const double w[AELLM_OBJ_COUNT], aellm_baseline_score *out);
+                          const double w[AELLM_OBJ_ALL], aellm_baseline_score *out);
 
 #ifdef __cplusplus
 }

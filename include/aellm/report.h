@@ -46,11 +46,12 @@ typedef enum {
     AELLM_REPORT_AMU,
     AELLM_REPORT_PCU,
     AELLM_REPORT_COMPRESSION,
+    AELLM_REPORT_TUNE, /* seconds to make the configuration's model */
     AELLM_REPORT_AXIS_COUNT
 } aellm_report_axis;
 
 /* The axis named `name` ("acc", "latency", "memory", "energy", "throughput",
- * "amu", "pcu", "compression"; "accuracy" too) into *out, or AELLM_EINVAL
+ * "amu", "pcu", "compression", "tune"; "accuracy" too) into *out, or AELLM_EINVAL
  * with a message listing the names. */
 int aellm_report_axis_parse(aellm_report_axis *out, const char *name);
 

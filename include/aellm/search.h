@@ -42,7 +42,8 @@ typedef struct {
      * rather than the predicted front: exploration where the surrogates are
      * confidently wrong (default 0). */
     double explore;
-    double weights[AELLM_OBJ_COUNT];   /* utility weights (default all 1) */
+    double weights[AELLM_OBJ_ALL]; /* utility weights (default 1, tune 0; tune > 0 adds it to the
+                                      front) */
     double max_mem_bytes, max_power_w; /* constraints; <= 0 = none */
     /* Accuracy floor relative to the default configuration (measured first):
      * a point whose accuracy is below (1 - max_acc_drop) x the default's is
@@ -90,14 +91,14 @@ typedef struct {
     double pick_utility;
     double efficiency; /* of the pick against the default (aellm_efficiency_definition) */
     double
-        r2[AELLM_OBJ_COUNT]; /* held-out R^2 of surrogates trained as the search trains them
+        r2[AELLM_OBJ_ALL]; /* held-out R^2 of surrogates trained as the search trains them
                                 (warm-started when transfer_from is set); NaN if too few points */
-    int evaluations;         /* real evaluations spent */
-    double min_acc;          /* the accuracy floor applied (0: none) */
+    int evaluations;       /* real evaluations spent */
+    double min_acc;        /* the accuracy floor applied (0: none) */
     /* The final surrogates, trained on every measured point (NULL when there
      * were no refinement rounds): owned by the result; save them
      * (aellm_surrogate_save) for a later search's transfer_from. */
-    aellm_surrogate *surrogates[AELLM_OBJ_COUNT];
+    aellm_surrogate *surrogates[AELLM_OBJ_ALL];
     /* Per-knob sensitivity (n_knobs x AELLM_OBJ_COUNT, NaN for knobs held
      * fixed; NULL without refinement rounds): for each measured point, the
      * knob alone set to each of its valid values, the spread (max - min) of

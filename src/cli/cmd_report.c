@@ -110,7 +110,7 @@ int cmd_report(int argc, char **argv)
         {"png", 0, OPT_STR, &a.png, "the same plot as PNG"},
         {"x", 0, OPT_STR, &a.x,
          "x objective of the static plot (latency): acc, latency, memory, energy, throughput, "
-         "amu, pcu, compression"},
+         "amu, pcu, compression, tune"},
         {"y", 0, OPT_STR, &a.y, "y objective of the static plot (acc)"},
         {"title", 0, OPT_STR, &a.title, "title of the page and the plot"},
         {"width", 0, OPT_INT, &a.width, "static plot width in pixels (960)"},

@@ -175,7 +175,7 @@ static int evaluate(void *user, const double *genes, aellm_objectives *out)
  * (the search's pick normalises over its feasible measured points). */
 static double best_utility(const evaluator *ev)
 {
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT], best = -INFINITY;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL], best = -INFINITY;
     aellm_objectives_range(ev->seen, ev->n_seen, lo, hi);
     for (int i = 0; i < ev->n_seen; i++) {
         double u = aellm_utility(&ev->seen[i], ev->weights, lo, hi);
@@ -201,7 +201,8 @@ static char *config_text(const aellm_space *s, const double *genes)
     return t;
 }
 
-static const char *const objective_names[AELLM_OBJ_COUNT] = {"acc", "latency", "memory", "energy"};
+static const char *const objective_names[AELLM_OBJ_ALL] = {"acc", "latency", "memory", "energy",
+                                                           "tune"};
 
 /* Knob k's sensitivities and its "stage.knob" name; NULL for a knob held
  * fixed (no sensitivity). */
@@ -243,7 +244,8 @@ static cJSON *sensitivity_json(const aellm_space *s, const aellm_search_result *
     return o;
 }
 
-static void print_table(const aellm_space *s, const aellm_search_result *r, const double w[4])
+static void print_table(const aellm_space *s, const aellm_search_result *r,
+                        const double w[AELLM_OBJ_ALL])
 {
     int shown = 0, predicted = 0;
     printf("%-4s %-9s %-10s %-10s %-10s %-10s  %s\n", "#", "kind", "acc", "latency_s", "memory_MiB",
@@ -264,8 +266,8 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
     }
     if (predicted > shown)
         printf("(%d more predicted points in --json and --csv)\n", predicted - shown);
-    printf("pick #%d: utility %.4f with weights acc=%g lat=%g mem=%g energy=%g\n", r->pick_index,
-           r->pick_utility, w[0], w[1], w[2], w[3]);
+    printf("pick #%d: utility %.4f with weights acc=%g lat=%g mem=%g energy=%g tune=%g\n",
+           r->pick_index, r->pick_utility, w[0], w[1], w[2], w[3], w[AELLM_OBJ_TUNE]);
     printf("efficiency score %.3f; %s\n", r->efficiency, aellm_efficiency_definition());
     if (r->min_acc > 0) {
         int below = 0;
@@ -275,8 +277,9 @@ static void print_table(const aellm_space *s, const aellm_search_result *r, cons
                "configurations under it are infeasible\n",
                r->min_acc, below);
     }
-    printf("held-out R2 of the surrogates: acc %.2f, latency %.2f, memory %.2f, energy %.2f\n",
-           r->r2[0], r->r2[1], r->r2[2], r->r2[3]);
+    printf("held-out R2 of the surrogates: acc %.2f, latency %.2f, memory %.2f, energy %.2f, "
+           "tune %.2f\n",
+           r->r2[0], r->r2[1], r->r2[2], r->r2[3], r->r2[AELLM_OBJ_TUNE]);
     print_sensitivity(s, r);
 }
 
@@ -351,7 +354,7 @@ static cJSON *measurement_json(const evaluator *ev, const double *genes)
 }
 
 /* What the search ran on, so that a report can label and overlay several. */
-static cJSON *context_json(const evaluator *ev, const double w[4], int budget)
+static cJSON *context_json(const evaluator *ev, const double w[AELLM_OBJ_ALL], int budget)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", ev->req.model_path);
@@ -366,7 +369,7 @@ static cJSON *context_json(const evaluator *ev, const double w[4], int budget)
             cJSON_AddStringToObject(o, "hardware", here.name);
     }
     cJSON *wj = cJSON_AddObjectToObject(o, "weights");
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
     cJSON_AddNumberToObject(o, "budget", budget);
     cJSON_AddNumberToObject(o, "space_points",
                             (double)aellm_space_enumerate(ev->space, NULL, NULL));
@@ -388,6 +391,7 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
         cJSON_AddNumberToObject(e, "latency_s", p->obj.v[1]);
         cJSON_AddNumberToObject(e, "memory_bytes", p->obj.v[2]);
         cJSON_AddNumberToObject(e, "energy_j", p->obj.v[3]);
+        cJSON_AddNumberToObject(e, "tune_s", p->obj.v[AELLM_OBJ_TUNE]);
         cJSON_AddNumberToObject(e, "violation", p->violation);
         cJSON *m = p->measured ? measurement_json(ev, p->genes) : NULL;
         if (m) cJSON_AddItemToObject(e, "measurement", m);
@@ -410,7 +414,7 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
     cJSON_AddNumberToObject(o, "hypervolume_measured", hv);
     cJSON_AddNumberToObject(o, "min_acc", r->min_acc);
     cJSON *r2 = cJSON_AddObjectToObject(o, "heldout_r2");
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++)
+    for (int k = 0; k < AELLM_OBJ_ALL; k++)
         cJSON_AddItemToObject(r2, objective_names[k],
                               isnan(r->r2[k]) ? cJSON_CreateNull() : cJSON_CreateNumber(r->r2[k]));
     cJSON_AddItemToObject(o, "sensitivity", sensitivity_json(s, r));
@@ -474,7 +478,7 @@ static void surrogate_path(char *out, size_t cap, const char *prefix, int k)
 }
 
 /* What the search found for a point, for the GGUF that holds its model. */
-static char *figures_json(const aellm_search_result *r, int i, const double w[4],
+static char *figures_json(const aellm_search_result *r, int i, const double w[AELLM_OBJ_ALL],
                           const evaluator *ev)
 {
     const aellm_search_point *p = &r->points[i];
@@ -483,14 +487,15 @@ static char *figures_json(const aellm_search_result *r, int i, const double w[4]
     cJSON_AddStringToObject(o, "task", aellm_task_name(ev->req.task));
     cJSON_AddStringToObject(o, "provenance", p->measured ? "measured" : "predicted");
     cJSON *obj = cJSON_AddObjectToObject(o, "objectives");
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) {
         cJSON_AddNumberToObject(obj, objective_names[k], p->obj.v[k]);
         cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
     }
     cJSON_AddStringToObject(o, "units",
                             "acc: the task's metric where higher is better, 1/value for "
                             "perplexity, exp(-KLD) for a KL divergence; latency s per request; "
-                            "memory peak bytes; energy J per request");
+                            "memory peak bytes; energy J per request; tune s to make the "
+                            "model (conversion, uptraining, fine-tuning, calibration)");
     cJSON_AddItemToObject(o, "weights", wj);
     cJSON_AddNumberToObject(o, "utility", r->pick_utility);
     cJSON_AddNumberToObject(o, "efficiency", r->efficiency);
@@ -502,8 +507,8 @@ static char *figures_json(const aellm_search_result *r, int i, const double w[4]
 
 /* The pick's model, made as its evaluation made it (the kept stage outputs
  * reused) and written with its configuration and figures. */
-static int write_pick(const evaluator *ev, const aellm_search_result *r, const double w[4],
-                      const char *path, int quiet)
+static int write_pick(const evaluator *ev, const aellm_search_result *r,
+                      const double w[AELLM_OBJ_ALL], const char *path, int quiet)
 {
     if (r->pick_index < 0) return cli_fail("search", "no feasible pick to write to %s", path);
     aellm_config c;
@@ -633,7 +638,7 @@ static cJSON *baselines_json(const aellm_space *s, const aellm_baseline *rows,
             const aellm_search_point *p = &rows[r].points[sc[r].pick];
             cJSON_AddItemToObject(o, "pick", aellm_space_to_config(s, p->genes));
             cJSON *obj = cJSON_AddObjectToObject(o, "pick_objectives");
-            for (int k = 0; k < AELLM_OBJ_COUNT; k++)
+            for (int k = 0; k < AELLM_OBJ_ALL; k++)
                 cJSON_AddNumberToObject(obj, objective_names[k], p->obj.v[k]);
         }
         cJSON_AddStringToObject(o, "note", rows[r].note);
@@ -692,7 +697,10 @@ int cmd_search(int argc, char **argv)
         {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3)"},
         {"explore", 0, OPT_FLOAT, &explore,
          "share of each round spent on random unmeasured points (0..1, default 0)"},
-        {"weights", 0, OPT_STR, &weights, "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3"},
+        {"weights", 0, OPT_STR, &weights,
+         "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3 (default 1 each); tune=W "
+         "weighs the seconds spent making a configuration's model (default 0; above 0 it joins "
+         "the front's objectives)"},
         {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
         {"train", 0, OPT_STR, &train,
@@ -856,7 +864,7 @@ int cmd_search(int argc, char **argv)
         cli_fail_last("search");
         goto done;
     }
-    double lo[4], hi[4], hv = 0;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL], hv = 0;
     aellm_objectives *o = malloc((size_t)(res.n_measured ? res.n_measured : 1) * sizeof(*o));
     int n_ok = 0;
     for (int i = 0; o && i < res.n_measured; i++)

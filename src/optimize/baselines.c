@@ -655,7 +655,7 @@ int aellm_baseline_guidelines(const aellm_baseline_params *p, aellm_baseline *ou
 /* ---- side by side ---- */
 
 int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objectives *def,
-                          const double w[AELLM_OBJ_COUNT], aellm_baseline_score *out)
+                          const double w[AELLM_OBJ_ALL], aellm_baseline_score *out)
 {
     int total = 0;
     for (int i = 0; i < n; i++) total += rows[i].n_points;
@@ -666,7 +666,7 @@ int aellm_baselines_score(const aellm_baseline *rows, int n, const aellm_objecti
         for (int j = 0; j < rows[i].n_points; j++)
             if (rows[i].points[j].measured && rows[i].points[j].violation == 0)
                 all[k++] = rows[i].points[j].obj;
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT], hv_ref = NAN;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL], hv_ref = NAN;
     aellm_objectives_range(all, k, lo, hi);
     free(all);
     int rc = 0;

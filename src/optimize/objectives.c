@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-static const char *names[AELLM_OBJ_COUNT] = {"acc", "lat", "mem", "energy"};
+static const char *names[AELLM_OBJ_ALL] = {"acc", "lat", "mem", "energy", "tune"};
 
 static int number_at(const cJSON *j, const char *a, const char *b, double *out)
 {
@@ -43,6 +43,18 @@ static double accuracy_objective(const cJSON *j, int higher_is_better, double va
     return value > 0 ? 1.0 / value : 0;
 }
 
+/* Seconds the record's stages took to make its model: every top-level
+ * section with a "wall_s" is a stage's report (evaluate.c). */
+static double making_cost(const cJSON *j)
+{
+    double t = 0;
+    for (const cJSON *st = j->child; st; st = st->next) {
+        const cJSON *w = cJSON_IsObject(st) ? cJSON_GetObjectItem(st, "wall_s") : NULL;
+        if (cJSON_IsNumber(w)) t += w->valuedouble;
+    }
+    return t;
+}
+
 int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
 {
     cJSON *j = cJSON_Parse(record_json);
@@ -58,6 +70,7 @@ int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
     if (!rc) rc = number_at(j, "memory", "peak_bytes", &out->v[AELLM_OBJ_MEM]);
     if (!rc) rc = number_at(j, "energy", "joules_per_request", &out->v[AELLM_OBJ_ENERGY]);
     if (!rc) {
+        out->v[AELLM_OBJ_TUNE] = making_cost(j);
         out->v[AELLM_OBJ_LAT] = cJSON_GetObjectItem(lat, "median")->valuedouble;
         paired_figures(j, out);
         out->v[AELLM_OBJ_ACC] = accuracy_objective(j, cJSON_IsTrue(hib), acc);
@@ -68,15 +81,15 @@ int aellm_objectives_from_record(const char *record_json, aellm_objectives *out)
     return rc;
 }
 
-void aellm_objectives_minimized(const aellm_objectives *o, double out[AELLM_OBJ_COUNT])
+void aellm_objectives_minimized(const aellm_objectives *o, double *out, int n)
 {
     out[AELLM_OBJ_ACC] = -o->v[AELLM_OBJ_ACC];
-    for (int i = 1; i < AELLM_OBJ_COUNT; i++) out[i] = o->v[i];
+    for (int i = 1; i < n; i++) out[i] = o->v[i];
 }
 
-int aellm_weights_parse(double w[AELLM_OBJ_COUNT], const char *text)
+int aellm_weights_parse(double w[AELLM_OBJ_ALL], const char *text)
 {
-    for (int i = 0; i < AELLM_OBJ_COUNT; i++) w[i] = text ? 0 : 1;
+    for (int i = 0; i < AELLM_OBJ_ALL; i++) w[i] = text || i == AELLM_OBJ_TUNE ? 0 : 1;
     if (!text) return 0;
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", text);
@@ -86,7 +99,7 @@ int aellm_weights_parse(double w[AELLM_OBJ_COUNT], const char *text)
         int k = -1;
         if (eq) {
             *eq = 0;
-            for (int i = 0; i < AELLM_OBJ_COUNT; i++)
+            for (int i = 0; i < AELLM_OBJ_ALL; i++)
                 if (!strcmp(tok, names[i])) k = i;
         }
         char *end = NULL;
@@ -95,17 +108,17 @@ int aellm_weights_parse(double w[AELLM_OBJ_COUNT], const char *text)
             return aellm_error_set(
                 AELLM_EINVAL,
                 "weights: '%s' is not NAME=VALUE with NAME one of acc, lat, mem, "
-                "energy and VALUE >= 0",
+                "energy, tune and VALUE >= 0",
                 tok);
         w[k] = v;
     }
     return 0;
 }
 
-void aellm_objectives_range(const aellm_objectives *pts, int n, double lo[AELLM_OBJ_COUNT],
-                            double hi[AELLM_OBJ_COUNT])
+void aellm_objectives_range(const aellm_objectives *pts, int n, double lo[AELLM_OBJ_ALL],
+                            double hi[AELLM_OBJ_ALL])
 {
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) {
         lo[k] = n ? pts[0].v[k] : 0;
         hi[k] = lo[k];
         for (int i = 1; i < n; i++) {
@@ -122,11 +135,11 @@ static double norm(double x, double lo, double hi)
     return t < 0 ? 0 : t > 1 ? 1 : t;
 }
 
-double aellm_utility(const aellm_objectives *o, const double w[AELLM_OBJ_COUNT],
-                     const double lo[AELLM_OBJ_COUNT], const double hi[AELLM_OBJ_COUNT])
+double aellm_utility(const aellm_objectives *o, const double w[AELLM_OBJ_ALL],
+                     const double lo[AELLM_OBJ_ALL], const double hi[AELLM_OBJ_ALL])
 {
     double u = w[AELLM_OBJ_ACC] * norm(o->v[AELLM_OBJ_ACC], lo[AELLM_OBJ_ACC], hi[AELLM_OBJ_ACC]);
-    for (int k = 1; k < AELLM_OBJ_COUNT; k++) u -= w[k] * norm(o->v[k], lo[k], hi[k]);
+    for (int k = 1; k < AELLM_OBJ_ALL; k++) u -= w[k] * norm(o->v[k], lo[k], hi[k]);
     return u;
 }
 

@@ -16,7 +16,7 @@ void aellm_search_params_default(aellm_search_params *p)
     memset(p, 0, sizeof(*p));
     p->budget = 30;
     p->refine_rounds = 3;
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) p->weights[k] = 1;
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) p->weights[k] = k == AELLM_OBJ_TUNE ? 0 : 1;
     aellm_nsga2_params_default(&p->nsga2);
     aellm_surrogate_params_default(&p->surrogate);
     p->seed = 1;
@@ -31,7 +31,8 @@ typedef struct {
     int n, cap;
     char (*seen)[65]; /* identities measured or found unusable */
     int n_seen, cap_seen;
-    aellm_surrogate *model[AELLM_OBJ_COUNT];
+    aellm_surrogate *model[AELLM_OBJ_ALL]; /* every objective's, tune's included */
+    int n_obj; /* objectives of the front: tune's joins only when it is weighed */
     aellm_rng rng;
     double min_acc; /* from the default's accuracy once it is measured */
 } search;
@@ -163,9 +164,17 @@ static int encode(const search *s, const double *genes, float *row)
     return rc;
 }
 
+/* A transferred surrogate warm-starts objective k (the four front objectives:
+ * what making a model costs is the machine's and the data's, not the
+ * configuration's alone). */
+static aellm_surrogate *transferred(const search *s, int k)
+{
+    return s->p->transfer_from && k < AELLM_OBJ_COUNT ? s->p->transfer_from[k] : NULL;
+}
+
 static int fit(search *s, int k, const float *X, int n, const float *y)
 {
-    aellm_surrogate *src = s->p->transfer_from ? s->p->transfer_from[k] : NULL;
+    aellm_surrogate *src = transferred(s, k);
     if (!src) return aellm_surrogate_fit(s->model[k], X, (size_t)n, s->width, y);
     if (aellm_surrogate_num_features(src) != s->width)
         return aellm_error_set(AELLM_EINVAL,
@@ -183,7 +192,7 @@ static int train(search *s)
     if (!X || !y) rc = aellm_error_oom("surrogate training data", 0);
     for (int i = 0; !rc && i < s->n; i++)
         if (s->pts[i].measured) rc = encode(s, s->pts[i].genes, X + (size_t)n++ * s->width);
-    for (int k = 0; !rc && k < AELLM_OBJ_COUNT; k++) {
+    for (int k = 0; !rc && k < AELLM_OBJ_ALL; k++) {
         int j = 0;
         for (int i = 0; i < s->n; i++)
             if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
@@ -197,7 +206,7 @@ static int train(search *s)
     return rc;
 }
 
-/* Means and variances of every objective for n points. */
+/* Means and variances of every objective for n points, AELLM_OBJ_ALL a point. */
 static int predict(search *s, const double *genes, int n, double *mean, double *var)
 {
     float *X = malloc((size_t)n * s->width * sizeof(float));
@@ -205,11 +214,11 @@ static int predict(search *s, const double *genes, int n, double *mean, double *
     int rc = X && m ? 0 : aellm_error_oom("surrogate predictions", 0);
     for (int i = 0; !rc && i < n; i++)
         rc = encode(s, genes + (size_t)i * s->n_knobs, X + (size_t)i * s->width);
-    for (int k = 0; !rc && k < AELLM_OBJ_COUNT; k++) {
+    for (int k = 0; !rc && k < AELLM_OBJ_ALL; k++) {
         rc = aellm_surrogate_predict(s->model[k], X, (size_t)n, s->width, m, v);
         for (int i = 0; !rc && i < n; i++) {
-            mean[(size_t)i * AELLM_OBJ_COUNT + k] = m[i];
-            if (var) var[(size_t)i * AELLM_OBJ_COUNT + k] = v[i];
+            mean[(size_t)i * AELLM_OBJ_ALL + k] = m[i];
+            if (var) var[(size_t)i * AELLM_OBJ_ALL + k] = v[i];
         }
     }
     free(X);
@@ -220,7 +229,7 @@ static int predict(search *s, const double *genes, int n, double *mean, double *
 static aellm_objectives as_objectives(const double *mean)
 {
     aellm_objectives o;
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) o.v[k] = mean[k];
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) o.v[k] = mean[k];
     o.power_w = o.v[AELLM_OBJ_LAT] > 0 ? o.v[AELLM_OBJ_ENERGY] / o.v[AELLM_OBJ_LAT] : 0;
     return o;
 }
@@ -231,12 +240,12 @@ static int ga_evaluate(void *user, const double *genes, int n, double *objective
                        double *violations)
 {
     search *s = user;
-    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * sizeof(double));
+    double *mean = malloc((size_t)n * AELLM_OBJ_ALL * sizeof(double));
     if (!mean) return aellm_error_oom("predictions", 0);
     int rc = predict(s, genes, n, mean, NULL);
     for (int i = 0; !rc && i < n; i++) {
-        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
-        aellm_objectives_minimized(&o, objectives + (size_t)i * AELLM_OBJ_COUNT);
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_ALL);
+        aellm_objectives_minimized(&o, objectives + (size_t)i * s->n_obj, s->n_obj);
         violations[i] = violation(s, &o);
     }
     free(mean);
@@ -273,7 +282,7 @@ static int search_predicted(search *s, int round, double **out, int *n_out)
     aellm_nsga2_problem pb = {.genes = genes,
                               .n_genes = s->n_knobs,
                               .n_stages = aellm_space_n_stages(s->p->space),
-                              .n_objectives = AELLM_OBJ_COUNT,
+                              .n_objectives = s->n_obj,
                               .n_constraints = 1,
                               .evaluate = ga_evaluate,
                               .is_valid = ga_valid,
@@ -320,26 +329,34 @@ static int by_uncertainty(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+/* Summed ensemble standard deviation of one point's predictions over each
+ * front objective's measured range. */
+static double uncertainty(const search *s, const double *var, const double *lo, const double *hi)
+{
+    double u = 0;
+    for (int j = 0; j < s->n_obj; j++) {
+        double range = hi[j] > lo[j] ? hi[j] - lo[j] : 1;
+        u += sqrt(fmax(var[j], 0)) / range;
+    }
+    return u;
+}
+
 /* Measures up to `k` predicted-front members not yet measured, the most
  * uncertain first (summed ensemble standard deviation over each objective's
  * measured range). Returns how many were measured. */
 static int refine(search *s, double *front, int n, int k)
 {
-    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * 2 * sizeof(double) + 1);
-    double *var = mean + (size_t)n * AELLM_OBJ_COUNT;
+    double *mean = malloc((size_t)n * AELLM_OBJ_ALL * 2 * sizeof(double) + 1);
+    double *var = mean + (size_t)n * AELLM_OBJ_ALL;
     ranked *order = malloc((size_t)(n ? n : 1) * sizeof(*order));
     int rc = mean && order ? predict(s, front, n, mean, var) : aellm_error_oom("refinement", 0);
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
     aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
     for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
     if (o) aellm_objectives_range(o, s->n, lo, hi);
     for (int i = 0; !rc && i < n; i++) {
         order[i].index = i;
-        order[i].uncertainty = 0;
-        for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
-            double range = hi[j] > lo[j] ? hi[j] - lo[j] : 1;
-            order[i].uncertainty += sqrt(fmax(var[(size_t)i * AELLM_OBJ_COUNT + j], 0)) / range;
-        }
+        order[i].uncertainty = uncertainty(s, var + (size_t)i * AELLM_OBJ_ALL, lo, hi);
     }
     if (!rc) qsort(order, (size_t)n, sizeof(*order), by_uncertainty);
     int done = 0;
@@ -429,7 +446,7 @@ static int candidates(search *s, pool *c)
  * predicted front), -1 for predicted-infeasible ones. */
 static int layers(search *s, const double *mean, int n, int *layer)
 {
-    double *f = malloc((size_t)(n ? n : 1) * AELLM_OBJ_COUNT * sizeof(double));
+    double *f = malloc((size_t)(n ? n : 1) * (size_t)s->n_obj * sizeof(double));
     int *map = malloc((size_t)(n ? n : 1) * sizeof(int)),
         *idx = malloc((size_t)(n ? n : 1) * sizeof(int));
     if (!f || !map || !idx) {
@@ -438,7 +455,7 @@ static int layers(search *s, const double *mean, int n, int *layer)
     }
     int left = 0;
     for (int i = 0; i < n; i++) {
-        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_ALL);
         layer[i] = violation(s, &o) > 0 ? -1 : -2; /* -2: not yet layered */
         left += layer[i] == -2;
     }
@@ -446,11 +463,11 @@ static int layers(search *s, const double *mean, int n, int *layer)
         int m = 0;
         for (int i = 0; i < n; i++)
             if (layer[i] == -2) {
-                aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
-                aellm_objectives_minimized(&o, f + (size_t)m * AELLM_OBJ_COUNT);
+                aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_ALL);
+                aellm_objectives_minimized(&o, f + (size_t)m * s->n_obj, s->n_obj);
                 map[m++] = i;
             }
-        int k = aellm_nondominated(idx, f, m, AELLM_OBJ_COUNT);
+        int k = aellm_nondominated(idx, f, m, s->n_obj);
         if (k <= 0) break;
         for (int j = 0; j < k; j++) layer[map[idx[j]]] = l;
         left -= k;
@@ -471,16 +488,6 @@ static int by_layer_then_uncertainty(const void *a, const void *b)
     return (x->uncertainty < y->uncertainty) - (x->uncertainty > y->uncertainty);
 }
 
-static double uncertainty(const double *var, const double *lo, const double *hi)
-{
-    double u = 0;
-    for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
-        double range = hi[j] > lo[j] ? hi[j] - lo[j] : 1;
-        u += sqrt(fmax(var[j], 0)) / range;
-    }
-    return u;
-}
-
 /* What a round has left after the predicted front: up to k_near candidates
  * from the predicted layers nearest the front (most uncertain first within a
  * layer), then up to k_explore random predicted-feasible ones; nothing
@@ -489,21 +496,21 @@ static int near_front(search *s, int k_near, int k_explore)
 {
     pool c;
     int rc = candidates(s, &c), n = c.n, done = 0;
-    double *mean = malloc((size_t)(n ? n : 1) * AELLM_OBJ_COUNT * 2 * sizeof(double));
-    double *var = mean ? mean + (size_t)(n ? n : 1) * AELLM_OBJ_COUNT : NULL;
+    double *mean = malloc((size_t)(n ? n : 1) * AELLM_OBJ_ALL * 2 * sizeof(double));
+    double *var = mean ? mean + (size_t)(n ? n : 1) * AELLM_OBJ_ALL : NULL;
     int *layer = malloc((size_t)(n ? n : 1) * sizeof(int));
     near *order = malloc((size_t)(n ? n : 1) * sizeof(*order));
     if (!rc && (!mean || !layer || !order)) rc = aellm_error_oom("near-front candidates", 0);
     if (!rc && n) rc = predict(s, c.g, n, mean, var);
     if (!rc && n) rc = layers(s, mean, n, layer);
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
     aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
     for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
     if (o) aellm_objectives_range(o, s->n, lo, hi);
     int n_feasible = 0;
     for (int i = 0; !rc && i < n; i++) {
         order[i] = (near){i, layer[i] < 0 ? INT32_MAX : layer[i],
-                          uncertainty(var + (size_t)i * AELLM_OBJ_COUNT, lo, hi)};
+                          uncertainty(s, var + (size_t)i * AELLM_OBJ_ALL, lo, hi)};
         n_feasible += layer[i] >= 0;
     }
     if (!rc) qsort(order, (size_t)n, sizeof(*order), by_layer_then_uncertainty);
@@ -538,17 +545,17 @@ static int mark_front(search *s)
     int n = 0;
     int *map = malloc((size_t)s->n * sizeof(int) + 1),
         *idx = malloc((size_t)s->n * sizeof(int) + 1);
-    double *f = malloc((size_t)s->n * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    double *f = malloc((size_t)s->n * (size_t)s->n_obj * sizeof(double) + 1);
     if (!map || !idx || !f) {
         free(map), free(idx), free(f);
         return aellm_error_oom("front", 0);
     }
     for (int i = 0; i < s->n; i++)
         if (s->pts[i].measured && s->pts[i].violation == 0) {
-            aellm_objectives_minimized(&s->pts[i].obj, f + (size_t)n * AELLM_OBJ_COUNT);
+            aellm_objectives_minimized(&s->pts[i].obj, f + (size_t)n * s->n_obj, s->n_obj);
             map[n++] = i;
         }
-    int m = n ? aellm_nondominated(idx, f, n, AELLM_OBJ_COUNT) : 0;
+    int m = n ? aellm_nondominated(idx, f, n, s->n_obj) : 0;
     for (int i = 0; i < m; i++) s->pts[map[idx[i]]].on_front = 1;
     free(map), free(idx), free(f);
     return m < 0 ? m : 0;
@@ -556,7 +563,7 @@ static int mark_front(search *s)
 
 static void pick(const search *s, aellm_search_result *r)
 {
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
     aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
     int n = 0;
     for (int i = 0; o && i < s->n; i++)
@@ -580,14 +587,14 @@ static void holdout(search *s, aellm_search_result *r)
     int n = 0;
     float *X = malloc((size_t)s->n * s->width * sizeof(float) + 1);
     float *y = malloc((size_t)s->n * sizeof(float) + 1);
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) r->r2[k] = NAN;
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) r->r2[k] = NAN;
     for (int i = 0; X && i < s->n; i++)
         if (s->pts[i].measured && !encode(s, s->pts[i].genes, X + (size_t)n * s->width)) n++;
-    for (int k = 0; X && y && n >= 12 && k < AELLM_OBJ_COUNT; k++) {
+    for (int k = 0; X && y && n >= 12 && k < AELLM_OBJ_ALL; k++) {
         int j = 0;
         for (int i = 0; i < s->n && j < n; i++)
             if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
-        const aellm_surrogate *src = s->p->transfer_from ? s->p->transfer_from[k] : NULL;
+        const aellm_surrogate *src = transferred(s, k);
         if (aellm_surrogate_holdout_r2_transfer(&r->r2[k], &s->p->surrogate, src, X, (size_t)n,
                                                 s->width, y, 0.25, s->p->seed))
             r->r2[k] = NAN;
@@ -629,7 +636,7 @@ static int knob_effect(search *s, int k, const double *lo, const double *hi, dou
     if (nv > 64) nv = 64;
     size_t cap = (size_t)s->n * (size_t)nv;
     double *g = malloc(cap * (size_t)s->n_knobs * sizeof(double) + 1);
-    double *mean = malloc(cap * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    double *mean = malloc(cap * AELLM_OBJ_ALL * sizeof(double) + 1);
     int *first = malloc(((size_t)s->n + 1) * sizeof(int));
     if (!g || !mean || !first) rc = aellm_error_oom("sensitivity", 0);
     for (int i = 0; !rc && i < s->n; i++) {
@@ -653,7 +660,7 @@ static int knob_effect(search *s, int k, const double *lo, const double *hi, dou
         for (int j = 0; j < AELLM_OBJ_COUNT; j++) {
             double x0 = INFINITY, x1 = -INFINITY;
             for (int r = a; r < b; r++) {
-                double x = mean[(size_t)r * AELLM_OBJ_COUNT + j];
+                double x = mean[(size_t)r * AELLM_OBJ_ALL + j];
                 x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
             }
             sum[j] += hi[j] > lo[j] ? (x1 - x0) / (hi[j] - lo[j]) : 0;
@@ -670,7 +677,7 @@ static int knob_effect(search *s, int k, const double *lo, const double *hi, dou
  * changes, in units of the measured range (NaN for knobs held fixed). */
 static int sensitivity(search *s, aellm_search_result *r)
 {
-    double lo[AELLM_OBJ_COUNT], hi[AELLM_OBJ_COUNT];
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
     aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
     r->sensitivity = malloc((size_t)s->n_knobs * AELLM_OBJ_COUNT * sizeof(double));
     if (!o || !r->sensitivity) return free(o), aellm_error_oom("sensitivity", 0);
@@ -692,7 +699,7 @@ static int sensitivity(search *s, aellm_search_result *r)
 /* Predicted front members never measured join the result, marked. */
 static int add_predicted(search *s, double *front, int n)
 {
-    double *mean = malloc((size_t)n * AELLM_OBJ_COUNT * sizeof(double) + 1);
+    double *mean = malloc((size_t)n * AELLM_OBJ_ALL * sizeof(double) + 1);
     int rc = mean ? predict(s, front, n, mean, NULL) : aellm_error_oom("predictions", 0);
     for (int i = 0; !rc && i < n; i++) {
         char h[65];
@@ -700,7 +707,7 @@ static int add_predicted(search *s, double *front, int n)
         if (!usable(s, g)) continue; /* the GA's archive may hold repaired-away points */
         aellm_space_hash(s->p->space, g, h);
         if (seen_before(s, h)) continue;
-        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_COUNT);
+        aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_ALL);
         if (!(rc = add_point(s, front + (size_t)i * s->n_knobs, &o, 0))) rc = remember(s, h);
     }
     free(mean);
@@ -711,6 +718,7 @@ static int setup(search *s, const aellm_search_params *p)
 {
     memset(s, 0, sizeof(*s));
     s->p = p;
+    s->n_obj = p->weights[AELLM_OBJ_TUNE] > 0 ? AELLM_OBJ_ALL : AELLM_OBJ_COUNT;
     s->n_knobs = aellm_space_n_knobs(p->space);
     aellm_rng_seed(&s->rng, p->seed);
     s->schema = calloc((size_t)s->n_knobs, sizeof(*s->schema));
@@ -739,7 +747,7 @@ static int setup(search *s, const aellm_search_params *p)
 
 static void teardown(search *s)
 {
-    for (int k = 0; k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(s->model[k]);
+    for (int k = 0; k < AELLM_OBJ_ALL; k++) aellm_surrogate_free(s->model[k]);
     free(s->schema);
     free(s->seen);
 }
@@ -747,7 +755,7 @@ static void teardown(search *s)
 void aellm_search_result_free(aellm_search_result *r)
 {
     for (int i = 0; r && i < r->n_points; i++) free(r->points[i].genes);
-    for (int k = 0; r && k < AELLM_OBJ_COUNT; k++) aellm_surrogate_free(r->surrogates[k]);
+    for (int k = 0; r && k < AELLM_OBJ_ALL; k++) aellm_surrogate_free(r->surrogates[k]);
     if (r) free(r->points), free(r->sensitivity);
 }
 
@@ -793,7 +801,7 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
     free(front);
     out->points = s.pts;
     out->n_points = s.n;
-    for (int k = 0; !rc && p->refine_rounds > 0 && k < AELLM_OBJ_COUNT; k++)
+    for (int k = 0; !rc && p->refine_rounds > 0 && k < AELLM_OBJ_ALL; k++)
         out->surrogates[k] = s.model[k], s.model[k] = NULL;
     teardown(&s);
     if (rc) aellm_search_result_free(out), memset(out, 0, sizeof(*out));
@@ -809,7 +817,7 @@ int aellm_search_hypervolume(double *out, const aellm_search_point *pts, int n,
     for (int i = 0; i < n; i++) {
         if (!pts[i].measured || pts[i].violation > 0) continue;
         double x[AELLM_OBJ_COUNT];
-        aellm_objectives_minimized(&pts[i].obj, x);
+        aellm_objectives_minimized(&pts[i].obj, x, AELLM_OBJ_COUNT);
         for (int k = 0; k < AELLM_OBJ_COUNT; k++) {
             /* minimised acc is -acc: its range is [-hi, -lo] */
             double a = k == AELLM_OBJ_ACC ? -hi[k] : lo[k], b = k == AELLM_OBJ_ACC ? -lo[k] : hi[k];

@@ -57,7 +57,9 @@
     { key: 'pcu', name: 'PCU (compute use)', unit: '', higher: true,
       get: function (p) { return efficientllm(p, 'pcu'); } },
     { key: 'compression', name: 'compression rate', unit: 'x', higher: true,
-      get: function (p) { return efficientllm(p, 'compression_rate'); } }
+      get: function (p) { return efficientllm(p, 'compression_rate'); } },
+    { key: 'tune', name: 'making the model', unit: 's', higher: false,
+      get: function (p) { return typeof p.tune_s === 'number' ? p.tune_s : null; } }
   ];
   var CORE = AXES.slice(0, 4);
   function axisOf(key) { return AXES.filter(function (a) { return a.key === key; })[0]; }
@@ -295,6 +297,10 @@
     h.push(row('peak memory', fmt(p.memory_bytes / MiB) + ' MiB'));
     h.push(row('energy', fmt(p.energy_j) + ' J' + (m.energy_source ? ' <span class="note">(' + esc(m.energy_source) +
       (m.energy_measured === false ? ', modelled' : '') + ')</span>' : '')));
+    if (typeof p.tune_s === 'number') h.push(row('making the model', fmt(p.tune_s) + ' s' +
+      (m.production_s ? ' <span class="note">(' + Object.keys(m.production_s).filter(function (k) {
+        return k !== 'total'; }).map(function (k) { return esc(k) + ' ' + fmt(m.production_s[k]) + ' s'; })
+        .join(', ') + ')</span>' : '')));
     if (p.violation) h.push(row('violation', fmt(p.violation) + ' <span class="note">(infeasible)</span>'));
     if (m.latency_reps !== undefined)
       h.push(row('repetitions', esc(m.latency_reps) + (m.latency_converged === false ? ' (not converged)' : '')));

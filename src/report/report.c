@@ -56,6 +56,7 @@ static const report_axis_info axes[AELLM_REPORT_AXIS_COUNT] = {
     [AELLM_REPORT_AMU] = {"amu", "memory bandwidth utilisation (AMU)", 1, 1},
     [AELLM_REPORT_PCU] = {"pcu", "compute utilisation (PCU)", 1, 1},
     [AELLM_REPORT_COMPRESSION] = {"compression", "compression rate (x)", 1, 1},
+    [AELLM_REPORT_TUNE] = {"tune", "making the model (s)", 1, 0},
 };
 
 const report_axis_info *report_axis(aellm_report_axis a)
@@ -70,7 +71,7 @@ int aellm_report_axis_parse(aellm_report_axis *out, const char *name)
     if (!strcmp(name, "accuracy")) return *out = AELLM_REPORT_ACC, 0;
     return aellm_error_set(AELLM_EINVAL,
                            "unknown objective '%s' (acc, latency, memory, energy, throughput, "
-                           "amu, pcu, compression)",
+                           "amu, pcu, compression, tune)",
                            name);
 }
 
@@ -83,6 +84,8 @@ int report_point_value(const cJSON *point, aellm_report_axis a, double *v)
     const cJSON *n;
     if (a < AELLM_REPORT_THROUGHPUT) {
         n = cJSON_GetObjectItem(point, point_keys[a]);
+    } else if (a == AELLM_REPORT_TUNE) { /* searches before it was recorded lack it */
+        n = cJSON_GetObjectItem(point, "tune_s");
     } else {
         const cJSON *m = cJSON_GetObjectItem(point, "measurement");
         n = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "efficientllm"),

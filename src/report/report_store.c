@@ -63,6 +63,7 @@ static cJSON *point_of(const char *key, const cJSON *rec, const aellm_objectives
     cJSON_AddNumberToObject(p, "latency_s", o->v[AELLM_OBJ_LAT]);
     cJSON_AddNumberToObject(p, "memory_bytes", o->v[AELLM_OBJ_MEM]);
     cJSON_AddNumberToObject(p, "energy_j", o->v[AELLM_OBJ_ENERGY]);
+    cJSON_AddNumberToObject(p, "tune_s", o->v[AELLM_OBJ_TUNE]);
     cJSON_AddItemToObject(p, "measurement", measurement_of(key, rec));
     return p;
 }
