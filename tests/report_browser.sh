@@ -26,6 +26,8 @@ echo "$body" | grep -q 'data-errors="0"' ||
 grep -q '<pre id="errors" hidden=""></pre>' "$tmp/dom.html" || fail "error box not empty"
 grep -q 'class="point"' "$tmp/dom.html" || fail "no point in the DOM"
 grep -q 'search, random, inference-only' "$tmp/dom.html" || fail "baseline labels not drawn"
+# the A100 search's points: accuracy measured, efficiency predicted there (dashed)
+grep -q 'stroke-dasharray="2,1.5"' "$tmp/dom.html" || fail "targeted points not marked"
 
 browse --window-size=1400,1000 --screenshot="$tmp/shot.png" "file://$tmp/r.html" >/dev/null ||
     fail "screenshot: $(tail -3 "$tmp/chromium.log")"

@@ -422,9 +422,17 @@
     });
     list.forEach(function (e) {
       var predicted = e.p.provenance === 'predicted', c = colour(e.d);
-      var dot = el('circle', { cx: xs(value(ax, e.p)).toFixed(1), cy: ys(value(ay, e.p)).toFixed(1), r: 4.5,
+      var attrs = { cx: xs(value(ax, e.p)).toFixed(1), cy: ys(value(ay, e.p)).toFixed(1), r: 4.5,
         fill: predicted ? '#fff' : c, 'fill-opacity': e.p.violation > 0 ? 0.25 : 0.7,
-        stroke: c, 'stroke-width': predicted ? 1.8 : 1, 'class': 'point' }, svg);
+        stroke: c, 'stroke-width': predicted ? 1.8 : 1, 'class': 'point' };
+      /* accuracy measured here, latency/memory/energy predicted for a target
+         deployment (search --hardware): a dashed ring says which is which */
+      if (targeted(e.ds)) {
+        attrs['stroke-dasharray'] = '2,1.5';
+        attrs['stroke-width'] = 1.8;
+        attrs['fill-opacity'] = e.p.violation > 0 ? 0.15 : 0.35;
+      }
+      var dot = el('circle', attrs, svg);
       hoverable(dot, e.ds, e.p, 'point ' + e.i);
     });
     var placed = [];
@@ -435,6 +443,10 @@
       if (m.kind === 'baseline') placeLabel(svg, placed, x + 9, y + 17, m.label, box);
     });
     return list.length;
+  }
+
+  function targeted(ds) {
+    return /^predicted/.test(ds.efficiency_objectives || '');
   }
 
   function renderLegend() {
@@ -450,11 +462,13 @@
       if (kind === 'predicted') svg += '<circle cx="9" cy="9" r="5" fill="#fff" stroke="#555" stroke-width="1.8"/>';
       if (kind === 'front') svg += '<path d="M1,14H8V4H17" fill="none" stroke="#555" stroke-width="2"/>';
       if (kind === 'infeasible') svg += '<circle cx="9" cy="9" r="5" fill="#555" fill-opacity="0.25" stroke="#555"/>';
+      if (kind === 'targeted') svg += '<circle cx="9" cy="9" r="5" fill="#555" fill-opacity="0.35" stroke="#555" stroke-width="1.8" stroke-dasharray="2,1.5"/>';
       return svg + '</svg>';
     };
     h.push('<span>' + icon('pick') + 'utility pick</span>', '<span>' + icon('default') + 'default configuration</span>',
            '<span>' + icon('baseline') + 'baseline pick (labelled)</span>', '<span>' + icon('front') + '2-D Pareto front</span>',
            '<span>' + icon('predicted') + 'predicted point (hollow)</span>',
+           '<span>' + icon('targeted') + 'accuracy measured, efficiency predicted for a target (dashed)</span>',
            '<span>' + icon('infeasible') + 'infeasible (violates a constraint or the accuracy floor)</span>');
     box.innerHTML = h.join('');
   }
