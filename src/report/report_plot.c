@@ -21,7 +21,8 @@ static const double palette[][3] = {
 #define LEGEND_W  250.0
 
 typedef struct {
-    double lo[2], hi[2];             /* data range, x then y */
+    double lo[2], hi[2];             /* data range, x then y (log10 of it on a log axis) */
+    int log[2];                      /* a log axis: the data span more than LOG_SPAN */
     double left, right, top, bottom; /* plot area, device units */
     const aellm_report_plot *p;
 } frame;
@@ -30,14 +31,26 @@ typedef struct {
     double x, y;
 } xy;
 
+/* Positive data spanning more than this ratio go on a log axis (the
+ * explorer's rule too): a run here overlaid on an A100 prediction spans
+ * decades, and a linear axis squeezes one of them into a corner. */
+#define LOG_SPAN 50.0
+
+static double axis_value(const frame *f, int k, double v)
+{
+    return f->log[k] ? log10(v) : v;
+}
+
 static double to_px(const frame *f, double v)
 {
-    return f->left + (v - f->lo[0]) / (f->hi[0] - f->lo[0]) * (f->right - f->left);
+    return f->left +
+           (axis_value(f, 0, v) - f->lo[0]) / (f->hi[0] - f->lo[0]) * (f->right - f->left);
 }
 
 static double to_py(const frame *f, double v)
 {
-    return f->bottom - (v - f->lo[1]) / (f->hi[1] - f->lo[1]) * (f->bottom - f->top);
+    return f->bottom -
+           (axis_value(f, 1, v) - f->lo[1]) / (f->hi[1] - f->lo[1]) * (f->bottom - f->top);
 }
 
 static int point_xy(const cJSON *pt, const aellm_report_plot *p, xy *out)
@@ -87,6 +100,8 @@ static int data_range(const aellm_report *r, frame *f)
             widen(f, v);
     }
     for (int k = 0; k < 2 && n; k++) {
+        f->log[k] = f->lo[k] > 0 && f->hi[k] / f->lo[k] > LOG_SPAN;
+        if (f->log[k]) f->lo[k] = log10(f->lo[k]), f->hi[k] = log10(f->hi[k]);
         double pad = f->hi[k] > f->lo[k] ? 0.05 * (f->hi[k] - f->lo[k]) : 0.1 * fabs(f->hi[k]);
         if (pad == 0) pad = 1;
         f->lo[k] -= pad, f->hi[k] += pad;
@@ -140,9 +155,13 @@ static void draw_axes(cairo_t *cr, const aellm_report *r, const frame *f)
     cairo_stroke(cr);
     cairo_set_font_size(cr, 11);
     for (int k = 0; k < 2; k++) {
-        double step = tick_step(f->lo[k], f->hi[k]);
-        for (double v = ceil(f->lo[k] / step) * step; v <= f->hi[k]; v += step) {
-            double at = k ? to_py(f, v) : to_px(f, v), t = fabs(v) < step * 1e-6 ? 0 : v;
+        /* a log axis ticks at whole decades (its range is in log10 units) */
+        double step = f->log[k] ? fmax(1, round(tick_step(f->lo[k], f->hi[k])))
+                                : tick_step(f->lo[k], f->hi[k]);
+        for (double u = ceil(f->lo[k] / step) * step; u <= f->hi[k]; u += step) {
+            double v = f->log[k] ? pow(10, u) : u;
+            double at = k ? to_py(f, v) : to_px(f, v),
+                   t = fabs(u) < step * 1e-6 && !f->log[k] ? 0 : v;
             snprintf(buf, sizeof(buf), "%.4g", t);
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
             if (k)
@@ -158,12 +177,16 @@ static void draw_axes(cairo_t *cr, const aellm_report *r, const frame *f)
         }
     }
     cairo_set_font_size(cr, 13);
-    text_at(cr, (f->left + f->right) / 2, f->bottom + 30, axis_label(r, f->p->x, buf, sizeof(buf)),
-            0.5, 0);
+    char label[160];
+    snprintf(label, sizeof(label), "%s%s", axis_label(r, f->p->x, buf, sizeof(buf)),
+             f->log[0] ? " (log)" : "");
+    text_at(cr, (f->left + f->right) / 2, f->bottom + 30, label, 0.5, 0);
     cairo_save(cr);
     cairo_translate(cr, f->left - 62, (f->top + f->bottom) / 2);
     cairo_rotate(cr, -M_PI / 2);
-    text_at(cr, 0, 0, axis_label(r, f->p->y, buf, sizeof(buf)), 0.5, 0.5);
+    snprintf(label, sizeof(label), "%s%s", axis_label(r, f->p->y, buf, sizeof(buf)),
+             f->log[1] ? " (log)" : "");
+    text_at(cr, 0, 0, label, 0.5, 0.5);
     cairo_restore(cr);
 }
 
