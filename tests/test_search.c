@@ -129,6 +129,23 @@ static void search_near_exhaustive(void **state)
 
 /* An accuracy floor 3 % below the default: nothing under it on the front
  * or as the pick, and the search still finds feasible points. */
+/* A small search on the synthetic evaluator: budget evaluations, a short GA
+ * and small ensembles, as the tests below need no more. */
+static aellm_search_params small_search(const aellm_space *space, synth *y, int budget)
+{
+    aellm_search_params p;
+    aellm_search_params_default(&p);
+    p.space = space;
+    p.evaluate = synth_eval;
+    p.user = y;
+    p.budget = budget;
+    p.nsga2.pop_size = 40;
+    p.nsga2.generations = 20;
+    p.surrogate.members = 3;
+    p.surrogate.num_rounds = 100;
+    return p;
+}
+
 static void accuracy_floor_holds(void **state)
 {
     (void)state;
@@ -136,16 +153,7 @@ static void accuracy_floor_holds(void **state)
     space = inference_space();
     synth *y = calloc(1, sizeof(*y));
     y->space = space;
-    aellm_search_params p;
-    aellm_search_params_default(&p);
-    p.space = space;
-    p.evaluate = synth_eval;
-    p.user = y;
-    p.budget = 30;
-    p.nsga2.pop_size = 40;
-    p.nsga2.generations = 20;
-    p.surrogate.members = 3;
-    p.surrogate.num_rounds = 100;
+    aellm_search_params p = small_search(space, y, 30);
     p.max_acc_drop = 0.03;
     aellm_search_result r;
     assert_int_equal(aellm_search_run(&p, &r), 0);
@@ -296,17 +304,8 @@ static void tune_cost_weighed(void **state)
     aellm_space *space = full_space();
     synth *y = calloc(1, sizeof(*y));
     y->space = space;
-    aellm_search_params p;
-    aellm_search_params_default(&p);
+    aellm_search_params p = small_search(space, y, 40);
     assert_true(p.weights[AELLM_OBJ_TUNE] == 0);
-    p.space = space;
-    p.evaluate = synth_eval;
-    p.user = y;
-    p.budget = 40;
-    p.nsga2.pop_size = 40;
-    p.nsga2.generations = 20;
-    p.surrogate.members = 3;
-    p.surrogate.num_rounds = 100;
     double w[AELLM_OBJ_ALL] = {1, 0, 0, 0, 0};
     memcpy(p.weights, w, sizeof(w));
     aellm_search_result a, b;
