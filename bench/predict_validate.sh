@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # aellm predict checked on this machine. First `aellm predict --calibrate`
 # measures the rate of each kernel kind alone (products per weight type,
-# attention per KV cache type, the cost of a barrier); then every weight
-# format and KV option runs as a whole model of the 110M and 1.1B shapes
-# (random weights: speed does not depend on their values) under
-# `aellm bench`, and the prediction for the same request is set beside it.
-# The whole-model runs are held out: the calibration never runs a model.
+# attention per KV cache type, the cost of a barrier) and, per weight type,
+# a whole model of a held-in shape (dim 1024, 6 layers) over the sum of its
+# kernels; then every weight format and KV option runs as a whole model of
+# the 110M and 1.1B shapes (random weights: speed does not depend on their
+# values) under `aellm bench`, and the prediction for the same request is
+# set beside it. Those shapes are held out: the calibration never runs them.
+# Each row is predicted twice: from the one calibration at the start, and
+# from a calibration of just the kinds it reads (its weight type, f32, its
+# KV cache type) taken right before it runs ("paired", as the search pairs
+# its latencies: a shared machine's bandwidth moves by tens of percent
+# within minutes, and this separates that drift from the model's error).
 # Prints the markdown table of bench/README.md and the median absolute
 # percentage errors (targets: latency <= 5 %, memory <= 2 %).
 #
 #   bench/predict_validate.sh [BUILD_DIR]      (default: build)
 #   env: SHAPES="110M 1.1B" P=128 G=16 REPS=3 OUT=/tmp/aellm-predict-validate
+#        PAIRED=1 (0: the start calibration only)
 # Run it on a quiet machine: a second load halves the rates either way.
 set -euo pipefail
 build=${1:-build}
@@ -19,6 +26,7 @@ shapes=${SHAPES:-110M 1.1B}
 P=${P:-128}
 G=${G:-16}
 reps=${REPS:-3}
+paired=${PAIRED:-1}
 out=${OUT:-/tmp/aellm-predict-validate}
 [ -x "$aellm" ] || { echo "no $aellm: build first" >&2; exit 1; }
 mkdir -p "$out"
@@ -47,14 +55,21 @@ print(next(r["kv_heads"] for r in map(json.loads, open(sys.argv[1])) if r["shape
     cfg=$out/config-$type-$kv-$heads.json
     printf '{"inference": {"weights": "%s", "kv_cache": "%s"%s}}\n' "$type" "$kv" \
         "$([ "$heads" != 0 ] && printf ', "kv_heads": %d' "$heads")" >"$cfg"
+    local pred=(--shape "$shape" --base-type "$type" --config "$cfg" -p "$P" -n "$G" --batch "$P")
+    if [ "$paired" = 1 ]; then
+        "$bin" predict --calibrate "$out/calib-row.json" --types "$type,$kv" --rounds 3 --json \
+            >/dev/null
+        "$bin" predict --hardware "$out/calib-row.json" "${pred[@]}" --json >"$out/pp.json"
+    fi
     "$bin" bench --shape "$shape" --type "$type" -p "$P" -n "$G" -d "$P" -r "$reps" \
         --no-bandwidth --json "${kvopt[@]}" >"$out/m.json"
-    "$bin" predict --hardware "$out/calib.json" --shape "$shape" --base-type "$type" \
-        --config "$cfg" -p "$P" -n "$G" --batch "$P" --json >"$out/p.json"
-    python3 - "$shape" "$type" "$kv" "$heads" "$out/m.json" "$out/p.json" "$P" "$G" <<'EOF'
+    "$bin" predict --hardware "$out/calib.json" "${pred[@]}" --json >"$out/p.json"
+    [ "$paired" = 1 ] || cp "$out/p.json" "$out/pp.json"
+    python3 - "$shape" "$type" "$kv" "$heads" "$out/m.json" "$out/p.json" "$P" "$G" \
+        "$out/pp.json" <<'EOF'
 import json, sys
-shape, typ, kv, heads, mf, pf, P, G = sys.argv[1:]
-m, p = json.load(open(mf)), json.load(open(pf))
+shape, typ, kv, heads, mf, pf, P, G, ppf = sys.argv[1:]
+m, p, pp = json.load(open(mf)), json.load(open(pf)), json.load(open(ppf))
 P, G = int(P), int(G)
 row = dict(shape=shape, type=typ, kv=kv, kv_heads=int(heads) or m["kv_heads"],
            prefill_meas=P / m["pp_tps"], prefill_pred=p["prefill_s"],
@@ -63,6 +78,10 @@ row = dict(shape=shape, type=typ, kv=kv, kv_heads=int(heads) or m["kv_heads"],
            energy_pred=p["energy_j"])
 row["total_meas"] = row["prefill_meas"] + row["decode_meas"]
 row["total_pred"] = row["prefill_pred"] + row["decode_pred"]
+row["paired_pred"] = pp["prefill_s"] + pp["decode_s"]
+row["paired_meas"] = row["total_meas"]
+row["pprefill_pred"], row["pprefill_meas"] = pp["prefill_s"], row["prefill_meas"]
+row["pdecode_pred"], row["pdecode_meas"] = pp["decode_s"], row["decode_meas"]
 print(json.dumps(row))
 EOF
 }
@@ -87,18 +106,21 @@ P, G = sys.argv[2], sys.argv[3]
 def err(r, k):
     return 100.0 * (r[k + "_pred"] - r[k + "_meas"]) / r[k + "_meas"]
 print(f"| shape | weights | KV cache | prefill {P} s meas / pred | decode {G} s meas / pred "
-      "| request err | memory MiB meas / pred | memory err |")
-print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+      "| request err | paired: prefill / decode pred | paired err "
+      "| memory MiB meas / pred | memory err |")
+print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
     kv = f'{r["kv"]}, {r["kv_heads"]} heads'
     print(f'| {r["shape"]} | {r["type"]} | {kv} | {r["prefill_meas"]:.3f} / {r["prefill_pred"]:.3f} '
           f'| {r["decode_meas"]:.3f} / {r["decode_pred"]:.3f} | {err(r, "total"):+.1f} % '
+          f'| {r["pprefill_pred"]:.3f} / {r["pdecode_pred"]:.3f} | {err(r, "paired"):+.1f} % '
           f'| {r["mem_meas"] / 2**20:.1f} / {r["mem_pred"] / 2**20:.1f} | {err(r, "mem"):+.2f} % |')
 def mape(k, sel=lambda r: True):
     return statistics.median(abs(err(r, k)) for r in rows if sel(r))
 print()
 for k, name in (("total", "request latency"), ("prefill", "prefill"), ("decode", "decode"),
-                ("mem", "memory")):
+                ("paired", "request latency, paired calibration"),
+                ("pprefill", "prefill, paired"), ("pdecode", "decode, paired"), ("mem", "memory")):
     per = ", ".join(f"{s} {mape(k, lambda r, s=s: r['shape'] == s):.1f} %"
                     for s in dict.fromkeys(r["shape"] for r in rows))
     print(f"median absolute error, {name}: {mape(k):.1f} % ({per})")

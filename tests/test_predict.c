@@ -120,9 +120,9 @@ static void calibrated_rates_by_hand(void **state)
     aellm_model_config cfg;
     assert_int_equal(aellm_model_shape(&cfg, "110M"), 0);
     aellm_hw_profile hw = {.kind = "cpu", .mem_bw = 5e10, .peak_f32 = 2e11, .threads = 2};
-    hw.kernel_rates[AELLM_DTYPE_Q4_0] = (aellm_hw_rate){3e10, 4e11};
-    hw.kernel_rates[AELLM_DTYPE_F32] = (aellm_hw_rate){4e10, 2e11};
-    hw.attention_rates[AELLM_DTYPE_F16] = (aellm_hw_rate){2e10, 1e11};
+    hw.kernel_rates[AELLM_DTYPE_Q4_0] = (aellm_hw_rate){3e10, 4e11, 0, 0};
+    hw.kernel_rates[AELLM_DTYPE_F32] = (aellm_hw_rate){4e10, 2e11, 0, 0};
+    hw.attention_rates[AELLM_DTYPE_F16] = (aellm_hw_rate){2e10, 1e11, 0, 0};
     hw.kernel_overhead_s = 1e-6;
     aellm_config c;
     cJSON *j = cJSON_Parse("{\"inference\": {\"weights\": \"q4_0\", \"kv_cache\": \"f16\"}}");
@@ -144,6 +144,12 @@ static void calibrated_rates_by_hand(void **state)
                      100 * 101 / 2.0 * r.attn_flops_per_pair / 1e11 + r.kernels_per_token * 1e-6;
     assert_true(fabs(r.prefill_s - prefill) < 1e-9 * r.prefill_s);
     assert_non_null(strstr(r.source, "--calibrate"));
+    /* the whole-model scales fitted on the held-in shape multiply each phase */
+    hw.kernel_rates[AELLM_DTYPE_Q4_0].decode_scale = 1.25;
+    hw.kernel_rates[AELLM_DTYPE_Q4_0].prefill_scale = 1.5;
+    predict_or_fail(&cfg, &c, &hw, &p, &r);
+    assert_true(fabs(r.decode_s - 1.25 * 10 * token) < 1e-9 * r.decode_s);
+    assert_true(fabs(r.prefill_s - 1.5 * prefill) < 1e-9 * r.prefill_s);
     /* a weight type without a measured rate falls back to the roofline */
     c.weight_type = AELLM_DTYPE_Q8_0;
     predict_or_fail(&cfg, &c, &hw, &p, &r);
@@ -157,8 +163,8 @@ static void rate_tables_round_trip(void **state)
     (void)state;
     aellm_hw_profile hw = {
         .name = "here", .kind = "cpu", .isa = "avx2", .cores = 2, .mem_bw = 5e10, .source = "test"};
-    hw.kernel_rates[AELLM_DTYPE_NF4] = (aellm_hw_rate){3.5e10, 1.5e11};
-    hw.attention_rates[AELLM_DTYPE_Q8_0] = (aellm_hw_rate){9e9, 9e10};
+    hw.kernel_rates[AELLM_DTYPE_NF4] = (aellm_hw_rate){3.5e10, 1.5e11, 1.2, 0};
+    hw.attention_rates[AELLM_DTYPE_Q8_0] = (aellm_hw_rate){9e9, 9e10, 0, 0};
     cJSON *j = aellm_hw_to_json(&hw);
     char path[] = "/tmp/aellm-test-hw-XXXXXX.json";
     int fd = mkstemps(path, 5);
@@ -171,6 +177,8 @@ static void rate_tables_round_trip(void **state)
     assert_int_equal(aellm_hw_load(&back, path, NULL), 0);
     assert_true(back.kernel_rates[AELLM_DTYPE_NF4].decode_bytes_per_s == 3.5e10);
     assert_true(back.kernel_rates[AELLM_DTYPE_NF4].prefill_flop_per_s == 1.5e11);
+    assert_true(back.kernel_rates[AELLM_DTYPE_NF4].decode_scale == 1.2);
+    assert_true(back.kernel_rates[AELLM_DTYPE_NF4].prefill_scale == 0); /* not fitted */
     assert_true(back.attention_rates[AELLM_DTYPE_Q8_0].decode_bytes_per_s == 9e9);
     assert_true(back.kernel_rates[AELLM_DTYPE_F32].decode_bytes_per_s == 0);
     cJSON *k = cJSON_GetObjectItem(j, "kernel_rates");
@@ -183,6 +191,17 @@ static void rate_tables_round_trip(void **state)
     assert_int_not_equal(aellm_hw_load(&back, path, NULL), 0);
     assert_non_null(strstr(aellm_error_last(), "q9_9"));
     assert_non_null(strstr(aellm_error_last(), path));
+    /* a scale must be a positive number */
+    cJSON_DeleteItemFromObject(k, "q9_9");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(k, "nf4"), "decode_scale",
+                              cJSON_CreateNumber(-1));
+    text = cJSON_Print(j);
+    f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    assert_int_not_equal(aellm_hw_load(&back, path, NULL), 0);
+    assert_non_null(strstr(aellm_error_last(), "decode_scale"));
     unlink(path);
     cJSON_Delete(j);
 }

@@ -19,6 +19,10 @@ extern "C" {
  * in prefill (a batch). */
 typedef struct {
     double decode_bytes_per_s, prefill_flop_per_s;
+    /* A whole model's time over the sum of its kernels at these rates,
+     * measured on a held-in shape (aellm predict --calibrate); 0: not
+     * fitted (1). Weight types only. */
+    double decode_scale, prefill_scale;
 } aellm_hw_rate;
 
 typedef struct {

@@ -59,12 +59,19 @@ int aellm_predict(const aellm_model_config *shape, const aellm_config *c,
  * products per weight type, decode attention per KV cache type, the fixed
  * cost of a kernel), measured on the engine's kernels alone into hw (first
  * detected, bandwidth and peak measured), so that predict can be checked
- * here against whole-model runs it never saw. Takes tens of seconds;
- * progress (may be NULL) hears each kernel kind. */
+ * here against whole-model runs it never saw. Takes tens of seconds (a
+ * second or two for a few types); progress (may be NULL) hears each kind. */
 typedef struct {
     int n_threads;      /* 0: every core */
     int prefill_tokens; /* batch of the prefill products (128) */
-    int reps;           /* timed passes, the fastest kept (5) */
+    int reps;           /* rounds over every kind, each kind's fastest kept (5) */
+    /* Runs of the whole model per weight type on the held-in shape, the
+     * fastest kept (2; 0: the kernels alone, no scale fitted). */
+    int model_rounds;
+    /* The kinds to time (weight and KV cache types; f32 always), NULL for
+     * all: a quick recalibration of what one prediction reads. */
+    const int *types;
+    int n_types;
 } aellm_calibrate_params;
 
 void aellm_calibrate_params_default(aellm_calibrate_params *p);

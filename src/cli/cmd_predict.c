@@ -58,11 +58,37 @@ static void calibration_progress(const char *what, int done, int total, void *us
 }
 
 /* --calibrate: this machine with its measured kernel rates, as a profile. */
-static int run_calibration(const char *path, int threads, int json)
+/* "f16,q8_0" -> dtype ids; a name that is no type is an error. */
+static int parse_types(const char *list, int *types, int cap, int *n)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", list);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        int t = aellm_dtype_from_name(tok);
+        if (t < 0)
+            return cli_fail("predict", "--types: '%s' is not a type (f32, f16, q8_0, ...)", tok);
+        if (*n == cap) return cli_fail("predict", "--types: more than %d types", cap);
+        types[(*n)++] = t;
+    }
+    if (!*n) return cli_fail("predict", "--types: give at least one type");
+    return 0;
+}
+
+static int run_calibration(const char *path, int threads, int rounds, int model_rounds,
+                           const char *type_list, int json)
 {
     aellm_calibrate_params cp;
     aellm_calibrate_params_default(&cp);
     cp.n_threads = threads;
+    if (rounds) cp.reps = rounds;
+    if (model_rounds >= 0) cp.model_rounds = model_rounds;
+    int types[32];
+    if (type_list) {
+        if (parse_types(type_list, types, 32, &cp.n_types)) return 1;
+        cp.types = types;
+    }
     aellm_hw_profile hw;
     cli_progress bar;
     cli_progress_start(&bar, json);
@@ -74,12 +100,14 @@ static int run_calibration(const char *path, int threads, int json)
     if (!rc && !json) {
         printf("%s: %s, %.1f GB/s, %.1f GFLOP/s f32 peak, %.2f us per kernel\n", path, hw.name,
                hw.mem_bw / 1e9, hw.peak_f32 / 1e9, 1e6 * hw.kernel_overhead_s);
-        printf("%-12s %14s %16s\n", "kernel", "decode GB/s", "prefill GFLOP/s");
+        printf("%-12s %14s %16s %14s %14s\n", "kernel", "decode GB/s", "prefill GFLOP/s",
+               "model decode", "model prefill");
         for (int t = 0; t < AELLM_HW_RATED_TYPES; t++)
             if (hw.kernel_rates[t].decode_bytes_per_s > 0)
-                printf("%-12s %14.1f %16.1f\n", aellm_dtype_traits_get(t)->name,
+                printf("%-12s %14.1f %16.1f %13.2fx %13.2fx\n", aellm_dtype_traits_get(t)->name,
                        hw.kernel_rates[t].decode_bytes_per_s / 1e9,
-                       hw.kernel_rates[t].prefill_flop_per_s / 1e9);
+                       hw.kernel_rates[t].prefill_flop_per_s / 1e9, hw.kernel_rates[t].decode_scale,
+                       hw.kernel_rates[t].prefill_scale);
         for (int t = 0; t < AELLM_HW_RATED_TYPES; t++)
             if (hw.attention_rates[t].decode_bytes_per_s > 0)
                 printf("attn kv %-4s %14.1f %16.1f\n", aellm_dtype_traits_get(t)->name,
@@ -94,8 +122,8 @@ static int run_calibration(const char *path, int threads, int json)
 int cmd_predict(int argc, char **argv)
 {
     const char *hardware = NULL, *shape = NULL, *model = NULL, *tok = NULL, *config_path = NULL;
-    const char *base = NULL, *calibrate = NULL;
-    int json = 0, threads = 0;
+    const char *base = NULL, *calibrate = NULL, *types = NULL;
+    int json = 0, threads = 0, rounds = 0, model_rounds = -1;
     aellm_predict_params p;
     aellm_predict_params_default(&p);
     cli_opt opts[] = {
@@ -120,6 +148,12 @@ int cmd_predict(int argc, char **argv)
         {"calibrate", 0, OPT_STR, &calibrate,
          "measure this machine's rate per kernel kind and write it as a profile to this file "
          "(then --hardware FILE predicts from it)"},
+        {"rounds", 0, OPT_INT, &rounds,
+         "--calibrate: rounds over every kernel kind, each kind's best kept (5)"},
+        {"types", 0, OPT_STR, &types,
+         "--calibrate: only these weight and KV cache types, comma-separated (f32 always)"},
+        {"model-rounds", 0, OPT_INT, &model_rounds,
+         "--calibrate: runs of the whole held-in model per weight type (2; 0: kernels only)"},
         {"json", 0, OPT_FLAG, &json, "print the prediction as JSON"},
         {0}};
     cli_command cmd = {
@@ -132,7 +166,9 @@ int cmd_predict(int argc, char **argv)
         opts};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
-    if (calibrate) return run_calibration(calibrate, threads, json);
+    if (rounds < 0) return cli_fail("predict", "--rounds must be >= 1");
+    if (model_rounds < -1) return cli_fail("predict", "--model-rounds must be >= 0");
+    if (calibrate) return run_calibration(calibrate, threads, rounds, model_rounds, types, json);
     if (shape && model) return cli_fail("predict", "give --shape NAME or -m MODEL, not both");
     if (p.n_prompt < 1 || p.n_gen < 1 || threads < 0 || p.n_ctx < 0 || p.n_batch < 0)
         return cli_fail("predict", "--prompt and --gen must be >= 1, --ctx and --batch >= 0");

@@ -354,7 +354,8 @@ static cJSON *measurement_json(const evaluator *ev, const double *genes)
 }
 
 /* What the search ran on, so that a report can label and overlay several. */
-static cJSON *context_json(const evaluator *ev, const double w[AELLM_OBJ_ALL], int budget)
+static cJSON *context_json(const evaluator *ev, const double w[AELLM_OBJ_ALL], int budget,
+                           double max_mem_bytes)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", ev->req.model_path);
@@ -371,6 +372,7 @@ static cJSON *context_json(const evaluator *ev, const double w[AELLM_OBJ_ALL], i
     cJSON *wj = cJSON_AddObjectToObject(o, "weights");
     for (int k = 0; k < AELLM_OBJ_ALL; k++) cJSON_AddNumberToObject(wj, objective_names[k], w[k]);
     cJSON_AddNumberToObject(o, "budget", budget);
+    cJSON_AddNumberToObject(o, "max_memory_bytes", max_mem_bytes); /* 0: no limit */
     cJSON_AddNumberToObject(o, "space_points",
                             (double)aellm_space_enumerate(ev->space, NULL, NULL));
     return o;
@@ -701,7 +703,8 @@ int cmd_search(int argc, char **argv)
          "utility weights, e.g. acc=1,lat=0.5,mem=0.2,energy=0.3 (default 1 each); tune=W "
          "weighs the seconds spent making a configuration's model (default 0; above 0 it joins "
          "the front's objectives)"},
-        {"max-memory", 0, OPT_STR, &max_mem, "memory limit in bytes (e.g. 512M)"},
+        {"max-memory", 0, OPT_STR, &max_mem,
+         "memory limit in bytes (e.g. 512M; with --hardware, default the device's memory)"},
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
         {"train", 0, OPT_STR, &train,
          "training data of fine-tuning and uptraining (text or {prompt, completion} JSONL; "
@@ -785,6 +788,9 @@ int cmd_search(int argc, char **argv)
     if (max_mem && (sp.max_mem_bytes = ev.req.max_memory_bytes = cli_parse_size(max_mem)) < 0)
         return cli_fail("search", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
     sp.max_power_w = ev.req.max_power_w = max_power;
+    /* a deployment's configuration must fit its device: the target's memory
+     * bounds the predicted memory unless --max-memory says otherwise */
+    if (target_hw && !max_mem && target.mem_bytes > 0) sp.max_mem_bytes = target.mem_bytes;
 
     aellm_space *space = NULL;
     aellm_task *task = NULL;
@@ -831,8 +837,9 @@ int cmd_search(int argc, char **argv)
         if (!json)
             fprintf(stderr,
                     "latency, memory and energy predicted for %s on %s (aellm predict), accuracy "
-                    "measured here\n",
-                    target_shape ? target_shape : "this model", target.name);
+                    "measured here; memory limit %.1f GB%s\n",
+                    target_shape ? target_shape : "this model", target.name, sp.max_mem_bytes / 1e9,
+                    max_mem ? "" : " (the device's; --max-memory to change)");
     }
     if (aellm_store_open(&ev.store, db)) {
         cli_fail_last("search");
@@ -888,7 +895,8 @@ int cmd_search(int argc, char **argv)
     if (!status && baselines && !json) print_baselines(rows, scores, N_BASELINE_ROWS);
     if (!status && json) {
         cJSON *j = result_json(space, &res, hv, &ev);
-        cJSON_AddItemToObject(j, "context", context_json(&ev, sp.weights, budget));
+        cJSON_AddItemToObject(j, "context",
+                              context_json(&ev, sp.weights, budget, sp.max_mem_bytes));
         if (baselines)
             cJSON_AddItemToObject(j, "baselines",
                                   baselines_json(space, rows, scores, N_BASELINE_ROWS));

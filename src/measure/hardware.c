@@ -386,6 +386,8 @@ static cJSON *rates_to_json(const aellm_hw_rate *r)
         cJSON *e = cJSON_AddObjectToObject(o, tr->name);
         cJSON_AddNumberToObject(e, "decode_bytes_per_s", r[t].decode_bytes_per_s);
         cJSON_AddNumberToObject(e, "prefill_flop_per_s", r[t].prefill_flop_per_s);
+        if (r[t].decode_scale > 0) cJSON_AddNumberToObject(e, "decode_scale", r[t].decode_scale);
+        if (r[t].prefill_scale > 0) cJSON_AddNumberToObject(e, "prefill_scale", r[t].prefill_scale);
     }
     return o;
 }
@@ -407,7 +409,17 @@ static int rates_from_json(aellm_hw_rate *r, const cJSON *o, const char *key, co
                                    "%s: %s.%s needs numbers decode_bytes_per_s and "
                                    "prefill_flop_per_s >= 0",
                                    path, key, e->string);
-        r[t] = (aellm_hw_rate){d->valuedouble, f->valuedouble};
+        r[t] = (aellm_hw_rate){d->valuedouble, f->valuedouble, 0, 0};
+        const char *scales[2] = {"decode_scale", "prefill_scale"};
+        double *to[2] = {&r[t].decode_scale, &r[t].prefill_scale};
+        for (int i = 0; i < 2; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, scales[i]);
+            if (!v) continue;
+            if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble))
+                return aellm_error_set(AELLM_EFORMAT, "%s: %s.%s.%s must be a number > 0", path,
+                                       key, e->string, scales[i]);
+            *to[i] = v->valuedouble;
+        }
     }
     return 0;
 }

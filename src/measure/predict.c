@@ -134,7 +134,8 @@ static int calibrated(const aellm_hw_profile *hw, int W, int base)
 }
 
 /* Decode and prefill from the rates measured here per kernel kind: each
- * part of the work at the rate of the kernel that does it. */
+ * part of the work at the rate of the kernel that does it, times the weight
+ * type's whole-model scale where the calibration fitted one. */
 static void time_calibrated(const aellm_hw_profile *hw, const work *w, int W, int base, int kv,
                             double P, double G, aellm_prediction *out)
 {
@@ -148,12 +149,14 @@ static void time_calibrated(const aellm_hw_profile *hw, const work *w, int W, in
     double reads = w->out_bytes / br->decode_bytes_per_s + w->f32_bytes / fr->decode_bytes_per_s;
     double ovh = hw->kernel_overhead_s;
     /* prefill: every layer over the prompt; the output matrix for its last token only */
-    out->prefill_s = 2 * P * layer_params / wr->prefill_flop_per_s + reads +
-                     P * (P + 1) / 2 * out->attn_flops_per_pair / ar->prefill_flop_per_s +
-                     w->kernels * ovh;
+    double pscale = wr->prefill_scale > 0 ? wr->prefill_scale : 1;
+    double dscale = wr->decode_scale > 0 ? wr->decode_scale : 1;
+    out->prefill_s = pscale * (2 * P * layer_params / wr->prefill_flop_per_s + reads +
+                               P * (P + 1) / 2 * out->attn_flops_per_pair / ar->prefill_flop_per_s +
+                               w->kernels * ovh);
     double ctx = P + (G + 1) / 2;
-    double token = layer_bytes / wr->decode_bytes_per_s + reads +
-                   ctx * w->kv_per_pos / ar->decode_bytes_per_s + w->kernels * ovh;
+    double token = dscale * (layer_bytes / wr->decode_bytes_per_s + reads +
+                             ctx * w->kv_per_pos / ar->decode_bytes_per_s + w->kernels * ovh);
     out->decode_s = G * token;
     out->eff_bw = (w->active_bytes + ctx * w->kv_per_pos) / token / hw->mem_bw;
     out->eff_compute = hw->peak_f32 > 0 ? 2 * P * layer_params / out->prefill_s / hw->peak_f32 : 0;
