@@ -73,7 +73,8 @@ bad "prompt" predict --shape 110M -p 0
 echo '{"inference": {"kv_share": 3}}' >"$tmp/share3.json"
 bad "KV heads" predict --shape Llama-2-70B --hardware h100-sxm --config "$tmp/share3.json"
 # a search for a deployment keeps to the device's memory unless told otherwise
-"$bin" search --hardware l4 --shape Llama-2-7B --budget 3 --rounds 0 --db "$tmp/l4.db" --json \
+"$bin" search --hardware l4 --shape Llama-2-7B --budget 3 --rounds 0 --ft-steps 2 --uptrain-steps 2 \
+    --db "$tmp/l4.db" --json \
     >"$tmp/l4.json" 2>"$tmp/l4.err" || fail "search --hardware: $(tail -2 "$tmp/l4.err")"
 python3 - "$tmp/l4.json" "$(dirname "$0")/../hardware/l4.json" <<'PY' || fail "search --hardware memory limit"
 import json, sys
