@@ -18,6 +18,8 @@
 #   bench/predict_validate.sh [BUILD_DIR]      (default: build)
 #   env: SHAPES="110M 1.1B" P=128 G=16 REPS=3 OUT=/tmp/aellm-predict-validate
 #        PAIRED=1 (0: the start calibration only)
+#        PREV=OLD/rows.jsonl (an earlier run's rows: how far the measured side
+#        itself moved between the two runs, the floor under any prediction)
 # Run it on a quiet machine: a second load halves the rates either way.
 set -euo pipefail
 build=${1:-build}
@@ -100,7 +102,7 @@ for shape in $shapes; do
 done
 
 python3 - "$rows" "$P" "$G" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 P, G = sys.argv[2], sys.argv[3]
 def err(r, k):
@@ -124,6 +126,15 @@ for k, name in (("total", "request latency"), ("prefill", "prefill"), ("decode",
     per = ", ".join(f"{s} {mape(k, lambda r, s=s: r['shape'] == s):.1f} %"
                     for s in dict.fromkeys(r["shape"] for r in rows))
     print(f"median absolute error, {name}: {mape(k):.1f} % ({per})")
+prev = os.environ.get("PREV")
+if prev:
+    old = {(r["shape"], r["type"], r["kv"], r["kv_heads"]): r for r in map(json.loads, open(prev))}
+    for k in ("total", "prefill", "decode"):
+        d = [100.0 * abs(r[k + "_meas"] - o[k + "_meas"]) / o[k + "_meas"] for r in rows
+             if (o := old.get((r["shape"], r["type"], r["kv"], r["kv_heads"])))]
+        if d:
+            print(f"measured {k} against {prev}: median difference {statistics.median(d):.1f} %, "
+                  f"largest {max(d):.1f} % over {len(d)} rows")
 print("energy: this machine has no energy counter aellm can read, so measured energy is its power "
       "model over the measured time and the predicted energy the same model over the predicted "
       "time: its error is the request latency's")

@@ -106,7 +106,9 @@ static void objectives_of(const aellm_space *s, const double *g, aellm_objective
     /* making the model: a conversion uptrains, fine-tuning trains (full
        costs most), calibrated quantization takes a moment */
     o->v[AELLM_OBJ_TUNE] = (!strcmp(att, "mha") && experts <= 1 ? 0 : 20) +
-                           (!strcmp(ft, "none") ? 0 : !strcmp(ft, "full") ? 60 : 30) +
+                           (!strcmp(ft, "none")   ? 0
+                            : !strcmp(ft, "full") ? 60
+                                                  : 30) +
                            (!strcmp(m, "rtn") ? 0 : 2);
     o->power_w = 30;
 }

@@ -79,21 +79,29 @@ typedef struct {
     void *scratch;      /* the prefill product's */
 } calib_bufs;
 
-/* As many rows of type t as fill the stream: a few quantized rows repeated
- * (speed does not depend on the values). Returns the row count. */
+enum { DISTINCT = 16 }; /* distinct units written; the rest repeat them */
+
+/* Units DISTINCT..n_units: copies of the first DISTINCT (speed does not depend on
+ * the values). */
+static void repeat_units(uint8_t *buf, size_t unit, size_t n_units)
+{
+    for (size_t i = DISTINCT; i < n_units; i++)
+        memcpy(buf + i * unit, buf + (i % DISTINCT) * unit, unit);
+}
+
+/* As many rows of type t as fill the stream: a few quantized rows repeated.
+ * Returns the row count. */
 static int64_t fill_rows(calib_bufs *b, int t, size_t *row_bytes)
 {
     size_t rb = aellm_dtype_row_size(t, ROW_N);
     int64_t rows = (int64_t)(b->bytes / rb);
     aellm_rng r;
     aellm_rng_seed(&r, 7);
-    enum { DISTINCT = 16 };
     for (int64_t i = 0; i < DISTINCT; i++) {
         random_row(&r, b->row, ROW_N);
         aellm_dtype_traits_get(t)->from_float(b->row, b->w + (size_t)i * rb, ROW_N);
     }
-    for (int64_t i = DISTINCT; i < rows; i++)
-        memcpy(b->w + (size_t)i * rb, b->w + (size_t)(i % DISTINCT) * rb, rb);
+    repeat_units(b->w, rb, (size_t)rows);
     *row_bytes = rb;
     return rows;
 }
@@ -203,31 +211,33 @@ static void attn_pass(void *ctx)
         }
 }
 
+/* Attention's small buffers: a query, each thread's scores, the outputs, the
+ * values every cached position holds. */
+typedef struct {
+    float *q, *scores, *out, *vals;
+} attn_bufs;
+
 /* One round of KV cache type t: the stream refilled as every layer's K
  * then V of ATT_POS positions, one token's attention over all of them. */
-static void rate_kv_type(calib_bufs *b, int t, float *q, float *scores, float *outs,
-                         const float *vals, aellm_hw_rate *out)
+static void rate_kv_type(calib_bufs *b, int t, const attn_bufs *ab, aellm_hw_rate *out)
 {
     attn_ctx a = {.k = aellm_attn_kernels_get(t),
                   .threads = b->threads,
-                  .q = q,
-                  .scores = scores,
-                  .out = outs};
+                  .q = ab->q,
+                  .scores = ab->scores,
+                  .out = ab->out};
     a.head_bytes = aellm_attn_head_bytes(t, ATT_HD);
     size_t layer = (size_t)ATT_POS * ATT_HEADS * a.head_bytes;
     a.layers = (int)(b->bytes / 2 / layer);
     if (a.layers > ATT_MAX_LAYERS) a.layers = ATT_MAX_LAYERS;
     size_t bytes = (size_t)a.layers * layer, pos = ATT_HEADS * a.head_bytes;
     uint8_t *K = b->w, *V = b->w + bytes;
-    for (size_t p = 0; p < (size_t)a.layers * ATT_POS; p++) {
-        if (p < 16) {
-            aellm_attn_store(t, ATT_HD, ATT_HEADS, vals, K + p * pos);
-            aellm_attn_store(t, ATT_HD, ATT_HEADS, vals, V + p * pos);
-        } else {
-            memcpy(K + p * pos, K + (p % 16) * pos, pos);
-            memcpy(V + p * pos, V + (p % 16) * pos, pos);
-        }
+    for (size_t p = 0; p < DISTINCT; p++) {
+        aellm_attn_store(t, ATT_HD, ATT_HEADS, ab->vals, K + p * pos);
+        aellm_attn_store(t, ATT_HD, ATT_HEADS, ab->vals, V + p * pos);
     }
+    repeat_units(K, pos, (size_t)a.layers * ATT_POS);
+    repeat_units(V, pos, (size_t)a.layers * ATT_POS);
     a.K = K, a.V = V;
     out->decode_bytes_per_s =
         max_rate(out->decode_bytes_per_s, 2.0 * bytes / best_time(attn_pass, &a, 2));
@@ -335,11 +345,6 @@ static void bufs_free(calib_bufs *b)
     aellm_mem_free(b->y), aellm_mem_free(b->row), aellm_mem_free(b->scratch);
 }
 
-/* Attention's small buffers: a query, each thread's scores, the outputs. */
-typedef struct {
-    float *q, *scores, *out, *vals;
-} attn_bufs;
-
 static int attn_alloc(attn_bufs *a, int threads)
 {
     a->q = malloc(ATT_HD * sizeof(float));
@@ -375,20 +380,17 @@ static const aellm_model_config HELD_IN = {1024, 2816,  6, 16, 4, 64, 32000, 204
                                            1e4f, 1e-5f, 0, 0,  0, 0,  0};
 enum { HELD_IN_GEN = 16 };
 
-/* The fastest prefill and decode of `rounds` runs of the request. */
-static int time_request(aellm_engine *e, const int32_t *ids, int P, int rounds, float *logits,
+/* One run of the request after a warm-up: its prefill and decode seconds. */
+static int time_request(aellm_engine *e, const int32_t *ids, int P, float *logits,
                         double *prefill_s, double *decode_s)
 {
-    *prefill_s = *decode_s = INFINITY;
-    for (int r = 0; r <= rounds; r++) { /* the first is a warm-up */
+    for (int r = 0; r < 2; r++) {
         double t0 = aellm_time_s();
         if (aellm_engine_eval(e, ids, P, 0, logits, 0)) return AELLM_ERROR;
         double t1 = aellm_time_s();
         for (int i = 0; i < HELD_IN_GEN; i++)
             if (aellm_engine_eval(e, ids + P + i, 1, P + i, logits, 0)) return AELLM_ERROR;
-        double t2 = aellm_time_s();
-        if (r && t1 - t0 < *prefill_s) *prefill_s = t1 - t0;
-        if (r && t2 - t1 < *decode_s) *decode_s = t2 - t1;
+        *prefill_s = t1 - t0, *decode_s = aellm_time_s() - t1;
     }
     return 0;
 }
@@ -453,7 +455,7 @@ static int fit_model_scale(aellm_hw_profile *hw, int t, calib_bufs *b,
         rate_weight_type(b, t, &now);
         double pf, dc;
         aellm_prediction pred;
-        if ((rc = time_request(e, ids, P, 1, logits, &pf, &dc))) break;
+        if ((rc = time_request(e, ids, P, logits, &pf, &dc))) break;
         if ((rc = kernel_sum(hw, t, now, cp, &pred))) break;
         ratios[k] = dc / pred.decode_s, ratios[R + k] = pf / pred.prefill_s;
     }
@@ -487,7 +489,7 @@ static int calibrate_round(aellm_hw_profile *hw, calib_bufs *b, attn_bufs *ab,
         if (!wanted(cp, t)) continue;
         if (progress) progress("attention", done++, total, user);
         aellm_hw_rate *r = &hw->attention_rates[t];
-        rate_kv_type(b, t, ab->q, ab->scores, ab->out, ab->vals, r);
+        rate_kv_type(b, t, ab, r);
         r->prefill_flop_per_s = attn_flops;
     }
     barrier_ctx bc = {cp->n_threads};
