@@ -113,7 +113,8 @@ static void engine_and_model_are_counted(void **state)
 static void process_marks_are_read(void **state)
 {
     (void)state;
-    size_t peak = aellm_mem_process_peak(), cur = aellm_mem_process_current();
+    size_t peak, cur;
+    aellm_mem_process_marks(&peak, &cur);
     assert_true(cur > 0);
     assert_true(peak >= cur);
 }

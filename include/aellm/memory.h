@@ -38,9 +38,10 @@ void aellm_mem_stats_get(aellm_mem_stats *out);
  * is measured on its own. */
 void aellm_mem_reset_peak(void);
 /* The process's resident high-water mark and current resident set (bytes,
- * from /proc/self/status); 0 where unavailable. */
+ * from one read of /proc/self/status, so that peak >= current even while
+ * memory grows); 0 where unavailable. */
+void aellm_mem_process_marks(size_t *peak, size_t *current);
 size_t aellm_mem_process_peak(void);
-size_t aellm_mem_process_current(void);
 
 #ifdef __cplusplus
 }

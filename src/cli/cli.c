@@ -17,6 +17,7 @@
 #include "aellm/arch.h"
 #include "aellm/dtype.h"
 #include "aellm/error.h"
+#include "core/file.h"
 
 int cli_fail(const char *cmd, const char *fmt, ...)
 {
@@ -279,38 +280,8 @@ void cli_print_json(cJSON *doc)
 
 char *cli_read_file(const char *cmd, const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_fail(cmd, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = (n + 65536 + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                cli_fail(cmd, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (got < 65536) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        cli_fail(cmd, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
+    char *buf;
+    if (aellm_file_read(&buf, len, path, 0, "file")) cli_fail_last(cmd);
     return buf;
 }
 
@@ -376,7 +347,8 @@ int cli_open_task(const char *cmd, aellm_task **out, const char *arg)
     char path[PATH_MAX];
     const char *dir = getenv("AELLM_TASKS_DIR");
     if (!dir || !*dir) dir = cli_bundled("tasks");
-    if (cli_is_file(arg))
+    struct stat st;
+    if (stat(arg, &st) == 0) /* whatever stands there: a directory is refused by name */
         snprintf(path, sizeof(path), "%s", arg);
     else if (snprintf(path, sizeof(path), "%s/%s.json", dir, arg) && !cli_is_file(path))
         return cli_fail(cmd, "task '%s': no such file, nor a bundled task in %s", arg, dir);

@@ -174,6 +174,9 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     if (cli_model_path("eval", &req.model_path, &req.tokenizer_path)) goto done;
+    aellm_model *probe = NULL; /* an unreadable model fails before a store is created */
+    if (cli_open_model("eval", &probe, req.model_path, req.tokenizer_path)) goto done;
+    aellm_model_free(probe);
     req.task = task;
     req.config = &config;
     req.n_threads = threads;

@@ -117,13 +117,14 @@ static int kl_divergence(aellm_engine *e, const aellm_model *m, const char *file
     return rc;
 }
 
-#define CTX_UNSET INT_MIN /* -c not given: 512, or the model's context when shorter */
+#define CTX_UNSET  INT_MIN /* -c not given: 512, or the model's context when shorter */
+#define CHUNKS_ALL INT_MIN /* --chunks not given: every window */
 
 int cmd_perplexity(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *file = NULL, *kv_type = NULL, *kld_base = NULL;
     int kld = 0;
-    int ctx = CTX_UNSET, chunks = 0, threads = 0, json = 0, batch = 512, kv_heads = 0;
+    int ctx = CTX_UNSET, chunks = CHUNKS_ALL, threads = 0, json = 0, batch = 512, kv_heads = 0;
     const char *lora = NULL;
     float lora_scale = 1.0f;
     cli_opt opts[] = {
@@ -134,7 +135,7 @@ int cmd_perplexity(int argc, char **argv)
          "window length (default 512, or the model's context when shorter)"},
         {"chunks", 0, OPT_INT, &chunks, "score at most this many windows (default all)"},
         {"batch-size", 'b', OPT_INT, &batch, "tokens per forward step (default 512)"},
-        {"threads", 't', OPT_INT, &threads, "threads (default: all cores)"},
+        {"threads", 't', OPT_INT, &threads, "threads (default 0: all cores)"},
         CLI_KV_OPTS(&kv_type, &kv_heads),
         {"kl-divergence-base", 0, OPT_STR, &kld_base,
          "write this model's next-token distributions to FILE (or, with --kl-divergence, "
@@ -157,6 +158,15 @@ int cmd_perplexity(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc < 0 ? 1 : 0;
     if (!file) return cli_fail("perplexity", "no text file given (-f FILE)");
+    if (chunks != CHUNKS_ALL && chunks < 1)
+        return cli_fail("perplexity", "--chunks %d: must be at least 1 (leave it out for all)",
+                        chunks);
+    if (batch < 1) return cli_fail("perplexity", "--batch-size %d: must be at least 1", batch);
+    if (threads < 0)
+        return cli_fail("perplexity", "--threads %d: must be 0 (all cores) or more", threads);
+    if (ctx != CTX_UNSET && ctx < 4)
+        return cli_fail("perplexity", "--ctx-size %d: a window needs at least 4 tokens", ctx);
+    if (chunks == CHUNKS_ALL) chunks = 0; /* the library's "all" */
     if (kld && !kld_base)
         return cli_fail("perplexity", "--kl-divergence needs --kl-divergence-base FILE");
     if (kld && access(kld_base, R_OK))
@@ -181,10 +191,7 @@ int cmd_perplexity(int argc, char **argv)
     int trained = aellm_model_config_get(m)->seq_len;
     if (ctx == CTX_UNSET)
         ctx = trained > 0 && trained < 512 ? trained : 512;
-    else if (ctx < 4) {
-        cli_fail("perplexity", "--ctx-size %d: a window needs at least 4 tokens", ctx);
-        goto done;
-    } else if (trained > 0 && ctx > trained)
+    else if (trained > 0 && ctx > trained)
         fprintf(stderr,
                 "aellm perplexity: warning: --ctx-size %d is beyond the model's trained "
                 "context of %d; positions past it are extrapolated\n",

@@ -16,6 +16,7 @@
 #include "aellm/dtype.h"
 #include "aellm/predict.h"
 #include "cli/cli.h"
+#include "core/atomic.h"
 #include "techniques/stage.h"
 
 /* The bundled calibration text, relative to cli_home(). */
@@ -425,10 +426,9 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
 
 static int write_csv(const char *path, const aellm_space *s, const aellm_search_result *r)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return cli_fail("search", "%s: cannot write", path);
+    aellm_atomic a;
+    if (aellm_atomic_open(&a, path)) return cli_fail_last("search");
+    FILE *f = a.f;
     fprintf(f, "index,provenance,on_front,acc,latency_s,memory_bytes,energy_j,config\n");
     for (int i = 0; i < r->n_points; i++) {
         const aellm_search_point *p = &r->points[i];
@@ -439,9 +439,7 @@ static int write_csv(const char *path, const aellm_space *s, const aellm_search_
         fputs("\"\n", f);
         free(t);
     }
-    int bad = fclose(f) != 0 || rename(tmp, path) != 0;
-    if (bad) unlink(tmp);
-    return bad ? cli_fail("search", "%s: cannot write", path) : 0;
+    return aellm_atomic_commit(&a) ? cli_fail_last("search") : 0;
 }
 
 /* ---- what the surrogates know beyond the configuration (DESIGN.md §3.2) ---- */
@@ -533,6 +531,20 @@ static int load_surrogates(const char *prefix, aellm_surrogate *out[AELLM_OBJ_CO
         char path[4096];
         surrogate_path(path, sizeof(path), prefix, k);
         if (aellm_surrogate_load(&out[k], path, NULL)) return cli_fail_last("search");
+    }
+    return 0;
+}
+
+/* Hours of search must not end in "cannot write": each output is tried first. */
+static int check_outputs(const char *csv, const char *prefix, int rounds)
+{
+    if (csv && aellm_atomic_check(csv)) return cli_fail_last("search");
+    if (prefix && rounds < 1)
+        return cli_fail("search", "--save-surrogates: no surrogates are trained with --rounds 0");
+    for (int k = 0; prefix && k < AELLM_OBJ_COUNT; k++) {
+        char path[4096];
+        surrogate_path(path, sizeof(path), prefix, k);
+        if (aellm_atomic_check(path)) return cli_fail_last("search");
     }
     return 0;
 }
@@ -791,6 +803,9 @@ int cmd_search(int argc, char **argv)
     /* a deployment's configuration must fit its device: the target's memory
      * bounds the predicted memory unless --max-memory says otherwise */
     if (target_hw && !max_mem && target.mem_bytes > 0) sp.max_mem_bytes = target.mem_bytes;
+    if (check_outputs(csv, save_to, rounds) ||
+        (output && aellm_atomic_check(output) && cli_fail_last("search")))
+        return 1;
 
     aellm_space *space = NULL;
     aellm_task *task = NULL;

@@ -112,27 +112,25 @@ void aellm_mem_reset_peak(void)
     }
 }
 
-static size_t status_kib(const char *key)
+/* The kernel computes VmHWM and VmRSS together for one read of the file. */
+void aellm_mem_process_marks(size_t *peak, size_t *current)
 {
+    *peak = *current = 0;
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
+    if (!f) return;
     char line[256];
-    size_t kib = 0, n = strlen(key);
-    while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, key, n) && line[n] == ':') {
-            kib = strtoull(line + n + 1, NULL, 10);
-            break;
-        }
+    unsigned long long kib;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmHWM: %llu", &kib) == 1) *peak = (size_t)kib * 1024;
+        if (sscanf(line, "VmRSS: %llu", &kib) == 1) *current = (size_t)kib * 1024;
+    }
     fclose(f);
-    return kib * 1024;
 }
 
 size_t aellm_mem_process_peak(void)
 {
-    return status_kib("VmHWM");
+    size_t peak, current;
+    aellm_mem_process_marks(&peak, &current);
+    return peak;
 }
 
-size_t aellm_mem_process_current(void)
-{
-    return status_kib("VmRSS");
-}

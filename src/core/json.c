@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 static int by_key(const void *a, const void *b)
 {
@@ -56,22 +57,12 @@ static int line_of(const char *text, const char *at)
 int aellm_json_load(cJSON **out, const char *path)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        free(text);
-        return aellm_error_set(AELLM_EIO, "%s: cannot read", path);
-    }
-    fclose(f);
-    text[len] = 0;
+    char *text;
+    size_t len;
+    int rc = aellm_file_read(&text, &len, path, AELLM_JSON_MAX_BYTES, "JSON file");
+    if (rc) return rc;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(text, &end, 1);
-    int rc = 0;
     if (!j) {
         const char *at = cJSON_GetErrorPtr();
         rc = aellm_error_set(AELLM_EFORMAT, "%s:%d: malformed JSON", path,

@@ -12,32 +12,12 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "measure/task_internal.h"
 
 int task_read_text(const char *path, size_t max_bytes, char **text, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    *text = NULL;
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t n = size < 0 ? 0 : (size_t)size;
-    if (max_bytes && n > max_bytes) n = max_bytes;
-    char *s = malloc(n + 1);
-    if (!s) {
-        fclose(f);
-        return aellm_error_oom(path, n + 1);
-    }
-    size_t got = fread(s, 1, n, f);
-    fclose(f);
-    if (got != n) {
-        free(s);
-        return aellm_error_set(AELLM_EIO, "%s: cannot read", path);
-    }
-    s[n] = '\0';
-    *text = s, *len = n;
-    return 0;
+    return aellm_file_read_range(text, len, path, 0, max_bytes);
 }
 
 void task_items_free(task_item *items, int64_t n)
@@ -301,8 +281,10 @@ static int first_json(const char *path, cJSON **out)
 {
     char buf[1 << 16];
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", path);
+    FILE *f;
+    int64_t size;
+    int rc = aellm_file_open(&f, path, &size);
+    if (rc) return rc;
     while (fgets(buf, sizeof(buf), f)) {
         char *s = buf;
         while (isspace((unsigned char)*s)) s++;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aellm/dtype.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "model/model.h"
 
@@ -361,32 +362,17 @@ static int write_file(aellm_gguf_writer *w, FILE *f, size_t align, const char *t
     if (!rc) rc = write_bytes(f, b.p, b.len, tmp);
     free(b.p);
     if (!rc) rc = write_data(w, f, align, tmp);
-    if (!rc && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        rc = aellm_error_set(AELLM_EIO, "%s: write failed: %s", tmp, strerror(errno));
     return rc;
 }
 
 int aellm_gguf_writer_write(aellm_gguf_writer *w, const char *path)
 {
-    size_t align, n = strlen(path);
+    size_t align;
+    aellm_atomic a;
     int rc = writer_alignment(w, &align);
-    if (rc) return rc;
-    char *tmp = malloc(n + 5);
-    if (!tmp) return aellm_error_oom("a file name", n + 5);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    rc = write_file(w, f, align, tmp);
-    if (fclose(f) != 0 && !rc)
-        rc = aellm_error_set(AELLM_EIO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (rc) unlink(tmp);
-done:
-    free(tmp);
-    return rc;
+    if (rc || (rc = aellm_atomic_open(&a, path))) return rc;
+    rc = write_file(w, a.f, align, a.tmp);
+    a.failed |= rc != 0; /* commit then removes the temporary file */
+    int commit = aellm_atomic_commit(&a);
+    return rc ? rc : commit;
 }

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/file.h"
 
 /* ---- construction, checks, accessors ---- */
 
@@ -537,16 +538,16 @@ done:
 int aellm_model_load(aellm_model **out, const char *path, const char *tokenizer_path)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return aellm_error_set(errno == ENOENT ? AELLM_ENOTFOUND : AELLM_EIO, "%s: cannot open: %s",
-                               path, strerror(errno));
+    FILE *f;
+    int64_t size;
+    int rc = aellm_file_open(&f, path, &size);
+    if (rc) return rc;
     char magic[4];
     size_t n = fread(magic, 1, sizeof(magic), f);
     fclose(f);
-    int rc = n == 4 && memcmp(magic, "GGUF", 4) == 0
-                 ? load_gguf(out, path)
-                 : aellm_model_load_llama2c(out, path, tokenizer_path);
+    rc = n == 4 && memcmp(magic, "GGUF", 4) == 0
+             ? load_gguf(out, path)
+             : aellm_model_load_llama2c(out, path, tokenizer_path);
     if (rc == 0) { /* the mapped file holds the weights for as long as the model lives */
         aellm_model *m = *out;
         m->mapped_bytes = m->gguf ? aellm_gguf_file_size(m->gguf) : m->map_size;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 /* ---- GGUF ---- */
 
@@ -188,31 +189,12 @@ int aellm_tokenizer_write_gguf(const aellm_tokenizer *t, aellm_gguf_writer *w)
  * Its pieces hold ' ' where SentencePiece has '▁', and BOS/EOS read
  * "\n<s>\n" / "\n</s>\n"; both are made SentencePiece's again here. */
 
+/* A tokenizer.bin of 2^31 tokens of 16 bytes is 32 GiB; none real is over 64 MiB. */
+#define TOKENIZER_MAX_BYTES ((size_t)1 << 30)
+
 static int read_whole(const char *path, unsigned char **out, size_t *size)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", path);
-    int rc = 0;
-    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (end < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot seek", path);
-        goto done;
-    }
-    *size = (size_t)end;
-    *out = malloc(*size ? *size : 1);
-    if (!*out) {
-        rc = aellm_error_oom(path, *size);
-        goto done;
-    }
-    if (fread(*out, 1, *size, f) != *size) rc = aellm_error_set(AELLM_EIO, "%s: read failed", path);
-done:
-    fclose(f);
-    if (rc) {
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
+    return aellm_file_read((char **)out, size, path, TOKENIZER_MAX_BYTES, "tokenizer");
 }
 
 static int32_t rd_i32(const unsigned char *p)

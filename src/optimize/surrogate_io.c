@@ -13,11 +13,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "optimize/surrogate_internal.h"
 
 #define MAGIC          "AESURRG1"
 #define FORMAT_VERSION 1
+/* The largest surrogate written here is a few megabytes of trees. */
+#define SURROGATE_MAX_BYTES ((size_t)256 << 20)
 
 /* ---- parameters as JSON, through one table ---- */
 
@@ -208,21 +212,12 @@ int aellm_surrogate_save(const aellm_surrogate *s, const char *path)
     size_t len = 0;
     int rc = aellm_surrogate_save_buffer(s, &buf, &len);
     if (rc) return rc;
-    /* a temporary file renamed over the path: never a half-written model */
-    size_t n = strlen(path) + 8;
-    char *tmp = malloc(n);
-    FILE *f = tmp ? (snprintf(tmp, n, "%s.tmp", path), fopen(tmp, "wb")) : NULL;
-    if (!tmp)
-        rc = aellm_error_oom("a file name", n);
-    else if (!f)
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot create", path);
-    else if (fwrite(buf, 1, len, f) != len || fflush(f) || fsync(fileno(f)))
-        rc = aellm_error_set(AELLM_EIO, "%s: write failed", path);
-    if (f && fclose(f) && !rc) rc = aellm_error_set(AELLM_EIO, "%s: write failed", path);
-    if (!rc && rename(tmp, path))
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot rename into place", path);
-    if (rc && f) unlink(tmp);
-    free(tmp);
+    aellm_atomic a;
+    rc = aellm_atomic_open(&a, path);
+    if (!rc) {
+        aellm_atomic_write(&a, buf, len);
+        rc = aellm_atomic_commit(&a);
+    }
     free(buf);
     return rc;
 }
@@ -344,22 +339,7 @@ int aellm_surrogate_load_buffer(aellm_surrogate **out, const void *buf, size_t l
 
 static int read_file(unsigned char **out, size_t *len, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open", path);
-    int rc = 0;
-    long size = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET)) rc = aellm_error_set(AELLM_EIO, "%s: cannot seek", path);
-    *out = rc ? NULL : malloc(size ? (size_t)size : 1);
-    if (!rc && !*out) rc = aellm_error_oom(path, (unsigned long long)size);
-    if (!rc && fread(*out, 1, (size_t)size, f) != (size_t)size)
-        rc = aellm_error_set(AELLM_EIO, "%s: read failed", path);
-    fclose(f);
-    if (rc) {
-        free(*out);
-        *out = NULL;
-    }
-    *len = rc ? 0 : (size_t)size;
-    return rc;
+    return aellm_file_read((char **)out, len, path, SURROGATE_MAX_BYTES, "surrogate file");
 }
 
 int aellm_surrogate_load(aellm_surrogate **out, const char *path, const aellm_surrogate_params *p)

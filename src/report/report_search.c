@@ -7,35 +7,13 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "report/report_internal.h"
 
 /* The whole file, NUL-terminated, into *out (caller frees). */
 static int read_file(const char *path, char **out, size_t *len)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return aellm_error_set(errno == ENOENT ? AELLM_ENOTFOUND : AELLM_EIO, "%s: %s", path,
-                               strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap), *grown;
-    int rc = 0;
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (ferror(f)) {
-            rc = aellm_error_set(AELLM_EIO, "%s: read error", path);
-            break;
-        }
-        if (n < cap - 1) break;
-        if (!(grown = realloc(buf, cap * 2))) break;
-        buf = grown, cap *= 2;
-    }
-    fclose(f);
-    if (!rc && (!buf || n >= cap - 1)) rc = aellm_error_oom(path, cap * 2);
-    if (rc) return free(buf), rc;
-    buf[n] = '\0';
-    *out = buf, *len = n;
-    return 0;
+    return aellm_file_read(out, len, path, 0, "search result");
 }
 
 static int parse_json(const char *path, cJSON **out)

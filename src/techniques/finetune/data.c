@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/rng.h"
 
 struct train_data {
@@ -43,22 +44,7 @@ void train_data_free(train_data *d)
 
 static int read_file(const char *path, char **out, size_t *len)
 {
-    struct stat st;
-    if (stat(path, &st)) return aellm_error_set(AELLM_ENOTFOUND, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return aellm_error_set(AELLM_EIO, "%s: not a regular file", path);
-    FILE *f = fopen(path, "rb");
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!f || !buf) {
-        if (f) fclose(f);
-        free(buf);
-        return f ? aellm_error_oom(path, (size_t)st.st_size)
-                 : aellm_error_set(AELLM_EIO, "%s: %s", path, strerror(errno));
-    }
-    *len = fread(buf, 1, (size_t)st.st_size, f);
-    fclose(f);
-    buf[*len] = '\0';
-    *out = buf;
-    return 0;
+    return aellm_file_read(out, len, path, 0, "training data");
 }
 
 static int encode(const aellm_tokenizer *tok, const char *text, size_t len, int bos, int32_t **ids,

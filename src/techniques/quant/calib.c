@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "engine/engine_internal.h"
 #include "techniques/quant/quant_internal.h"
 
@@ -22,28 +23,10 @@
 int aellm_quant_read_calib(char **out, size_t *len, const char *path, int64_t skip, int64_t bytes)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return aellm_error_set(errno == ENOENT ? AELLM_ENOTFOUND : AELLM_EIO,
-                               "%s: cannot open calibration text: %s", path, strerror(errno));
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    int rc = 0;
-    if (size < 0)
-        rc = aellm_error_set(AELLM_EIO, "%s: cannot size the file", path);
-    else if (skip < 0 || bytes < 0 || skip >= size)
-        rc = aellm_error_set(AELLM_EINVAL, "%s: calibration skip %lld is past its end (%ld bytes)",
-                             path, (long long)skip, size);
-    size_t n = rc ? 0 : (size_t)(size - skip);
-    if (!rc && bytes > 0 && (size_t)bytes < n) n = (size_t)bytes;
-    char *s = rc ? NULL : malloc(n + 1);
-    if (!rc && !s) rc = aellm_error_oom("calibration text", (unsigned long long)n);
-    if (!rc && (fseek(f, (long)skip, SEEK_SET) != 0 || fread(s, 1, n, f) != n))
-        rc = aellm_error_set(AELLM_EIO, "%s: short read", path);
-    fclose(f);
-    if (rc) return free(s), rc;
-    s[n] = 0;
-    *out = s, *len = n;
-    return 0;
+    if (bytes < 0)
+        return aellm_error_set(AELLM_EINVAL, "%s: calibration bytes %lld is negative", path,
+                               (long long)bytes);
+    return aellm_file_read_range(out, len, path, skip, (size_t)bytes);
 }
 
 /* The text's first tokens (no BOS), enough for `want` of them: a token is
