@@ -16,6 +16,7 @@
 #include "aellm/dtype.h"
 #include "aellm/error.h"
 #include "aellm/gguf.h"
+#include "model/model.h"
 
 #include "test_tmpdir.h"
 
@@ -578,6 +579,44 @@ static void test_bad_metadata(void **state)
                "general.alignment 48 is not a power of two");
 }
 
+/* Sizes a downloaded file claims are checked against the file and the
+ * limits before anything of their size is allocated (issue 18): a 2^40-byte
+ * tensor, a vocabulary of 2^31 tokens, a context of 2^30. */
+static void test_untrusted_sizes(void **state)
+{
+    (void)state;
+    expect_bad("tensor2e40.gguf", &(craft_opts){.ne0 = 1ull << 33}, AELLM_EFORMAT,
+               "+ size 1099511627776 > ");
+    image *im = calloc(1, sizeof(*im));
+    put(im, "GGUF", 4), put_u32(im, 3), put_u64(im, 0), put_u64(im, 1);
+    put_key(im, "tokenizer.ggml.tokens", AELLM_GGUF_ARRAY);
+    put_u32(im, AELLM_GGUF_STRING), put_u64(im, 1ull << 31);
+    for (int i = 0; i < 64; i++) put_str(im, "tok");
+    const char *path = tmp_path("vocab2e31.gguf");
+    write_file(path, im->b, im->n);
+    free(im);
+    aellm_gguf *g = (aellm_gguf *)1;
+    assert_int_equal(aellm_gguf_open(&g, path), AELLM_EFORMAT);
+    assert_non_null(
+        strstr(aellm_error_last(), "array of 2147483648 strings exceeds the file size"));
+    assert_null(g);
+    aellm_model_config c = {.dim = 64,
+                            .hidden_dim = 172,
+                            .n_layers = 5,
+                            .n_heads = 8,
+                            .n_kv_heads = 4,
+                            .head_dim = 8,
+                            .vocab_size = 512,
+                            .seq_len = 1 << 30};
+    assert_int_equal(aellm_model_config_check(&c, "m.gguf"), AELLM_ESHAPE);
+    assert_string_equal(aellm_error_last(),
+                        "m.gguf: context of 1073741824 is over the limit of 16777216");
+    c.seq_len = 256, c.vocab_size = 1 << 30;
+    assert_int_equal(aellm_model_config_check(&c, "m.gguf"), AELLM_ESHAPE);
+    assert_string_equal(aellm_error_last(),
+                        "m.gguf: vocabulary of 1073741824 is over the limit of 16777216");
+}
+
 /* n_dims 0 as its own case (the craft default stands for 2). */
 static void test_ndims_zero(void **state)
 {
@@ -675,7 +714,7 @@ int main(void)
         cmocka_unit_test(test_malformed),      cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_bad_tensors),    cmocka_unit_test(test_bad_metadata),
         cmocka_unit_test(test_ndims_zero),     cmocka_unit_test(test_corruptions),
-        cmocka_unit_test(test_llama_cpp_file),
+        cmocka_unit_test(test_llama_cpp_file), cmocka_unit_test(test_untrusted_sizes),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

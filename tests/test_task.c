@@ -536,6 +536,26 @@ static void test_errors(void **state)
     assert_non_null(strstr(aellm_error_last(), "riddle"));
 }
 
+/* A task file with a 100 MB line is refused with the line's length and the
+ * limit, found by streaming: no buffer of its size (issue 18). */
+static void test_long_line(void **state)
+{
+    (void)state;
+    const char *path = write_file("long.jsonl", "{\"query\": \"Q\", \"choices\": [\"a\", \"b\"], "
+                                                "\"gold\": 0}\n{\"query\": \"");
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    static char block[1 << 20];
+    memset(block, 'x', sizeof(block));
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(fwrite(block, 1, sizeof(block), f), sizeof(block));
+    fputs("\", \"choices\": [\"a\", \"b\"], \"gold\": 0}\n", f);
+    fclose(f);
+    expect_error("{\"kind\": \"choice\", \"data\": \"long.jsonl\"}", "long.jsonl:2",
+                 "line of 104857647 bytes is over the limit of 1048576 bytes");
+    remove(path);
+}
+
 /* The queries the mock scored, in order, one per item (first choice). */
 static void scored_items(const char *spec, char *out, size_t cap)
 {
@@ -831,17 +851,12 @@ static void test_bundled_specs(void **state)
 int main(void)
 {
     const struct CMUnitTest mock_tests[] = {
-        cmocka_unit_test(test_perplexity),
-        cmocka_unit_test(test_choice_mc),
-        cmocka_unit_test(test_choice_hellaswag),
-        cmocka_unit_test(test_choice_winogrande),
-        cmocka_unit_test(test_choice_mmlu),
-        cmocka_unit_test(test_continuation),
-        cmocka_unit_test(test_last_word),
-        cmocka_unit_test(test_exact_match),
-        cmocka_unit_test(test_needle),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_seed),
+        cmocka_unit_test(test_perplexity),       cmocka_unit_test(test_choice_mc),
+        cmocka_unit_test(test_choice_hellaswag), cmocka_unit_test(test_choice_winogrande),
+        cmocka_unit_test(test_choice_mmlu),      cmocka_unit_test(test_continuation),
+        cmocka_unit_test(test_last_word),        cmocka_unit_test(test_exact_match),
+        cmocka_unit_test(test_needle),           cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_long_line),        cmocka_unit_test(test_seed),
         cmocka_unit_test(test_canonical),
     };
     const struct CMUnitTest engine_tests[] = {

@@ -46,6 +46,46 @@ static int line_error(const char *path, int line, const char *fmt, ...)
     return aellm_error_set(AELLM_EFORMAT, "%s:%d: %s", path, line, what);
 }
 
+/* The longest line of a file, streamed through a small buffer, so that a
+ * line over the limit is refused before a buffer of its size exists. */
+static int longest_line(const char *path, size_t *longest, int *at)
+{
+    FILE *f;
+    int64_t size;
+    int rc = aellm_file_open(&f, path, &size);
+    if (rc) return rc;
+    char buf[1 << 16];
+    size_t got, run = 0;
+    int line = 1;
+    *longest = 0, *at = 1;
+    while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+        for (size_t i = 0; i < got; i++) {
+            if (buf[i] != '\n') {
+                run++;
+                continue;
+            }
+            if (run > *longest) *longest = run, *at = line;
+            run = 0, line++;
+        }
+    if (run > *longest) *longest = run, *at = line;
+    if (ferror(f)) rc = aellm_error_set(AELLM_EIO, "%s: read failed", path);
+    fclose(f);
+    return rc;
+}
+
+/* A task file of items: every line within TASK_MAX_LINE, then read whole. */
+static int read_items_text(const char *path, char **text, size_t *len)
+{
+    size_t longest;
+    int at;
+    *text = NULL;
+    int rc = longest_line(path, &longest, &at);
+    if (!rc && longest > TASK_MAX_LINE)
+        rc = line_error(path, at, "line of %zu bytes is over the limit of %d bytes", longest,
+                        TASK_MAX_LINE);
+    return rc ? rc : task_read_text(path, 0, text, len);
+}
+
 /* ---- items ---- */
 typedef struct {
     task_item *items;
@@ -128,7 +168,7 @@ static int read_jsonl(aellm_task *t, jsonl_fn fn)
     char *text;
     size_t len;
     item_list l = {0};
-    int rc = task_read_text(t->data_path, 0, &text, &len), line = 0;
+    int rc = read_items_text(t->data_path, &text, &len), line = 0;
     if (rc) return rc;
     for (char *p = text; !rc && p < text + len; line++) {
         char *end = memchr(p, '\n', (size_t)(text + len - p));
@@ -302,7 +342,7 @@ static int read_hellaswag(aellm_task *t)
     char *text;
     size_t len;
     item_list l = {0};
-    int rc = task_read_text(t->data_path, 0, &text, &len), line = 0, n_lines = 0;
+    int rc = read_items_text(t->data_path, &text, &len), line = 0, n_lines = 0;
     if (rc) return rc;
     char *lines[6];
     for (char *p = text; !rc && p < text + len;) {
@@ -393,7 +433,7 @@ static int read_last_word(aellm_task *t)
     char *text;
     size_t len;
     item_list l = {0};
-    int rc = task_read_text(t->data_path, 0, &text, &len);
+    int rc = read_items_text(t->data_path, &text, &len);
     if (rc) return rc;
     char *m = strstr(text, eot);
     for (char *p = text; !rc && p < text + len;) {

@@ -69,6 +69,9 @@ struct aellm_task {
 const char *task_format_name(task_format f);
 
 /* ---- reading data files (task_data.c) ---- */
+/* An item's line (a JSONL record, a HellaSwag ending) is at most this long;
+ * real ones are under 10 KB. A longer line is refused before it is read. */
+#define TASK_MAX_LINE (1 << 20)
 int task_read_text(const char *path, size_t max_bytes, char **text, size_t *len);
 /* Reads t->data_path in t->format (TASK_FMT_NONE: detected) into t->items. */
 int task_read_choice(aellm_task *t);

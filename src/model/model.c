@@ -51,10 +51,17 @@ int aellm_model_config_check(const aellm_model_config *c, const char *what)
                                "%d/%d, head_dim %d, vocab %d, context %d)",
                                what, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
                                c->head_dim, c->vocab_size, c->seq_len);
-    if (c->dim > (1 << 20) || c->hidden_dim > (1 << 20) || c->n_layers > 4096 ||
-        c->n_heads > 4096 || c->head_dim > 4096 || c->vocab_size > (1 << 24) ||
-        c->seq_len > (1 << 24))
-        return aellm_error_set(AELLM_ESHAPE, "%s: config sizes are implausibly large", what);
+    const struct {
+        const char *name;
+        int value, limit;
+    } caps[] = {{"dim", c->dim, 1 << 20},        {"hidden_dim", c->hidden_dim, 1 << 20},
+                {"layers", c->n_layers, 4096},   {"heads", c->n_heads, 4096},
+                {"head_dim", c->head_dim, 4096}, {"vocabulary", c->vocab_size, 1 << 24},
+                {"context", c->seq_len, 1 << 24}};
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+        if (caps[i].value > caps[i].limit)
+            return aellm_error_set(AELLM_ESHAPE, "%s: %s of %d is over the limit of %d", what,
+                                   caps[i].name, caps[i].value, caps[i].limit);
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
         return aellm_error_set(AELLM_ESHAPE, "%s: %d kv heads do not divide %d heads", what,
                                c->n_kv_heads, c->n_heads);
