@@ -19,7 +19,8 @@ typedef struct aellm_store aellm_store;
 
 /* Opens (creating if absent) and migrates to the current schema. A file
  * that is not an aellm store, or one from a newer aellm, is an error naming
- * the file. */
+ * the file. A store another process holds locked is waited for, 10 s or
+ * $AELLM_STORE_BUSY_MS, and then an error saying so. */
 int aellm_store_open(aellm_store **out, const char *path);
 void aellm_store_close(aellm_store *s); /* accepts NULL */
 int aellm_store_schema_version(aellm_store *s);

@@ -37,9 +37,33 @@ static void sub(aellm_mem_kind kind, size_t bytes)
     atomic_fetch_sub(&cur_total, bytes);
 }
 
+static _Atomic long fail_countdown, failures_injected;
+
+void aellm_mem_fail_at(long n)
+{
+    atomic_store(&fail_countdown, n > 0 ? n : 0);
+}
+
+long aellm_mem_failures_injected(void)
+{
+    return atomic_load(&failures_injected);
+}
+
+/* The armed countdown reaching 1 on this call: the allocation fails. */
+static int injected_failure(void)
+{
+    long n = atomic_load(&fail_countdown);
+    while (n > 0 && !atomic_compare_exchange_weak(&fail_countdown, &n, n - 1)) {
+    }
+    if (n != 1) return 0;
+    atomic_fetch_add(&failures_injected, 1);
+    return 1;
+}
+
 void *aellm_mem_alloc(size_t bytes, aellm_mem_kind kind)
 {
     if ((unsigned)kind >= AELLM_MEM_KINDS || bytes > SIZE_MAX - HEADER) return NULL;
+    if (injected_failure()) return NULL;
     void *raw = NULL;
     if (posix_memalign(&raw, 64, HEADER + bytes) != 0) return NULL;
     memset(raw, 0, HEADER + bytes);
@@ -133,4 +157,3 @@ size_t aellm_mem_process_peak(void)
     aellm_mem_process_marks(&peak, &current);
     return peak;
 }
-

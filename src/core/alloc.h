@@ -17,4 +17,10 @@ size_t aellm_mem_size(const void *p);
  * -bytes when given back. */
 void aellm_mem_account(aellm_mem_kind kind, long long delta);
 
+/* Test hook (fault injection): the n-th call of aellm_mem_alloc from now
+ * fails as if memory had run out (n <= 0: none). Each such failure is
+ * counted, so a test knows whether its operation reached the n-th. */
+void aellm_mem_fail_at(long n);
+long aellm_mem_failures_injected(void);
+
 #endif

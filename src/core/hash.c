@@ -1,12 +1,15 @@
 #include "core/hash.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 static void to_hex(const unsigned char *d, unsigned n, char out[AELLM_HASH_HEX])
 {
@@ -18,11 +21,31 @@ static void to_hex(const unsigned char *d, unsigned n, char out[AELLM_HASH_HEX])
     out[64] = 0;
 }
 
+/* SHA-256 fetched once and kept: OpenSSL 3 otherwise looks it up in its
+ * provider store at every call (slow, and a lookup that runs out of memory
+ * leaves a partial cache entry behind). NULL after a failed fetch: the next
+ * call tries again. */
+static EVP_MD *sha256(void)
+{
+    static _Atomic(EVP_MD *) md;
+    EVP_MD *m = atomic_load(&md), *none = NULL;
+    if (m) return m;
+    if (!(m = EVP_MD_fetch(NULL, "SHA256", NULL))) return NULL;
+    if (atomic_compare_exchange_strong(&md, &none, m)) return m;
+    EVP_MD_free(m); /* another thread was first */
+    return none;
+}
+
 void aellm_hash_bytes(const void *data, size_t len, char out[AELLM_HASH_HEX])
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
+    const EVP_MD *md = sha256();
+    if (!md || !EVP_Digest(data, len, d, &n, md, NULL) || n != 32) {
+        out[0] = '\0'; /* never a hash of whatever was in d */
+        ERR_clear_error();
+        return;
+    }
     to_hex(d, n, out);
 }
 
@@ -33,17 +56,19 @@ void aellm_hash_str(const char *s, char out[AELLM_HASH_HEX])
 
 int aellm_hash_file(const char *path, char out[AELLM_HASH_HEX])
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return aellm_error_set(AELLM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    int64_t size;
+    int rc = aellm_file_open(&f, path, &size);
+    if (rc) return rc;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     size_t cap = 1 << 20, got;
     unsigned char *buf = malloc(cap);
-    int rc = 0;
-    if (!ctx || !buf) {
-        rc = aellm_error_oom("a file hash buffer", cap);
+    const EVP_MD *md = sha256();
+    if (!ctx || !buf || !md || !EVP_DigestInit_ex(ctx, md, NULL)) {
+        ERR_clear_error();
+        rc = aellm_error_oom("a file hash", cap);
         goto done;
     }
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     while ((got = fread(buf, 1, cap, f)) > 0) EVP_DigestUpdate(ctx, buf, got);
     if (ferror(f)) {
         rc = aellm_error_set(AELLM_EIO, "%s: read error while hashing", path);
@@ -51,7 +76,11 @@ int aellm_hash_file(const char *path, char out[AELLM_HASH_HEX])
     }
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    EVP_DigestFinal_ex(ctx, d, &n);
+    if (!EVP_DigestFinal_ex(ctx, d, &n) || n != 32) {
+        ERR_clear_error();
+        rc = aellm_error_oom("a file hash", 0);
+        goto done;
+    }
     to_hex(d, n, out);
 done:
     free(buf);

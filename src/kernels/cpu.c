@@ -1,5 +1,6 @@
 /* Run-time choice of the SIMD path: what the CPU (and OS) supports, capped by
  * AELLM_ISA. Decided once and cached; not a general CPU-feature library. */
+#include <cpuid.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,14 @@ const char *aellm_isa_name(aellm_isa isa)
     return (int)isa >= 0 && isa < AELLM_ISA_COUNT ? isa_names[isa] : "unknown";
 }
 
+/* F16C is CPUID leaf 1, ECX bit 29; read directly because clang 14's
+ * __builtin_cpu_supports does not know "f16c" (a compile error there). */
+static int has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 /* __builtin_cpu_supports also checks that the OS saves the wide registers
  * (XGETBV), so a feature reported here is usable. AVX-512 additionally asks
  * for VNNI: the quantized kernels use vpdpbusd, and every AVX-512 CPU since
@@ -20,8 +29,7 @@ const char *aellm_isa_name(aellm_isa isa)
 static aellm_isa detect(void)
 {
     __builtin_cpu_init();
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                  __builtin_cpu_supports("avx512vnni");

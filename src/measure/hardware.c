@@ -5,6 +5,9 @@
  * number is a stated estimate or a cited data-sheet value. */
 #include "aellm/hardware.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -107,16 +110,19 @@ static void read_cpuinfo(cpuinfo *ci)
 }
 
 /* Without /proc/cpuinfo, the compiler's CPUID view of the same features
- * (the builtin takes only literals). */
+ * (the builtin takes only literals; F16C, CPUID leaf 1 ECX bit 29, is read
+ * directly: clang 14's builtin does not know "f16c"). */
 static void builtin_flags(cpuinfo *ci)
 {
 #if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
     __builtin_cpu_init();
-    snprintf(
-        ci->flags, sizeof(ci->flags), "%s%s%s%s%s", __builtin_cpu_supports("avx2") ? "avx2 " : "",
-        __builtin_cpu_supports("fma") ? "fma " : "", __builtin_cpu_supports("f16c") ? "f16c " : "",
-        __builtin_cpu_supports("avx512f") ? "avx512f " : "",
-        __builtin_cpu_supports("avx512vnni") ? "avx512_vnni " : "");
+    snprintf(ci->flags, sizeof(ci->flags), "%s%s%s%s%s",
+             __builtin_cpu_supports("avx2") ? "avx2 " : "",
+             __builtin_cpu_supports("fma") ? "fma " : "", f16c ? "f16c " : "",
+             __builtin_cpu_supports("avx512f") ? "avx512f " : "",
+             __builtin_cpu_supports("avx512vnni") ? "avx512_vnni " : "");
 #else
     (void)ci;
 #endif

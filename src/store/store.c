@@ -22,6 +22,10 @@ int aellm_store_sql_error(aellm_store *s, const char *what)
     if (e == SQLITE_NOTADB)
         return aellm_error_set(AELLM_EFORMAT, "%s: not an aellm store (not an SQLite database)",
                                s->path);
+    if (e == SQLITE_BUSY || e == SQLITE_LOCKED)
+        return aellm_error_set(AELLM_EIO,
+                               "%s: %s: the store is locked by another process (waited %.1f s)",
+                               s->path, what, s->busy_ms / 1000.0);
     int code = e == SQLITE_NOMEM        ? AELLM_ENOMEM
                : e == SQLITE_CORRUPT    ? AELLM_EFORMAT
                : e == SQLITE_CONSTRAINT ? AELLM_EINVAL
@@ -59,8 +63,11 @@ static double unix_now(void)
  * one fsync per put costs nothing that matters. */
 static int configure(aellm_store *s)
 {
-    /* Long enough for another process's put or migration to finish. */
-    sqlite3_busy_timeout(s->db, 10000);
+    /* Long enough for another process's put or migration to finish;
+     * $AELLM_STORE_BUSY_MS changes it (tests, slow shared disks). */
+    const char *env = getenv("AELLM_STORE_BUSY_MS");
+    s->busy_ms = env && atoi(env) > 0 ? atoi(env) : 10000;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     return aellm_store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
                             "cannot configure");
 }

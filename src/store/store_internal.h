@@ -16,6 +16,7 @@ struct aellm_store {
     sqlite3 *db;
     char *path;  /* for messages */
     int version; /* schema version after migration */
+    int busy_ms; /* how long a locked store is waited for */
 };
 
 /* Sets the message "<path>: <what>: <sqlite message>" and returns the
