@@ -172,6 +172,11 @@ int aellm_kld_base_load(aellm_kld_base **out, const char *path)
                 fread(b->rows, sizeof(float), rows * h.n_vocab, f) != rows * h.n_vocab))
         rc = aellm_error_set(AELLM_EFORMAT, "%s: truncated", path);
     fclose(f);
+    /* scoring indexes each row by its target: one outside the row is a damaged file */
+    for (size_t i = 0; !rc && i < rows; i++)
+        if (b->targets[i] < 0 || (uint32_t)b->targets[i] >= h.n_vocab)
+            rc = aellm_error_set(AELLM_EFORMAT, "%s: row %zu predicts token %d, outside %u", path,
+                                 i, b->targets[i], h.n_vocab);
     if (rc)
         aellm_kld_base_free(b);
     else
@@ -219,7 +224,8 @@ static int check_match(const aellm_task *t, const aellm_lm *lm, const task_windo
     char sha[AELLM_HASH_HEX];
     windows_sha(w, sha);
     if ((int)b->h.n_vocab != lm->n_vocab || (int)b->h.n_ctx != w->n_ctx ||
-        (int)b->h.n_chunks != w->n_chunks || strcmp(sha, b->h.ids_sha))
+        (int)b->h.n_chunks != w->n_chunks || (int)b->h.n_scored != w->n_scored ||
+        strcmp(sha, b->h.ids_sha))
         return aellm_error_set(
             AELLM_EINVAL,
             "%s: the base distributions are of another text, window or "

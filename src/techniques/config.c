@@ -79,6 +79,8 @@ static int get_int(const cJSON *v, const char *where, const char *key, int64_t l
 {
     if (cJSON_IsBool(v)) {
         *out = cJSON_IsTrue(v);
+    } else if (cJSON_IsNumber(v) && !(v->valuedouble > -0x1p63 && v->valuedouble < 0x1p63)) {
+        return bad(where, key, "out of range"); /* the cast below would be undefined */
     } else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) {
         *out = (int64_t)v->valuedouble;
     } else {
