@@ -52,6 +52,35 @@ static void test_config_number_beyond_int64(void **state)
     }
 }
 
+/* ---- GGUF: general.alignment below 8 (a suspicion of fuzz_gguf_model's,
+ * confirmed by hand) ----
+ * Any power of two was accepted, so with an alignment of 1 the data section
+ * starts wherever the header ends (here byte 90) and the f32 weights, used
+ * in place from the mapping, were read as misaligned floats (UBSan in
+ * forward.c's RMSNorm). GGUF asks for a multiple of 8. */
+static const unsigned char gguf_align1[] = {
+    'G', 'G', 'U',  'F',  3,   0,   0,   0, /* magic, version */
+    1,   0,   0,    0,    0,   0,   0,   0, /* one tensor */
+    1,   0,   0,    0,    0,   0,   0,   0, /* one key */
+    17,  0,   0,    0,    0,   0,   0,   0,   'g', 'e', 'n', 'e', 'r', 'a', 'l', '.', 'a',
+    'l', 'i', 'g',  'n',  'm', 'e', 'n', 't', 4,   0,   0,   0,   1,   0,   0,   0, /* general.alignment:
+                                                                                       u32 1 */
+    1,   0,   0,    0,    0,   0,   0,   0,   'a',                                  /* tensor "a" */
+    1,   0,   0,    0,    1,   0,   0,   0,   0,   0,   0,   0, /* 1 dimension of 1 */
+    0,   0,   0,    0,    0,   0,   0,   0,   0,   0,   0,   0, /* f32, at offset 0 */
+    0,   0,   0x80, 0x3f,                                       /* 1.0f at byte 90 */
+};
+
+static void test_gguf_alignment_below_8(void **state)
+{
+    (void)state;
+    aellm_gguf *g = NULL;
+    const char *path = write_file("align1.gguf", gguf_align1, sizeof(gguf_align1));
+    assert_int_equal(aellm_gguf_open(&g, path), AELLM_EFORMAT);
+    assert_null(g);
+    assert_non_null(strstr(aellm_error_last(), "general.alignment 1 is below 8"));
+}
+
 /* ---- kld base files (fuzz_kld_base) ----
  * A perplexity text of two windows of 8 tokens on a mock whose tokens are
  * bytes; its true base file, then that file with a few bytes changed. */
@@ -176,6 +205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_number_beyond_int64),
+        cmocka_unit_test(test_gguf_alignment_below_8),
         cmocka_unit_test(test_kld_base_target_outside_vocabulary),
         cmocka_unit_test(test_kld_base_other_scored_count),
     };

@@ -271,6 +271,12 @@ static int read_alignment(aellm_gguf *g)
     if (a == 0 || (a & (a - 1)) != 0)
         return aellm_error_set(AELLM_EFORMAT, "%s: general.alignment %u is not a power of two",
                                g->path, a);
+    /* the format asks for a multiple of 8; below 4 the mapped f32 weights,
+     * read in place as floats, would be misaligned */
+    if (a < 8)
+        return aellm_error_set(AELLM_EFORMAT,
+                               "%s: general.alignment %u is below 8 (GGUF: a multiple of 8)",
+                               g->path, a);
     g->alignment = a;
     return 0;
 }

@@ -280,9 +280,9 @@ static int writer_alignment(const aellm_gguf_writer *w, size_t *out)
         uint32_t type, a = 0;
         memcpy(&type, w->kv[i].val, 4);
         if (type == AELLM_GGUF_UINT32) memcpy(&a, w->kv[i].val + 4, 4);
-        if (a == 0 || (a & (a - 1)) != 0)
+        if (a < 8 || (a & (a - 1)) != 0) /* as the reader requires */
             return aellm_error_set(AELLM_EINVAL,
-                                   "gguf: general.alignment must be a uint32 power of two");
+                                   "gguf: general.alignment must be a uint32 power of two, >= 8");
         *out = a;
     }
     return 0;
