@@ -18,6 +18,7 @@
 # Corpora grow in $BUILD/fuzz-corpus/NAME across runs; logs are in
 # $BUILD/fuzz-logs/.
 set -euo pipefail
+trap 'echo "bench/fuzz.sh: failed at line $LINENO" >&2' ERR
 seconds=${1:-600}
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-/tmp/aellm-fuzz}

@@ -77,9 +77,9 @@ static void vocab_gguf(const char *name, const aellm_tokenizer *t)
 static void llama2c_seeds(void)
 {
     static const uint8_t shapes[][8] = {
-        {2 | 8 | 16, 3, 15, 63, 1, 1, 61, 15}, /* 4 heads, dim 32, 2 layers, 64 tokens */
+        {2 | 8 | 16, 3, 15, 63, 1, 1, 61, 15}, /* 4 heads / 2 KV, dim 32, 2 layers, 64 tokens */
         {2 | 4, 0, 7, 15, 0, 0, 13, 7},        /* separate classifier */
-        {2 | 16, 7, 31, 100, 3, 1, 253, 63},   /* 8 heads / 2 KV heads, 256 tokens */
+        {2 | 16, 7, 31, 100, 3, 1, 253, 63},   /* 8 heads / 2 KV, dim 64, 128 tokens */
         {0, 3, 15, 63, 1, 1, 61, 15},          /* size left inconsistent */
     };
     uint8_t buf[8 + 64];
