@@ -171,6 +171,29 @@ static void a_write_that_fails_part_way_keeps_the_previous_file(void **state)
     assert_int_equal(leftovers("model.gguf."), 0);
 }
 
+/* A writer killed mid-write leaves its temporary; the next writer of the
+ * same path removes it, and leaves a live writer's alone. */
+static void a_killed_writers_temporary_is_removed_by_the_next(void **state)
+{
+    (void)state;
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char name[96];
+    snprintf(name, sizeof(name), "w.gguf.tmp-%ld-abcdef", (long)dead);
+    put(tmp_path(name), "half a model");
+    snprintf(name, sizeof(name), "w.gguf.tmp-%ld-ghijkl", (long)getpid());
+    put(tmp_path(name), "being written");
+    assert_int_equal(tmp_temporaries("w.gguf"), 2);
+    aellm_atomic a;
+    assert_int_equal(aellm_atomic_open(&a, tmp_path("w.gguf")), 0);
+    aellm_atomic_write(&a, "whole", 5);
+    assert_int_equal(aellm_atomic_commit(&a), 0);
+    assert_int_equal(tmp_temporaries("w.gguf"), 1);
+    assert_int_equal(access(tmp_path(name), F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +202,7 @@ int main(void)
         cmocka_unit_test(refuses_a_file_over_the_limit_with_both_numbers),
         cmocka_unit_test(commits_and_refuses_to_replace_what_is_not_a_file),
         cmocka_unit_test(a_write_that_fails_part_way_keeps_the_previous_file),
+        cmocka_unit_test(a_killed_writers_temporary_is_removed_by_the_next),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -226,7 +226,7 @@ static void test_roundtrip(void **state)
     const char *path = tmp_path("rt.gguf");
     assert_int_equal(aellm_gguf_writer_write(w, path), 0);
     aellm_gguf_writer_free(w);
-    assert_false(exists(tmp_path("rt.gguf.tmp")));
+    assert_int_equal(tmp_temporaries("rt.gguf"), 0);
 
     aellm_gguf *g;
     assert_int_equal(aellm_gguf_open(&g, path), 0);
@@ -308,7 +308,7 @@ static void test_failed_write(void **state)
     const char *dir = tmp_path("a_dir.gguf");
     assert_int_equal(mkdir(dir, 0700), 0);
     assert_int_equal(aellm_gguf_writer_write(w, dir), AELLM_EIO);
-    assert_false(exists(tmp_path("a_dir.gguf.tmp")));
+    assert_int_equal(tmp_temporaries("a_dir.gguf"), 0);
     struct stat st;
     assert_int_equal(stat(dir, &st), 0);
     assert_true(S_ISDIR(st.st_mode));

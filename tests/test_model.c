@@ -239,7 +239,7 @@ static void test_save_reload(void **state)
     const char *path = tmp_path("stories.gguf");
     for (int type = -1; type <= AELLM_DTYPE_F32; type++) {
         assert_int_equal(aellm_model_save_gguf(m, path, type), 0);
-        assert_false(exists(tmp_path("stories.gguf.tmp")));
+        assert_int_equal(tmp_temporaries("stories.gguf"), 0);
         if (aellm_model_load(&r, path, NULL)) fail_msg("%s", aellm_error_last());
         assert_same_config(aellm_model_config_get(m), aellm_model_config_get(r));
         assert_same_weights(m, r);
@@ -306,7 +306,7 @@ static void test_save_bad_block(void **state)
     assert_non_null(strstr(aellm_error_last(), "blk.0.ffn_down.weight"));
     assert_non_null(strstr(aellm_error_last(), path));
     assert_false(exists(path));
-    assert_false(exists(tmp_path("stories_q8.gguf.tmp")));
+    assert_int_equal(tmp_temporaries("stories_q8.gguf"), 0);
     assert_int_equal(aellm_model_save_gguf(m, path, 99), AELLM_EINVAL);
     aellm_model_free(m);
 }

@@ -18,6 +18,17 @@ static const char *tmp_path(const char *name)
     return path[k];
 }
 
+/* Temporaries the atomic writer left beside `name` ("name.tmp-PID-XXXXXX"). */
+static inline int tmp_temporaries(const char *name)
+{
+    char cmd[256], line[32] = "";
+    snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c -F '%s.tmp-'", tmp_dir, name);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(line, sizeof(line), p)) line[0] = '0';
+    if (p) pclose(p);
+    return atoi(line);
+}
+
 static int tmpdir_setup(void **state)
 {
     (void)state;

@@ -1,7 +1,9 @@
 /* Writing a file so that a crash never leaves half of it: the bytes go to a
  * unique temporary file beside the target, which is flushed, synced and then
  * renamed over it. A target that exists and is not a regular file (a
- * directory, /dev/null) is refused rather than replaced. */
+ * directory, /dev/null) is refused rather than replaced. The temporary is
+ * "<path>.tmp-<pid>-XXXXXX"; one a killed writer left is removed by the
+ * next writer of the same path. */
 #ifndef AELLM_CORE_ATOMIC_H
 #define AELLM_CORE_ATOMIC_H
 
