@@ -28,6 +28,22 @@ pick() { # a random moment in [20 ms, $1 ms], as seconds for sleep (no interpret
 }
 rows=()
 
+# killed_at_random T_MS STDOUT STDERR CMD...: runs CMD and sends SIGKILL at a
+# random moment; true if the kill landed, false if CMD had finished (well).
+killed_at_random() {
+    local t=$1 out=$2 err=$3
+    shift 3
+    "$@" >"$out" 2>"$err" &
+    local pid=$!
+    sleep "$(pick "$t")"
+    if kill -9 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null
+        return 0
+    fi
+    wait "$pid" || fail "$1 $2: $(tail -n 2 "$err")"
+    return 1
+}
+
 # ---- search: the store ----
 snapshot() { # key|finished_at of every record, sorted
     [ -e "$1" ] && sqlite3 "$1" "SELECT key || '|' || finished_at FROM evaluations ORDER BY key" || true
@@ -41,14 +57,9 @@ soak_search() {
     rm -f "$db"*
     : >"$tmp/old.snap"
     while [ "$kills" -lt "$K" ]; do
-        "$bin" "${args[@]}" --db "$db" >"$tmp/search.json" 2>"$tmp/search.err" &
-        local pid=$!
-        sleep "$(pick "$t")"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null
+        if killed_at_random "$t" "$tmp/search.json" "$tmp/search.err" "$bin" "${args[@]}" --db "$db"; then
             kills=$((kills + 1))
         else
-            wait "$pid" || fail "search rerun: $(tail -n 2 "$tmp/search.err")"
             done_=$((done_ + 1))
         fi
         if [ -e "$db" ]; then
@@ -88,14 +99,9 @@ soak_quantize() {
     t=$((($(now_ms) - t0) * 6 / 5))
     while [ "$kills" -lt "$K" ]; do
         rm -f "$out"
-        "$bin" "${args[@]}" -o "$out" >/dev/null 2>"$tmp/q.err" &
-        local pid=$!
-        sleep "$(pick "$t")"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null
+        if killed_at_random "$t" /dev/null "$tmp/q.err" "$bin" "${args[@]}" -o "$out"; then
             kills=$((kills + 1))
         else
-            wait "$pid" || fail "quantize: $(cat "$tmp/q.err")"
             done_=$((done_ + 1))
         fi
         check_output "$out" "$ref"
@@ -118,15 +124,11 @@ soak_train() {
     t=$((($(now_ms) - t0) * 11 / 10))
     while [ "$kills" -lt "$K" ]; do
         [ -e "$dir/model.gguf.ckpt" ] && resumes=$((resumes + 1))
-        "$bin" "${args[@]}" -o "$dir/model.gguf" --checkpoint-every 2 --resume >"$tmp/train.json" 2>"$tmp/train.err" &
-        local pid=$!
-        sleep "$(pick "$t")"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null
+        if killed_at_random "$t" "$tmp/train.json" "$tmp/train.err" \
+            "$bin" "${args[@]}" -o "$dir/model.gguf" --checkpoint-every 2 --resume; then
             kills=$((kills + 1))
             check_output "$dir/model.gguf" "$ref/model.gguf"
         else
-            wait "$pid" || fail "train: $(cat "$tmp/train.err")"
             done_=$((done_ + 1))
             # resumed or not, the same model and losses as the uninterrupted run
             cmp -s "$dir/model.gguf" "$ref/model.gguf" || bad=$((bad + 1))
