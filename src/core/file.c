@@ -12,10 +12,11 @@
 
 static const char *kind_of(mode_t m)
 {
-    return S_ISDIR(m)    ? "a directory"
-           : S_ISFIFO(m) ? "a pipe"
-           : S_ISCHR(m)  ? "a device"
-                         : "not a regular file";
+    return S_ISDIR(m)                 ? "a directory"
+           : S_ISFIFO(m)              ? "a pipe"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+           : S_ISSOCK(m)              ? "a socket"
+                                      : "a special file";
 }
 
 int aellm_file_open(FILE **f, const char *path, int64_t *size)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer: builds
+# into ${BUILD:-build-sanitize} with -DAELLM_SANITIZE=ON and runs ctest there.
+# Every process's reports go to one folder that the suite's last test
+# requires empty, so a report from a CLI run inside a shell test fails too.
+#   bash scripts/sanitize.sh                 # the whole suite (about an hour on 2 cores)
+#   bash scripts/sanitize.sh -R 'file|gguf'  # ctest arguments pass through
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build-sanitize}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAELLM_SANITIZE=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+start=$(date +%s)
+status=0
+ctest --test-dir "$build" --output-on-failure "$@" || status=$?
+echo "sanitizer suite: $(($(date +%s) - start)) s, exit $status"
+exit $status
