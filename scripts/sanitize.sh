@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer: builds
-# into ${BUILD:-build-sanitize} with -DAELLM_SANITIZE=ON and runs ctest there.
+# with clang into ${BUILD:-build-sanitize} with -DAELLM_SANITIZE=ON and runs
+# ctest there (clang: its UBSan writes its reports where ASan's go).
 # Every process's reports go to one folder that the suite's last test
 # requires empty, so a report from a CLI run inside a shell test fails too.
 #   bash scripts/sanitize.sh                 # the whole suite (about an hour on 2 cores)
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build-sanitize}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAELLM_SANITIZE=ON >/dev/null
+CC=${CC:-clang} cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAELLM_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 start=$(date +%s)
 status=0

@@ -25,7 +25,7 @@ float aellm_kernel_expf_ref(float x)
     float y = p * (r * r) + r + 1.0f;
     int32_t bits;
     memcpy(&bits, &y, 4);
-    bits += (int32_t)n << 23;
+    bits += (int32_t)((uint32_t)(int32_t)n << 23); /* 2^n in the exponent; n < 0 too (UBSan) */
     memcpy(&y, &bits, 4);
     return y;
 }
