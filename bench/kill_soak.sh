@@ -147,6 +147,7 @@ soak_train() {
     rows+=("train $kills $resumes $done_ 0 0 $bad $half $left")
 }
 
+start=$(date +%s)
 soak_search
 soak_quantize
 soak_train
@@ -156,4 +157,4 @@ for r in "${rows[@]}"; do
     printf '%-9s %6s %8s %9s %13s %14s %19s %13s %12s\n' $r
 done
 echo "(train's integrity_failures: finished runs whose model or losses differ from an uninterrupted run's)"
-echo "files: $tmp"
+echo "$K kills each in $(($(date +%s) - start)) s; files: $tmp"
