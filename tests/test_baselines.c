@@ -338,11 +338,11 @@ static void guidelines_note_what_does_not_apply(void **state)
 static void scores_match_a_direct_computation(void **state)
 {
     (void)state;
-    aellm_search_point ex[3] = {{.obj = {{0.5, 1.0, 100, 10}}, .measured = 1},
-                                {.obj = {{0.4, 0.5, 50, 5}}, .measured = 1},
-                                {.obj = {{0.3, 0.2, 20, 2}}, .measured = 1}};
-    aellm_search_point one[2] = {{.obj = {{0.4, 0.5, 50, 5}}, .measured = 1},
-                                 {.obj = {{0.9, 0.1, 1, 1}}, .measured = 1, .violation = 1}};
+    aellm_search_point ex[3] = {{.obj = {.v = {0.5, 1.0, 100, 10}}, .measured = 1},
+                                {.obj = {.v = {0.4, 0.5, 50, 5}}, .measured = 1},
+                                {.obj = {.v = {0.3, 0.2, 20, 2}}, .measured = 1}};
+    aellm_search_point one[2] = {{.obj = {.v = {0.4, 0.5, 50, 5}}, .measured = 1},
+                                 {.obj = {.v = {0.9, 0.1, 1, 1}}, .measured = 1, .violation = 1}};
     aellm_baseline rows[2] = {{.name = "exhaustive", .points = ex, .n_points = 3},
                               {.name = "rules", .points = one, .n_points = 2}};
     double w[AELLM_OBJ_ALL] = {1, 1, 1, 1, 0};

@@ -46,7 +46,10 @@
 
 /* ---- the injector ---- */
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifndef __has_feature
+#define __has_feature(x) 0 /* GCC: __SANITIZE_ADDRESS__ instead */
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 #define WHOLE_PROCESS 0
 #else
 #define WHOLE_PROCESS 1
@@ -74,7 +77,12 @@ static int fail_now_from(const void *caller)
     while (n > 0 && !atomic_compare_exchange_weak(&countdown, &n, n - 1)) {
     }
     if (n != 1) return 0;
-    if (getenv("FAULT_TRACE")) { void *bt[32]; int k = backtrace(bt, 32); backtrace_symbols_fd(bt, k, 2); fputs("----\n", stderr); }
+    if (getenv("FAULT_TRACE")) {
+        void *bt[32];
+        int k = backtrace(bt, 32);
+        backtrace_symbols_fd(bt, k, 2);
+        fputs("----\n", stderr);
+    }
     atomic_fetch_add(&injected, 1);
     errno = ENOMEM;
     return 1;

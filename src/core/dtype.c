@@ -164,10 +164,14 @@ static float round_f16(float x)
     return aellm_f16_to_f32(aellm_f32_to_f16(x));
 }
 
+/* Clamped before the conversion: a float outside int's range (an overflowed
+ * scale) or NaN is undefined behaviour cast to int; NaN gives lo, as the
+ * SIMD paths' INT_MIN does once clamped. */
 static int clamp_code(float q, int lo, int hi)
 {
-    int c = (int)nearbyintf(q);
-    return c < lo ? lo : c > hi ? hi : c;
+    if (!(q >= (float)lo)) return lo;
+    if (q > (float)hi) return hi;
+    return (int)nearbyintf(q);
 }
 
 /* q4_0: the signed element of largest magnitude maps to code 0 (-8). */

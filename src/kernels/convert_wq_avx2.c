@@ -183,7 +183,7 @@ void aellm_from_float_int8_avx2(const float *src, void *dst, int64_t n)
         _mm256_storeu_si256((__m256i *)(q + i), p);
     }
     for (; i < n; i++) {
-        int c = (int)nearbyintf(src[i] * id);
-        q[i] = (int8_t)(c < -127 ? -127 : c > 127 ? 127 : c);
+        float v = src[i] * id; /* clamped as a float: NaN or inf cast to int is undefined */
+        q[i] = (int8_t)(!(v > -127.0f) ? -127 : v > 127.0f ? 127 : (int)nearbyintf(v));
     }
 }
