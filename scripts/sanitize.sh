@@ -6,10 +6,17 @@
 # requires empty, so a report from a CLI run inside a shell test fails too.
 #   bash scripts/sanitize.sh                 # the whole suite (about an hour on 2 cores)
 #   bash scripts/sanitize.sh -R 'file|gguf'  # ctest arguments pass through
+#   SANITIZER=thread bash scripts/sanitize.sh -R 'kernels|forward'
+#       ThreadSanitizer instead, with LLVM's libomp and its Archer tool, which
+#       tells TSan how OpenMP's barriers order the threads (build-tsan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD:-build-sanitize}
-CC=${CC:-clang} cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAELLM_SANITIZE=ON >/dev/null
+if [ "${SANITIZER:-address}" = thread ]; then
+    build=${BUILD:-build-tsan} option=-DAELLM_SANITIZE_THREAD=ON
+else
+    build=${BUILD:-build-sanitize} option=-DAELLM_SANITIZE=ON
+fi
+CC=${CC:-clang} cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "$option" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 start=$(date +%s)
 status=0

@@ -16,6 +16,7 @@
 
 #include "aellm/aellm.h"
 #include "aellm/config.h"
+#include "aellm/surrogate.h"
 #include "aellm/task.h"
 #include "test_tmpdir.h"
 
@@ -58,17 +59,21 @@ static void test_config_number_beyond_int64(void **state)
  * starts wherever the header ends (here byte 90) and the f32 weights, used
  * in place from the mapping, were read as misaligned floats (UBSan in
  * forward.c's RMSNorm). GGUF asks for a multiple of 8. */
-static const unsigned char gguf_align1[] = {
-    'G', 'G', 'U',  'F',  3,   0,   0,   0, /* magic, version */
-    1,   0,   0,    0,    0,   0,   0,   0, /* one tensor */
-    1,   0,   0,    0,    0,   0,   0,   0, /* one key */
-    17,  0,   0,    0,    0,   0,   0,   0,   'g', 'e', 'n', 'e', 'r', 'a', 'l', '.', 'a',
-    'l', 'i', 'g',  'n',  'm', 'e', 'n', 't', 4,   0,   0,   0,   1,   0,   0,   0, /* general.alignment:
-                                                                                       u32 1 */
-    1,   0,   0,    0,    0,   0,   0,   0,   'a',                                  /* tensor "a" */
-    1,   0,   0,    0,    1,   0,   0,   0,   0,   0,   0,   0, /* 1 dimension of 1 */
-    0,   0,   0,    0,    0,   0,   0,   0,   0,   0,   0,   0, /* f32, at offset 0 */
-    0,   0,   0x80, 0x3f,                                       /* 1.0f at byte 90 */
+static const unsigned char
+    gguf_align1
+        [] =
+            {
+                'G', 'G', 'U',  'F',  3,   0,   0,   0, /* magic, version */
+                1,   0,   0,    0,    0,   0,   0,   0, /* one tensor */
+                1,   0,   0,    0,    0,   0,   0,   0, /* one key */
+                17,  0,   0,    0,    0,   0,   0,   0,   'g', 'e', 'n', 'e',
+                'r', 'a', 'l',  '.',  'a', 'l', 'i', 'g', 'n', 'm', 'e', 'n',
+                't', 4,   0,    0,    0,   1,   0,   0,   0,                /* general.alignment:
+                                                                               u32 1 */
+                1,   0,   0,    0,    0,   0,   0,   0,   'a',              /* tensor "a" */
+                1,   0,   0,    0,    1,   0,   0,   0,   0,   0,   0,   0, /* 1 dimension of 1 */
+                0,   0,   0,    0,    0,   0,   0,   0,   0,   0,   0,   0, /* f32, at offset 0 */
+                0,   0,   0x80, 0x3f,                                       /* 1.0f at byte 90 */
 };
 
 static void test_gguf_alignment_below_8(void **state)
@@ -201,6 +206,59 @@ static void test_kld_base_other_scored_count(void **state)
     aellm_task_free(t);
 }
 
+/* ---- doubles cast to int before their range was known (fuzz_surrogate,
+ * fuzz_task_choice): undefined behaviour, caught by UBSan (run these under
+ * scripts/sanitize.sh); each input is now refused by its range check ---- */
+static void test_surrogate_params_beyond_int(void **state)
+{
+    (void)state;
+    static const char header[] = "{\"version\":1,\"members\":1,\"features\":3,"
+                                 "\"params\":{\"members\":1e70}}";
+    unsigned char file[8 + 4 + sizeof(header) - 1];
+    uint32_t n = sizeof(header) - 1;
+    memcpy(file, "AESURRG1", 8);
+    memcpy(file + 8, &n, 4);
+    memcpy(file + 12, header, n);
+    aellm_surrogate *s = NULL;
+    assert_true(aellm_surrogate_load(&s, write_file("m.surr", file, sizeof(file)), NULL) < 0);
+    assert_null(s);
+    assert_non_null(strstr(aellm_error_last(), "surrogate file"));
+}
+
+static void test_task_gold_beyond_int(void **state)
+{
+    (void)state;
+    static const char line[] =
+        "{\"query\": \"q\", \"choices\": [\"a\", \"b\"], \"gold\": -1e308}\n";
+    write_file("gold.jsonl", line, sizeof(line) - 1);
+    aellm_task *t = NULL;
+    assert_true(aellm_task_parse(&t, "{\"kind\": \"choice\", \"data\": \"gold.jsonl\"}", tmp_dir,
+                                 NULL) < 0);
+    assert_non_null(strstr(aellm_error_last(), "gold.jsonl:1: gold -1e+308 out of range"));
+}
+
+/* ---- a configuration naming a directory as its calibration text
+ * (fuzz_config): aellm_config_check let it through (fopen opens a
+ * directory) and its canonical form then failed on hashing it ---- */
+static void test_config_calibration_directory(void **state)
+{
+    (void)state;
+    cJSON *j = cJSON_Parse("{\"inference\": {\"weights\": \"int4\", \"method\": \"gptq\", "
+                           "\"calibration\": {\"file\": \"..\"}}}");
+    assert_non_null(j);
+    aellm_config c;
+    assert_int_equal(aellm_config_parse(&c, j, "cfg.json", tmp_dir), 0);
+    cJSON_Delete(j);
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_load(&m, AELLM_SOURCE_DIR "/models/stories260K/stories260K.bin",
+                                      AELLM_SOURCE_DIR "/models/stories260K/tok512.bin"),
+                     0);
+    assert_int_equal(aellm_config_check(&c, m), AELLM_EINVAL);
+    assert_non_null(strstr(aellm_error_last(), "calibration text: "));
+    assert_non_null(strstr(aellm_error_last(), "is a directory"));
+    aellm_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +266,9 @@ int main(void)
         cmocka_unit_test(test_gguf_alignment_below_8),
         cmocka_unit_test(test_kld_base_target_outside_vocabulary),
         cmocka_unit_test(test_kld_base_other_scored_count),
+        cmocka_unit_test(test_surrogate_params_beyond_int),
+        cmocka_unit_test(test_task_gold_beyond_int),
+        cmocka_unit_test(test_config_calibration_directory),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -516,7 +516,8 @@ static void bad_inputs(void **state)
     uint32_t hlen = bad[8] | bad[9] << 8 | bad[10] << 16 | (uint32_t)bad[11] << 24;
     memset(bad + 12 + hlen + 8, 'x', 16); /* inside the first member's model */
     assert_int_equal(aellm_surrogate_load_buffer(&t, buf, len, NULL), AELLM_EFORMAT);
-    assert_non_null(strstr(aellm_error_last(), "member 0"));
+    /* refused before XGBoost parses it (its reader overruns on damaged lengths) */
+    assert_non_null(strstr(aellm_error_last(), "members are damaged"));
     print_message("damaged member: %s\n", aellm_error_last());
     assert_null(t);
     assert_int_equal(aellm_surrogate_load(&t, tmp_path("absent"), NULL), AELLM_ENOTFOUND);

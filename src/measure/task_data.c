@@ -200,7 +200,7 @@ static int gold_of(const cJSON *j, int n, const char *path, int line, int *gold)
     int rc = 0;
     const cJSON *g = need(j, "gold", cJSON_Number, path, line, &rc);
     if (!g) return rc;
-    if (g->valuedouble != (int)g->valuedouble || g->valuedouble < 0 || g->valuedouble >= n)
+    if (!(g->valuedouble >= 0 && g->valuedouble < n) || g->valuedouble != (int)g->valuedouble)
         return line_error(path, line, "gold %g out of range [0, %d)", g->valuedouble, n);
     *gold = (int)g->valuedouble;
     return 0;

@@ -4,6 +4,7 @@
  * each a u64 length and XGBoost's UBJSON model. Integers little-endian. The
  * header carries the training parameters because XGBoost's model does not.
  * Not a general model store: the evaluation store keeps data, not models. */
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,10 +17,13 @@
 #include "core/atomic.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/hash.h"
 #include "optimize/surrogate_internal.h"
 
-#define MAGIC          "AESURRG1"
-#define FORMAT_VERSION 1
+#define MAGIC "AESURRG1"
+/* 2: the header holds the SHA-256 of the members, checked before XGBoost
+ * parses them (its UBJSON reader overruns its buffer on damaged lengths) */
+#define FORMAT_VERSION 2
 /* The largest surrogate written here is a few megabytes of trees. */
 #define SURROGATE_MAX_BYTES ((size_t)256 << 20)
 
@@ -74,7 +78,9 @@ static int params_field_from(aellm_surrogate_params *p, const param_field *f, co
     } else if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
         return -1;
     } else if (f->type == 'i') {
-        if (v->valuedouble != (double)(int)v->valuedouble) return -1;
+        /* in range before the cast: a double beyond int is undefined behaviour cast */
+        if (!(fabs(v->valuedouble) <= INT_MAX) || v->valuedouble != (double)(int)v->valuedouble)
+            return -1;
         *(int *)at = (int)v->valuedouble;
     } else {
         *(double *)at = v->valuedouble;
@@ -147,7 +153,7 @@ static uint64_t get_le(const unsigned char *p, int width)
 
 /* ---- saving ---- */
 
-static int put_header(bytes *b, const aellm_surrogate *s)
+static int put_header(bytes *b, const aellm_surrogate *s, const char *members_sha256)
 {
     cJSON *h = cJSON_CreateObject();
     cJSON *p = params_json(&s->p);
@@ -155,6 +161,7 @@ static int put_header(bytes *b, const aellm_surrogate *s)
     int rc = 0;
     if (!h || !p || !cJSON_AddNumberToObject(h, "version", FORMAT_VERSION) ||
         !cJSON_AddNumberToObject(h, "members", s->k) ||
+        !cJSON_AddStringToObject(h, "members_sha256", members_sha256) ||
         !cJSON_AddNumberToObject(h, "features", (double)s->d) ||
         !cJSON_AddNumberToObject(h, "target_shift", s->y_shift) ||
         !cJSON_AddNumberToObject(h, "target_scale", s->y_scale) ||
@@ -194,9 +201,15 @@ int aellm_surrogate_save_buffer(const aellm_surrogate *s, void **out, size_t *le
     *out = NULL;
     *len = 0;
     if (!s->k) return aellm_error_set(AELLM_EINVAL, "surrogate: save before training");
-    bytes b = {0};
-    int rc = put_header(&b, s);
-    for (int m = 0; m < s->k && !rc; m++) rc = put_member(&b, s->b[m]);
+    bytes b = {0}, members = {0};
+    char digest[AELLM_HASH_HEX] = "";
+    int rc = 0;
+    for (int m = 0; m < s->k && !rc; m++) rc = put_member(&members, s->b[m]);
+    if (!rc) aellm_hash_bytes(members.p, members.len, digest);
+    if (!rc && !digest[0]) rc = aellm_error_oom("a surrogate digest", 0);
+    if (!rc) rc = put_header(&b, s, digest);
+    if (!rc) rc = bytes_put(&b, members.p, members.len);
+    free(members.p);
     if (rc) {
         free(b.p);
         return rc;
@@ -229,6 +242,7 @@ typedef struct {
     size_t d;
     aellm_surrogate_params p;
     double y_shift, y_scale; /* absent in files from before scaling: 0 and 1 */
+    char members_sha256[AELLM_HASH_HEX];
 } header;
 
 static int parse_header(header *h, const char *text, size_t len)
@@ -240,8 +254,14 @@ static int parse_header(header *h, const char *text, size_t len)
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "features");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "params");
     int rc = 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != FORMAT_VERSION)
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "members_sha256");
+    if (cJSON_IsNumber(v) && v->valuedouble == 1)
+        rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: version 1, without a digest of its "
+                                            "members: save it again with this aellm");
+    else if (!cJSON_IsNumber(v) || v->valuedouble != FORMAT_VERSION)
         rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: unsupported version");
+    else if (!cJSON_IsString(sha) || strlen(sha->valuestring) != AELLM_HASH_HEX - 1)
+        rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: no members_sha256");
     else if (!cJSON_IsNumber(k) || !(k->valuedouble >= 1 && k->valuedouble <= 1024) ||
              k->valuedouble != floor(k->valuedouble))
         rc = aellm_error_set(AELLM_EFORMAT, "surrogate file: bad member count");
@@ -261,6 +281,7 @@ static int parse_header(header *h, const char *text, size_t len)
     if (!rc) {
         h->k = (int)k->valuedouble;
         h->d = (size_t)d->valuedouble;
+        memcpy(h->members_sha256, sha->valuestring, AELLM_HASH_HEX);
     }
     cJSON_Delete(j);
     return rc;
@@ -326,6 +347,12 @@ int aellm_surrogate_load_buffer(aellm_surrogate **out, const void *buf, size_t l
     int rc = parse_header(&h, (const char *)at + 12, (size_t)hlen);
     if (!rc && p) rc = aellm_surr_params_check(p);
     if (rc) return rc;
+    char digest[AELLM_HASH_HEX];
+    aellm_hash_bytes(at + 12 + hlen, len - 12 - (size_t)hlen, digest);
+    if (!digest[0]) return aellm_error_oom("a surrogate digest", 0);
+    if (strcmp(digest, h.members_sha256))
+        return aellm_error_set(AELLM_EFORMAT, "surrogate file: its members are damaged (their "
+                                              "SHA-256 is not the header's)");
     aellm_surrogate *s = NULL;
     rc = aellm_surrogate_new(&s, p ? p : &h.p);
     if (!rc) rc = load_members(s, at + 12 + hlen, len - 12 - (size_t)hlen, &h);

@@ -10,6 +10,7 @@
 #include "aellm/arch.h"
 #include "aellm/dtype.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "model/model.h"
@@ -408,6 +409,19 @@ int aellm_config_inference_kv_heads(const aellm_config *c, int from)
     return c->kv_heads;
 }
 
+/* A data file a configuration names: there, and a regular file (a
+ * directory would pass fopen and fail later, in the stage, hours in). */
+static int readable_file(const char *path, const char *what)
+{
+    FILE *f;
+    int64_t size;
+    int rc = aellm_file_open(&f, path, &size);
+    if (!rc) return fclose(f), 0;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", aellm_error_last());
+    return aellm_error_set(rc, "%s: %s", what, why);
+}
+
 static int check_architecture(const aellm_config *c, const aellm_model *m)
 {
     if (aellm_config_arch_kv_heads(c, m) < 0)
@@ -448,12 +462,7 @@ static int check_architecture(const aellm_config *c, const aellm_model *m)
         return aellm_error_set(AELLM_EINVAL,
                                "architecture.uptrain_data: uptraining needs training data (the "
                                "configuration's, or a task with a \"train\" file)");
-    FILE *f = fopen(c->arch_uptrain_data, "rb");
-    if (!f)
-        return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the uptraining data",
-                               c->arch_uptrain_data);
-    fclose(f);
-    return 0;
+    return readable_file(c->arch_uptrain_data, "uptraining data");
 }
 
 /* The inference stage on a model with `from` KV heads. */
@@ -472,14 +481,7 @@ static int check_inference(const aellm_config *c, int from)
         return aellm_error_set(AELLM_EINVAL,
                                "inference.calibration.file: method %s needs a calibration text",
                                aellm_quant_method_name(c->method));
-    if (c->calib_file[0]) {
-        FILE *f = fopen(c->calib_file, "rb");
-        if (!f)
-            return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the calibration text",
-                                   c->calib_file);
-        fclose(f);
-    }
-    return 0;
+    return c->calib_file[0] ? readable_file(c->calib_file, "calibration text") : 0;
 }
 
 /* The fine-tuning stage on a model of this shape (after the architecture
@@ -500,11 +502,7 @@ static int check_finetuning(const aellm_config *c, const aellm_model_config *sha
         snprintf(why, sizeof(why), "%s", strncmp(msg, "training: ", 10) ? msg : msg + 10);
         return aellm_error_set(AELLM_EINVAL, "finetuning: %s", why);
     }
-    FILE *f = fopen(c->ft_data, "rb");
-    if (!f)
-        return aellm_error_set(AELLM_ENOTFOUND, "%s: cannot open the training data", c->ft_data);
-    fclose(f);
-    return 0;
+    return readable_file(c->ft_data, "training data");
 }
 
 /* What the inference stage cannot do to latent attention (yet). */
