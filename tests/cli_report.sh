@@ -52,7 +52,7 @@ bad() { # words, args... (must fail with one line naming `words`, writing no out
 echo '{"points": [' >"$tmp/broken.json"
 echo '{"evaluations": 3}' >"$tmp/other.json"
 echo '{"points": [{"acc": 1, "latency_s": 2}]}' >"$tmp/partial.json"
-bad "missing.json: No such file" "$tmp/missing.json" -o "$tmp/out.html"
+bad "missing.json: cannot open: No such file" "$tmp/missing.json" -o "$tmp/out.html"
 bad "broken.json: not valid JSON" "$tmp/broken.json" -o "$tmp/out.html" --svg "$tmp/out.svg"
 bad "other.json: not an aellm search result" "$fixture" "$tmp/other.json" -o "$tmp/out.html"
 bad "partial.json: point 0 has no number \"memory_bytes\"" "$tmp/partial.json" -o "$tmp/out.html"
