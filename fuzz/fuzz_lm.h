@@ -204,4 +204,25 @@ static inline void fz_exercise_task(aellm_task *t)
     }
 }
 
+/* The task-file harnesses' one input: a selector byte that the harness's
+ * spec_of turns into a spec, then the data file, written as `file`. A task
+ * that loads must be of `kind` and is run on the mock model. */
+static inline int fz_run_task_file(const uint8_t *data, size_t size, const char *file,
+                                   char *(*spec_of)(int sel, const char *file),
+                                   aellm_task_kind kind)
+{
+    fz_in in = {data, size};
+    int sel = fz_u8(&in);
+    fz_write(file, in.p, in.n);
+    char *spec = spec_of(sel, file);
+    aellm_task *t = NULL;
+    if (aellm_task_parse(&t, spec, fz_dir(), NULL) == 0) {
+        FZ_CHECK(aellm_task_kind_of(t) == kind);
+        fz_exercise_task(t);
+        aellm_task_free(t);
+    }
+    free(spec);
+    return 0;
+}
+
 #endif

@@ -27,16 +27,5 @@ static char *spec_of(int sel, const char *data)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_in in = {data, size};
-    int sel = fz_u8(&in);
-    fz_write("gsm8k.jsonl", in.p, in.n);
-    char *spec = spec_of(sel, "gsm8k.jsonl");
-    aellm_task *t = NULL;
-    if (aellm_task_parse(&t, spec, fz_dir(), NULL) == 0) {
-        FZ_CHECK(aellm_task_kind_of(t) == AELLM_TASK_EXACT_MATCH);
-        fz_exercise_task(t);
-        aellm_task_free(t);
-    }
-    free(spec);
-    return 0;
+    return fz_run_task_file(data, size, "gsm8k.jsonl", spec_of, AELLM_TASK_EXACT_MATCH);
 }
