@@ -4,7 +4,7 @@
 # ctest there (clang: its UBSan writes its reports where ASan's go).
 # Every process's reports go to one folder that the suite's last test
 # requires empty, so a report from a CLI run inside a shell test fails too.
-#   bash scripts/sanitize.sh                 # the whole suite (about an hour on 2 cores)
+#   bash scripts/sanitize.sh                 # the whole suite (13 min on 2 cores, and the build)
 #   bash scripts/sanitize.sh -R 'file|gguf'  # ctest arguments pass through
 #   SANITIZER=thread bash scripts/sanitize.sh -R 'kernels|forward'
 #       ThreadSanitizer instead, with LLVM's libomp and its Archer tool, which
