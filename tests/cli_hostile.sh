@@ -65,7 +65,8 @@ must_refuse "eval on a garbage model" "bad.bin" "$bin" eval -m bad.bin -z "$tok"
 # search checks that its outputs can be written before it searches.
 must_refuse "search --csv unwritable" "nodir/x.csv" "$bin" search -m "$model" -z "$tok" --budget 3 --db s2.db --csv nodir/x.csv
 must_refuse "search --save-surrogates unwritable" "nodir/s" "$bin" search -m "$model" -z "$tok" --budget 3 --db s3.db --save-surrogates nodir/s
-for db in s2.db s3.db; do
+must_refuse "search -o unwritable" "nodir/m.gguf" "$bin" search -m "$model" -z "$tok" --budget 3 --db s4.db -o nodir/m.gguf
+for db in s2.db s3.db s4.db; do
     [ ! -e $db ] || [ "$(sqlite3 $db 'select count(*) from evaluations' 2>/dev/null || echo 0)" = 0 ] ||
         fail "search evaluated before finding its output unwritable ($db)"
 done

@@ -35,17 +35,6 @@ static void assert_message(const char *want)
     if (!strstr(got, want)) fail_msg("message \"%s\" lacks \"%s\"", got, want);
 }
 
-/* Files left in the test directory whose name starts with prefix. */
-static int leftovers(const char *prefix)
-{
-    char cmd[256], line[64] = "";
-    snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -c '^%s' ", tmp_dir, prefix);
-    FILE *p = popen(cmd, "r");
-    if (!p || !fgets(line, sizeof(line), p)) line[0] = '0';
-    if (p) pclose(p);
-    return atoi(line);
-}
-
 static void reads_whole_files_and_ranges(void **state)
 {
     (void)state;
@@ -129,7 +118,7 @@ static void commits_and_refuses_to_replace_what_is_not_a_file(void **state)
     assert_int_equal(aellm_atomic_check(tmp_path("nodir/x.csv")), AELLM_EIO);
     assert_message("nodir/x.csv: cannot write a file there");
     assert_int_equal(aellm_atomic_check(tmp_path("fine.csv")), 0);
-    assert_int_equal(leftovers("fine.csv"), 0);
+    assert_int_equal(tmp_temporaries("fine.csv"), 0);
 
     assert_int_equal(aellm_atomic_open(&a, tmp_path("out.bin")), 0);
     aellm_atomic_write(&a, "abandoned", 9);
@@ -137,7 +126,7 @@ static void commits_and_refuses_to_replace_what_is_not_a_file(void **state)
     assert_int_equal(aellm_file_read(&s, &n, tmp_path("out.bin"), 0, "output"), 0);
     assert_string_equal(s, "new42");
     free(s);
-    assert_int_equal(leftovers("out.bin."), 0);
+    assert_int_equal(tmp_temporaries("out.bin"), 0);
 }
 
 /* The disk fills up part-way (RLIMIT_FSIZE, in a child so the limit stays
@@ -168,7 +157,7 @@ static void a_write_that_fails_part_way_keeps_the_previous_file(void **state)
     assert_int_equal(aellm_file_read(&s, &n, tmp_path("model.gguf"), 0, "model"), 0);
     assert_string_equal(s, "previous");
     free(s);
-    assert_int_equal(leftovers("model.gguf."), 0);
+    assert_int_equal(tmp_temporaries("model.gguf"), 0);
 }
 
 /* A writer killed mid-write leaves its temporary; the next writer of the

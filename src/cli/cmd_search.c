@@ -536,9 +536,10 @@ static int load_surrogates(const char *prefix, aellm_surrogate *out[AELLM_OBJ_CO
 }
 
 /* Hours of search must not end in "cannot write": each output is tried first. */
-static int check_outputs(const char *csv, const char *prefix, int rounds)
+static int check_outputs(const char *csv, const char *prefix, int rounds, const char *model_out)
 {
     if (csv && aellm_atomic_check(csv)) return cli_fail_last("search");
+    if (model_out && aellm_atomic_check(model_out)) return cli_fail_last("search");
     if (prefix && rounds < 1)
         return cli_fail("search", "--save-surrogates: no surrogates are trained with --rounds 0");
     for (int k = 0; prefix && k < AELLM_OBJ_COUNT; k++) {
@@ -803,9 +804,7 @@ int cmd_search(int argc, char **argv)
     /* a deployment's configuration must fit its device: the target's memory
      * bounds the predicted memory unless --max-memory says otherwise */
     if (target_hw && !max_mem && target.mem_bytes > 0) sp.max_mem_bytes = target.mem_bytes;
-    if (check_outputs(csv, save_to, rounds) ||
-        (output && aellm_atomic_check(output) && cli_fail_last("search")))
-        return 1;
+    if (check_outputs(csv, save_to, rounds, output)) return 1;
 
     aellm_space *space = NULL;
     aellm_task *task = NULL;
