@@ -25,7 +25,7 @@ build=${BUILD:-/tmp/aellm-fuzz}
 data=${DATA:-$src/../shared/data}
 jobs=${JOBS:-1}
 all="gguf gguf_model gguf_vocab llama2c tokenizer_bin config space hardware task_spec
-     task_choice task_continuation task_gsm8k task_text kld_base surrogate"
+     task_choice task_continuation task_gsm8k task_text kld_base surrogate external_record"
 fuzzers=${FUZZERS:-$all}
 
 # ---- build ----
@@ -67,6 +67,7 @@ cp "$src"/configs/*.json "$src"/fuzz/seeds/config/*.json "$seeds/config/"
 cp "$src"/space/*.json "$src"/fuzz/seeds/space/*.json "$seeds/space/"
 cp "$src"/hardware/*.json "$src"/fuzz/seeds/hardware/*.json "$seeds/hardware/"
 cp "$src"/tasks/*.json "$src"/fuzz/seeds/task_spec/*.json "$seeds/task_spec/"
+cp "$src"/fuzz/seeds/external/*.json "$seeds/external_record/"
 # task data: a selector byte (the harness's format choice), then the first
 # lines of each real data set
 head_of() { # NAME SELECTOR FILE LINES
@@ -91,7 +92,7 @@ head_of task_text '\001\202' "$data/tinystories/tinystories_sample.txt" 10
 head_of task_text '\002\011' "$data/wikitext-2/test.txt" 20
 # dictionaries: the JSON fuzzers get the JSON syntax beside their keys
 cp "$src/fuzz/gguf.dict" "$build/fuzz-dicts/gguf.dict"
-for d in config space hardware task; do
+for d in config space hardware task external; do
     cat "$src/fuzz/json.dict" "$src/fuzz/$d.dict" >"$build/fuzz-dicts/$d.dict"
 done
 
@@ -100,6 +101,7 @@ dict_of() {
     gguf | gguf_model | gguf_vocab) echo gguf ;;
     config | space | hardware) echo "$1" ;;
     task_*) echo task ;;
+    external_record) echo external ;;
     esac
 }
 max_len_of() {

@@ -320,11 +320,12 @@ static void migrates_from_schema_1(void **state)
     assert_int_equal(aellm_store_put(s, &a.r, k_old), 0);
     aellm_store_close(s);
     sqlite3 *db = db_open(path);
-    db_exec(db, "ALTER TABLE evaluations DROP COLUMN protocol_json; PRAGMA user_version = 1");
+    db_exec(db, "ALTER TABLE evaluations DROP COLUMN protocol_json; DROP TABLE failures; "
+                "PRAGMA user_version = 1");
     sqlite3_close(db);
 
     assert_int_equal(aellm_store_open(&s, path), 0);
-    assert_int_equal(aellm_store_schema_version(s), 2);
+    assert_int_equal(aellm_store_schema_version(s), AELLM_STORE_SCHEMA_VERSION);
     char *got = NULL;
     assert_int_equal(aellm_store_get(s, k_old, &got), 0);
     assert_string_equal(got, text);
@@ -335,7 +336,8 @@ static void migrates_from_schema_1(void **state)
     assert_int_equal(aellm_store_count(s), 2);
     aellm_store_close(s);
     db = db_open(path);
-    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), AELLM_STORE_SCHEMA_VERSION);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'failures'"), 1);
     expect_text(db, "SELECT protocol_json FROM evaluations WHERE protocol_json IS NOT NULL",
                 "{\"latency\":{\"paired\":true}}");
     char *by = db_text(db, "SELECT value FROM meta WHERE key = 'migrated_by'");
@@ -343,6 +345,31 @@ static void migrates_from_schema_1(void **state)
     free(by);
     sqlite3_close(db);
     free(text);
+}
+
+static void keeps_failures_apart(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("failures.db");
+    aellm_store *s = NULL;
+    assert_int_equal(aellm_store_open(&s, path), 0);
+    char key[65], cfg[65], *why = NULL;
+    memset(key, 'a', 64), key[64] = 0;
+    memset(cfg, 'b', 64), cfg[64] = 0;
+    assert_int_equal(aellm_store_get_failure(s, key, &why), AELLM_ENOTFOUND);
+    assert_null(why);
+    assert_int_equal(aellm_store_put_failure(s, key, cfg, "external:x", "it timed out"), 0);
+    assert_int_equal(aellm_store_put_failure(s, key, cfg, "external:x", "status 3"), 0);
+    assert_int_equal(aellm_store_count_failures(s), 1);
+    assert_int_equal(aellm_store_count(s), 0); /* a failure is no evaluation */
+    assert_int_equal(aellm_store_get_failure(s, key, &why), 0);
+    assert_string_equal(why, "status 3");
+    free(why);
+    assert_int_equal(aellm_store_put_failure(s, key, cfg, NULL, "x"), AELLM_EINVAL);
+    assert_int_equal(aellm_store_clear_failure(s, key), 0);
+    assert_int_equal(aellm_store_clear_failure(s, key), 0);
+    assert_int_equal(aellm_store_count_failures(s), 0);
+    aellm_store_close(s);
 }
 
 static void fresh_schema(void **state)
@@ -353,18 +380,18 @@ static void fresh_schema(void **state)
     assert_int_equal(aellm_store_open(&s, path), 0);
     aellm_store_close(s);
     sqlite3 *db = db_open(path);
-    assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(db, "PRAGMA user_version"), AELLM_STORE_SCHEMA_VERSION);
     assert_int_equal(db_int(db, "PRAGMA application_id"), 0x61656c6d);
     expect_text(db, "PRAGMA journal_mode", "wal");
     assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
                                 "IN ('meta', 'models', 'tasks', 'hardware', 'configs', "
-                                "'evaluations')"),
-                     6);
+                                "'evaluations', 'failures')"),
+                     7);
     assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_foreign_key_list('evaluations')"), 4);
     assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "tbl_name = 'evaluations' AND sql IS NOT NULL"),
                      4);
-    expect_text(db, "SELECT value FROM meta WHERE key = 'schema_version'", "2");
+    expect_text(db, "SELECT value FROM meta WHERE key = 'schema_version'", "3");
     char *by = db_text(db, "SELECT value FROM meta WHERE key = 'created_by'");
     assert_non_null(by);
     assert_memory_equal(by, "aellm ", 6);
@@ -677,6 +704,7 @@ int main(void)
         cmocka_unit_test(key_from_identities),
         cmocka_unit_test(fresh_schema),
         cmocka_unit_test(migrates_from_schema_1),
+        cmocka_unit_test(keeps_failures_apart),
         cmocka_unit_test(refuses_other_files),
         cmocka_unit_test(bad_records_write_nothing),
         cmocka_unit_test(two_writers_share_a_file),

@@ -17,6 +17,7 @@ enum {
     AELLM_ENOMEM = -5,    /* allocation failed */
     AELLM_EIO = -6,       /* read/write/mmap failure */
     AELLM_EINVAL = -7,    /* bad argument from the caller */
+    AELLM_EFAILED = -8,   /* an evaluation that failed, recorded as failed in the store */
 };
 
 /* The message of the last failure on this thread; never NULL (empty if none).

@@ -56,6 +56,16 @@ typedef struct {
     const char *cache_dir;
     aellm_eval_progress_fn progress;
     void *progress_user;
+    /* An external evaluator (include/aellm/external.h): this command measures
+     * in the engine's place, run by /bin/sh -c with the request as JSON on
+     * stdin. The key holds "external:<command>" in place of the engine
+     * version. A run that times out, exits non-zero or prints a bad record is
+     * stored as a failure and returned as AELLM_EFAILED, naming the
+     * configuration; a failure in the store is returned as such, not run
+     * again, unless retry_failed. NULL: aellm's own engine. */
+    const char *evaluator;
+    double evaluator_timeout_s; /* <= 0: none */
+    int retry_failed;
 } aellm_eval_request;
 
 void aellm_eval_request_default(aellm_eval_request *r);

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define AELLM_STORE_SCHEMA_VERSION 2
+#define AELLM_STORE_SCHEMA_VERSION 3
 
 typedef struct aellm_store aellm_store;
 
@@ -78,6 +78,18 @@ int aellm_store_each(aellm_store *s, const char *model_hash, const char *task_ha
                      const char *hw_hash, aellm_store_each_fn fn, void *user);
 
 int64_t aellm_store_count(aellm_store *s); /* evaluations held; < 0 on error */
+
+/* A failed evaluation (kept apart from the evaluations: no figures), under
+ * the key its record would have had: `evaluator` says who failed (the
+ * external command), `error` why. Replaces an earlier failure of the key. */
+int aellm_store_put_failure(aellm_store *s, const char *key, const char *config_hash,
+                            const char *evaluator, const char *error);
+/* The error of key's failure into *error (caller frees), or AELLM_ENOTFOUND
+ * (no message set). */
+int aellm_store_get_failure(aellm_store *s, const char *key, char **error);
+/* Forgets key's failure (a retry); absent is not an error. */
+int aellm_store_clear_failure(aellm_store *s, const char *key);
+int64_t aellm_store_count_failures(aellm_store *s); /* < 0 on error */
 
 #ifdef __cplusplus
 }

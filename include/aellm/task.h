@@ -81,6 +81,9 @@ aellm_task_kind aellm_task_kind_of(const aellm_task *t);
 const char *aellm_task_name(const aellm_task *t);
 /* The task's fine-tuning data ("train" in the spec), or NULL. Borrowed. */
 const char *aellm_task_train_path(const aellm_task *t);
+/* The data file as resolved (what an external evaluator reads); NULL for a
+ * needle task without filler. Borrowed. */
+const char *aellm_task_data_path(const aellm_task *t);
 /* Items the task will score after limit and seed (chunks for perplexity,
  * trials for the needle task). For perplexity the count of windows is known
  * only once the text is tokenized: max_chunks, or 0 (all of them). */

@@ -91,6 +91,19 @@ void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m);
     {                                                                                              \
         "lora-scale", 0, OPT_FLOAT, scale_ptr, "multiply the adapter's scale (1.0)"                \
     }
+/* The external evaluator (include/aellm/external.h): --evaluator CMD,
+ * --evaluator-timeout S (float), --retry-failed (flag). */
+#define CLI_EVALUATOR_OPTS(cmd_ptr, timeout_ptr, retry_ptr)                                        \
+    {"evaluator", 0, OPT_STR, cmd_ptr,                                                             \
+     "measure with this command instead of aellm's engine: the request as JSON on its stdin, "     \
+     "one JSON record on its stdout (README: External evaluator)"},                                \
+        {"evaluator-timeout", 0, OPT_FLOAT, timeout_ptr,                                           \
+         "seconds an evaluator run may take before it is killed and the configuration marked "     \
+         "failed (3600; 0 = no limit)"},                                                           \
+    {                                                                                              \
+        "retry-failed", 0, OPT_FLAG, retry_ptr,                                                    \
+            "run again the configurations the store holds as failed (by default they are skipped)" \
+    }
 /* Applies --lora to the model when given. Returns -1 after printing an error. */
 int cli_lora_apply(const char *cmd, aellm_model *m, const char *path, float scale);
 

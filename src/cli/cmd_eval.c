@@ -40,8 +40,33 @@ static void print_kld(const cJSON *r)
            str(acc, "reference", "obtained"));
 }
 
+/* A record an external evaluator made: its figures and how each was obtained. */
+static void print_external(const cJSON *r)
+{
+    const cJSON *ev = cJSON_GetObjectItem(r, "evaluator");
+    const cJSON *id = cJSON_GetObjectItem(ev, "identity");
+    printf("evaluator %s%s%s%s\n", str(r, "evaluator", "command"), cJSON_IsString(id) ? " (" : "",
+           cJSON_IsString(id) ? id->valuestring : "", cJSON_IsString(id) ? ")" : "");
+    printf("accuracy  %s %.6g (%s)\n", str(r, "accuracy", "metric"), num(r, "accuracy.value"),
+           str(r, "accuracy", "obtained"));
+    printf("latency   P=%g G=%g: %.4f s (%s)\n", num(r, "latency.n_prompt"),
+           num(r, "latency.n_gen"), num(r, "latency.total_s.median"),
+           str(r, "latency", "obtained"));
+    printf("memory    peak %.2f MiB (%s)\n", num(r, "memory.peak_bytes") / (1024.0 * 1024),
+           str(r, "memory", "obtained"));
+    printf("energy    %.4g J per request (%s, %s)\n", num(r, "energy.joules_per_request"),
+           str(r, "energy", "source"), str(r, "energy", "obtained"));
+}
+
 static void print_text(const cJSON *r, int cached, const char *db)
 {
+    const cJSON *key = cJSON_GetObjectItem(r, "key");
+    if (cJSON_GetObjectItem(r, "evaluator")) {
+        print_external(r);
+        printf("%s    %s key %.16s\n", cached ? "cached" : "stored", db ? db : "(no store)",
+               cJSON_IsString(key) ? key->valuestring : "?");
+        return;
+    }
     const double MiB = 1024.0 * 1024;
     const cJSON *inf = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "config"), "inference");
     printf("model     %s (%.2fM params)\n", str(r, "model", "path"),
@@ -86,7 +111,6 @@ static void print_text(const cJSON *r, int cached, const char *db)
     printf("energy    %.4f J per request +- %.4f (%s: %s)\n", num(r, "energy.joules_per_request"),
            num(r, "energy.std_joules"), str(r, "energy", "source"),
            measured ? "measured" : "estimated from the power model, not measured");
-    const cJSON *key = cJSON_GetObjectItem(r, "key");
     printf("%s    %s key %.16s\n", cached ? "cached" : "stored", db ? db : "(no store)",
            cJSON_IsString(key) ? key->valuestring : "?");
 }
@@ -101,7 +125,7 @@ int cmd_eval(int argc, char **argv)
     aellm_eval_request_default(&req);
     aellm_latency_params *lp = &req.latency;
     const char *lora = NULL;
-    float lora_scale = 1.0f;
+    float lora_scale = 1.0f, evaluator_timeout = 3600;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model, "model file (default: bundled)"},
         {"tokenizer", 'z', OPT_STR, &tok, "tokenizer.bin for a llama2.c checkpoint"},
@@ -128,6 +152,7 @@ int cmd_eval(int argc, char **argv)
         {"max-power", 0, OPT_FLOAT, &max_power, "power limit in watts"},
         {"energy", 0, OPT_STR, &energy, "energy source: auto (RAPL/NVML, else model), model"},
         CLI_LORA_OPTS(&lora, &lora_scale),
+        CLI_EVALUATOR_OPTS(&req.evaluator, &evaluator_timeout, &req.retry_failed),
         {"json", 0, OPT_FLAG, &json, "print the record as JSON"},
         {0}};
     cli_command cmd = {
@@ -153,6 +178,9 @@ int cmd_eval(int argc, char **argv)
         return cli_fail("eval", "--max-memory '%s' is not a size (e.g. 512M, 8G)", max_mem);
     if (strcmp(energy, "auto") && strcmp(energy, "model"))
         return cli_fail("eval", "--energy must be auto or model");
+    if (!(evaluator_timeout >= 0)) return cli_fail("eval", "--evaluator-timeout must be >= 0");
+    if (req.evaluator && !*req.evaluator) return cli_fail("eval", "--evaluator is empty");
+    req.evaluator_timeout_s = evaluator_timeout;
 
     aellm_task *task = NULL;
     aellm_config config;

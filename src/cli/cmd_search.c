@@ -152,9 +152,9 @@ static int evaluate(void *user, const double *genes, aellm_objectives *out)
     char *rec = NULL;
     int cached = 0;
     int rc = aellm_evaluate(&r, ev->store, &rec, &cached);
-    if (rc == AELLM_EINVAL) { /* does not fit the model or the limits: skip, say why */
+    if (rc == AELLM_EINVAL || rc == AELLM_EFAILED) { /* skip, say why */
         cli_progress_end(&ev->bar);
-        fprintf(stderr, "skipped: %s\n", aellm_error_last());
+        fprintf(stderr, "%s: %s\n", rc == AELLM_EFAILED ? "failed" : "skipped", aellm_error_last());
         ev->failed++;
         return 1;
     }
@@ -696,7 +696,7 @@ int cmd_search(int argc, char **argv)
     const char *target_hw = NULL, *target_shape = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0;
-    float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0;
+    float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0, evaluator_timeout = 3600;
     uint64_t seed = 1;
     evaluator ev = {.ft_steps = 100, .uptrain_steps = 100};
     aellm_eval_request_default(&ev.req);
@@ -742,6 +742,7 @@ int cmd_search(int argc, char **argv)
         {"unpaired", 0, OPT_FLAG, &unpaired,
          "time each configuration alone, not interleaved with the default (see aellm eval "
          "--paired)"},
+        CLI_EVALUATOR_OPTS(&ev.req.evaluator, &evaluator_timeout, &ev.req.retry_failed),
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
         {"save-surrogates", 0, OPT_STR, &save_to,
@@ -792,6 +793,9 @@ int cmd_search(int argc, char **argv)
     if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
+    if (!(evaluator_timeout >= 0)) return cli_fail("search", "--evaluator-timeout must be >= 0");
+    if (ev.req.evaluator && !*ev.req.evaluator) return cli_fail("search", "--evaluator is empty");
+    ev.req.evaluator_timeout_s = evaluator_timeout;
     if (target_shape && !target_hw)
         return cli_fail("search", "--shape needs --hardware (the deployment to predict for)");
     aellm_hw_profile target; /* the deployment's, checked before anything runs */
@@ -898,7 +902,8 @@ int cmd_search(int argc, char **argv)
     cli_progress_end(&ev.bar);
     if (!json) {
         print_table(space, &res, sp.weights);
-        printf("%d real evaluations (%d from the store), %d skipped; measured front hypervolume "
+        printf("%d real evaluations (%d from the store), %d skipped or failed; measured front "
+               "hypervolume "
                "%.4f (objectives normalised over the feasible measured points, reference 1.1)\n",
                res.evaluations, ev.cached, ev.failed, hv);
         fflush(stdout);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "aellm/energy.h"
+#include "aellm/external.h"
 #include "aellm/hardware.h"
 #include "aellm/memory.h"
 #include "aellm/train.h" /* aellm_model_apply_lora */
@@ -67,7 +68,8 @@ typedef struct {
     char model_hash[AELLM_HASH_HEX], task_hash[AELLM_HASH_HEX], hw_hash[AELLM_HASH_HEX],
         config_hash[AELLM_HASH_HEX], key[AELLM_HASH_HEX];
     char *model_json, *task_json, *hw_json, *config_json, *protocol_json;
-    int is_default; /* the configuration computes what the model as it is does */
+    char *engine_id; /* "external:<command>" for an external evaluator */
+    int is_default;  /* the configuration computes what the model as it is does */
     aellm_task_result task;
     aellm_latency_result latency;
     /* paired protocol: the pairs, per-run energy of each side (self, reference),
@@ -103,6 +105,7 @@ static void state_free(eval_state *s)
     free(s->hw_json);
     free(s->config_json);
     free(s->protocol_json);
+    free(s->engine_id);
     free(s->run_joules[0]);
     free(s->run_joules[1]);
 }
@@ -149,7 +152,9 @@ static int identify_protocol(eval_state *s)
     cJSON_AddNumberToObject(lat, "n_prompt", p->n_prompt);
     cJSON_AddNumberToObject(lat, "n_gen", p->n_gen);
     cJSON_AddNumberToObject(lat, "warmup", p->warmup);
-    if (s->req->paired)
+    if (s->req->evaluator)
+        cJSON_AddStringToObject(j, "evaluator", s->req->evaluator);
+    else if (s->req->paired)
         cJSON_AddStringToObject(lat, "paired_with", "default configuration");
     else
         cJSON_AddNullToObject(lat, "paired_with");
@@ -192,6 +197,17 @@ static int identify_model(eval_state *s)
     return 0;
 }
 
+/* Who measures: aellm's engine (its version) or an external command. */
+static const char *engine_identity(eval_state *s)
+{
+    if (!s->req->evaluator) return aellm_engine_version();
+    if (!s->engine_id) {
+        size_t n = strlen(s->req->evaluator) + 16;
+        if ((s->engine_id = malloc(n))) snprintf(s->engine_id, n, "external:%s", s->req->evaluator);
+    }
+    return s->engine_id ? s->engine_id : "external";
+}
+
 /* Model, task, hardware and configuration identities and the key. */
 static int identify(eval_state *s)
 {
@@ -226,7 +242,7 @@ static int identify(eval_state *s)
     if ((rc = identify_protocol(s))) return rc;
     char protocol_hash[AELLM_HASH_HEX];
     aellm_hash_str(s->protocol_json, protocol_hash);
-    aellm_store_key(s->model_hash, s->task_hash, s->hw_hash, s->config_hash, aellm_engine_version(),
+    aellm_store_key(s->model_hash, s->task_hash, s->hw_hash, s->config_hash, engine_identity(s),
                     protocol_hash, s->key);
     return 0;
 }
@@ -1017,7 +1033,7 @@ static int store_record(eval_state *s, aellm_store *store, const char *text)
         .hw_json = s->hw_json,
         .config_hash = s->config_hash,
         .config_json = s->config_json,
-        .engine_version = aellm_engine_version(),
+        .engine_version = engine_identity(s),
         .provenance = "measured",
         .accuracy_metric = s->task.metrics[0].name,
         .accuracy_higher_is_better = s->task.higher_is_better,
@@ -1056,6 +1072,208 @@ int aellm_apply(const aellm_eval_request *r, const char *figures_json, const cha
     return rc;
 }
 
+/* ---- an external evaluator measures in the engine's place ---- */
+
+static char *external_request(const eval_state *s)
+{
+    const aellm_eval_request *r = s->req;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "aellm", aellm_engine_version());
+    cJSON_AddStringToObject(j, "key", s->key);
+    add_parsed(j, "config", s->config_json);
+    cJSON *model = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(model, "path", r->model_path);
+    cJSON_AddStringToObject(model, "sha256", s->file_hash);
+    if (r->tokenizer_path) cJSON_AddStringToObject(model, "tokenizer", r->tokenizer_path);
+    if (r->lora_path) cJSON_AddStringToObject(model, "lora", r->lora_path);
+    add_parsed(model, "shape", s->model_json);
+    add_parsed(j, "task", s->task_json);
+    cJSON *task = cJSON_GetObjectItem(j, "task");
+    cJSON_AddStringToObject(task, "name", aellm_task_name(r->task));
+    if (aellm_task_data_path(r->task))
+        cJSON_AddStringToObject(task, "data_path", aellm_task_data_path(r->task));
+    cJSON *proto = cJSON_AddObjectToObject(j, "protocol");
+    cJSON_AddNumberToObject(proto, "n_prompt", r->latency.n_prompt);
+    cJSON_AddNumberToObject(proto, "n_gen", r->latency.n_gen);
+    cJSON_AddNumberToObject(proto, "warmup", r->latency.warmup);
+    cJSON_AddNumberToObject(proto, "max_reps", r->latency.max_reps);
+    cJSON_AddNumberToObject(proto, "threads", r->n_threads);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static cJSON *median_of(double x)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "median", x);
+    return o;
+}
+
+static void add_finite(cJSON *o, const char *name, double x)
+{
+    if (isfinite(x)) cJSON_AddNumberToObject(o, name, x);
+}
+
+/* The record in aellm's own form (what reports and the search read), with
+ * what the evaluator printed kept beside it. */
+static char *external_record(const eval_state *s, const aellm_external_record *x, const char *raw)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "key", s->key);
+    cJSON_AddStringToObject(
+        j, "provenance",
+        strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured") ? "predicted"
+                                                                                     : "measured");
+    cJSON *model = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(model, "path", s->req->model_path);
+    cJSON_AddStringToObject(model, "sha256", s->file_hash);
+    add_parsed(model, "shape", s->model_json);
+    add_parsed(j, "task", s->task_json);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(j, "task"), "name", aellm_task_name(s->req->task));
+    add_parsed(j, "config", s->config_json);
+    cJSON *ev = cJSON_AddObjectToObject(j, "evaluator");
+    cJSON_AddStringToObject(ev, "command", s->req->evaluator);
+    if (x->identity[0]) cJSON_AddStringToObject(ev, "identity", x->identity);
+    add_parsed(ev, "printed", raw);
+    cJSON *eng = cJSON_AddObjectToObject(j, "engine");
+    cJSON_AddStringToObject(eng, "version", engine_identity((eval_state *)s));
+    cJSON *acc = cJSON_AddObjectToObject(j, "accuracy");
+    cJSON_AddStringToObject(acc, "metric", x->metric);
+    cJSON_AddNumberToObject(acc, "value", x->accuracy);
+    add_finite(acc, "stderr", x->accuracy_stderr);
+    cJSON_AddBoolToObject(acc, "higher_is_better", x->higher_is_better);
+    cJSON *lat = cJSON_AddObjectToObject(j, "latency");
+    cJSON_AddNumberToObject(lat, "n_prompt", s->req->latency.n_prompt);
+    cJSON_AddNumberToObject(lat, "n_gen", s->req->latency.n_gen);
+    cJSON_AddItemToObject(lat, "total_s", median_of(x->latency_s));
+    if (isfinite(x->prefill_s)) cJSON_AddItemToObject(lat, "prefill_s", median_of(x->prefill_s));
+    if (isfinite(x->decode_s)) cJSON_AddItemToObject(lat, "decode_s", median_of(x->decode_s));
+    cJSON *mem = cJSON_AddObjectToObject(j, "memory");
+    cJSON_AddNumberToObject(mem, "peak_bytes", x->peak_mem_bytes);
+    cJSON *en = cJSON_AddObjectToObject(j, "energy");
+    cJSON_AddNumberToObject(en, "joules_per_request", x->energy_j);
+    cJSON_AddStringToObject(en, "source", x->energy_source);
+    cJSON *objs[4] = {acc, lat, mem, en};
+    for (int k = 0; k < 4; k++) cJSON_AddStringToObject(objs[k], "obtained", x->provenance[k]);
+    cJSON_AddNumberToObject(j, "started_at", s->started_at);
+    cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static int store_external(eval_state *s, aellm_store *store, const aellm_external_record *x,
+                          const char *text)
+{
+    aellm_eval_record r = {
+        .model_hash = s->model_hash,
+        .model_json = s->model_json,
+        .task_hash = s->task_hash,
+        .task_json = s->task_json,
+        .hw_hash = s->hw_hash,
+        .hw_json = s->hw_json,
+        .config_hash = s->config_hash,
+        .config_json = s->config_json,
+        .engine_version = engine_identity(s),
+        .protocol_json = s->protocol_json,
+        .provenance = strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured")
+                          ? "predicted"
+                          : "measured",
+        .accuracy_metric = x->metric,
+        .accuracy_higher_is_better = x->higher_is_better,
+        .accuracy = x->accuracy,
+        .accuracy_stderr = x->accuracy_stderr,
+        .latency_s = x->latency_s,
+        .latency_p10_s = NAN,
+        .latency_p90_s = NAN,
+        .prefill_s = x->prefill_s,
+        .decode_s = x->decode_s,
+        .peak_mem_bytes = x->peak_mem_bytes,
+        .peak_rss_bytes = NAN,
+        .energy_j = x->energy_j,
+        .energy_std_j = NAN,
+        .energy_source = x->energy_source,
+        .started_at = s->started_at,
+        .finished_at = s->finished_at,
+        .record_json = text,
+    };
+    return aellm_store_put(store, &r, NULL);
+}
+
+/* The configuration as a person reads it in an error: its canonical JSON,
+ * shortened. */
+static void config_words(const eval_state *s, char *out, size_t cap)
+{
+    const char *c = s->config_json ? s->config_json : "?";
+    size_t n = strlen(c);
+    if (n < cap)
+        snprintf(out, cap, "%s", c);
+    else
+        snprintf(out, cap, "%.*s...", (int)(cap - 4), c);
+}
+
+/* Stores the failure (the error set by the caller) and returns AELLM_EFAILED
+ * with a message naming the evaluator and the configuration. */
+static int external_failed(eval_state *s, aellm_store *store)
+{
+    char why[512], cfg[240];
+    snprintf(why, sizeof(why), "%s", aellm_error_last());
+    config_words(s, cfg, sizeof(cfg));
+    if (store && aellm_store_put_failure(store, s->key, s->config_hash, s->req->evaluator, why))
+        return AELLM_ERROR; /* the store's message says why it could not be kept */
+    return aellm_error_set(AELLM_EFAILED, "evaluator '%s' failed on configuration %s: %s",
+                           s->req->evaluator, cfg, why);
+}
+
+/* A failure in the store stands unless the request retries it. */
+static int check_failed_before(eval_state *s, aellm_store *store)
+{
+    char *why = NULL;
+    int rc = aellm_store_get_failure(store, s->key, &why);
+    if (rc == AELLM_ENOTFOUND) return 0;
+    if (!rc && s->req->retry_failed)
+        rc = aellm_store_clear_failure(store, s->key);
+    else if (!rc) {
+        char cfg[240];
+        config_words(s, cfg, sizeof(cfg));
+        rc = aellm_error_set(AELLM_EFAILED,
+                             "configuration %s failed before with evaluator '%s' (%s); not run "
+                             "again (--retry-failed)",
+                             cfg, s->req->evaluator, why);
+    }
+    free(why);
+    return rc;
+}
+
+static int evaluate_external(eval_state *s, aellm_store *store, char **record_json)
+{
+    int rc = store ? check_failed_before(s, store) : 0;
+    if (rc) return rc;
+    char *req = external_request(s), *out = NULL;
+    if (!req) return aellm_error_oom("the evaluator's request", 0);
+    size_t len = 0;
+    s->started_at = unix_now();
+    rc = aellm_external_run(s->req->evaluator, req, s->req->evaluator_timeout_s, &out, &len);
+    s->finished_at = unix_now();
+    free(req);
+    aellm_external_record x;
+    if (!rc) rc = aellm_external_parse(out, len, &x);
+    if (rc) {
+        free(out);
+        return external_failed(s, store);
+    }
+    char *text = external_record(s, &x, out);
+    free(out);
+    if (!text) return aellm_error_oom("an evaluation record", 0);
+    if (store && (rc = store_external(s, store, &x, text))) {
+        free(text);
+        return rc;
+    }
+    *record_json = text;
+    return 0;
+}
+
 int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json, int *cached)
 {
     *record_json = NULL;
@@ -1077,6 +1295,11 @@ int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **recor
             return 0;
         }
         if (rc == AELLM_ENOTFOUND) rc = 0;
+    }
+    if (!rc && r->evaluator) {
+        rc = evaluate_external(&s, store, record_json);
+        state_free(&s);
+        return rc;
     }
     if (!rc && pairs(&s) && store) rc = find_anchor(&s, store);
     if (!rc && aellm_task_kind_of(r->task) == AELLM_TASK_KLD) rc = find_kld_base(&s);

@@ -417,6 +417,11 @@ const char *aellm_task_train_path(const aellm_task *t)
     return t->train_path;
 }
 
+const char *aellm_task_data_path(const aellm_task *t)
+{
+    return t->data_path;
+}
+
 int64_t aellm_task_n_items(const aellm_task *t)
 {
     if (t->kind == AELLM_TASK_PERPLEXITY || t->kind == AELLM_TASK_KLD) return t->max_chunks;

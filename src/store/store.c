@@ -365,3 +365,67 @@ int64_t aellm_store_count(aellm_store *s)
     sqlite3_finalize(st);
     return n;
 }
+
+/* ---- failures ---- */
+
+int aellm_store_put_failure(aellm_store *s, const char *key, const char *config_hash,
+                            const char *evaluator, const char *error)
+{
+    if (!key || !config_hash || !evaluator || !error)
+        return aellm_error_set(AELLM_EINVAL, "store: a failure needs a key, a configuration, "
+                                             "an evaluator and an error");
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "INSERT OR REPLACE INTO failures(key, config_hash, evaluator, error, "
+                     "failed_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+                     &st, "cannot write the failure");
+    if (rc) return rc;
+    const char *text[] = {key, config_hash, evaluator, error};
+    for (int i = 0; i < 4; i++) sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, unix_now());
+    if (sqlite3_step(st) != SQLITE_DONE) rc = aellm_store_sql_error(s, "cannot write the failure");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int aellm_store_get_failure(aellm_store *s, const char *key, char **error)
+{
+    *error = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT error FROM failures WHERE key = ?1", &st, "cannot read");
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = AELLM_ENOTFOUND;
+    else if (step != SQLITE_ROW)
+        rc = aellm_store_sql_error(s, "cannot read");
+    else {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        if (!text || !(*error = strdup(text))) rc = aellm_error_oom("a failure", 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int aellm_store_clear_failure(aellm_store *s, const char *key)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "DELETE FROM failures WHERE key = ?1", &st, "cannot forget a failure");
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = aellm_store_sql_error(s, "cannot forget a failure");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int64_t aellm_store_count_failures(aellm_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT count(*) FROM failures", &st, "cannot count");
+    if (rc) return rc;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0)
+                                               : aellm_store_sql_error(s, "cannot count");
+    sqlite3_finalize(st);
+    return n;
+}
