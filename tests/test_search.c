@@ -366,12 +366,109 @@ static void unmeasurable_default_stops(void **state)
     aellm_space_free(space);
 }
 
+/* A batch evaluator as a pool of workers would be: measures the points in
+ * reverse order (as they might finish), refuses every point whose index in
+ * its batch is `refuse_at` (a worker that lost it), and records the largest
+ * batch it was given. */
+typedef struct {
+    synth *y;
+    int largest, batches, refuse_at;
+} workers;
+
+static int batch_eval(void *user, const double *genes, int n, aellm_objectives *out, int *status)
+{
+    workers *w = user;
+    const int k = aellm_space_n_knobs(w->y->space);
+    if (n > w->largest) w->largest = n;
+    w->batches++;
+    for (int i = n - 1; i >= 0; i--) {
+        status[i] = i == w->refuse_at;
+        if (!status[i]) status[i] = synth_eval(w->y, genes + (size_t)i * k, &out[i]);
+    }
+    return 0;
+}
+
+/* Batches of B: the budget is spent in ceil(rounds) of at most B, nothing
+ * twice; a batch evaluator that finishes in another order gives the very
+ * same search as measuring one after another; points it refuses are not
+ * spent; and the front stays close to exhaustive evaluation's. */
+static void batched_search(void **state)
+{
+    (void)state;
+    aellm_space *space = inference_space();
+    synth *y = calloc(1, sizeof(*y)), *z = calloc(1, sizeof(*z));
+    y->space = z->space = space;
+    collect all = {y, calloc(600, sizeof(aellm_search_point)), 0};
+    assert_int_equal(aellm_space_enumerate(space, add_exhaustive, &all), 468);
+    aellm_objectives *o = malloc(468 * sizeof(*o));
+    for (int i = 0; i < all.n; i++) o[i] = all.pts[i].obj;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL], hv_all = 0, hv_b[2] = {0};
+    aellm_objectives_range(o, all.n, lo, hi);
+    assert_int_equal(aellm_search_hypervolume(&hv_all, all.pts, all.n, lo, hi), 0);
+    const int B[2] = {1, 4};
+    for (uint64_t seed = 1; seed <= 2; seed++)
+        for (int b = 0; b < 2; b++) {
+            y->calls = z->calls = 0;
+            aellm_search_params p = small_search(space, y, 40);
+            p.seed = seed;
+            p.batch = B[b];
+            aellm_search_result serial, pooled;
+            assert_int_equal(aellm_search_run(&p, &serial), 0);
+            assert_int_equal(serial.evaluations, p.budget);
+            assert_int_equal(y->calls, p.budget);
+
+            workers w = {z, 0, 0, -1};
+            p.user = &w;
+            p.evaluate = NULL;
+            p.evaluate_batch = batch_eval;
+            assert_int_equal(aellm_search_run(&p, &pooled), 0);
+            assert_int_equal(pooled.n_measured, serial.n_measured);
+            for (int i = 0; i < serial.n_measured; i++)
+                assert_memory_equal(pooled.points[i].genes, serial.points[i].genes,
+                                    aellm_space_n_knobs(space) * sizeof(double));
+            assert_int_equal(w.largest, B[b]);
+            /* default alone, then the seed and the refinement in batches of B */
+            int n_seed = p.budget / 3 > 8 ? p.budget / 3 : 8;
+            int expect = 1 + (n_seed - 1 + B[b] - 1) / B[b] + (p.budget - n_seed + B[b] - 1) / B[b];
+            assert_int_equal(w.batches, expect);
+            double hv = 0;
+            assert_int_equal(
+                aellm_search_hypervolume(&hv, serial.points, serial.n_measured, lo, hi), 0);
+            hv_b[b] += hv / hv_all / 2;
+            aellm_search_result_free(&serial);
+            aellm_search_result_free(&pooled);
+        }
+    print_message("batch 1: HV %.3f of exhaustive, batch 4: %.3f (40 evaluations, mean of 2 "
+                  "seeds)\n",
+                  hv_b[0], hv_b[1]);
+    assert_true(hv_b[0] > 0.9 && hv_b[1] > 0.9);
+
+    /* a worker that loses a point each batch: the search goes on, budget whole */
+    y->calls = 0;
+    aellm_search_params p = small_search(space, y, 30);
+    workers w = {y, 0, 0, 1};
+    p.batch = 3;
+    p.user = &w;
+    p.evaluate = NULL;
+    p.evaluate_batch = batch_eval;
+    aellm_search_result r;
+    assert_int_equal(aellm_search_run(&p, &r), 0);
+    assert_int_equal(r.evaluations, 30);
+    assert_int_equal(y->calls, 30);
+    aellm_search_result_free(&r);
+    free(all.pts);
+    free(o);
+    free(y);
+    free(z);
+    aellm_space_free(space);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(search_near_exhaustive), cmocka_unit_test(transfer_carries_surrogates),
         cmocka_unit_test(accuracy_floor_holds),   cmocka_unit_test(unmeasurable_default_stops),
-        cmocka_unit_test(tune_cost_weighed),
+        cmocka_unit_test(tune_cost_weighed),      cmocka_unit_test(batched_search),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

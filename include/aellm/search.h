@@ -27,6 +27,11 @@ typedef int (*aellm_search_eval_fn)(void *user, const double *genes, aellm_objec
  * heads that divide the model's); 1 = yes. Used before measuring and for
  * the points NSGA-II may propose. */
 typedef int (*aellm_search_valid_fn)(void *user, const double *genes);
+/* Measures n canonical, valid points at once (another process or node may
+ * measure each): out[i] and status[i] as aellm_search_eval_fn's *out and
+ * return for point i; a negative return aborts the search. */
+typedef int (*aellm_search_eval_batch_fn)(void *user, const double *genes, int n,
+                                          aellm_objectives *out, int *status);
 /* Called after each real evaluation: done of budget. */
 typedef void (*aellm_search_progress_fn)(int done, int budget, const char *phase, void *user);
 
@@ -37,7 +42,19 @@ typedef struct {
     void *user;
     int budget;        /* real evaluations, the default point included (default 30) */
     int n_seed;        /* of them in the seed sample (0: a third of the budget, at least 8) */
-    int refine_rounds; /* R (default 3) */
+    int refine_rounds; /* R (default 3); not used when batch > 0 */
+    /* Batched refinement: each round trains the surrogates, runs NSGA-II and
+     * proposes `batch` points to measure at once, chosen one after another
+     * by the Kriging believer (after each choice its predicted objectives
+     * are taken as measured and the surrogates retrained, so the next choice
+     * is not where the last one already looks), until the budget is spent;
+     * the seed sample is measured in batches too. 0: R rounds of
+     * (budget - seed) / R evaluations each, measured one at a time. */
+    int batch;
+    /* Measures a batch at once (NULL: evaluate, one point after another).
+     * Points are added to the search in the batch's order whatever order they
+     * finish in, so the search is the same for any evaluator of the batch. */
+    aellm_search_eval_batch_fn evaluate_batch;
     /* Share of each round's evaluations spent on random unmeasured points
      * rather than the predicted front: exploration where the surrogates are
      * confidently wrong (default 0). */

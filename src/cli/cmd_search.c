@@ -695,7 +695,7 @@ int cmd_search(int argc, char **argv)
     const char *save_to = NULL, *transfer_from = NULL, *train = NULL, *output = NULL;
     const char *target_hw = NULL, *target_shape = NULL;
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
-    int exhaustive_max = 500, unpaired = 0;
+    int exhaustive_max = 500, unpaired = 0, batch = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0, evaluator_timeout = 3600;
     uint64_t seed = 1;
     evaluator ev = {.ft_steps = 100, .uptrain_steps = 100};
@@ -709,7 +709,11 @@ int cmd_search(int argc, char **argv)
         {"space", 0, OPT_STR, &space_file,
          "space file (default: $AELLM_SPACE, else the bundled space/default.json)"},
         {"budget", 'b', OPT_INT, &budget, "real evaluations, the default config included (30)"},
-        {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3)"},
+        {"rounds", 0, OPT_INT, &rounds, "refinement rounds (3; not used with --batch)"},
+        {"batch", 0, OPT_INT, &batch,
+         "refine in rounds of B configurations measured at once, chosen one after another by "
+         "the Kriging believer, the seed sample in batches too (0: --rounds rounds, one "
+         "configuration at a time; default 0)"},
         {"explore", 0, OPT_FLOAT, &explore,
          "share of each round spent on random unmeasured points (0..1, default 0)"},
         {"weights", 0, OPT_STR, &weights,
@@ -790,7 +794,8 @@ int cmd_search(int argc, char **argv)
     if (ev.uptrain_steps < 0) return cli_fail("search", "--uptrain-steps must be >= 0");
     if (lp->max_reps < lp->min_reps)
         return cli_fail("search", "--max-reps must be >= %d (the fewest timed runs)", lp->min_reps);
-    if (budget < 3 || rounds < 0 || threads < 0 || max_power < 0 || explore < 0 || explore > 1)
+    if (budget < 3 || rounds < 0 || batch < 0 || threads < 0 || max_power < 0 || explore < 0 ||
+        explore > 1)
         return cli_fail("search", "--budget must be >= 3, counts >= 0");
     if (aellm_weights_parse(sp.weights, weights)) return cli_fail_last("search");
     if (!(evaluator_timeout >= 0)) return cli_fail("search", "--evaluator-timeout must be >= 0");
@@ -869,6 +874,7 @@ int cmd_search(int argc, char **argv)
     sp.user = &ev;
     sp.budget = budget;
     sp.refine_rounds = rounds;
+    sp.batch = batch;
     sp.explore = explore;
     sp.seed = seed;
     sp.progress = progress;

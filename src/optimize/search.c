@@ -35,6 +35,11 @@ typedef struct {
     int n_obj; /* objectives of the front: tune's joins only when it is weighed */
     aellm_rng rng;
     double min_acc; /* from the default's accuracy once it is measured */
+    /* Kriging believer: points chosen for the batch being formed, with their
+       predicted objectives taken as measured while the rest is chosen */
+    double *lie_genes;
+    aellm_objectives *lie_obj;
+    int n_lie, cap_lie;
 } search;
 
 static double violation(const search *s, const aellm_objectives *o)
@@ -184,18 +189,22 @@ static int fit(search *s, int k, const float *X, int n, const float *y)
     return aellm_surrogate_fit_transfer(s->model[k], src, X, (size_t)n, s->width, y, 0);
 }
 
+/* On the measured points, and the believed ones of a batch being chosen. */
 static int train(search *s)
 {
-    int n = 0, rc = 0;
-    float *X = malloc((size_t)s->n * s->width * sizeof(float));
-    float *y = malloc((size_t)s->n * sizeof(float));
+    int n = 0, rc = 0, rows = s->n + s->n_lie;
+    float *X = malloc((size_t)rows * s->width * sizeof(float) + 1);
+    float *y = malloc((size_t)rows * sizeof(float) + 1);
     if (!X || !y) rc = aellm_error_oom("surrogate training data", 0);
     for (int i = 0; !rc && i < s->n; i++)
         if (s->pts[i].measured) rc = encode(s, s->pts[i].genes, X + (size_t)n++ * s->width);
+    for (int i = 0; !rc && i < s->n_lie; i++)
+        rc = encode(s, s->lie_genes + (size_t)i * s->n_knobs, X + (size_t)n++ * s->width);
     for (int k = 0; !rc && k < AELLM_OBJ_ALL; k++) {
         int j = 0;
         for (int i = 0; i < s->n; i++)
             if (s->pts[i].measured) y[j++] = (float)s->pts[i].obj.v[k];
+        for (int i = 0; i < s->n_lie; i++) y[j++] = (float)s->lie_obj[i].v[k];
         aellm_surrogate_free(s->model[k]);
         s->model[k] = NULL;
         rc = aellm_surrogate_new(&s->model[k], &s->p->surrogate);
@@ -538,6 +547,223 @@ static int near_front(search *s, int k_near, int k_explore)
     return rc < 0 ? rc : done;
 }
 
+/* ---- batched refinement ---- */
+
+/* Takes a point for measuring: 1 if it is usable and neither measured nor
+ * taken before (its identity is then remembered), 0 if not. */
+static int take(search *s, double *genes)
+{
+    if (!usable(s, genes)) return 0;
+    char h[65];
+    aellm_space_hash(s->p->space, genes, h);
+    if (seen_before(s, h)) return 0;
+    int rc = remember(s, h);
+    return rc < 0 ? rc : 1;
+}
+
+/* Measures the n taken points (batch_fn, else one after another) and adds
+ * the measured ones in the batch's order. */
+static int run_batch(search *s, const double *genes, int n, const char *phase)
+{
+    const aellm_search_params *p = s->p;
+    aellm_objectives *o = calloc((size_t)n, sizeof(*o));
+    int *status = calloc((size_t)n, sizeof(int)), rc = 0;
+    if (!o || !status) rc = aellm_error_oom("a batch", 0);
+    if (!rc && p->evaluate_batch) rc = p->evaluate_batch(p->user, genes, n, o, status);
+    for (int i = 0; !rc && !p->evaluate_batch && i < n; i++) {
+        int r = p->evaluate(p->user, genes + (size_t)i * s->n_knobs, &o[i]);
+        if (r < 0) rc = r;
+        status[i] = r;
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        if (status[i]) continue; /* unusable here: remembered, not spent */
+        rc = add_point(s, genes + (size_t)i * s->n_knobs, &o[i], 1);
+        if (!rc && p->progress) p->progress(s->n, p->budget, phase, p->progress_user);
+    }
+    free(o);
+    free(status);
+    return rc;
+}
+
+static int seed_batched(search *s, int n_seed, double *batch)
+{
+    const int B = s->p->batch;
+    aellm_space_defaults(s->p->space, batch);
+    aellm_error_clear();
+    int rc = take(s, batch);
+    if (rc == 1) rc = run_batch(s, batch, 1, "default");
+    if (rc >= 0 && s->n == 0) {
+        char why[400];
+        snprintf(why, sizeof(why), "%s", aellm_error_last()[0] ? aellm_error_last() : "no reason");
+        return aellm_error_set(
+            AELLM_EINVAL, "search: the default configuration cannot be measured here (%s)", why);
+    }
+    for (int tries = 0; rc >= 0 && s->n < n_seed && tries < 100 * n_seed;) {
+        int want = n_seed - s->n < B ? n_seed - s->n : B, got = 0;
+        for (; got < want && tries < 100 * n_seed && rc >= 0; tries++) {
+            random_point(s, batch + (size_t)got * s->n_knobs);
+            rc = take(s, batch + (size_t)got * s->n_knobs);
+            if (rc > 0) got++;
+        }
+        if (rc >= 0 && got) rc = run_batch(s, batch, got, "seed");
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Objective ranges over the measured points (the uncertainty's scale). */
+static int measured_range(const search *s, double *lo, double *hi)
+{
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    if (!o) return aellm_error_oom("objective ranges", 0);
+    for (int i = 0; i < s->n; i++) o[i] = s->pts[i].obj;
+    aellm_objectives_range(o, s->n, lo, hi);
+    free(o);
+    return 0;
+}
+
+/* Index of the most uncertain of n points that is usable and not taken, or
+ * -1; layer (may be NULL) ranks before uncertainty. */
+static int most_uncertain(search *s, double *genes, int n, const int *layer)
+{
+    double *mean = malloc((size_t)n * AELLM_OBJ_ALL * 2 * sizeof(double) + 1);
+    double *var = mean ? mean + (size_t)n * AELLM_OBJ_ALL : NULL;
+    double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
+    int rc = mean ? measured_range(s, lo, hi) : aellm_error_oom("refinement", 0);
+    if (!rc && n) rc = predict(s, genes, n, mean, var);
+    int best = -1;
+    double best_u = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        double *g = genes + (size_t)i * s->n_knobs;
+        char h[65];
+        if (layer && layer[i] < 0) continue;
+        if (!usable(s, g)) continue;
+        aellm_space_hash(s->p->space, g, h);
+        if (seen_before(s, h)) continue;
+        double u = uncertainty(s, var + (size_t)i * AELLM_OBJ_ALL, lo, hi);
+        int better = best < 0 || (layer && layer[i] < layer[best]) ||
+                     ((!layer || layer[i] == layer[best]) && u > best_u);
+        if (better) best = i, best_u = u;
+    }
+    free(mean);
+    return rc < 0 ? rc : best;
+}
+
+/* The candidate of the predicted layer nearest the front, most uncertain
+ * first (predicted-infeasible ones last), into g; 1 if there was one. */
+static int nearest_layer(search *s, double *g)
+{
+    pool c;
+    int rc = candidates(s, &c), n = c.n, *layer = NULL;
+    double *mean = malloc((size_t)(n ? n : 1) * AELLM_OBJ_ALL * sizeof(double));
+    if (!rc && !(layer = malloc((size_t)(n ? n : 1) * sizeof(int))))
+        rc = aellm_error_oom("candidate layers", 0);
+    if (!rc && !mean) rc = aellm_error_oom("candidate layers", 0);
+    if (!rc && n) rc = predict(s, c.g, n, mean, NULL);
+    if (!rc && n) rc = layers(s, mean, n, layer);
+    for (int i = 0; !rc && i < n; i++)
+        if (layer[i] < 0) layer[i] = INT32_MAX; /* infeasible: last, not never */
+    int best = rc || !n ? -1 : most_uncertain(s, c.g, n, layer);
+    if (best < 0 && !rc) rc = best < -1 ? best : 0;
+    if (best >= 0) memcpy(g, c.g + (size_t)best * s->n_knobs, (size_t)s->n_knobs * sizeof(double));
+    free(layer);
+    free(mean);
+    free(c.g);
+    return rc < 0 ? rc : best >= 0;
+}
+
+/* A random point not taken, into g; 1 if one was found. */
+static int random_untaken(search *s, double *g)
+{
+    char h[65];
+    for (int tries = 0; tries < 1000; tries++) {
+        random_point(s, g);
+        if (!usable(s, g)) continue;
+        aellm_space_hash(s->p->space, g, h);
+        if (!seen_before(s, h)) return 1;
+    }
+    return 0;
+}
+
+/* The next point to measure into g: the most uncertain predicted-front
+ * member not yet taken, else the nearest layer's, else a random one. */
+static int next_point(search *s, double *front, int n_front, double *g)
+{
+    int i = n_front ? most_uncertain(s, front, n_front, NULL) : -1;
+    if (i < -1) return i;
+    if (i >= 0) {
+        memcpy(g, front + (size_t)i * s->n_knobs, (size_t)s->n_knobs * sizeof(double));
+        return 1;
+    }
+    int rc = nearest_layer(s, g);
+    return rc ? rc : random_untaken(s, g);
+}
+
+/* The point's predicted objectives believed as measured. */
+static int believe(search *s, const double *g)
+{
+    if (s->n_lie == s->cap_lie) {
+        int cap = s->cap_lie ? 2 * s->cap_lie : 8;
+        double *q = realloc(s->lie_genes, (size_t)cap * s->n_knobs * sizeof(double));
+        if (q) s->lie_genes = q;
+        aellm_objectives *o = q ? realloc(s->lie_obj, (size_t)cap * sizeof(*o)) : NULL;
+        if (!o) return aellm_error_oom("a batch's beliefs", 0);
+        s->lie_obj = o;
+        s->cap_lie = cap;
+    }
+    double mean[AELLM_OBJ_ALL];
+    int rc = predict(s, g, 1, mean, NULL);
+    if (rc) return rc;
+    memcpy(s->lie_genes + (size_t)s->n_lie * s->n_knobs, g, (size_t)s->n_knobs * sizeof(double));
+    s->lie_obj[s->n_lie++] = as_objectives(mean);
+    return 0;
+}
+
+/* Chooses up to k points into batch, one after another (Kriging believer);
+ * the explore share of them random. Returns how many. */
+static int pick_batch(search *s, double *front, int n_front, int k, double *batch)
+{
+    int k_explore = (int)floor(k * s->p->explore + 0.5), n = 0, rc = 0;
+    for (; !rc && n < k - k_explore; n++) {
+        double *g = batch + (size_t)n * s->n_knobs;
+        int got = next_point(s, front, n_front, g);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        if ((rc = take(s, g)) < 0) break;
+        rc = 0;
+        if (n + 1 < k && !(rc = believe(s, g))) rc = train(s);
+    }
+    while (!rc && n < k && random_untaken(s, batch + (size_t)n * s->n_knobs)) {
+        int got = take(s, batch + (size_t)n * s->n_knobs);
+        if (got < 0) rc = got;
+        n += got > 0;
+    }
+    s->n_lie = 0;
+    return rc < 0 ? rc : n;
+}
+
+/* Rounds of one batch each until the budget is spent; *round counts them. */
+static int refine_batched(search *s, double *batch, double **front, int *n_front, int *round)
+{
+    const aellm_search_params *p = s->p;
+    int rc = 0;
+    while (!rc && s->n < p->budget) {
+        if ((rc = train(s))) break;
+        free(*front);
+        *front = NULL;
+        if ((rc = search_predicted(s, (*round)++, front, n_front))) break;
+        int k = p->budget - s->n < p->batch ? p->budget - s->n : p->batch;
+        int n = pick_batch(s, *front, *n_front, k, batch);
+        if (n <= 0) { /* nothing left to measure */
+            rc = n;
+            break;
+        }
+        rc = run_batch(s, batch, n, "refine");
+    }
+    return rc;
+}
+
 /* ---- the result ---- */
 
 static int mark_front(search *s)
@@ -739,9 +965,12 @@ static int setup(search *s, const aellm_search_params *p)
     if (p->n_context < 0 || (p->n_context > 0 && !p->context))
         return aellm_error_set(AELLM_EINVAL, "search: %d context features without values",
                                p->n_context);
-    if (p->budget < 3 || !p->evaluate || !p->space)
+    if (p->budget < 3 || !(p->evaluate || (p->evaluate_batch && p->batch > 0)) || !p->space)
         return aellm_error_set(AELLM_EINVAL,
                                "search: needs a space, an evaluator and a budget >= 3");
+    if (p->batch < 0 || (p->evaluate_batch && p->batch < 1))
+        return aellm_error_set(AELLM_EINVAL, "search: batch %d (a batch evaluator needs >= 1)",
+                               p->batch);
     return 0;
 }
 
@@ -750,6 +979,8 @@ static void teardown(search *s)
     for (int k = 0; k < AELLM_OBJ_ALL; k++) aellm_surrogate_free(s->model[k]);
     free(s->schema);
     free(s->seen);
+    free(s->lie_genes);
+    free(s->lie_obj);
 }
 
 void aellm_search_result_free(aellm_search_result *r)
@@ -766,10 +997,18 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
     int rc = setup(&s, p);
     int n_seed = p->n_seed > 0 ? p->n_seed : p->budget / 3 > 8 ? p->budget / 3 : 8;
     if (n_seed > p->budget) n_seed = p->budget;
-    if (!rc) rc = seed_sample(&s, n_seed);
-    double *front = NULL;
-    int n_front = 0;
-    for (int round = 0; !rc && round < (p->refine_rounds > 0 ? p->refine_rounds : 1); round++) {
+    double *front = NULL, *batch = NULL;
+    int n_front = 0, rounds = p->refine_rounds, refines = p->batch > 0 || p->refine_rounds > 0;
+    if (!rc && p->batch > 0 &&
+        !(batch = malloc((size_t)p->batch * (size_t)s.n_knobs * sizeof(double) + 1)))
+        rc = aellm_error_oom("a batch", 0);
+    if (!rc) rc = p->batch > 0 ? seed_batched(&s, n_seed, batch) : seed_sample(&s, n_seed);
+    if (!rc && p->batch > 0) {
+        rounds = 0;
+        rc = refine_batched(&s, batch, &front, &n_front, &rounds);
+    }
+    for (int round = 0; !rc && !p->batch && round < (p->refine_rounds > 0 ? p->refine_rounds : 1);
+         round++) {
         int left = p->budget - s.n, rounds_left = p->refine_rounds - round;
         if ((rc = train(&s))) break;
         free(front);
@@ -784,11 +1023,12 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
         if (more < 0) rc = more;
         if (!rc && got + more < k) rc = explore(&s, k - got - more);
     }
-    if (!rc && p->refine_rounds > 0) rc = train(&s);
-    if (!rc && p->refine_rounds > 0) {
+    free(batch);
+    if (!rc && refines) rc = train(&s);
+    if (!rc && refines) {
         free(front);
         front = NULL;
-        rc = search_predicted(&s, p->refine_rounds, &front, &n_front);
+        rc = search_predicted(&s, rounds, &front, &n_front);
     }
     out->evaluations = s.n;
     out->min_acc = s.min_acc;
@@ -796,12 +1036,12 @@ int aellm_search_run(const aellm_search_params *p, aellm_search_result *out)
     if (!rc) holdout(&s, out);
     if (!rc) rc = mark_front(&s);
     if (!rc) pick(&s, out);
-    if (!rc && p->refine_rounds > 0) rc = sensitivity(&s, out);
+    if (!rc && refines) rc = sensitivity(&s, out);
     if (!rc && front) rc = add_predicted(&s, front, n_front);
     free(front);
     out->points = s.pts;
     out->n_points = s.n;
-    for (int k = 0; !rc && p->refine_rounds > 0 && k < AELLM_OBJ_ALL; k++)
+    for (int k = 0; !rc && refines && k < AELLM_OBJ_ALL; k++)
         out->surrogates[k] = s.model[k], s.model[k] = NULL;
     teardown(&s);
     if (rc) aellm_search_result_free(out), memset(out, 0, sizeof(*out));
