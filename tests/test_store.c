@@ -2,6 +2,7 @@
  * hand-built canonical string, the schema and the files it refuses, bad
  * records written nowhere, two writers at once, and processes killed with
  * SIGKILL while writing (checked with SQLite directly, not through the store). */
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -372,6 +373,46 @@ static void keeps_failures_apart(void **state)
     aellm_store_close(s);
 }
 
+/* One evaluation carried from a worker's store to the coordinator's: every
+ * column and identity arrives, the key is the same; a record whose key does
+ * not match its identities is refused and writes nothing. */
+static void exports_and_imports_whole(void **state)
+{
+    (void)state;
+    fixture a;
+    fixture_make(&a, 3, 4, 5, 6, "{\"record\":\"exported\"}");
+    a.r.protocol_json = "{\"latency\":{\"n_gen\":16}}";
+    a.r.prefill_s = NAN; /* not measured: NULL, and NULL again after the trip */
+    a.r.accuracy = 1.0 / 3.0;
+    aellm_store *from = NULL, *to = NULL;
+    char key[65], key2[65], *json = NULL, *a_cols = NULL, *b_cols = NULL;
+    assert_int_equal(aellm_store_open(&from, tmp_path("export-from.db")), 0);
+    assert_int_equal(aellm_store_open(&to, tmp_path("export-to.db")), 0);
+    assert_int_equal(aellm_store_put(from, &a.r, key), 0);
+    assert_int_equal(aellm_store_export(from, "0000", &json), AELLM_ENOTFOUND);
+    assert_int_equal(aellm_store_export(from, key, &json), 0);
+    assert_int_equal(aellm_store_import(to, json, key2), 0);
+    assert_string_equal(key, key2);
+    assert_int_equal(aellm_store_export(to, key, &b_cols), 0);
+    a_cols = json;
+    assert_string_equal(a_cols, b_cols); /* every column and identity the same */
+    assert_non_null(strstr(b_cols, "\"prefill_s\":null"));
+    assert_non_null(strstr(b_cols, "\"model_json\":\"{\\\"model\\\":3}\""));
+    free(b_cols);
+    /* another key than its identities give: refused, nothing written */
+    char *bad = strdup(json), *k = strstr(bad, key);
+    assert_non_null(k);
+    k[0] = k[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(aellm_store_import(to, bad, NULL), AELLM_EFORMAT);
+    assert_non_null(strstr(aellm_error_last(), "has the identities of"));
+    assert_int_equal(aellm_store_import(to, "[1]", NULL), AELLM_EFORMAT);
+    assert_int_equal(aellm_store_count(to), 1);
+    free(bad);
+    free(json);
+    aellm_store_close(from);
+    aellm_store_close(to);
+}
+
 static void fresh_schema(void **state)
 {
     (void)state;
@@ -705,6 +746,7 @@ int main(void)
         cmocka_unit_test(fresh_schema),
         cmocka_unit_test(migrates_from_schema_1),
         cmocka_unit_test(keeps_failures_apart),
+        cmocka_unit_test(exports_and_imports_whole),
         cmocka_unit_test(refuses_other_files),
         cmocka_unit_test(bad_records_write_nothing),
         cmocka_unit_test(two_writers_share_a_file),

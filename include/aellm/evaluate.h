@@ -66,6 +66,14 @@ typedef struct {
     const char *evaluator;
     double evaluator_timeout_s; /* <= 0: none */
     int retry_failed;
+    /* Only the store is asked: the record when it holds one (checked against
+     * the limits as a cached record is), AELLM_EFAILED when it holds the
+     * evaluation as failed, else AELLM_ENOTFOUND (no message); nothing runs. */
+    int lookup_only;
+    /* Where the evaluation ran, a JSON object (a distributed search's rank,
+     * host and how many ranks shared the node while it was timed), kept in
+     * the record as "placement"; not part of the key. NULL: none. */
+    const char *placement_json;
 } aellm_eval_request;
 
 void aellm_eval_request_default(aellm_eval_request *r);
@@ -77,6 +85,10 @@ void aellm_eval_request_default(aellm_eval_request *r);
  * the need) raised before anything is measured or stored. */
 int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json,
                    int *cached);
+
+/* The key the request's record is stored under, and its configuration's
+ * hash (each 64 hex + NUL), without running or looking up anything. */
+int aellm_eval_identify(const aellm_eval_request *r, char key[65], char config_hash[65]);
 
 /* Makes the request's model under its configuration as an evaluation does
  * (the same stages in the same order, reusing the kept outputs of costly

@@ -79,6 +79,14 @@ int aellm_store_each(aellm_store *s, const char *model_hash, const char *task_ha
 
 int64_t aellm_store_count(aellm_store *s); /* evaluations held; < 0 on error */
 
+/* The evaluation under `key` with its identities, as one JSON object
+ * (caller frees): what another process's store imports. AELLM_ENOTFOUND
+ * (no message) when absent. */
+int aellm_store_export(aellm_store *s, const char *key, char **json);
+/* Puts an exported evaluation (as aellm_store_put: one transaction, the key
+ * computed from its identities, which must match the exported one). */
+int aellm_store_import(aellm_store *s, const char *json, char key_out[65]);
+
 /* A failed evaluation (kept apart from the evaluations: no figures), under
  * the key its record would have had: `evaluator` says who failed (the
  * external command), `error` why. Replaces an earlier failure of the key. */

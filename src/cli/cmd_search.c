@@ -16,35 +16,13 @@
 #include "aellm/dtype.h"
 #include "aellm/predict.h"
 #include "cli/cli.h"
+#include "cli/dist.h"
+#include "cli/search_internal.h"
 #include "core/atomic.h"
 #include "techniques/stage.h"
 
 /* The bundled calibration text, relative to cli_home(). */
 #define CALIB_TEXT "tasks/data/stories_calib.txt"
-
-typedef struct {
-    const aellm_space *space;
-    aellm_eval_request req; /* model, task, latency, limits */
-    aellm_store *store;
-    const char *calib; /* calibration text for calibrated methods */
-    long calib_skip;
-    char model_hash[65];
-    const aellm_model *model; /* for what applies to it */
-    int ft_steps;             /* optimiser steps of a fine-tuning stage */
-    int uptrain_steps;        /* of uptraining after an architecture conversion */
-    const char *train;        /* its training data: --train, else the task's "train" file */
-    int cached, failed;
-    cli_progress bar;       /* the status line */
-    const double *weights;  /* the utility's, for the best U so far */
-    aellm_objectives *seen; /* every measured point's objectives, in order */
-    int n_seen, cap_seen;
-    /* --hardware: latency, memory and energy predicted for that deployment
-       (the model's shape, or --shape's), accuracy measured here */
-    const aellm_hw_profile *target;
-    aellm_model_config target_shape;
-    const char *target_shape_name; /* --shape, or NULL: the model's own */
-    int target_base_type;
-} evaluator;
 
 /* An architecture conversion (attention, experts) uptrains for
  * ev->uptrain_steps on ev->train. */
@@ -74,7 +52,7 @@ static void add_finetuning(const evaluator *ev, cJSON *j)
 /* The point as an eval configuration (what `aellm eval` and `aellm apply`
  * take), with the calibration text added where the method needs one, and
  * the training stages' data and steps. */
-static cJSON *eval_config_json(const evaluator *ev, const double *genes)
+cJSON *search_eval_config_json(const evaluator *ev, const double *genes)
 {
     cJSON *j = aellm_space_to_config(ev->space, genes);
     add_uptraining(ev, j);
@@ -91,7 +69,7 @@ static cJSON *eval_config_json(const evaluator *ev, const double *genes)
 
 static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
 {
-    cJSON *j = eval_config_json(ev, genes);
+    cJSON *j = search_eval_config_json(ev, genes);
     int rc = aellm_config_parse(c, j, "search point", NULL);
     cJSON_Delete(j);
     return rc;
@@ -108,10 +86,11 @@ static int hold_training_stages(aellm_space **space, const char *task_name)
         if (aellm_space_hold_stage(*space, stages[i], &held)) return cli_fail_last("search"), -1;
         aellm_space_free(*space);
         *space = held;
-        fprintf(stderr,
-                "%s held at its default: task %s names no training data (give --train FILE, or "
-                "a task with a \"train\" file such as wikitext2-ppl)\n",
-                stages[i], task_name);
+        if (dist_rank() == 0)
+            fprintf(stderr,
+                    "%s held at its default: task %s names no training data (give --train FILE, or "
+                    "a task with a \"train\" file such as wikitext2-ppl)\n",
+                    stages[i], task_name);
     }
     return 0;
 }
@@ -141,6 +120,20 @@ static int predict_objectives(const evaluator *ev, const aellm_config *c, aellm_
     return 0;
 }
 
+int search_record_objectives(evaluator *ev, const aellm_config *c, const char *rec,
+                             aellm_objectives *out)
+{
+    int rc = aellm_objectives_from_record(rec, out);
+    if (!rc && ev->target) rc = predict_objectives(ev, c, out);
+    if (!rc && ev->n_seen == ev->cap_seen) {
+        int cap = ev->cap_seen ? 2 * ev->cap_seen : 64;
+        aellm_objectives *q = realloc(ev->seen, (size_t)cap * sizeof(*q));
+        if (q) ev->seen = q, ev->cap_seen = cap;
+    }
+    if (!rc && ev->n_seen < ev->cap_seen) ev->seen[ev->n_seen++] = *out;
+    return rc;
+}
+
 static int evaluate(void *user, const double *genes, aellm_objectives *out)
 {
     evaluator *ev = user;
@@ -160,15 +153,8 @@ static int evaluate(void *user, const double *genes, aellm_objectives *out)
     }
     if (rc) return rc;
     ev->cached += cached;
-    rc = aellm_objectives_from_record(rec, out);
+    rc = search_record_objectives(ev, &c, rec, out);
     free(rec);
-    if (!rc && ev->target) rc = predict_objectives(ev, &c, out);
-    if (!rc && ev->n_seen == ev->cap_seen) { /* for the status line's best U */
-        int cap = ev->cap_seen ? 2 * ev->cap_seen : 64;
-        aellm_objectives *q = realloc(ev->seen, (size_t)cap * sizeof(*q));
-        if (q) ev->seen = q, ev->cap_seen = cap;
-    }
-    if (!rc && ev->n_seen < ev->cap_seen) ev->seen[ev->n_seen++] = *out;
     return rc;
 }
 
@@ -387,7 +373,7 @@ static cJSON *result_json(const aellm_space *s, const aellm_search_result *r, do
         const aellm_search_point *p = &r->points[i];
         cJSON *e = cJSON_CreateObject();
         cJSON_AddItemToObject(e, "config", aellm_space_to_config(s, p->genes));
-        cJSON_AddItemToObject(e, "eval_config", eval_config_json(ev, p->genes));
+        cJSON_AddItemToObject(e, "eval_config", search_eval_config_json(ev, p->genes));
         cJSON_AddStringToObject(e, "provenance", p->measured ? "measured" : "predicted");
         cJSON_AddBoolToObject(e, "on_front", p->on_front);
         cJSON_AddNumberToObject(e, "acc", p->obj.v[0]);
@@ -688,7 +674,7 @@ static int run_baselines(evaluator *ev, const aellm_search_params *sp,
     return rc ? cli_fail_last("search") : 0;
 }
 
-int cmd_search(int argc, char **argv)
+static int search_main(int argc, char **argv)
 {
     const char *model = NULL, *tok = NULL, *task_arg = "stories-ppl", *db = "aellm.db";
     const char *space_file = NULL, *weights = NULL, *csv = NULL, *calib = NULL, *max_mem = NULL;
@@ -697,6 +683,7 @@ int cmd_search(int argc, char **argv)
     int budget = 30, rounds = 3, threads = 0, json = 0, calib_skip = 0, baselines = 0;
     int exhaustive_max = 500, unpaired = 0, batch = 0;
     float max_power = 0, explore = 0, max_acc_drop = 0.1f, rel_ci = 0, evaluator_timeout = 3600;
+    float worker_silence = 120, job_timeout = 0;
     uint64_t seed = 1;
     evaluator ev = {.ft_steps = 100, .uptrain_steps = 100};
     aellm_eval_request_default(&ev.req);
@@ -748,6 +735,12 @@ int cmd_search(int argc, char **argv)
          "--paired)"},
         CLI_EVALUATOR_OPTS(&ev.req.evaluator, &evaluator_timeout, &ev.req.retry_failed),
         {"seed", 's', OPT_U64, &seed, "random seed (1)"},
+        {"worker-silence", 0, OPT_FLOAT, &worker_silence,
+         "under mpirun: a worker rank silent this many seconds (dead or hung) is given up on and "
+         "its configuration handed to another (120)"},
+        {"job-timeout", 0, OPT_FLOAT, &job_timeout,
+         "under mpirun: a worker kills an evaluation running this many seconds and the "
+         "configuration goes to another rank (0 = no limit)"},
         {"csv", 0, OPT_STR, &csv, "also write every point to this CSV file"},
         {"save-surrogates", 0, OPT_STR, &save_to,
          "write the final surrogates to PREFIX.{acc,latency,memory,energy}.surr"},
@@ -801,6 +794,10 @@ int cmd_search(int argc, char **argv)
     if (!(evaluator_timeout >= 0)) return cli_fail("search", "--evaluator-timeout must be >= 0");
     if (ev.req.evaluator && !*ev.req.evaluator) return cli_fail("search", "--evaluator is empty");
     ev.req.evaluator_timeout_s = evaluator_timeout;
+    if (!(worker_silence > 0) || !(job_timeout >= 0))
+        return cli_fail("search", "--worker-silence must be > 0, --job-timeout >= 0");
+    ev.silence_s = worker_silence;
+    ev.job_timeout_s = job_timeout;
     if (target_shape && !target_hw)
         return cli_fail("search", "--shape needs --hardware (the deployment to predict for)");
     aellm_hw_profile target; /* the deployment's, checked before anything runs */
@@ -813,7 +810,7 @@ int cmd_search(int argc, char **argv)
     /* a deployment's configuration must fit its device: the target's memory
      * bounds the predicted memory unless --max-memory says otherwise */
     if (target_hw && !max_mem && target.mem_bytes > 0) sp.max_mem_bytes = target.mem_bytes;
-    if (check_outputs(csv, save_to, rounds, output)) return 1;
+    if (dist_rank() == 0 && check_outputs(csv, save_to, rounds, output)) return 1;
 
     aellm_space *space = NULL;
     aellm_task *task = NULL;
@@ -838,7 +835,8 @@ int cmd_search(int argc, char **argv)
         static char path[PATH_MAX + 64];
         snprintf(path, sizeof(path), "%s", cli_bundled(CALIB_TEXT));
         calib = path;
-        fprintf(stderr, "calibration text: %s (give --calib to change)\n", calib);
+        if (dist_rank() == 0)
+            fprintf(stderr, "calibration text: %s (give --calib to change)\n", calib);
     }
     ev.space = space;
     ev.calib = calib;
@@ -849,6 +847,10 @@ int cmd_search(int argc, char **argv)
     ev.req.task = task;
     ev.req.n_threads = threads;
     ev.req.paired = !unpaired;
+    if (dist_rank() > 0) { /* a worker: measures what rank 0 sends, nothing else */
+        status = search_dist_worker(&ev);
+        goto done;
+    }
     aellm_model *m = NULL;
     if (cli_open_model("search", &m, ev.req.model_path, ev.req.tokenizer_path)) goto done;
     ev.model = m;
@@ -875,6 +877,15 @@ int cmd_search(int argc, char **argv)
     sp.budget = budget;
     sp.refine_rounds = rounds;
     sp.batch = batch;
+    if (dist_size() > 1) {
+        sp.evaluate_batch = search_dist_batch;
+        if (!sp.batch) sp.batch = dist_size() - 1;
+        fprintf(stderr,
+                "distributed: %d worker ranks on %d node%s (%s), batches of %d; rank 0 "
+                "(%s) searches and keeps %s\n",
+                dist_size() - 1, dist_worker_nodes(), dist_worker_nodes() == 1 ? "" : "s",
+                dist_describe(), sp.batch, dist_host(), db);
+    }
     sp.explore = explore;
     sp.seed = seed;
     sp.progress = progress;
@@ -933,8 +944,17 @@ done:
     aellm_search_result_free(&res);
     aellm_store_close(ev.store);
     free(ev.seen);
+    free(ev.anchor);
     aellm_model_free((aellm_model *)ev.model);
     aellm_task_free(task);
     aellm_space_free(space);
     return status;
+}
+
+int cmd_search(int argc, char **argv)
+{
+    dist_init(&argc, &argv); /* under mpirun: rank 0 searches, the others measure */
+    int rc = search_main(argc, argv);
+    dist_finalize(rc);
+    return rc;
 }

@@ -5,6 +5,7 @@
 
 #include "aellm/evaluate.h"
 #include "cli/cli.h"
+#include "cli/dist.h"
 
 typedef struct {
     const char *name;
@@ -45,7 +46,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("aellm %s (engine %s)\n", AELLM_VERSION, aellm_engine_version());
+        printf("aellm %s (engine %s)\ndistributed evaluation: %s\n", AELLM_VERSION,
+               aellm_engine_version(), dist_describe());
         return 0;
     }
     /* the library reads hardware profiles from $AELLM_HARDWARE_DIR: point it

@@ -1017,6 +1017,7 @@ static char *record(const eval_state *s)
     cJSON_AddItemToObject(j, "efficientllm", effllm_json(s));
     cJSON_AddNumberToObject(j, "started_at", s->started_at);
     cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
+    if (s->req->placement_json) add_parsed(j, "placement", s->req->placement_json);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return text;
@@ -1158,6 +1159,7 @@ static char *external_record(const eval_state *s, const aellm_external_record *x
     for (int k = 0; k < 4; k++) cJSON_AddStringToObject(objs[k], "obtained", x->provenance[k]);
     cJSON_AddNumberToObject(j, "started_at", s->started_at);
     cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
+    if (s->req->placement_json) add_parsed(j, "placement", s->req->placement_json);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return text;
@@ -1274,6 +1276,15 @@ static int evaluate_external(eval_state *s, aellm_store *store, char **record_js
     return 0;
 }
 
+int aellm_eval_identify(const aellm_eval_request *r, char key[65], char config_hash[65])
+{
+    eval_state s = {.req = r};
+    int rc = identify(&s);
+    if (!rc) memcpy(key, s.key, AELLM_HASH_HEX), memcpy(config_hash, s.config_hash, AELLM_HASH_HEX);
+    state_free(&s);
+    return rc;
+}
+
 int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **record_json, int *cached)
 {
     *record_json = NULL;
@@ -1295,6 +1306,11 @@ int aellm_evaluate(const aellm_eval_request *r, aellm_store *store, char **recor
             return 0;
         }
         if (rc == AELLM_ENOTFOUND) rc = 0;
+    }
+    if (!rc && r->lookup_only) {
+        rc = store && r->evaluator ? check_failed_before(&s, store) : 0;
+        state_free(&s);
+        return rc ? rc : AELLM_ENOTFOUND;
     }
     if (!rc && r->evaluator) {
         rc = evaluate_external(&s, store, record_json);

@@ -1,6 +1,7 @@
 /* The evaluation store: opening, the evaluation key, and writing and reading
  * records, each put being one transaction. The schema and its migrations are
  * in schema.c; what a record means is the measure layer's business. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,16 +250,21 @@ static int put_evaluation(aellm_store *s, const char *key, const aellm_eval_reco
     return rc;
 }
 
+static int record_key(const aellm_eval_record *r, char key[AELLM_HASH_HEX])
+{
+    char protocol_hash[AELLM_HASH_HEX];
+    if (r->protocol_json) aellm_hash_str(r->protocol_json, protocol_hash);
+    aellm_store_key(r->model_hash, r->task_hash, r->hw_hash, r->config_hash, r->engine_version,
+                    r->protocol_json ? protocol_hash : NULL, key);
+    return key[0] ? 0 : aellm_error_oom("an evaluation key", 0);
+}
+
 int aellm_store_put(aellm_store *s, const aellm_eval_record *r, char key_out[65])
 {
     int rc = check_record(r);
     if (rc) return rc;
     char key[AELLM_HASH_HEX];
-    char protocol_hash[AELLM_HASH_HEX];
-    if (r->protocol_json) aellm_hash_str(r->protocol_json, protocol_hash);
-    aellm_store_key(r->model_hash, r->task_hash, r->hw_hash, r->config_hash, r->engine_version,
-                    r->protocol_json ? protocol_hash : NULL, key);
-    if (!key[0]) return aellm_error_oom("an evaluation key", 0);
+    if ((rc = record_key(r, key))) return rc;
     const char *hashes[] = {r->model_hash, r->task_hash, r->hw_hash, r->config_hash};
     const char *jsons[] = {r->model_json, r->task_json, r->hw_json, r->config_json};
     double now = unix_now();
@@ -428,4 +434,141 @@ int64_t aellm_store_count_failures(aellm_store *s)
                                                : aellm_store_sql_error(s, "cannot count");
     sqlite3_finalize(st);
     return n;
+}
+
+/* ---- one evaluation between stores (a worker's to the coordinator's) ---- */
+
+static const char export_sql[] =
+    "SELECT e.key, e.model_hash, m.json, e.task_hash, t.json, e.hw_hash, h.json, e.config_hash,"
+    " c.json, e.engine_version, e.protocol_json, e.provenance, e.accuracy_metric,"
+    " e.energy_source, e.record_json, e.accuracy_higher_is_better, e.latency_reps,"
+    " e.accuracy, e.accuracy_stderr, e.latency_s, e.latency_p10_s, e.latency_p90_s,"
+    " e.prefill_s, e.decode_s, e.peak_mem_bytes, e.peak_rss_bytes, e.energy_j,"
+    " e.energy_std_j, e.started_at, e.finished_at, e.record_sha256"
+    " FROM evaluations e JOIN models m ON m.hash = e.model_hash"
+    " JOIN tasks t ON t.hash = e.task_hash JOIN hardware h ON h.hash = e.hw_hash"
+    " JOIN configs c ON c.hash = e.config_hash WHERE e.key = ?1";
+
+/* Column names of export_sql's result, in order: texts, integers, reals. */
+static const char *const export_text[] = {
+    "key",         "model_hash",     "model_json",    "task_hash",      "task_json",
+    "hw_hash",     "hw_json",        "config_hash",   "config_json",    "engine_version",
+    "protocol_json", "provenance",   "accuracy_metric", "energy_source", "record_json"};
+static const char *const export_int[] = {"accuracy_higher_is_better", "latency_reps"};
+static const char *const export_real[] = {
+    "accuracy",  "accuracy_stderr", "latency_s",      "latency_p10_s",  "latency_p90_s",
+    "prefill_s", "decode_s",        "peak_mem_bytes", "peak_rss_bytes", "energy_j",
+    "energy_std_j", "started_at",   "finished_at"};
+enum { N_TEXT = 15, N_INT = 2, N_REAL = 13 };
+
+static cJSON *export_row(sqlite3_stmt *st)
+{
+    cJSON *j = cJSON_CreateObject();
+    int col = 0;
+    for (int i = 0; j && i < N_TEXT; i++, col++) {
+        const char *v = (const char *)sqlite3_column_text(st, col);
+        if (v)
+            cJSON_AddStringToObject(j, export_text[i], v);
+        else
+            cJSON_AddNullToObject(j, export_text[i]);
+    }
+    for (int i = 0; j && i < N_INT; i++, col++)
+        cJSON_AddNumberToObject(j, export_int[i], (double)sqlite3_column_int64(st, col));
+    for (int i = 0; j && i < N_REAL; i++, col++) {
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+            cJSON_AddNullToObject(j, export_real[i]);
+        else
+            cJSON_AddNumberToObject(j, export_real[i], sqlite3_column_double(st, col));
+    }
+    return j;
+}
+
+int aellm_store_export(aellm_store *s, const char *key, char **json)
+{
+    *json = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, export_sql, &st, "cannot read");
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = AELLM_ENOTFOUND;
+    else if (step != SQLITE_ROW)
+        rc = aellm_store_sql_error(s, "cannot read");
+    else {
+        const char *text = (const char *)sqlite3_column_text(st, 14);
+        const char *digest = (const char *)sqlite3_column_text(st, N_TEXT + N_INT + N_REAL);
+        rc = text ? check_whole(s, key, text, digest) : aellm_error_oom("a record", 0);
+        cJSON *j = rc ? NULL : export_row(st);
+        if (!rc && !(*json = j ? cJSON_PrintUnformatted(j) : NULL))
+            rc = aellm_error_oom("an exported record", 0);
+        cJSON_Delete(j);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char *text_of(const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double real_of(const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+int aellm_store_import(aellm_store *s, const char *json, char key_out[65])
+{
+    cJSON *j = cJSON_Parse(json);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return aellm_error_set(AELLM_EFORMAT, "store: an imported evaluation that is not JSON");
+    }
+    const double ri = real_of(j, "accuracy_higher_is_better"), reps = real_of(j, "latency_reps");
+    aellm_eval_record r = {
+        .model_hash = text_of(j, "model_hash"),
+        .model_json = text_of(j, "model_json"),
+        .task_hash = text_of(j, "task_hash"),
+        .task_json = text_of(j, "task_json"),
+        .hw_hash = text_of(j, "hw_hash"),
+        .hw_json = text_of(j, "hw_json"),
+        .config_hash = text_of(j, "config_hash"),
+        .config_json = text_of(j, "config_json"),
+        .engine_version = text_of(j, "engine_version"),
+        .protocol_json = text_of(j, "protocol_json"),
+        .provenance = text_of(j, "provenance"),
+        .accuracy_metric = text_of(j, "accuracy_metric"),
+        .accuracy_higher_is_better = ri == 1,
+        .accuracy = real_of(j, "accuracy"),
+        .accuracy_stderr = real_of(j, "accuracy_stderr"),
+        .latency_s = real_of(j, "latency_s"),
+        .latency_p10_s = real_of(j, "latency_p10_s"),
+        .latency_p90_s = real_of(j, "latency_p90_s"),
+        .prefill_s = real_of(j, "prefill_s"),
+        .decode_s = real_of(j, "decode_s"),
+        .latency_reps = isfinite(reps) && fabs(reps) < 1e9 ? (int)reps : 0,
+        .peak_mem_bytes = real_of(j, "peak_mem_bytes"),
+        .peak_rss_bytes = real_of(j, "peak_rss_bytes"),
+        .energy_j = real_of(j, "energy_j"),
+        .energy_std_j = real_of(j, "energy_std_j"),
+        .energy_source = text_of(j, "energy_source"),
+        .started_at = real_of(j, "started_at"),
+        .finished_at = real_of(j, "finished_at"),
+        .record_json = text_of(j, "record_json"),
+    };
+    char key[AELLM_HASH_HEX];
+    const char *want = text_of(j, "key");
+    int rc = check_record(&r);
+    if (!rc) rc = record_key(&r, key);
+    if (!rc && (!want || strcmp(want, key)))
+        rc = aellm_error_set(AELLM_EFORMAT,
+                             "store: imported evaluation %.16s has the identities of %.16s",
+                             want ? want : "(no key)", key);
+    if (!rc) rc = aellm_store_put(s, &r, key);
+    if (!rc && key_out) memcpy(key_out, key, AELLM_HASH_HEX);
+    cJSON_Delete(j);
+    return rc;
 }
