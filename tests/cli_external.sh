@@ -83,4 +83,39 @@ fails=$(sqlite3 "$sdb" 'select count(*) from failures')
 [ "$(runs)" = $((evals + fails)) ] || fail "search: $(runs) runs for $evals records and $fails failures"
 search >"$tmp/s2.json" 2>"$tmp/s2.err" || fail "search again: $(tail -3 "$tmp/s2.err")"
 [ "$(runs)" = $((evals + fails)) ] || fail "search again: ran the evaluator $(( $(runs) - evals - fails )) more times"
+# ---- scripts/evaluators/llamacpp with stand-ins for llama.cpp's tools ----
+# (the real llama.cpp run is bench/llamacpp_evaluator.sh): the model is made
+# by aellm apply for real; the stand-ins check their arguments and print what
+# llama-perplexity and llama-bench print.
+fake=$tmp/fakellama
+mkdir -p "$fake"
+cat >"$fake/llama-perplexity" <<'SH'
+#!/bin/sh
+case " $* " in *" -m "*model.gguf*" -f "*" -c "*" -ctk f32 -ctv f32 "*) ;; *) echo "bad args: $*" >&2; exit 1 ;; esac
+echo "Final estimate: PPL = 7.2500 +/- 0.1250" >&2
+SH
+cat >"$fake/llama-bench" <<'SH'
+#!/bin/sh
+case " $* " in *" -p 64 -n 16 "*) ;; *) echo "bad args: $*" >&2; exit 1 ;; esac
+echo '[{"build_commit": "fake01", "n_prompt": 64, "n_gen": 0, "avg_ns": 20000000},'
+echo ' {"build_commit": "fake01", "n_prompt": 0, "n_gen": 16, "avg_ns": 80000000}]'
+SH
+chmod +x "$fake"/llama-*
+LLAMA_CPP=$fake AELLM=$bin ev --evaluator "$src/scripts/evaluators/llamacpp" --prompt 64 --gen 16 \
+    --json --db "$tmp/llama.db" >"$tmp/llama.json" 2>"$tmp/llama.err" || fail "llamacpp: $(tail -3 "$tmp/llama.err")"
+python3 - "$tmp/llama.json" <<'PY' || fail "llamacpp: wrong record: $(cat "$tmp/llama.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["accuracy"]["value"] == 7.25 and r["accuracy"]["obtained"] == "measured"
+assert abs(r["latency"]["total_s"]["median"] - 0.1) < 1e-12
+assert r["memory"]["peak_bytes"] > 0 and r["evaluator"]["identity"] == "llama.cpp fake01"
+PY
+# aellm's own weight types are refused by name, and stored as failed
+echo '{"inference": {"weights": "nf4"}}' >"$tmp/int4.json"
+if LLAMA_CPP=$fake AELLM=$bin ev --evaluator "$src/scripts/evaluators/llamacpp" --config \
+    "$tmp/int4.json" --db "$tmp/llama.db" >/dev/null 2>"$tmp/llama4.err"; then
+    fail "llamacpp: int4 measured"
+fi
+grep -q "llama.cpp cannot run weights nf4" "$tmp/llama4.err" || fail "llamacpp int4: $(tail -2 "$tmp/llama4.err")"
+
 echo "ok: external evaluator: good, slow, crashing, lying (4 ways), absent; search with $fails failures"

@@ -183,8 +183,14 @@ static int parse_inference(aellm_config *c, const cJSON *j, const char *where, c
         }
         if (rc) return rc;
     }
+    /* "none" is the canonical form's word for weights left as the model has
+       them: read back, it is the default method, which then does nothing */
+    if (!strcmp(method, "none")) {
+        strcpy(method, "rtn");
+        method_set = 0;
+    }
     if ((c->method = aellm_quant_method_from_name(method)) < 0)
-        return bad(where, "method", "not one of rtn, gptq, awq, smoothquant");
+        return bad(where, "method", "not one of rtn, gptq, awq, smoothquant (none: unchanged)");
     if (strcmp(scale, "channel") && strcmp(scale, "tensor"))
         return bad(where, "fp8_scale", "not one of channel, tensor");
     c->fp8_per_tensor = !strcmp(scale, "tensor");
