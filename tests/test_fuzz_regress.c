@@ -259,6 +259,38 @@ static void test_config_calibration_directory(void **state)
     aellm_model_free(m);
 }
 
+/* ---- latent attention naming uptraining text that is not there, with no
+ * uptraining steps (fuzz_config, 600-s run): the check passed it (it read
+ * the text only for uptraining) while the canonical form hashes it (MLA's
+ * pairs are scored on it) and failed ---- */
+static void test_config_mla_text_missing(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"architecture\": {\"attention\": \"mla\", \"uptrain_data\": \"tensor\"}}",
+        "{\"architecture\": {\"attention\": \"mla\", \"mla_rank\": 16, \"uptrain_data\": \"n3\"}}"};
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_load(&m, AELLM_SOURCE_DIR "/models/stories260K/stories260K.bin",
+                                      AELLM_SOURCE_DIR "/models/stories260K/tok512.bin"),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        cJSON *j = cJSON_Parse(texts[i]);
+        assert_non_null(j);
+        aellm_config c;
+        assert_int_equal(aellm_config_parse(&c, j, "cfg.json", tmp_dir), 0);
+        cJSON_Delete(j);
+        int rc = aellm_config_check(&c, m);
+        char *canon = rc ? NULL : aellm_config_canonical(&c, m);
+        if (!rc && !canon)
+            fail_msg("%s passed the check, its canonical form failed: %s", texts[i],
+                     aellm_error_last());
+        assert_true(rc < 0); /* the file is missing: AELLM_ENOTFOUND */
+        assert_non_null(strstr(aellm_error_last(), "uptraining data"));
+        free(canon);
+    }
+    aellm_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_surrogate_params_beyond_int),
         cmocka_unit_test(test_task_gold_beyond_int),
         cmocka_unit_test(test_config_calibration_directory),
+        cmocka_unit_test(test_config_mla_text_missing),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -463,7 +463,14 @@ static int check_architecture(const aellm_config *c, const aellm_model *m)
         return aellm_error_set(AELLM_EINVAL,
                                "architecture.moe_experts: %d hidden neurons cannot make %d experts",
                                mc->hidden_dim, c->arch_moe_experts);
-    if (!aellm_config_converts(c) || c->arch_uptrain_steps == 0) return 0;
+    if (!aellm_config_converts(c)) return 0;
+    /* the text is read (and its hash keys the configuration) by uptraining,
+       by fitting routers, and by latent attention, whose pairs it scores */
+    int reads = c->arch_uptrain_steps > 0 || aellm_config_arch_fits_routers(c) ||
+                !strcmp(c->arch_attention, "mla");
+    if (c->arch_uptrain_data[0] && reads)
+        return readable_file(c->arch_uptrain_data, "uptraining data");
+    if (c->arch_uptrain_steps == 0) return 0;
     if (!c->arch_uptrain_data[0])
         return aellm_error_set(AELLM_EINVAL,
                                "architecture.uptrain_data: uptraining needs training data (the "
