@@ -133,7 +133,8 @@ run_one() {
     while left=$((end - $(date +%s))) && [ "$left" -gt 0 ] && [ "$runs" -lt 50 ]; do
         runs=$((runs + 1))
         rc=0
-        "$bin" -max_total_time="$left" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
+        LSAN_OPTIONS=suppressions=$src/fuzz/lsan.supp:print_suppressions=0 \
+            "$bin" -max_total_time="$left" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
             -max_len="$(max_len_of "$n")" -artifact_prefix="$build/fuzz-artifacts/$n/" \
             ${dict:+-dict="$build/fuzz-dicts/$dict.dict"} \
             "$build/fuzz-corpus/$n" "$seeds/$n" >>"$log" 2>&1 || rc=$?

@@ -291,6 +291,25 @@ static void test_config_mla_text_missing(void **state)
     aellm_model_free(m);
 }
 
+/* ---- a surrogate header asking for 812096810 threads (fuzz_surrogate,
+ * 600-s run): loaded, then XGBoost's prediction allocated per-thread buffers
+ * of 156 GB (ASan out of memory; also libFuzzer's RSS limit) ---- */
+static void test_surrogate_threads_beyond_any_machine(void **state)
+{
+    (void)state;
+    /* the header's parameters pass the same check as these (surrogate_io.c) */
+    aellm_surrogate *s = NULL;
+    aellm_surrogate_params p;
+    aellm_surrogate_params_default(&p);
+    p.nthread = 812096810;
+    assert_int_equal(aellm_surrogate_new(&s, &p), AELLM_EINVAL);
+    assert_null(s);
+    if (!strstr(aellm_error_last(), "nthread")) fail_msg("message: %s", aellm_error_last());
+    p.nthread = 1024; /* the most any machine here is given */
+    assert_int_equal(aellm_surrogate_new(&s, &p), 0);
+    aellm_surrogate_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_task_gold_beyond_int),
         cmocka_unit_test(test_config_calibration_directory),
         cmocka_unit_test(test_config_mla_text_missing),
+        cmocka_unit_test(test_surrogate_threads_beyond_any_machine),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

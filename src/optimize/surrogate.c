@@ -57,8 +57,8 @@ int aellm_surr_params_check(const aellm_surrogate_params *p)
         bad = "min_child_weight (>= 0)";
     else if (!(p->lambda >= 0.0) || !isfinite(p->lambda))
         bad = "lambda (>= 0)";
-    else if (p->nthread < 0)
-        bad = "nthread (>= 0)";
+    else if (p->nthread < 0 || p->nthread > 1024) /* XGBoost keeps buffers per thread */
+        bad = "nthread (0..1024)";
     else if (p->transfer_rounds < 0)
         bad = "transfer_rounds (>= 0)";
     else if (!memchr(p->objective, 0, sizeof(p->objective)) || !p->objective[0])

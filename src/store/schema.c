@@ -47,8 +47,8 @@ static const char *const migrations[] = {
     /* 2 -> 3: evaluations that failed (an external evaluator that timed out,
        crashed or printed a bad record), under the key they would have had, so
        that a search goes on without them and does not try them again. */
-    "CREATE TABLE failures(key TEXT PRIMARY KEY, config_hash TEXT NOT NULL,"
-    " evaluator TEXT NOT NULL, error TEXT NOT NULL, failed_at REAL NOT NULL);",
+    ("CREATE TABLE failures(key TEXT PRIMARY KEY, config_hash TEXT NOT NULL,"
+     " evaluator TEXT NOT NULL, error TEXT NOT NULL, failed_at REAL NOT NULL);"),
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == AELLM_STORE_SCHEMA_VERSION,
