@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
+#include "aellm/error.h"
 #include "aellm/external.h"
 #include "fuzz_util.h"
 
