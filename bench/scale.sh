@@ -19,7 +19,7 @@ seeds=${SEEDS:-1 2 3}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 lat=(-t 1 --prompt 64 --gen 16 --max-reps 10)
-echo "bench/scale.sh: budget $budget, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $("$bin" --version | tail -1)"
+echo "bench/scale.sh: budget $budget, $(nproc --all) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $("$bin" --version | tail -1)"
 
 hv() { # JSON outputs... -> one line per file: share of the union front's hypervolume
     python3 "$src/bench/front_share.py" "$@"
