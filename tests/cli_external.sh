@@ -68,11 +68,11 @@ sdb=$tmp/search.db
 : >"$STANDIN_LOG"
 search() {
     STANDIN_FAIL_ON='"q4_0"' STANDIN_HANG_ON='"kv_cache": "q8_0", "kv_heads": 2' "$bin" search --db "$sdb" -t 1 \
-        --evaluator "$standin" --evaluator-timeout 2 --budget 12 --rounds 2 --json "$@"
+        --evaluator "$standin" --evaluator-timeout 6 --budget 12 --rounds 2 --json "$@"
 }
 search >"$tmp/s1.json" 2>"$tmp/s1.err" || fail "search: $(tail -3 "$tmp/s1.err")"
 grep -q "^failed: .*exited with status 3" "$tmp/s1.err" || fail "search: no crash reported (the space changed?)"
-grep -q '^failed: .*timed out after 2 s' "$tmp/s1.err" || fail "search: no hang reported (the space changed?)"
+grep -q '^failed: .*timed out after 6 s' "$tmp/s1.err" || fail "search: no hang reported (the space changed?)"
 evals=$(sqlite3 "$sdb" 'select count(*) from evaluations')
 fails=$(sqlite3 "$sdb" 'select count(*) from failures')
 [ "$evals" = 12 ] || fail "search: $evals evaluations stored, budget 12"

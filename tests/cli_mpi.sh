@@ -73,9 +73,9 @@ diff "$tmp/serial.txt" "$tmp/mpi.txt" >/dev/null || fail "mpirun's configuration
 : >"$tmp/rank.log"
 kill_at "$tmp/rank.log" 6 rank >"$tmp/killed" &
 killer=$!
-mpi "$tmp/rank.db" "$tmp/rank.log" --worker-silence 3 >"$tmp/rank.json" 2>"$tmp/rank.err" ||
+mpi "$tmp/rank.db" "$tmp/rank.log" --worker-silence 5 >"$tmp/rank.json" 2>"$tmp/rank.err" ||
     fail "mpirun with a rank killed: $(tail -5 "$tmp/rank.err")"
 wait $killer || fail "the worker rank to kill was not found"
-grep -q "silent for 3 s: given up on" "$tmp/rank.err" || fail "the dead rank was not noticed: $(grep -v '^ ' "$tmp/rank.err" | tail -5)"
+grep -q "silent for 5 s: given up on" "$tmp/rank.err" || fail "the dead rank was not noticed: $(grep -v '^ ' "$tmp/rank.err" | tail -5)"
 configs "$tmp/rank.db" | diff "$tmp/serial.txt" - >/dev/null || fail "with a rank killed, the configurations differ"
 echo "ok: mpirun -n 3 = serial --batch 2 (14 configurations); a killed job and a killed rank cost no record"

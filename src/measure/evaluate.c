@@ -1023,9 +1023,10 @@ static char *record(const eval_state *s)
     return text;
 }
 
-static int store_record(eval_state *s, aellm_store *store, const char *text)
+/* What keys a record: the identities, who measured, how. */
+static aellm_eval_record identities(eval_state *s)
 {
-    aellm_eval_record r = {
+    return (aellm_eval_record){
         .model_hash = s->model_hash,
         .model_json = s->model_json,
         .task_hash = s->task_hash,
@@ -1035,27 +1036,32 @@ static int store_record(eval_state *s, aellm_store *store, const char *text)
         .config_hash = s->config_hash,
         .config_json = s->config_json,
         .engine_version = engine_identity(s),
-        .provenance = "measured",
-        .accuracy_metric = s->task.metrics[0].name,
-        .accuracy_higher_is_better = s->task.higher_is_better,
-        .accuracy = s->task.metrics[0].value,
-        .accuracy_stderr = s->task.metrics[0].stderr_,
         .protocol_json = s->protocol_json,
-        .latency_s = objective_latency(s, 0),
-        .latency_p10_s = s->latency.total.p10,
-        .latency_p90_s = s->latency.total.p90,
-        .prefill_s = objective_latency(s, 1),
-        .decode_s = objective_latency(s, 2),
-        .latency_reps = s->latency.reps,
-        .peak_mem_bytes = (double)s->mem.peak_total,
-        .peak_rss_bytes = (double)s->rss_peak,
-        .energy_j = objective_energy(s),
-        .energy_std_j = energy_std(s),
-        .energy_source = aellm_energy_meter_source_name(s->meter),
         .started_at = s->started_at,
         .finished_at = s->finished_at,
-        .record_json = text,
     };
+}
+
+static int store_record(eval_state *s, aellm_store *store, const char *text)
+{
+    aellm_eval_record r = identities(s);
+    r.provenance = "measured";
+    r.accuracy_metric = s->task.metrics[0].name;
+    r.accuracy_higher_is_better = s->task.higher_is_better;
+    r.accuracy = s->task.metrics[0].value;
+    r.accuracy_stderr = s->task.metrics[0].stderr_;
+    r.latency_s = objective_latency(s, 0);
+    r.latency_p10_s = s->latency.total.p10;
+    r.latency_p90_s = s->latency.total.p90;
+    r.prefill_s = objective_latency(s, 1);
+    r.decode_s = objective_latency(s, 2);
+    r.latency_reps = s->latency.reps;
+    r.peak_mem_bytes = (double)s->mem.peak_total;
+    r.peak_rss_bytes = (double)s->rss_peak;
+    r.energy_j = objective_energy(s);
+    r.energy_std_j = energy_std(s);
+    r.energy_source = aellm_energy_meter_source_name(s->meter);
+    r.record_json = text;
     return aellm_store_put(store, &r, NULL);
 }
 
@@ -1168,38 +1174,24 @@ static char *external_record(const eval_state *s, const aellm_external_record *x
 static int store_external(eval_state *s, aellm_store *store, const aellm_external_record *x,
                           const char *text)
 {
-    aellm_eval_record r = {
-        .model_hash = s->model_hash,
-        .model_json = s->model_json,
-        .task_hash = s->task_hash,
-        .task_json = s->task_json,
-        .hw_hash = s->hw_hash,
-        .hw_json = s->hw_json,
-        .config_hash = s->config_hash,
-        .config_json = s->config_json,
-        .engine_version = engine_identity(s),
-        .protocol_json = s->protocol_json,
-        .provenance = strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured")
-                          ? "predicted"
-                          : "measured",
-        .accuracy_metric = x->metric,
-        .accuracy_higher_is_better = x->higher_is_better,
-        .accuracy = x->accuracy,
-        .accuracy_stderr = x->accuracy_stderr,
-        .latency_s = x->latency_s,
-        .latency_p10_s = NAN,
-        .latency_p90_s = NAN,
-        .prefill_s = x->prefill_s,
-        .decode_s = x->decode_s,
-        .peak_mem_bytes = x->peak_mem_bytes,
-        .peak_rss_bytes = NAN,
-        .energy_j = x->energy_j,
-        .energy_std_j = NAN,
-        .energy_source = x->energy_source,
-        .started_at = s->started_at,
-        .finished_at = s->finished_at,
-        .record_json = text,
-    };
+    aellm_eval_record r = identities(s);
+    r.provenance = strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured")
+                       ? "predicted"
+                       : "measured";
+    r.accuracy_metric = x->metric;
+    r.accuracy_higher_is_better = x->higher_is_better;
+    r.accuracy = x->accuracy;
+    r.accuracy_stderr = x->accuracy_stderr;
+    r.latency_s = x->latency_s;
+    r.latency_p10_s = r.latency_p90_s = NAN;
+    r.prefill_s = x->prefill_s;
+    r.decode_s = x->decode_s;
+    r.peak_mem_bytes = x->peak_mem_bytes;
+    r.peak_rss_bytes = NAN;
+    r.energy_j = x->energy_j;
+    r.energy_std_j = NAN;
+    r.energy_source = x->energy_source;
+    r.record_json = text;
     return aellm_store_put(store, &r, NULL);
 }
 

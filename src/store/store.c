@@ -361,15 +361,20 @@ int aellm_store_each(aellm_store *s, const char *model_hash, const char *task_ha
     return rc;
 }
 
-int64_t aellm_store_count(aellm_store *s)
+static int64_t count_rows(aellm_store *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT count(*) FROM evaluations", &st, "cannot count");
+    int rc = prepare(s, sql, &st, "cannot count");
     if (rc) return rc;
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0)
                                                : aellm_store_sql_error(s, "cannot count");
     sqlite3_finalize(st);
     return n;
+}
+
+int64_t aellm_store_count(aellm_store *s)
+{
+    return count_rows(s, "SELECT count(*) FROM evaluations");
 }
 
 /* ---- failures ---- */
@@ -427,13 +432,7 @@ int aellm_store_clear_failure(aellm_store *s, const char *key)
 
 int64_t aellm_store_count_failures(aellm_store *s)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT count(*) FROM failures", &st, "cannot count");
-    if (rc) return rc;
-    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0)
-                                               : aellm_store_sql_error(s, "cannot count");
-    sqlite3_finalize(st);
-    return n;
+    return count_rows(s, "SELECT count(*) FROM failures");
 }
 
 /* ---- one evaluation between stores (a worker's to the coordinator's) ---- */
@@ -451,14 +450,14 @@ static const char export_sql[] =
 
 /* Column names of export_sql's result, in order: texts, integers, reals. */
 static const char *const export_text[] = {
-    "key",         "model_hash",     "model_json",    "task_hash",      "task_json",
-    "hw_hash",     "hw_json",        "config_hash",   "config_json",    "engine_version",
-    "protocol_json", "provenance",   "accuracy_metric", "energy_source", "record_json"};
+    "key",           "model_hash", "model_json",      "task_hash",     "task_json",
+    "hw_hash",       "hw_json",    "config_hash",     "config_json",   "engine_version",
+    "protocol_json", "provenance", "accuracy_metric", "energy_source", "record_json"};
 static const char *const export_int[] = {"accuracy_higher_is_better", "latency_reps"};
 static const char *const export_real[] = {
-    "accuracy",  "accuracy_stderr", "latency_s",      "latency_p10_s",  "latency_p90_s",
-    "prefill_s", "decode_s",        "peak_mem_bytes", "peak_rss_bytes", "energy_j",
-    "energy_std_j", "started_at",   "finished_at"};
+    "accuracy",     "accuracy_stderr", "latency_s",      "latency_p10_s",  "latency_p90_s",
+    "prefill_s",    "decode_s",        "peak_mem_bytes", "peak_rss_bytes", "energy_j",
+    "energy_std_j", "started_at",      "finished_at"};
 enum { N_TEXT = 15, N_INT = 2, N_REAL = 13 };
 
 static cJSON *export_row(sqlite3_stmt *st)
