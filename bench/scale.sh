@@ -10,7 +10,8 @@
 # runs of a part normalised over the union of their measured points, as a
 # share of the union's own front (1.0: the run found everything any run
 # found).
-#   bench/scale.sh [BUDGET]     (default 16; env SEEDS="1 2 3", BIN=build/aellm)
+#   bench/scale.sh [BUDGET]     (default 16; env SEEDS="1 2 3", RANKS="1 2 3",
+#                               PROMPT=64 GEN=16, PARTS="1 2", BIN=build/aellm)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BIN:-$src/build/aellm}
@@ -18,16 +19,19 @@ budget=${1:-16}
 seeds=${SEEDS:-1 2 3}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-lat=(-t 1 --prompt 64 --gen 16 --max-reps 10)
+lat=(-t 1 --prompt "${PROMPT:-64}" --gen "${GEN:-16}" --max-reps 10)
+parts=${PARTS:-1 2}
 echo "bench/scale.sh: budget $budget, $(nproc --all) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $("$bin" --version | tail -1)"
 
 hv() { # JSON outputs... -> one line per file: share of the union front's hypervolume
     python3 "$src/bench/front_share.py" "$@"
 }
 
-echo "== 1. ranks, aellm's engine (stories260K, stories-ppl, P=64 G=16, paired) =="
+if [[ " $parts " == *" 1 "* ]]; then
+echo "== 1. ranks, aellm's engine (stories260K, stories-ppl, P=${PROMPT:-64} G=${GEN:-16}, paired) =="
 printf '%-8s %-8s %8s %8s %12s\n' ranks batch evals "wall s" "evals/hour"
-for n in 1 2 3; do
+ranks=${RANKS:-1 2 3}
+for n in $ranks; do
     out=$tmp/ranks$n.json
     start=$(date +%s.%N)
     if [ "$n" = 1 ]; then
@@ -43,7 +47,11 @@ r = json.load(open(sys.argv[1])); t = float(sys.argv[3]) - float(sys.argv[2]); n
 print("%-8d %-8d %8d %8.0f %12.0f" % (n, max(1, n - 1), r["evaluations"], t, r["evaluations"] * 3600 / t))
 PY
 done
-echo "front quality (share of the union front's hypervolume): $(hv "$tmp"/ranks1.json "$tmp"/ranks2.json "$tmp"/ranks3.json | tr '\n' ' ')"
+files=()
+for n in $ranks; do files+=("$tmp/ranks$n.json"); done
+echo "front quality (share of the union front's hypervolume), ranks $ranks: $(hv "${files[@]}" | tr '\n' ' ')"
+fi
+[[ " $parts " == *" 2 "* ]] || exit 0
 
 echo "== 2. batch B serially, stand-in evaluator, seeds $seeds =="
 printf '%-6s %-6s %8s %10s\n' batch seed wall_s share
