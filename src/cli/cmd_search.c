@@ -19,6 +19,7 @@
 #include "cli/dist.h"
 #include "cli/search_internal.h"
 #include "core/atomic.h"
+#include "core/hash.h"
 #include "techniques/stage.h"
 
 /* The bundled calibration text, relative to cli_home(). */
@@ -844,6 +845,12 @@ static int search_main(int argc, char **argv)
     ev.req.model_path = model;
     ev.req.tokenizer_path = tok;
     if (cli_model_path("search", &ev.req.model_path, &ev.req.tokenizer_path)) goto done;
+    /* hashed once here, not by every evaluation (nor by every worker rank:
+       rank 0 sends it with each job) */
+    if (dist_rank() == 0 && aellm_hash_file(ev.req.model_path, ev.model_hash)) {
+        cli_fail_last("search");
+        goto done;
+    }
     ev.req.task = task;
     ev.req.n_threads = threads;
     ev.req.paired = !unpaired;
