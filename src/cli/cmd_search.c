@@ -68,7 +68,7 @@ cJSON *search_eval_config_json(const evaluator *ev, const double *genes)
     return j;
 }
 
-static int to_config(const evaluator *ev, const double *genes, aellm_config *c)
+int search_to_config(const evaluator *ev, const double *genes, aellm_config *c)
 {
     cJSON *j = search_eval_config_json(ev, genes);
     int rc = aellm_config_parse(c, j, "search point", NULL);
@@ -100,7 +100,7 @@ static int applicable(void *user, const double *genes)
 {
     evaluator *ev = user;
     aellm_config c;
-    return !to_config(ev, genes, &c) && !aellm_config_check(&c, ev->model);
+    return !search_to_config(ev, genes, &c) && !aellm_config_check(&c, ev->model);
 }
 
 /* The efficiency objectives of the target deployment (aellm predict's
@@ -139,7 +139,8 @@ static int evaluate(void *user, const double *genes, aellm_objectives *out)
 {
     evaluator *ev = user;
     aellm_config c;
-    if (to_config(ev, genes, &c)) return 1; /* not applicable here (e.g. no calibration text) */
+    if (search_to_config(ev, genes, &c))
+        return 1; /* not applicable here (e.g. no calibration text) */
     aellm_eval_request r = ev->req;
     r.config = &c;
     r.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
@@ -309,7 +310,7 @@ static void add_production_cost(cJSON *o, const cJSON *record)
 static cJSON *measurement_json(const evaluator *ev, const double *genes)
 {
     aellm_config c;
-    if (to_config(ev, genes, &c)) return NULL;
+    if (search_to_config(ev, genes, &c)) return NULL;
     aellm_eval_request q = ev->req;
     q.config = &c;
     q.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
@@ -499,7 +500,7 @@ static int write_pick(const evaluator *ev, const aellm_search_result *r,
 {
     if (r->pick_index < 0) return cli_fail("search", "no feasible pick to write to %s", path);
     aellm_config c;
-    if (to_config(ev, r->points[r->pick_index].genes, &c)) return cli_fail_last("search");
+    if (search_to_config(ev, r->points[r->pick_index].genes, &c)) return cli_fail_last("search");
     aellm_eval_request req = ev->req;
     req.config = &c;
     req.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;
@@ -557,7 +558,7 @@ static int save_surrogates(const char *prefix, const aellm_search_result *r)
 static double default_kv_fraction(evaluator *ev, const double *genes)
 {
     aellm_config c;
-    if (to_config(ev, genes, &c)) return 0;
+    if (search_to_config(ev, genes, &c)) return 0;
     aellm_eval_request r = ev->req;
     r.config = &c;
     r.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;

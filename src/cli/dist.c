@@ -67,19 +67,14 @@ int dist_run(dist_task *tasks, int n, double silence_s, int max_tries, dist_done
 #include <time.h>
 #include <unistd.h>
 
+#include "core/timer.h"
+
 enum { TAG_JOB = 1, TAG_RESULT, TAG_BEAT, TAG_STOP };
 
 static int on, rank, size, on_node, workers_nodes;
 static char host[MPI_MAX_PROCESSOR_NAME];
 static char library[MPI_MAX_LIBRARY_VERSION_STRING];
 static int *dead; /* rank 0: workers given up on (dead or hung), for the whole run */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void nap(int ms)
 {
@@ -248,10 +243,10 @@ static void why_child_ended(int status, char *why, size_t cap)
 
 static void beat(double *last)
 {
-    if (now_s() - *last < 1) return;
+    if (aellm_time_s() - *last < 1) return;
     int one = 1;
     MPI_Send(&one, 1, MPI_INT, 0, TAG_BEAT, MPI_COMM_WORLD);
-    *last = now_s();
+    *last = aellm_time_s();
 }
 
 /* Runs fn in a child; the result or NULL with why. Beats while it runs. */
@@ -287,7 +282,7 @@ static char *run_job(dist_job_fn fn, void *user, const char *job, double timeout
     close(p[1]);
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     text t = {0};
-    double start = now_s(), last = start;
+    double start = aellm_time_s(), last = start;
     int eof = 0, killed = 0;
     while (!eof) {
         struct pollfd q = {p[0], POLLIN, 0};
@@ -295,7 +290,7 @@ static char *run_job(dist_job_fn fn, void *user, const char *job, double timeout
         int rc = append(&t, p[0]);
         eof = rc != 0;
         beat(&last);
-        if (!eof && timeout_s > 0 && now_s() - start > timeout_s) {
+        if (!eof && timeout_s > 0 && aellm_time_s() - start > timeout_s) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             killed = 1;
@@ -392,7 +387,7 @@ static void hand_out(run *r)
         memmove(r->queue, r->queue + 1, (size_t)--r->n_queue * sizeof(int));
         char head[32];
         snprintf(head, sizeof(head), "%ld\n", r->seq);
-        r->w[k] = (worker){t, r->seq++, now_s()};
+        r->w[k] = (worker){t, r->seq++, aellm_time_s()};
         r->tasks[t].rank = k;
         if (send_text(k, TAG_JOB, head, r->tasks[t].job)) {
             dead[k] = 1;
@@ -430,7 +425,7 @@ static int take_messages(run *r)
         int k = st.MPI_SOURCE;
         char *msg = recv_text(&st);
         if (msg && !dead[k] && k > 0 && k < size) {
-            r->w[k].last = now_s();
+            r->w[k].last = aellm_time_s();
             if (st.MPI_TAG == TAG_RESULT) take_result(r, k, msg);
         }
         free(msg);
@@ -440,7 +435,7 @@ static int take_messages(run *r)
 static void give_up_on_silent(run *r, double silence_s)
 {
     for (int k = 1; k < size; k++) {
-        if (dead[k] || r->w[k].task < 0 || now_s() - r->w[k].last <= silence_s) continue;
+        if (dead[k] || r->w[k].task < 0 || aellm_time_s() - r->w[k].last <= silence_s) continue;
         dead[k] = 1;
         char why[160];
         snprintf(why, sizeof(why), "rank %d silent for %.0f s: given up on", k, silence_s);

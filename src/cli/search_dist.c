@@ -130,10 +130,8 @@ static void say(evaluator *ev, const char *what, const char *message)
  * error. */
 static int look_up(evaluator *ev, const double *genes, aellm_config *c, aellm_objectives *out)
 {
-    cJSON *j = search_eval_config_json(ev, genes);
-    int rc = aellm_config_parse(c, j, "search point", NULL);
-    cJSON_Delete(j);
-    if (rc) return 1;
+    if (search_to_config(ev, genes, c)) return 1;
+    int rc;
     aellm_eval_request r = ev->req;
     r.config = c;
     r.model_hash = ev->model_hash[0] ? ev->model_hash : NULL;

@@ -47,6 +47,9 @@ typedef struct {
 /* The point as an eval configuration (what `aellm eval` takes), with the
  * calibration text and the training stages' data and steps. */
 cJSON *search_eval_config_json(const evaluator *ev, const double *genes);
+/* The point as a parsed configuration; non-zero when it does not parse (a
+ * point that does not apply here). */
+int search_to_config(const evaluator *ev, const double *genes, aellm_config *c);
 /* A record's objectives (the target's where there is one), kept for the
  * status line. */
 int search_record_objectives(evaluator *ev, const aellm_config *c, const char *rec,

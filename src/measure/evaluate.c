@@ -983,11 +983,13 @@ static cJSON *effllm_json(const eval_state *s)
     return aellm_effllm_json(&in);
 }
 
-static char *record(const eval_state *s)
+/* What every record starts with: its key and provenance, the model, the
+ * task and the configuration. */
+static cJSON *record_head(const eval_state *s, const char *provenance)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "key", s->key);
-    cJSON_AddStringToObject(j, "provenance", "measured");
+    cJSON_AddStringToObject(j, "provenance", provenance);
     cJSON *model = cJSON_AddObjectToObject(j, "model");
     cJSON_AddStringToObject(model, "path", s->req->model_path);
     cJSON_AddStringToObject(model, "sha256", s->file_hash);
@@ -1002,6 +1004,24 @@ static char *record(const eval_state *s)
     add_parsed(j, "task", s->task_json);
     cJSON_AddStringToObject(cJSON_GetObjectItem(j, "task"), "name", aellm_task_name(s->req->task));
     add_parsed(j, "config", s->config_json);
+    return j;
+}
+
+/* What every record ends with (when and where it was made), as text; j is
+ * consumed. */
+static char *record_text(const eval_state *s, cJSON *j)
+{
+    cJSON_AddNumberToObject(j, "started_at", s->started_at);
+    cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
+    if (s->req->placement_json) add_parsed(j, "placement", s->req->placement_json);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static char *record(const eval_state *s)
+{
+    cJSON *j = record_head(s, "measured");
     cJSON *hw = aellm_hw_to_json(&s->hw);
     cJSON_AddItemToObject(j, "hardware", hw);
     cJSON *eng = cJSON_AddObjectToObject(j, "engine");
@@ -1015,12 +1035,7 @@ static char *record(const eval_state *s)
     cJSON_AddItemToObject(j, "memory", memory_json(s));
     cJSON_AddItemToObject(j, "energy", energy_json(s));
     cJSON_AddItemToObject(j, "efficientllm", effllm_json(s));
-    cJSON_AddNumberToObject(j, "started_at", s->started_at);
-    cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
-    if (s->req->placement_json) add_parsed(j, "placement", s->req->placement_json);
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return text;
+    return record_text(s, j);
 }
 
 /* What keys a record: the identities, who measured, how. */
@@ -1122,23 +1137,20 @@ static void add_finite(cJSON *o, const char *name, double x)
     if (isfinite(x)) cJSON_AddNumberToObject(o, name, x);
 }
 
+/* The store's word for a record: measured when its accuracy and latency
+ * were (energy from a power model is usual for measured records too). */
+static const char *external_provenance(const aellm_external_record *x)
+{
+    return strcmp(x->provenance[0], "measured") || strcmp(x->provenance[1], "measured")
+               ? "predicted"
+               : "measured";
+}
+
 /* The record in aellm's own form (what reports and the search read), with
  * what the evaluator printed kept beside it. */
 static char *external_record(const eval_state *s, const aellm_external_record *x, const char *raw)
 {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "key", s->key);
-    cJSON_AddStringToObject(
-        j, "provenance",
-        strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured") ? "predicted"
-                                                                                     : "measured");
-    cJSON *model = cJSON_AddObjectToObject(j, "model");
-    cJSON_AddStringToObject(model, "path", s->req->model_path);
-    cJSON_AddStringToObject(model, "sha256", s->file_hash);
-    add_parsed(model, "shape", s->model_json);
-    add_parsed(j, "task", s->task_json);
-    cJSON_AddStringToObject(cJSON_GetObjectItem(j, "task"), "name", aellm_task_name(s->req->task));
-    add_parsed(j, "config", s->config_json);
+    cJSON *j = record_head(s, external_provenance(x));
     cJSON *ev = cJSON_AddObjectToObject(j, "evaluator");
     cJSON_AddStringToObject(ev, "command", s->req->evaluator);
     if (x->identity[0]) cJSON_AddStringToObject(ev, "identity", x->identity);
@@ -1163,21 +1175,14 @@ static char *external_record(const eval_state *s, const aellm_external_record *x
     cJSON_AddStringToObject(en, "source", x->energy_source);
     cJSON *objs[4] = {acc, lat, mem, en};
     for (int k = 0; k < 4; k++) cJSON_AddStringToObject(objs[k], "obtained", x->provenance[k]);
-    cJSON_AddNumberToObject(j, "started_at", s->started_at);
-    cJSON_AddNumberToObject(j, "finished_at", s->finished_at);
-    if (s->req->placement_json) add_parsed(j, "placement", s->req->placement_json);
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return text;
+    return record_text(s, j);
 }
 
 static int store_external(eval_state *s, aellm_store *store, const aellm_external_record *x,
                           const char *text)
 {
     aellm_eval_record r = identities(s);
-    r.provenance = strcmp(x->provenance[1], "measured") || strcmp(x->provenance[0], "measured")
-                       ? "predicted"
-                       : "measured";
+    r.provenance = external_provenance(x);
     r.accuracy_metric = x->metric;
     r.accuracy_higher_is_better = x->higher_is_better;
     r.accuracy = x->accuracy;

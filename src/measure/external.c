@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/timer.h"
 #include "core/json.h"
 
 /* ---- the record ---- */
@@ -115,13 +116,6 @@ int aellm_external_parse(const char *text, size_t len, aellm_external_record *r)
 
 /* ---- running the command ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* stdin is a socket so that a command that never reads it costs EPIPE
  * (MSG_NOSIGNAL), not SIGPIPE. */
 static int spawn(const char *command, pid_t *pid, int *in_fd, int *out_fd)
@@ -206,7 +200,7 @@ static int converse(exchange *x, double deadline)
         struct pollfd p[2] = {{x->out_fd, POLLIN, 0}, {x->in_fd, POLLOUT, 0}};
         int wait_ms = -1;
         if (deadline > 0) {
-            double left = deadline - now_s();
+            double left = deadline - aellm_time_s();
             if (left <= 0) return 1; /* timed out */
             wait_ms = (int)(left * 1000) + 1;
         }
@@ -229,7 +223,7 @@ static int reap(pid_t pid, double deadline, int *status)
         if (w == pid) return 0;
         if (w < 0 && errno != EINTR)
             return aellm_error_set(AELLM_EIO, "waitpid: %s", strerror(errno));
-        if (deadline > 0 && now_s() >= deadline) return 1;
+        if (deadline > 0 && aellm_time_s() >= deadline) return 1;
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -263,7 +257,7 @@ int aellm_external_run(const char *command, const char *request, double timeout_
     exchange x = {.req = request, .req_len = strlen(request)};
     int rc = spawn(command, &pid, &x.in_fd, &x.out_fd);
     if (rc) return rc;
-    double deadline = timeout_s > 0 ? now_s() + timeout_s : 0;
+    double deadline = timeout_s > 0 ? aellm_time_s() + timeout_s : 0;
     rc = converse(&x, deadline);
     int status = 0, late = rc == 1;
     if (!rc) late = reap(pid, deadline, &status);

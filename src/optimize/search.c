@@ -101,15 +101,30 @@ static int usable(const search *s, double *genes)
            (!p->applicable || p->applicable(p->user, genes));
 }
 
+/* Canonicalizes; 1 if the point is usable and neither measured nor taken,
+ * with its identity in h. */
+static int fresh(const search *s, double *genes, char h[65])
+{
+    if (!usable(s, genes)) return 0;
+    aellm_space_hash(s->p->space, genes, h);
+    return !seen_before(s, h);
+}
+
+/* Takes a point for measuring: 1 if it is fresh (its identity is then
+ * remembered), 0 if not, < 0 on error. */
+static int take(search *s, double *genes)
+{
+    char h[65];
+    if (!fresh(s, genes, h)) return 0;
+    int rc = remember(s, h);
+    return rc < 0 ? rc : 1;
+}
+
 static int measure(search *s, double *genes, const char *phase)
 {
     const aellm_search_params *p = s->p;
-    if (!usable(s, genes)) return 0;
-    char h[65];
-    aellm_space_hash(p->space, genes, h);
-    if (seen_before(s, h)) return 0;
-    int rc = remember(s, h);
-    if (rc) return rc;
+    int rc = take(s, genes);
+    if (rc <= 0) return rc;
     aellm_objectives o;
     rc = p->evaluate(p->user, genes, &o);
     if (rc > 0) return 0; /* unusable here: remembered, not spent */
@@ -350,6 +365,17 @@ static double uncertainty(const search *s, const double *var, const double *lo, 
     return u;
 }
 
+/* Objective ranges over the measured points (the uncertainty's scale). */
+static int measured_range(const search *s, double *lo, double *hi)
+{
+    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
+    if (!o) return aellm_error_oom("objective ranges", 0);
+    for (int i = 0; i < s->n; i++) o[i] = s->pts[i].obj;
+    aellm_objectives_range(o, s->n, lo, hi);
+    free(o);
+    return 0;
+}
+
 /* Measures up to `k` predicted-front members not yet measured, the most
  * uncertain first (summed ensemble standard deviation over each objective's
  * measured range). Returns how many were measured. */
@@ -360,9 +386,7 @@ static int refine(search *s, double *front, int n, int k)
     ranked *order = malloc((size_t)(n ? n : 1) * sizeof(*order));
     int rc = mean && order ? predict(s, front, n, mean, var) : aellm_error_oom("refinement", 0);
     double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
-    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
-    for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
-    if (o) aellm_objectives_range(o, s->n, lo, hi);
+    if (!rc) rc = measured_range(s, lo, hi);
     for (int i = 0; !rc && i < n; i++) {
         order[i].index = i;
         order[i].uncertainty = uncertainty(s, var + (size_t)i * AELLM_OBJ_ALL, lo, hi);
@@ -374,7 +398,6 @@ static int refine(search *s, double *front, int n, int k)
         if (got < 0) rc = got;
         done += got > 0;
     }
-    free(o);
     free(order);
     free(mean);
     return rc < 0 ? rc : done;
@@ -421,9 +444,7 @@ static int pool_add(const double *genes, void *user)
     double *g = c->g + (size_t)c->n * s->n_knobs;
     memcpy(g, genes, (size_t)s->n_knobs * sizeof(double));
     char h[65];
-    if (!usable(s, g)) return 0;
-    aellm_space_hash(s->p->space, g, h);
-    if (seen_before(s, h)) return 0;
+    if (!fresh(s, g, h)) return 0;
     for (int i = 0; i < c->n; i++) /* random draws repeat */
         if (!memcmp(c->g + (size_t)i * s->n_knobs, g, (size_t)s->n_knobs * sizeof(double)))
             return 0;
@@ -513,9 +534,7 @@ static int near_front(search *s, int k_near, int k_explore)
     if (!rc && n) rc = predict(s, c.g, n, mean, var);
     if (!rc && n) rc = layers(s, mean, n, layer);
     double lo[AELLM_OBJ_ALL], hi[AELLM_OBJ_ALL];
-    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
-    for (int i = 0; o && i < s->n; i++) o[i] = s->pts[i].obj;
-    if (o) aellm_objectives_range(o, s->n, lo, hi);
+    if (!rc) rc = measured_range(s, lo, hi);
     int n_feasible = 0;
     for (int i = 0; !rc && i < n; i++) {
         order[i] = (near){i, layer[i] < 0 ? INT32_MAX : layer[i],
@@ -539,7 +558,6 @@ static int near_front(search *s, int k_near, int k_explore)
         e += got > 0;
         done += got > 0;
     }
-    free(o);
     free(order);
     free(layer);
     free(mean);
@@ -548,18 +566,6 @@ static int near_front(search *s, int k_near, int k_explore)
 }
 
 /* ---- batched refinement ---- */
-
-/* Takes a point for measuring: 1 if it is usable and neither measured nor
- * taken before (its identity is then remembered), 0 if not. */
-static int take(search *s, double *genes)
-{
-    if (!usable(s, genes)) return 0;
-    char h[65];
-    aellm_space_hash(s->p->space, genes, h);
-    if (seen_before(s, h)) return 0;
-    int rc = remember(s, h);
-    return rc < 0 ? rc : 1;
-}
 
 /* Measures the n taken points (batch_fn, else one after another) and adds
  * the measured ones in the batch's order. */
@@ -610,17 +616,6 @@ static int seed_batched(search *s, int n_seed, double *batch)
     return rc < 0 ? rc : 0;
 }
 
-/* Objective ranges over the measured points (the uncertainty's scale). */
-static int measured_range(const search *s, double *lo, double *hi)
-{
-    aellm_objectives *o = malloc((size_t)s->n * sizeof(*o) + 1);
-    if (!o) return aellm_error_oom("objective ranges", 0);
-    for (int i = 0; i < s->n; i++) o[i] = s->pts[i].obj;
-    aellm_objectives_range(o, s->n, lo, hi);
-    free(o);
-    return 0;
-}
-
 /* Index of the most uncertain of n points that is usable and not taken, or
  * -1; layer (may be NULL) ranks before uncertainty. */
 static int most_uncertain(search *s, double *genes, int n, const int *layer)
@@ -635,10 +630,7 @@ static int most_uncertain(search *s, double *genes, int n, const int *layer)
     for (int i = 0; !rc && i < n; i++) {
         double *g = genes + (size_t)i * s->n_knobs;
         char h[65];
-        if (layer && layer[i] < 0) continue;
-        if (!usable(s, g)) continue;
-        aellm_space_hash(s->p->space, g, h);
-        if (seen_before(s, h)) continue;
+        if ((layer && layer[i] < 0) || !fresh(s, g, h)) continue;
         double u = uncertainty(s, var + (size_t)i * AELLM_OBJ_ALL, lo, hi);
         int better = best < 0 || (layer && layer[i] < layer[best]) ||
                      ((!layer || layer[i] == layer[best]) && u > best_u);
@@ -677,9 +669,7 @@ static int random_untaken(search *s, double *g)
     char h[65];
     for (int tries = 0; tries < 1000; tries++) {
         random_point(s, g);
-        if (!usable(s, g)) continue;
-        aellm_space_hash(s->p->space, g, h);
-        if (!seen_before(s, h)) return 1;
+        if (fresh(s, g, h)) return 1;
     }
     return 0;
 }
@@ -930,9 +920,7 @@ static int add_predicted(search *s, double *front, int n)
     for (int i = 0; !rc && i < n; i++) {
         char h[65];
         double *g = front + (size_t)i * s->n_knobs;
-        if (!usable(s, g)) continue; /* the GA's archive may hold repaired-away points */
-        aellm_space_hash(s->p->space, g, h);
-        if (seen_before(s, h)) continue;
+        if (!fresh(s, g, h)) continue; /* the archive may hold repaired-away points */
         aellm_objectives o = as_objectives(mean + (size_t)i * AELLM_OBJ_ALL);
         if (!(rc = add_point(s, front + (size_t)i * s->n_knobs, &o, 0))) rc = remember(s, h);
     }

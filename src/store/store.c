@@ -295,29 +295,36 @@ static int check_whole(aellm_store *s, const char *key, const char *json, const 
                            s->path, key);
 }
 
+/* Prepares sql (one parameter, the key) and steps to its row: 0 with *st on
+ * the row (the caller finalizes), AELLM_ENOTFOUND (no message: an expected
+ * answer, not a failure) or an error, *st then finalized. */
+static int row_by_key(aellm_store *s, const char *sql, const char *key, sqlite3_stmt **st)
+{
+    int rc = prepare(s, sql, st, "cannot read");
+    if (rc) return rc;
+    sqlite3_bind_text(*st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(*st);
+    if (step == SQLITE_ROW) return 0;
+    rc = step == SQLITE_DONE ? AELLM_ENOTFOUND : aellm_store_sql_error(s, "cannot read");
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return rc;
+}
+
 int aellm_store_get(aellm_store *s, const char *key, char **json)
 {
     *json = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT record_json, record_sha256 FROM evaluations WHERE key = ?1", &st,
-                     "cannot read");
+    int rc = row_by_key(s, "SELECT record_json, record_sha256 FROM evaluations WHERE key = ?1", key,
+                        &st);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE)
-        rc = AELLM_ENOTFOUND; /* an expected answer, not a failure: no message */
-    else if (step != SQLITE_ROW)
-        rc = aellm_store_sql_error(s, "cannot read");
-    else {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        const char *digest = (const char *)sqlite3_column_text(st, 1);
-        rc = text ? check_whole(s, key, text, digest) : aellm_error_oom("a record", 0);
-        if (!rc && !(*json = strdup(text))) rc = aellm_error_oom("a record", strlen(text) + 1);
-    }
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    const char *digest = (const char *)sqlite3_column_text(st, 1);
+    rc = text ? check_whole(s, key, text, digest) : aellm_error_oom("a record", 0);
+    if (!rc && !(*json = strdup(text))) rc = aellm_error_oom("a record", strlen(text) + 1);
     sqlite3_finalize(st);
     return rc;
 }
-
 /* The query for the filters given: only the columns asked for are compared,
  * so that SQLite can use the indexes. */
 static void each_sql(char *sql, size_t cap, const char *const values[3])
@@ -403,18 +410,10 @@ int aellm_store_get_failure(aellm_store *s, const char *key, char **error)
 {
     *error = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT error FROM failures WHERE key = ?1", &st, "cannot read");
+    int rc = row_by_key(s, "SELECT error FROM failures WHERE key = ?1", key, &st);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE)
-        rc = AELLM_ENOTFOUND;
-    else if (step != SQLITE_ROW)
-        rc = aellm_store_sql_error(s, "cannot read");
-    else {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        if (!text || !(*error = strdup(text))) rc = aellm_error_oom("a failure", 0);
-    }
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    if (!text || !(*error = strdup(text))) rc = aellm_error_oom("a failure", 0);
     sqlite3_finalize(st);
     return rc;
 }
@@ -486,23 +485,15 @@ int aellm_store_export(aellm_store *s, const char *key, char **json)
 {
     *json = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, export_sql, &st, "cannot read");
+    int rc = row_by_key(s, export_sql, key, &st);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE)
-        rc = AELLM_ENOTFOUND;
-    else if (step != SQLITE_ROW)
-        rc = aellm_store_sql_error(s, "cannot read");
-    else {
-        const char *text = (const char *)sqlite3_column_text(st, 14);
-        const char *digest = (const char *)sqlite3_column_text(st, N_TEXT + N_INT + N_REAL);
-        rc = text ? check_whole(s, key, text, digest) : aellm_error_oom("a record", 0);
-        cJSON *j = rc ? NULL : export_row(st);
-        if (!rc && !(*json = j ? cJSON_PrintUnformatted(j) : NULL))
-            rc = aellm_error_oom("an exported record", 0);
-        cJSON_Delete(j);
-    }
+    const char *text = (const char *)sqlite3_column_text(st, N_TEXT - 1); /* record_json */
+    const char *digest = (const char *)sqlite3_column_text(st, N_TEXT + N_INT + N_REAL);
+    rc = text ? check_whole(s, key, text, digest) : aellm_error_oom("a record", 0);
+    cJSON *j = rc ? NULL : export_row(st);
+    if (!rc && !(*json = j ? cJSON_PrintUnformatted(j) : NULL))
+        rc = aellm_error_oom("an exported record", 0);
+    cJSON_Delete(j);
     sqlite3_finalize(st);
     return rc;
 }
