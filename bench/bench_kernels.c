@@ -236,7 +236,8 @@ int main(int argc, char **argv)
                 deq_gfs = flops / time_it(matmul_fn, &d, min_time) * 1e-9;
                 free(d.scratch);
             }
-            static const char *const path_names[] = {"sgemm", "deq", "tiles", "x8", "w8a8"};
+            static const char *const path_names[] = {"sgemm", "deq",  "tiles", "x8",
+                                                     "w8a8",  "rows", "ftile"};
             const char *path = path_names[aellm_kernel_matmul_auto_path(type, n, T)];
             printf("%-12s %-10s | %8.1f %6.2f | %8.1f %6.2f %-5s | ", ti ? "" : shape,
                    aellm_dtype_traits_get(type)->name, mv_gbs, mv_gbs / bw, mm_gfs,

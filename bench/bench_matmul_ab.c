@@ -1,9 +1,9 @@
 /* Prefill matmul paths compared interleaved in one process (on a noisy
  * machine only same-run ratios mean anything): for each shape, `reps`
- * rounds of f32 sgemm, dequantize + sgemm, the 4x3 integer tiles and the
- * x8 tiles, each timed as the best of `calls` calls; prints per path the
- * median GFLOP/s and the median per-round ratios to sgemm and to the 4x3
- * tiles. Usage: bench_matmul_ab [T] [type] [reps] [calls] [ROWSxN ...]. */
+ * rounds of f32 sgemm (OpenBLAS), dequantize + sgemm, the 4x3 integer
+ * tiles, the x8 tiles and the float tiles (gemm_float.c), each timed as the
+ * best of `calls` calls; prints per path the median GFLOP/s and the median
+ * per-round ratios to sgemm and to the 4x3 tiles. Usage: bench_matmul_ab [T] [type] [reps] [calls] [ROWSxN ...]. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-#define NPATH 4
+#define NPATH 5
 
 int main(int argc, char **argv)
 {
@@ -48,8 +48,8 @@ int main(int argc, char **argv)
     if (type < 0) return 1;
     printf("T = %lld, %s, %d threads, %d rounds x best of %d calls; medians\n", (long long)T, tname,
            omp_get_max_threads(), reps, calls);
-    printf("%-10s | %7s %7s %7s %7s | %9s %9s %9s | %9s\n", "shape", "sgemm", "deq", "tiles", "x8",
-           "deq/sg", "tiles/sg", "x8/sg", "x8/tiles");
+    printf("%-10s | %7s %7s %7s %7s %7s | %9s %9s %9s %9s | %9s\n", "shape", "sgemm", "deq",
+           "tiles", "x8", "ftile", "deq/sg", "tiles/sg", "x8/sg", "ftile/sg", "x8/tiles");
     for (int s = 0; s < nshapes; s++) {
         long long rl, nl;
         if (sscanf(shapes[s], "%lldx%lld", &rl, &nl) != 2) return 1;
@@ -71,20 +71,26 @@ int main(int argc, char **argv)
         for (int64_t r = 0; r < rows; r++)
             aellm_dtype_traits_get(type)->from_float(wf + r * n, w + r * rb, n);
         size_t sb = aellm_kernel_matmul_scratch(type, rows, n, T);
+        if (aellm_kernel_matmul_has_path(type, AELLM_MM_FTILE) &&
+            aellm_kernel_matmul_path_scratch(AELLM_MM_FTILE, type, rows, n, T) > sb)
+            sb = aellm_kernel_matmul_path_scratch(AELLM_MM_FTILE, type, rows, n, T);
         void *scratch = xmalloc(sb ? sb : 64);
         double gf[NPATH][64], ratio[NPATH][64], ratio_t[NPATH][64];
         if (reps > 64) reps = 64;
         for (int rep = 0; rep < reps; rep++) {
             double best[NPATH];
             for (int p = 0; p < NPATH; p++) {
-                int path = p == 1 ? AELLM_MM_DEQUANT : p == 2 ? AELLM_MM_TILES : AELLM_MM_X8;
+                static const int path_of[NPATH] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES,
+                                                   AELLM_MM_X8, AELLM_MM_FTILE};
+                int path = path_of[p];
                 best[p] = 1e30;
                 if (p && !aellm_kernel_matmul_has_path(type, path)) continue;
                 for (int c = 0; c < calls; c++) {
                     double t0 = aellm_time_s();
                     if (p == 0)
-                        aellm_kernel_matmul(AELLM_DTYPE_F32, wf, (size_t)n * sizeof(float), rows, n,
-                                            x, T, y, NULL);
+                        /* f32 on any path but FTILE is OpenBLAS sgemm: the reference */
+                        aellm_kernel_matmul_path(AELLM_MM_DEQUANT, AELLM_DTYPE_F32, wf,
+                                                 (size_t)n * sizeof(float), rows, n, x, T, y, NULL);
                     else
                         aellm_kernel_matmul_path(path, type, w, rb, rows, n, x, T, y, scratch);
                     double dt = aellm_time_s() - t0;

@@ -340,7 +340,8 @@ static void check_matmul(int type, int path, int64_t rows, int64_t n, int64_t T,
     /* The dequantize + sgemm path never quantizes the activations; only the
      * integer paths are compared with the quantized-activation dot. */
     int taken = path == AELLM_MM_AUTO ? aellm_kernel_matmul_auto_path(type, n, T) : path;
-    int tiles = type != AELLM_DTYPE_F32 && taken != AELLM_MM_DEQUANT && taken != AELLM_MM_AUTO;
+    int tiles = type != AELLM_DTYPE_F32 && taken != AELLM_MM_DEQUANT && taken != AELLM_MM_AUTO &&
+                taken != AELLM_MM_FTILE;
     int64_t ablock = vdt_of(type) == AELLM_DTYPE_INT8 ? n : 32;
     aellm_kernel_matmul_path(path, type, w, rb, rows, n, x, T, y, scratch);
     for (int64_t t = 0; t < T; t++) {
@@ -387,14 +388,14 @@ static void test_matmul(void **state)
      * block count; n = 172: a partial last group (types that allow it).
      * Every path the type has, and the automatic choice. */
     static const int64_t shapes[][2] = {{67, 256}, {300, 96}, {67, 172}};
-    static const int paths[] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES,
-                                AELLM_MM_X8,   AELLM_MM_I8,      AELLM_MM_ROWS};
+    static const int paths[] = {AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8,
+                                AELLM_MM_I8,   AELLM_MM_ROWS,    AELLM_MM_FTILE};
     aellm_rng rng;
     aellm_rng_seed(&rng, 4);
     for (int ti = 0; ti < NTYPES; ti++)
-        for (int p = 0; p < 6; p++) {
+        for (int p = 0; p < 7; p++) {
             if (!aellm_kernel_matmul_has_path(types[ti], paths[p])) continue;
-            if (types[ti] == AELLM_DTYPE_F32 && p) continue;
+            if (types[ti] == AELLM_DTYPE_F32 && p && paths[p] != AELLM_MM_FTILE) continue;
             for (int s = 0; s < 3; s++)
                 for (int k = 0; k < 4; k++)
                     if (holds(types[ti], shapes[s][1]))
@@ -514,6 +515,49 @@ static void test_x8_tiles(void **state)
     }
 }
 
+/* Float tiles of every ISA against a naive double sum of the same packed
+ * operands (a panel of rows AELLM_FT_KC apart, tokens k-major): one k step,
+ * an odd count and a whole block, each written fresh and then added to. */
+static void test_float_tiles(void **state)
+{
+    (void)state;
+    aellm_rng rng;
+    aellm_rng_seed(&rng, 9);
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(AELLM_DTYPE_F16);
+    static const int64_t kcs[] = {1, 37, AELLM_FT_KC};
+    for (int isa = 0; isa < AELLM_ISA_COUNT; isa++) {
+        const aellm_ftile_kernel *k = ext->ftile[isa];
+        if (!k || !isa_runs(isa)) continue;
+        float *w = random_floats(&rng, (int64_t)k->rows * AELLM_FT_KC, 1.0f);
+        float *x = random_floats(&rng, (int64_t)k->toks * AELLM_FT_KC, 1.0f);
+        float *acc = malloc((size_t)(k->rows * k->toks) * sizeof(float));
+        double *want = malloc((size_t)(k->rows * k->toks) * sizeof(double));
+        double *mag = malloc((size_t)(k->rows * k->toks) * sizeof(double));
+        assert_non_null(acc), assert_non_null(want), assert_non_null(mag);
+        for (int c = 0; c < 3; c++)
+            for (int add = 0; add < 2; add++) {
+                for (int i = 0; i < k->rows * k->toks; i++)
+                    mag[i] = fabs(want[i] = add ? (acc[i] = (float)(i % 7) - 3.0f) : 0.0);
+                for (int r = 0; r < k->rows; r++)
+                    for (int t = 0; t < k->toks; t++)
+                        for (int64_t i = 0; i < kcs[c]; i++) {
+                            double p = (double)w[r * AELLM_FT_KC + i] * x[i * k->toks + t];
+                            want[r * k->toks + t] += p, mag[r * k->toks + t] += fabs(p);
+                        }
+                aellm_ftile_args a = {.kc = kcs[c], .w = w, .x = x, .acc = acc, .add = add};
+                k->tile(&a);
+                for (int r = 0; r < k->rows; r++)
+                    for (int t = 0; t < k->toks; t++) {
+                        /* the f32 recursive-summation bound: kc eps sum |terms| */
+                        int i = r * k->toks + t;
+                        check_close(acc[i], want[i], (double)(kcs[c] + 1) * 6e-8 * mag[i],
+                                    "float tile", AELLM_DTYPE_F32, isa, kcs[c]);
+                    }
+            }
+        free(w), free(x), free(acc), free(want), free(mag);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_x8_tiles),
         cmocka_unit_test(test_i8_tiles),
+        cmocka_unit_test(test_float_tiles),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "core/membw.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "kernels/kernels.h"
 
 typedef struct {
     double mean, sd;
@@ -47,8 +48,23 @@ static double run_once(aellm_engine *e, const int32_t *ids, int n, int pp, int d
     return n / (aellm_time_s() - t0);
 }
 
-/* pp (depth < 0) or tg after a context of depth tokens. */
-static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat *out)
+/* Bandwidth measured between the timed runs of a test: samples[0] before
+ * the first run, samples[r + 1] after run r. */
+typedef struct {
+    aellm_membw *buf; /* NULL: not measured */
+    double *samples;
+    int n;
+} bw_probe;
+
+static void probe(bw_probe *p)
+{
+    if (p && p->buf) p->samples[p->n++] = aellm_membw_measure(p->buf, 2);
+}
+
+/* pp (depth < 0) or tg after a context of depth tokens; *per_run gets
+ * each run's tokens/s when not NULL. */
+static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat *out, bw_probe *bw,
+                    double *per_run)
 {
     int pp = depth < 0, d = pp ? 0 : depth;
     int32_t *ids = malloc((size_t)(d + n) * sizeof(int32_t));
@@ -58,9 +74,13 @@ static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat
     if (!rc) random_tokens(ids, d + n, vocab, 1234);
     if (!rc && d > 0 && aellm_engine_eval(e, ids, d, 0, NULL, 0)) rc = 1;
     if (!rc && run_once(e, ids, n, pp, d, logits) < 0) rc = 1; /* warm-up */
-    for (int r = 0; r < reps && !rc; r++)
+    if (!rc) probe(bw);
+    for (int r = 0; r < reps && !rc; r++) {
         if ((tps[r] = run_once(e, ids, n, pp, d, logits)) < 0) rc = 1;
+        probe(bw);
+    }
     if (!rc) *out = summarize(tps, reps);
+    if (!rc && per_run) memcpy(per_run, tps, (size_t)reps * sizeof(double));
     free(ids);
     free(tps);
     free(logits);
@@ -88,6 +108,9 @@ typedef struct {
     double kv_bytes;
     stat pp_s, tg_s;
     double bw, roof, bytes, params, size;
+    double bw_min, bw_max;     /* over the measurements interleaved with tg's runs */
+    double frac_min, frac_max; /* per run: its tokens/s over its own roofline */
+    int bw_n;
     double peak_mem; /* the allocator's high-water mark: weights, KV cache, activations, scratch */
 } report;
 
@@ -109,14 +132,17 @@ static void print_table(const report *r)
                r->size / 1048576.0, r->params / 1e6, r->type, r->threads, test, r->tg_s.mean,
                r->tg_s.sd);
     }
-    printf("\nKV cache %s, %d KV heads: %.2f MiB; peak memory %.2f MiB (weights, KV cache, "
+    printf("\nkernels: %s (AELLM_ISA caps it)\n", aellm_isa_name(aellm_cpu_isa()));
+    printf("KV cache %s, %d KV heads: %.2f MiB; peak memory %.2f MiB (weights, KV cache, "
            "activations, scratch)\n",
            r->kv_type, r->kv_heads, r->kv_bytes / 1048576.0, r->peak_mem / 1048576.0);
     if (r->bw > 0 && r->tg > 0)
-        printf("\nmemory bandwidth %.1f GB/s (measured, %d threads); decode reads %.1f MiB/token "
-               "-> roofline %.1f t/s; tg%d reaches %.1f %% of it\n",
-               r->bw / 1e9, r->threads, r->bytes / 1048576.0, r->roof, r->tg,
-               100.0 * r->tg_s.mean / r->roof);
+        printf("\nmemory bandwidth %.1f GB/s (median of %d measurements between the tg runs, "
+               "%.1f-%.1f; %d threads); decode reads %.1f MiB/token -> roofline %.1f t/s; tg%d "
+               "reaches %.1f %% of it (per run %.1f-%.1f %%)\n",
+               r->bw / 1e9, r->bw_n, r->bw_min / 1e9, r->bw_max / 1e9, r->threads,
+               r->bytes / 1048576.0, r->roof, r->tg, 100.0 * r->tg_s.mean / r->roof,
+               100.0 * r->frac_min, 100.0 * r->frac_max);
 }
 
 static void print_json(const report *r)
@@ -127,6 +153,7 @@ static void print_json(const report *r)
     cJSON_AddNumberToObject(o, "size_bytes", r->size);
     cJSON_AddNumberToObject(o, "params", r->params);
     cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON_AddStringToObject(o, "kernel_isa", aellm_isa_name(aellm_cpu_isa()));
     cJSON_AddStringToObject(o, "kv_type", r->kv_type);
     cJSON_AddNumberToObject(o, "kv_heads", r->kv_heads);
     cJSON_AddNumberToObject(o, "kv_bytes", r->kv_bytes);
@@ -144,12 +171,48 @@ static void print_json(const report *r)
     }
     if (r->bw > 0) {
         cJSON_AddNumberToObject(o, "mem_bw_bytes_per_s", r->bw);
+        cJSON_AddNumberToObject(o, "mem_bw_min", r->bw_min);
+        cJSON_AddNumberToObject(o, "mem_bw_max", r->bw_max);
+        cJSON_AddNumberToObject(o, "mem_bw_samples", r->bw_n);
         cJSON_AddNumberToObject(o, "decode_bytes_per_token", r->bytes);
         cJSON_AddNumberToObject(o, "tg_roofline_tps", r->roof);
         cJSON_AddNumberToObject(o, "tg_roofline_fraction", r->tg_s.mean / r->roof);
+        cJSON_AddNumberToObject(o, "tg_roofline_fraction_min", r->frac_min);
+        cJSON_AddNumberToObject(o, "tg_roofline_fraction_max", r->frac_max);
     }
     cJSON_AddStringToObject(o, "source", "measured");
     cli_print_json(o);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The roofline from the median bandwidth, and each run against the mean of
+ * the two measurements around it. */
+static void roofline(report *r, const bw_probe *bw, const double *per_run, double bytes)
+{
+    int n = bw->n;
+    double *s = malloc((size_t)n * sizeof(double));
+    if (!s || n < 2) {
+        free(s);
+        return;
+    }
+    memcpy(s, bw->samples, (size_t)n * sizeof(double));
+    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    r->bw = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    r->bw_min = s[0], r->bw_max = s[n - 1], r->bw_n = n;
+    r->bytes = bytes;
+    r->roof = r->bw / bytes;
+    r->frac_min = 1e30, r->frac_max = 0.0;
+    for (int i = 0; i + 1 < n; i++) {
+        double f = per_run[i] * bytes / (0.5 * (bw->samples[i] + bw->samples[i + 1]));
+        r->frac_min = f < r->frac_min ? f : r->frac_min;
+        r->frac_max = f > r->frac_max ? f : r->frac_max;
+    }
+    free(s);
 }
 
 static int open_bench_model(aellm_model **m, const char *path, const char *shape,
@@ -202,6 +265,8 @@ int cmd_bench(int argc, char **argv)
     ep.n_ctx = ep.n_ctx > 0 ? ep.n_ctx : 1;
     ep.n_batch = pp > 0 ? pp : depth > 0 ? depth : 1;
     report r = {.label = shape ? shape : path, .pp = pp, .tg = tg, .depth = depth};
+    bw_probe bw = {0};
+    double *per_run = NULL;
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(aellm_model_weight_type(m));
     r.type = tr ? tr->name : "?";
     int status = 1;
@@ -216,25 +281,35 @@ int cmd_bench(int argc, char **argv)
     r.kv_bytes = (double)aellm_engine_kv_bytes(e);
     r.size = (double)aellm_model_weight_bytes(m);
     r.params = (double)aellm_model_n_params(m);
-    if ((pp > 0 && run_test(e, c->vocab_size, pp, -1, reps, &r.pp_s)) ||
-        (tg > 0 && run_test(e, c->vocab_size, tg, depth, reps, &r.tg_s))) {
+    if (!no_bw && tg > 0) {
+        /* 1 GiB: several times any last-level cache; allocated before the
+         * runs, outside the allocator whose peak is reported */
+        bw.buf = aellm_membw_new((size_t)1 << 30, r.threads);
+        bw.samples = malloc((size_t)(reps + 1) * sizeof(double));
+        per_run = malloc((size_t)reps * sizeof(double));
+        if (!bw.buf || !bw.samples || !per_run) {
+            cli_fail("bench", "out of memory for the bandwidth measurement (1 GiB)");
+            goto done;
+        }
+    }
+    if ((pp > 0 && run_test(e, c->vocab_size, pp, -1, reps, &r.pp_s, NULL, NULL)) ||
+        (tg > 0 && run_test(e, c->vocab_size, tg, depth, reps, &r.tg_s, &bw, per_run))) {
         cli_fail_last("bench");
         goto done;
     }
     aellm_mem_stats ms;
     aellm_mem_stats_get(&ms);
     r.peak_mem = (double)ms.peak_total;
-    if (!no_bw) {
-        r.bw = aellm_memory_bandwidth((size_t)1 << 30, r.threads);
-        r.bytes = decode_bytes(m, e, depth, tg);
-        r.roof = r.bw / r.bytes;
-    }
+    if (bw.buf) roofline(&r, &bw, per_run, decode_bytes(m, e, depth, tg));
     if (json)
         print_json(&r);
     else
         print_table(&r);
     status = 0;
 done:
+    aellm_membw_free(bw.buf);
+    free(bw.samples);
+    free(per_run);
     aellm_engine_free(e);
     aellm_model_free(m);
     return status;

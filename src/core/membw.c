@@ -1,6 +1,9 @@
 /* Measured memory read bandwidth: the roofline that decode speed is judged
  * against. A streaming sum over a buffer far larger than the last-level
- * cache, with the threads the engine would use; best of a few passes. */
+ * cache, with the threads the engine would use; best of a few passes. Each
+ * thread reads STREAMS separate streams at once, as the four-row matvec
+ * kernels do: one stream per core leaves bandwidth unused on some machines,
+ * and the reference must be the best the kernels could reach. */
 #include "core/membw.h"
 
 #include <omp.h>
@@ -9,47 +12,95 @@
 
 #include "core/timer.h"
 
+#define STREAMS 4
+#define BLOCK   4096 /* floats per stream per step */
+
+struct aellm_membw {
+    float *buf;
+    size_t n; /* floats, a multiple of STREAMS * BLOCK */
+    int threads;
+};
+
 static volatile float sink;
 
-/* Sum of a 4096-float block with 32 independent lanes, so the loads, not the
- * adds, are the limit. Built twice: for AVX2 (as the engine's kernels read)
- * and plain, chosen at run time. */
+/* Sum of one block from each of STREAMS streams `stride` floats apart, with
+ * 32 independent lanes, so that the loads, not the adds, are the limit.
+ * Built for AVX-512, AVX2 and plain, chosen at run time. */
 #define BLOCK_SUM(name, attr)                                                                      \
-    attr static float name(const float *p)                                                         \
+    attr static float name(const float *p, size_t stride)                                          \
     {                                                                                              \
         float acc[32] = {0};                                                                       \
-        for (int i = 0; i < 4096; i += 32)                                                         \
-            for (int j = 0; j < 32; j++) acc[j] += p[i + j];                                       \
-        float s = 0.0f;                                                                            \
-        for (int j = 0; j < 32; j++) s += acc[j];                                                  \
-        return s;                                                                                  \
+        for (int i = 0; i < BLOCK; i += 32)                                                        \
+            for (int s = 0; s < STREAMS; s++)                                                      \
+                for (int j = 0; j < 32; j++) acc[j] += p[s * stride + i + j];                      \
+        float t = 0.0f;                                                                            \
+        for (int j = 0; j < 32; j++) t += acc[j];                                                  \
+        return t;                                                                                  \
     }
+BLOCK_SUM(block_sum_avx512, __attribute__((target("avx512f"), optimize("O3"))))
 BLOCK_SUM(block_sum_avx2, __attribute__((target("avx2"), optimize("O3"))))
 BLOCK_SUM(block_sum_plain, __attribute__((optimize("O3"))))
 
-static double one_pass(const float *buf, size_t n, int threads)
+/* Seconds of one pass; *bytes gets what it read. */
+static double one_pass(const aellm_membw *b, size_t *bytes)
 {
-    float (*sum)(const float *) = __builtin_cpu_supports("avx2") ? block_sum_avx2 : block_sum_plain;
+    float (*sum)(const float *, size_t) = __builtin_cpu_supports("avx512f") ? block_sum_avx512
+                                          : __builtin_cpu_supports("avx2")  ? block_sum_avx2
+                                                                            : block_sum_plain;
     double t0 = aellm_time_s();
     float total = 0.0f;
-#pragma omp parallel for num_threads(threads) reduction(+ : total) schedule(static)
-    for (size_t blk = 0; blk < n / 4096; blk++) total += sum(buf + blk * 4096);
+#pragma omp parallel num_threads(b->threads) reduction(+ : total)
+    {
+        /* thread i reads its own 1/threads of the buffer as STREAMS runs */
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        size_t per = b->n / STREAMS / (size_t)nt / BLOCK * BLOCK;
+        const float *base = b->buf + (size_t)id * per * STREAMS;
+        for (size_t i = 0; i < per; i += BLOCK) total += sum(base + i, per);
+        if (id == 0) *bytes = per * STREAMS * (size_t)nt * sizeof(float);
+    }
     sink = total;
     return aellm_time_s() - t0;
 }
 
+aellm_membw *aellm_membw_new(size_t bytes, int threads)
+{
+    aellm_membw *b = calloc(1, sizeof(*b));
+    size_t unit = (size_t)STREAMS * BLOCK;
+    if (!b) return NULL;
+    b->n = bytes / sizeof(float) / unit * unit;
+    b->threads = threads > 0 ? threads : 1;
+    if (b->n == 0 || posix_memalign((void **)&b->buf, 64, b->n * sizeof(float))) {
+        free(b);
+        return NULL;
+    }
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+    for (size_t blk = 0; blk < b->n / BLOCK; blk++)
+        memset(b->buf + blk * BLOCK, 0, BLOCK * sizeof(float));
+    return b;
+}
+
+double aellm_membw_measure(aellm_membw *b, int passes)
+{
+    double best = 0.0;
+    for (int pass = 0; pass < (passes > 0 ? passes : 1); pass++) {
+        size_t bytes = 0;
+        double t = one_pass(b, &bytes), bw = t > 0 ? (double)bytes / t : 0.0;
+        best = bw > best ? bw : best;
+    }
+    return best;
+}
+
+void aellm_membw_free(aellm_membw *b)
+{
+    if (!b) return;
+    free(b->buf);
+    free(b);
+}
+
 double aellm_memory_bandwidth(size_t bytes, int threads)
 {
-    size_t n = bytes / sizeof(float) / 4096 * 4096;
-    float *buf = NULL;
-    if (n == 0 || posix_memalign((void **)&buf, 64, n * sizeof(float))) return 0.0;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t blk = 0; blk < n / 4096; blk++) memset(buf + blk * 4096, 0, 4096 * sizeof(float));
-    double best = 1e30;
-    for (int pass = 0; pass < 5; pass++) {
-        double t = one_pass(buf, n, threads);
-        best = t < best ? t : best;
-    }
-    free(buf);
-    return (double)(n * sizeof(float)) / best;
+    aellm_membw *b = aellm_membw_new(bytes, threads);
+    double bw = b ? aellm_membw_measure(b, 5) : 0.0;
+    aellm_membw_free(b);
+    return bw;
 }

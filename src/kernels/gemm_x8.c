@@ -54,6 +54,7 @@ void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow,
             memcpy(tile[b].q[t], blk[b].qs, 32);
             tile[b].d[t] = aellm_f16_to_f32(blk[b].d);
             tile[b].o[t] = wtype == AELLM_DTYPE_Q4_0 ? -8 * sum : 0;
+            tile[b].s[t] = sum;
         }
     }
 }

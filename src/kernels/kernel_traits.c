@@ -103,18 +103,25 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
         NULL, aellm_gemm_tile_##sign##_avx2, aellm_gemm_tile_##sign##_avx512                       \
     }
 
+#define FTILE                                                                                      \
+    {                                                                                              \
+        &aellm_ftile_kernel_scalar, &aellm_ftile_kernel_avx2, &aellm_ftile_kernel_avx512           \
+    }
+
 static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
-    [AELLM_DTYPE_F32] = {.vec_dot_rows = ROWS(f32)},
-    [AELLM_DTYPE_F16] = {.vec_dot_rows = ROWS(f16)},
-    [AELLM_DTYPE_BF16] = {.vec_dot_rows = ROWS(bf16)},
+    [AELLM_DTYPE_F32] = {.vec_dot_rows = ROWS(f32), .ftile = FTILE},
+    [AELLM_DTYPE_F16] = {.vec_dot_rows = ROWS(f16), .ftile = FTILE},
+    [AELLM_DTYPE_BF16] = {.vec_dot_rows = ROWS(bf16), .ftile = FTILE},
     [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = ROWS(q8_0),
                           .gemm_pack = PACK(q8_0),
                           .gemm_tile = TILE(s8),
-                          .x8_tile = {aellm_x8_tile_q8_0_scalar, aellm_x8_tile_q8_0_avx2}},
+                          .x8_tile = {aellm_x8_tile_q8_0_scalar, aellm_x8_tile_q8_0_avx2,
+                                      aellm_x8_tile_q8_0_avx512}},
     [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = ROWS(q4_0),
                           .gemm_pack = PACK(q4_0),
                           .gemm_tile = TILE(u8),
-                          .x8_tile = {aellm_x8_tile_q4_0_scalar, aellm_x8_tile_q4_0_avx2}},
+                          .x8_tile = {aellm_x8_tile_q4_0_scalar, aellm_x8_tile_q4_0_avx2,
+                                      aellm_x8_tile_q4_0_avx512}},
     [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = ROWS(q4_1),
                           .gemm_pack = PACK(q4_1),
                           .gemm_tile = TILE(u8)},

@@ -96,6 +96,7 @@ typedef struct {
     int8_t q[AELLM_X8_TOKS][32];
     float d[AELLM_X8_TOKS];
     int32_t o[AELLM_X8_TOKS];
+    int32_t s[AELLM_X8_TOKS]; /* sum(q): the VNNI q8_0 tile's w + 128 offset */
 } aellm_x8_act;
 typedef struct {
     int64_t nb;            /* blocks per row */
@@ -116,6 +117,8 @@ void aellm_x8_tile_q4_0_scalar(const aellm_x8_args *a, int nr, int nt);
 void aellm_x8_tile_q8_0_scalar(const aellm_x8_args *a, int nr, int nt);
 void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt);
 void aellm_x8_tile_q8_0_avx2(const aellm_x8_args *a, int nr, int nt);
+void aellm_x8_tile_q4_0_avx512(const aellm_x8_args *a, int nr, int nt);
+void aellm_x8_tile_q8_0_avx512(const aellm_x8_args *a, int nr, int nt);
 
 /* W8A8 prefill (INT8 weights, gemm_w8a8.c): the T activation rows are
  * quantized per token to INT8 (the decode quantizer), then an exact int8 x
@@ -149,9 +152,45 @@ void aellm_i8_pack_w(const aellm_i8_kernel *k, int8_t *group, const void *w, siz
  * tile, with their quant sums. */
 void aellm_i8_pack_x(int8_t *tile, int32_t *xsum, const void *xq, size_t xrow, int nt, int64_t n);
 
+/* Float-weight GEMM for prefill (gemm_float.c): f16, bf16 (and f32) weights
+ * without a dequantized copy of W. Each thread converts a panel of `rows`
+ * weight rows x kc elements to f32 (row-major, AELLM_FT_KC floats apart, so
+ * a tile reaches every row at a constant offset) and runs it against every
+ * token panel. Tokens are packed once per call, k-major in panels of `toks`:
+ * xp[panel][k][toks], zero past T. A tile broadcasts one weight and
+ * multiplies a vector of tokens, so its rows x toks sums stay in registers,
+ * with no horizontal sum: acc[r * toks + t] (+)= sum_k w[r][k] x[k][t]. */
+#define AELLM_FT_KC 256
+typedef struct {
+    int64_t kc;     /* k steps, <= AELLM_FT_KC */
+    const float *w; /* `rows` rows of kc f32, AELLM_FT_KC apart */
+    const float *x; /* kc steps of `toks` tokens */
+    float *acc;     /* rows x toks, row-major */
+    int add;        /* 0: acc = product; 1: acc += product */
+} aellm_ftile_args;
+typedef struct {
+    int rows, toks; /* tile shape; toks a multiple of the vector width */
+    void (*tile)(const aellm_ftile_args *a);
+} aellm_ftile_kernel;
+extern const aellm_ftile_kernel aellm_ftile_kernel_scalar, aellm_ftile_kernel_avx2,
+    aellm_ftile_kernel_avx512;
+size_t aellm_ftile_scratch(const aellm_ftile_kernel *k, int64_t rows, int64_t n, int64_t T);
+void aellm_ftile_matmul(const aellm_ftile_kernel *k, int wtype, const void *w, size_t row_bytes,
+                        int64_t rows, int64_t n, const float *x, int64_t T, float *y,
+                        void *scratch);
+
 /* aellm_kernel_matmul with its path forced, for the benchmark and tests:
- * the path must exist for the type (f32 takes sgemm whatever the path). */
-enum { AELLM_MM_AUTO, AELLM_MM_DEQUANT, AELLM_MM_TILES, AELLM_MM_X8, AELLM_MM_I8, AELLM_MM_ROWS };
+ * the path must exist for the type (f32 takes OpenBLAS sgemm on every path
+ * but AELLM_MM_FTILE). */
+enum {
+    AELLM_MM_AUTO,
+    AELLM_MM_DEQUANT,
+    AELLM_MM_TILES,
+    AELLM_MM_X8,
+    AELLM_MM_I8,
+    AELLM_MM_ROWS,
+    AELLM_MM_FTILE
+};
 int aellm_kernel_matmul_has_path(int wtype, int path);
 /* The path aellm_kernel_matmul takes for rows of n elements and a batch of
  * T (AELLM_MM_AUTO for f32's sgemm). */
@@ -165,8 +204,9 @@ typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
     aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
     aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
-    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];  /* NULL: no x8 path */
-    const aellm_i8_kernel *i8[AELLM_ISA_COUNT]; /* NULL: no W8A8 path */
+    aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];        /* NULL: no x8 path */
+    const aellm_i8_kernel *i8[AELLM_ISA_COUNT];       /* NULL: no W8A8 path */
+    const aellm_ftile_kernel *ftile[AELLM_ISA_COUNT]; /* NULL: no float tiles */
 } aellm_kernel_traits_ext;
 
 const aellm_kernel_traits_ext *aellm_kernel_traits_ext_get(int type);

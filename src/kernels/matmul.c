@@ -451,6 +451,16 @@ static const aellm_i8_kernel *i8_kernel(int wtype)
     return k;
 }
 
+/* ---- (e) float weights converted while packed (gemm_float.c) -------------- */
+
+static const aellm_ftile_kernel *ftile_kernel(int wtype)
+{
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(wtype);
+    const aellm_ftile_kernel *k = NULL;
+    if (ext) AELLM_PICK_ISA(ext->ftile, k);
+    return k;
+}
+
 /* ---- entry points ------------------------------------------------------- */
 
 /* The g32 types are q4_0 / q4_1 / q8_0's bytes: rows of whole blocks take
@@ -492,6 +502,7 @@ int aellm_kernel_matmul_has_path(int wtype, int path)
 {
     aellm_gemm_pack_fn pack;
     aellm_gemm_tile_fn tile;
+    if (path == AELLM_MM_FTILE) return ftile_kernel(wtype) != NULL;
     if (wtype == AELLM_DTYPE_F32 || path == AELLM_MM_AUTO) return 1;
     if (path == AELLM_MM_DEQUANT) return aellm_kernel_to_float(wtype) != NULL;
     if (path == AELLM_MM_TILES) return tile_kernels(wtype, &pack, &tile);
@@ -500,8 +511,25 @@ int aellm_kernel_matmul_has_path(int wtype, int path)
     return path == AELLM_MM_X8 && x8_kernel(wtype) != NULL;
 }
 
+/* Float weights convert while packed (gemm_float.c) from FT_MIN_T tokens
+ * on, where a tile's 16 or 32 token lanes are mostly full. Measured on a
+ * 2-core AMD EPYC (Zen 5, AVX-512; bench_matmul_ab, 2 threads, medians of
+ * 3 rounds), GFLOP/s, f16 at T = 512: the 12 x 32 AVX-512 tile 309-343
+ * against dequantize + sgemm 176-183 (OpenBLAS 0.3.21 runs its Haswell
+ * kernel there); f32 at T = 512 324-343 against sgemm 189-195, at T = 64
+ * 252-278 against 153-163, at T = 16 0.94-1.09x sgemm. With AELLM_ISA=avx2
+ * the 6 x 16 tile is 0.89-1.00x sgemm at T = 512: f32 keeps sgemm there,
+ * f16 / bf16 take the tile (no 32 MiB f32 copy of W). Below 16 tokens f16
+ * dequantizes (T = 8: tile 0.77-0.86x f32 sgemm, dequantize 0.61-0.84x). */
+#define FT_MIN_T     16
+#define FT_F32_MIN_T 32
+
 static int auto_path(int wtype, int64_t T)
 {
+    if (wtype == AELLM_DTYPE_F32)
+        return aellm_cpu_isa() >= AELLM_ISA_AVX512 && T >= FT_F32_MIN_T ? AELLM_MM_FTILE
+                                                                        : AELLM_MM_AUTO;
+    if (ftile_kernel(wtype) && T >= FT_MIN_T) return AELLM_MM_FTILE;
     /* The scalar reference takes the integer paths too: they quantize the
      * activations as decode does, so prefill and decode agree on every ISA. */
     if (i8_kernel(wtype)) return AELLM_MM_I8;
@@ -519,18 +547,20 @@ static int auto_path(int wtype, int64_t T)
 
 int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
 {
-    return wtype != AELLM_DTYPE_F32 && auto_path(wtype, T) != AELLM_MM_DEQUANT;
+    int path = auto_path(wtype, T);
+    return path != AELLM_MM_DEQUANT && path != AELLM_MM_AUTO && path != AELLM_MM_FTILE;
 }
 
 int aellm_kernel_matmul_auto_path(int wtype, int64_t n, int64_t T)
 {
-    wtype = twin(wtype, n);
-    return wtype == AELLM_DTYPE_F32 ? AELLM_MM_AUTO : auto_path(wtype, T);
+    return auto_path(twin(wtype, n), T);
 }
 
 size_t aellm_kernel_matmul_path_scratch(int path, int wtype, int64_t rows, int64_t n, int64_t T)
 {
+    if (path == AELLM_MM_AUTO) return aellm_kernel_matmul_scratch(wtype, rows, n, T);
     wtype = twin(wtype, n);
+    if (path == AELLM_MM_FTILE) return aellm_ftile_scratch(ftile_kernel(wtype), rows, n, T);
     if (wtype == AELLM_DTYPE_F32) return 0;
     if (path == AELLM_MM_DEQUANT) return aellm_kernel_matmul_dequant_scratch(rows, n);
     if (path == AELLM_MM_TILES) return tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0});
@@ -546,7 +576,11 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
      * smaller ones, which may take another path: cover all of them (each
      * path's size grows with T). */
     wtype = twin(wtype, n);
-    if (wtype == AELLM_DTYPE_F32) return 0;
+    if (wtype == AELLM_DTYPE_F32)
+        return aellm_kernel_matmul_has_path(wtype, AELLM_MM_FTILE) &&
+                       aellm_cpu_isa() >= AELLM_ISA_AVX512 && T >= FT_F32_MIN_T
+                   ? aellm_ftile_scratch(ftile_kernel(wtype), rows, n, T)
+                   : 0;
     size_t need = aellm_kernel_matmul_dequant_scratch(rows, n), p;
     if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_TILES) &&
         (p = tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0})) > need)
@@ -558,6 +592,8 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
         (p = aellm_w8a8_scratch(i8_kernel(wtype), rows, n, T)) > need)
         need = p;
     if (quantizes_act(wtype) && (p = rows_scratch(wtype, n, T)) > need) need = p;
+    if (ftile_kernel(wtype) && (p = aellm_ftile_scratch(ftile_kernel(wtype), rows, n, T)) > need)
+        need = p;
     return need;
 }
 
@@ -566,8 +602,10 @@ void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_byt
 {
     blas_single_threaded();
     wtype = twin(wtype, n);
-    if (path == AELLM_MM_AUTO && wtype != AELLM_DTYPE_F32) path = auto_path(wtype, T);
-    if (wtype == AELLM_DTYPE_F32)
+    if (path == AELLM_MM_AUTO) path = auto_path(wtype, T);
+    if (path == AELLM_MM_FTILE)
+        aellm_ftile_matmul(ftile_kernel(wtype), wtype, w, row_bytes, rows, n, x, T, y, scratch);
+    else if (wtype == AELLM_DTYPE_F32)
         matmul_f32(w, row_bytes, rows, n, x, T, y);
     else if (path == AELLM_MM_I8)
         aellm_w8a8_matmul(i8_kernel(wtype), w, row_bytes, rows, n, x, T, y, scratch);

@@ -4,6 +4,8 @@
  * tiles: gemm_avx512.c. Not tuned on hardware: written to be obviously right. */
 #include "kernels/kernels_impl.h"
 
+#include <string.h>
+
 #include "core/blocks.h"
 #include "kernels/simd_avx512.h"
 
@@ -129,6 +131,22 @@ void aellm_vec_dot_q8_0_avx512(int64_t n, float *out, const void *w, const void 
     *out = _mm512_reduce_add_ps(acc);
 }
 
+/* Two consecutive blocks' f16 scales (`stride` bytes apart; the second 0
+ * when absent) as f32 lanes 0 and 1, and those spread over a zmm of dot
+ * sums, lanes 0..7 block i and 8..15 block i+1 (the q8_pair order). */
+static inline __m128 scales_2(const void *d0, size_t stride, int two)
+{
+    uint16_t h0, h1 = 0;
+    memcpy(&h0, d0, 2);
+    if (two) memcpy(&h1, (const char *)d0 + stride, 2);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)h0 | (int)h1 << 16));
+}
+
+static const int32_t pair_lane_block[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+
+/* Four rows of q8_0, two blocks per step, for vpdpbusd's unsigned operand:
+ * (w ^ 0x80) = w + 128, so the sum starts at -128 sum x (shared by the
+ * rows); the scale pair is converted once and spread by a permute. */
 void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t row_bytes,
                                     const void *x)
 {
@@ -138,18 +156,21 @@ void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t
         a[r] = (const aellm_block_q8_0 *)((const char *)w + r * row_bytes);
         acc[r] = _mm512_setzero_ps();
     }
+    const __m512i spread = _mm512_loadu_si512(pair_lane_block), bias = _mm512_set1_epi8(-128);
     int64_t nb = (n + QK8_0 - 1) / QK8_0;
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
         __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
-        float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
+        __m512i neg128 = _mm512_sub_epi32(_mm512_setzero_si512(), dot_u8s8(bias, xv));
+        __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
             prefetch_next_group(&a[r][i], row_bytes);
             prefetch_next_group(&a[r][i] + 1, row_bytes);
-            __m512i p = dot_s8s8(q8_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), xv);
-            __m512 d =
-                pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+            __m512i q = _mm512_xor_si512(q8_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), bias);
+            __m512i p = _mm512_dpbusd_epi32(neg128, q, xv);
+            __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q8_0), two), dx);
+            __m512 dv = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dv, acc[r]);
         }
     }
     for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
@@ -172,6 +193,25 @@ void aellm_vec_dot_q4_0_avx512(int64_t n, float *out, const void *w, const void 
     *out = _mm512_reduce_add_ps(acc);
 }
 
+/* Four rows of q4_0 against one q8_0 activation, two blocks per step, laid
+ * out so that a row costs few instructions (decode of q4_0 is compute-bound
+ * on two cores): the row's two 16-byte nibble runs u (block i), v (block
+ * i+1) become [u, v, u >> 4, v >> 4] & 15 with one insert and one shift, so
+ * the activation is permuted once per step, for all four rows, to
+ * [x_i 0..15, x_i+1 0..15, x_i 16..31, x_i+1 16..31]; the -8 offset starts
+ * each row's integer sum (-8 sum x, shared), and the two scales come as one
+ * converted pair, spread by a permute. */
+static const int32_t q4_lane_block[16] = {0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1};
+
+static inline __m512i q4_0_nibbles_2(const aellm_block_q4_0 *a, int two)
+{
+    __m128i lo = _mm_loadu_si128((const __m128i *)a[0].qs);
+    __m128i hi = two ? _mm_loadu_si128((const __m128i *)a[1].qs) : _mm_setzero_si128();
+    __m256i uv = _mm256_set_m128i(hi, lo);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(uv), _mm256_srli_epi16(uv, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+}
+
 void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t row_bytes,
                                     const void *x)
 {
@@ -182,20 +222,22 @@ void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t
         a[r] = (const aellm_block_q4_0 *)((const char *)w + r * row_bytes);
         acc[r] = _mm512_setzero_ps();
     }
+    const __m512i spread = _mm512_loadu_si512(q4_lane_block);
+    /* x's 32-byte halves swapped in the middle: [x_i lo, x_i+1 lo, x_i hi, x_i+1 hi] */
+    const __m512i mid = _mm512_set_epi64(7, 6, 3, 2, 5, 4, 1, 0);
     int64_t nb = (n + QK4_0 - 1) / QK4_0;
     for (int64_t i = 0; i < nb; i += 2) {
         int two = i + 1 < nb;
-        __m512i xv = q8_pair(b[i].qs, two ? b[i + 1].qs : NULL);
-        __m512i x8 = dot_u8s8(_mm512_set1_epi8(8), xv); /* 8 sum x, shared by the rows */
-        float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
+        __m512i xv = _mm512_permutexvar_epi64(mid, q8_pair(b[i].qs, two ? b[i + 1].qs : NULL));
+        __m512i neg8 = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        dot_u8s8(_mm512_set1_epi8(8), xv)); /* -8 sum x */
+        __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
             prefetch_next_group(&a[r][i], row_bytes);
-            prefetch_next_group(&a[r][i] + 1, row_bytes);
-            __m512i q = q4_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL);
-            __m512i p = _mm512_sub_epi32(dot_u8s8(q, xv), x8);
-            __m512 d =
-                pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+            __m512i p = _mm512_dpbusd_epi32(neg8, q4_0_nibbles_2(&a[r][i], two), xv);
+            __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q4_0), two), dx);
+            __m512 dv = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dv, acc[r]);
         }
     }
     for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);

@@ -432,6 +432,36 @@ static int read_header(aellm_gguf *g, cursor *c)
     return 0;
 }
 
+/* The file's bytes in private anonymous memory, advised to huge pages, then
+ * made read-only. Decode streams every weight once per token, and from a
+ * file mapping (4 KiB page-cache pages) it ran at 50-65 % of the measured
+ * bandwidth on a 2-core Zen 5; from this copy, 78-89 % (1.1B f32 tg 6.0-7.7
+ * against 10.3-10.9 t/s, interleaved). Costs one read of the file at load,
+ * from the page cache when it is warm. NULL (errno set) on failure. */
+static void *read_private(int fd, size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); /* advice only: small pages still work */
+#endif
+    for (size_t done = 0; done < size;) {
+        ssize_t k = pread(fd, (char *)p + done, size - done, (off_t)done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int err = k == 0 ? EIO : errno;
+            munmap(p, size);
+            errno = err;
+            return NULL;
+        }
+        done += (size_t)k;
+    }
+    mprotect(p, size, PROT_READ);
+    return p;
+}
+
+/* AELLM_MMAP=1 maps the file instead (shared page cache, no copy at load,
+ * slower decode). */
 static int map_file(aellm_gguf *g)
 {
     int fd = open(g->path, O_RDONLY | O_CLOEXEC);
@@ -445,10 +475,12 @@ static int map_file(aellm_gguf *g)
     else if (st.st_size == 0)
         rc = aellm_error_set(AELLM_EFORMAT, "%s: truncated in the header (empty file)", g->path);
     if (!rc) {
+        const char *mm = getenv("AELLM_MMAP");
         g->size = (size_t)st.st_size;
-        void *p = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED)
-            rc = aellm_error_set(AELLM_EIO, "%s: mmap failed: %s", g->path, strerror(errno));
+        void *p = mm && !strcmp(mm, "1") ? mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0)
+                                         : read_private(fd, g->size);
+        if (p == MAP_FAILED || !p)
+            rc = aellm_error_set(AELLM_EIO, "%s: cannot load: %s", g->path, strerror(errno));
         else
             g->map = p;
     }
