@@ -3,7 +3,8 @@
  * rounds of f32 sgemm (OpenBLAS), dequantize + sgemm, the 4x3 integer
  * tiles, the x8 tiles and the float tiles (gemm_float.c), each timed as the
  * best of `calls` calls; prints per path the median GFLOP/s and the median
- * per-round ratios to sgemm and to the 4x3 tiles. Usage: bench_matmul_ab [T] [type] [reps] [calls] [ROWSxN ...]. */
+ * per-round ratios to sgemm and to the 4x3 tiles.
+ * Usage: bench_matmul_ab [T] [type] [reps] [calls] [ROWSxN ...]. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +88,7 @@ int main(int argc, char **argv)
                 if (p && !aellm_kernel_matmul_has_path(type, path)) continue;
                 for (int c = 0; c < calls; c++) {
                     double t0 = aellm_time_s();
-                    if (p == 0)
-                        /* f32 on any path but FTILE is OpenBLAS sgemm: the reference */
+                    if (p == 0) /* f32 on any path but FTILE is OpenBLAS sgemm: the reference */
                         aellm_kernel_matmul_path(AELLM_MM_DEQUANT, AELLM_DTYPE_F32, wf,
                                                  (size_t)n * sizeof(float), rows, n, x, T, y, NULL);
                     else

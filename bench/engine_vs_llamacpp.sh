@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Engine speed: pp512 / tg128 tokens/s for random-weight 110M and 1.1B models
 # in F32, F16, Q8_0 and Q4_0, aellm beside llama.cpp's llama-bench on the same
-# GGUF files in the same run, plus the decode roofline from the memory
-# bandwidth measured between aellm's tg runs (median, and each run against
-# the measurements around it: the spread). Prints the machine's SIMD flags,
+# GGUF files, repetitions alternating between the two, plus the decode
+# roofline from the memory bandwidth measured before and after each of
+# aellm's tg runs (median over the runs, and the spread of each run against
+# the measurements around it). Prints the machine's SIMD flags,
 # the kernel ISA aellm chose and OpenBLAS's core, then a markdown table (the
 # one in bench/README.md).
 #
@@ -51,7 +52,7 @@ fi
 jget() { sed -n "s/.*\"$1\":[[:space:]]*\"\{0,1\}\([0-9A-Za-z.eE+-]*\).*/\1/p" | head -1; }
 
 # llama-bench -o csv: fields include n_prompt, n_gen, avg_ts, stddev_ts
-llama_tps() { # file, -p N, -n N -> "avg sd"
+llama_tps() { # file, -p N, -n N -> "avg sd" (repetitions: $reps)
     "$LLAMA_BENCH" -m "$1" -t "$threads" -r "$reps" -p "$2" -n "$3" -o csv 2>/dev/null |
         python3 -c 'import csv,sys
 rows=list(csv.DictReader(sys.stdin)); r=rows[-1]
@@ -71,37 +72,53 @@ simd_flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
     grep -E '^(sse4_2|avx|avx2|fma|f16c|avx512.*|avx_vnni|amx.*)$' | tr '\n' ' ')
 openblas_core=$(OPENBLAS_VERBOSE=2 "$aellm" bench --shape 260K -p 32 -n 0 -r 1 --no-bandwidth 2>&1 |
     sed -n 's/^Core: //p' | head -1)
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc --all) cores; $threads threads; $reps repetitions after a warm-up; $(date -u +%F)"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc --all) cores; $threads threads; $reps repetitions, alternating aellm / llama.cpp, each after its own warm-up; $(date -u +%F)"
 echo "cpu flags: $simd_flags"
 echo "aellm kernels: $("$aellm" bench --shape 260K -p 0 -n 4 -r 1 --no-bandwidth --json | jget kernel_isa)${AELLM_ISA:+ (AELLM_ISA=$AELLM_ISA)}; OpenBLAS core: ${openblas_core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
-[ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $LLAMA_BENCH (commit $(llama_commit)), llama-bench -t $threads -r $reps"
+[ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $LLAMA_BENCH (commit $(llama_commit)), llama-bench -t $threads -r 1 per repetition"
 echo
 echo "| shape | type | size MiB | aellm pp512 | aellm tg128 | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio | tg / roofline (per run) | bandwidth GB/s (spread) |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+runs=$(mktemp)
+trap 'rm -f "$runs"' EXIT
 for shape in $shapes; do
     for type in $types; do
         f=$dir/$shape-$type.gguf
         [ -f "$f" ] || "$aellm" mkmodel --shape "$shape" --type "$type" -o "$f" 2>/dev/null
-        # each aellm test runs right beside llama.cpp's same test, so both see the
-        # same machine (a VM's speed drifts by tens of percent over minutes)
-        l_pp="-" l_tg="-" r_pp="-" r_tg="-"
-        pp=$("$aellm" bench -m "$f" -p 512 -n 0 -r "$reps" -t "$threads" --no-bandwidth --json)
-        [ -n "${LLAMA_BENCH:-}" ] && read -r l_pp _ < <(llama_tps "$f" 512 0)
-        tg=$("$aellm" bench -m "$f" -p 0 -n 128 -r "$reps" -t "$threads" --json)
-        [ -n "${LLAMA_BENCH:-}" ] && read -r l_tg _ < <(llama_tps "$f" 0 128)
-        a_pp=$(echo "$pp" | jget pp_tps); a_tg=$(echo "$tg" | jget tg_tps)
-        size=$(echo "$tg" | jget size_bytes)
-        if [ -n "${LLAMA_BENCH:-}" ]; then
-            r_pp=$(python3 -c "print('%.2f' % ($a_pp / $l_pp))")
-            r_tg=$(python3 -c "print('%.2f' % ($a_tg / $l_tg))")
-        fi
-        roof=$(echo "$tg" | python3 -c 'import json,sys
-j=json.load(sys.stdin)
-print("%.0f %% (%.0f-%.0f) | %.1f (%.1f-%.1f, %d)" % (100*j["tg_roofline_fraction"],
-      100*j["tg_roofline_fraction_min"], 100*j["tg_roofline_fraction_max"],
-      j["mem_bw_bytes_per_s"]/1e9, j["mem_bw_min"]/1e9, j["mem_bw_max"]/1e9, j["mem_bw_samples"]))')
-        printf "| %s | %s | %.0f | %.1f | %.1f | %s | %s | %s | %s | %s |\n" "$shape" "$type" \
-            "$(python3 -c "print($size / 1048576)")" "$a_pp" "$a_tg" "$l_pp" "$l_tg" "$r_pp" "$r_tg" \
-            "$roof"
+        # Repetitions alternate between the engines (aellm, llama.cpp, aellm, ...),
+        # each run one timed repetition after its own warm-up, so that both see
+        # the same moments of a VM whose speed drifts by tens of percent over
+        # minutes; the ratios are medians of the paired runs.
+        : >"$runs"
+        for r in $(seq "$reps"); do
+            echo "a_pp $("$aellm" bench -m "$f" -p 512 -n 0 -r 1 -t "$threads" --no-bandwidth --json | jget pp_tps)" >>"$runs"
+            [ -n "${LLAMA_BENCH:-}" ] && echo "l_pp $(reps=1 llama_tps "$f" 512 0 | cut -d' ' -f1)" >>"$runs"
+        done
+        for r in $(seq "$reps"); do
+            echo "a_tg $("$aellm" bench -m "$f" -p 0 -n 128 -r 1 -t "$threads" --json | tr -d '\n\t ')" >>"$runs"
+            [ -n "${LLAMA_BENCH:-}" ] && echo "l_tg $(reps=1 llama_tps "$f" 0 128 | cut -d' ' -f1)" >>"$runs"
+        done
+        python3 - "$runs" "$shape" "$type" <<'PY'
+import json, statistics as st, sys
+runs = {"a_pp": [], "l_pp": [], "a_tg": [], "l_tg": []}
+for line in open(sys.argv[1]):
+    k, v = line.split(" ", 1)
+    runs[k].append(json.loads(v) if k == "a_tg" else float(v))
+a_tg = [j["tg_tps"] for j in runs["a_tg"]]
+frac = [j["tg_roofline_fraction"] for j in runs["a_tg"]]
+bw = [j["mem_bw_min"] for j in runs["a_tg"]] + [j["mem_bw_max"] for j in runs["a_tg"]]
+size = runs["a_tg"][0]["size_bytes"] / 1048576
+mean = lambda v: sum(v) / len(v)
+def ratio(a, l):
+    return "%.2f" % st.median(x / y for x, y in zip(a, l)) if l else "-"
+def peer(v, fmt):
+    return fmt % mean(v) if v else "-"
+print("| %s | %s | %.0f | %.1f | %.1f | %s | %s | %s | %s | %.0f %% (%.0f-%.0f) | %.1f (%.1f-%.1f, %d) |" % (
+    sys.argv[2], sys.argv[3], size, mean(runs["a_pp"]), mean(a_tg),
+    peer(runs["l_pp"], "%.2f"), peer(runs["l_tg"], "%.2f"),
+    ratio(runs["a_pp"], runs["l_pp"]), ratio(a_tg, runs["l_tg"]),
+    100 * st.median(frac), 100 * min(frac), 100 * max(frac),
+    st.median(bw) / 1e9, min(bw) / 1e9, max(bw) / 1e9, len(bw)))
+PY
     done
 done

@@ -7,39 +7,13 @@
  * are kept rolled ("unroll 1"): unrolled, GCC 12 hoists every vector's
  * unpacking to the top and spills ~20 ymm a block (~10% slower, measured
  * interleaved on q4_0). No threading here. */
-#include <immintrin.h>
-#include <string.h>
-
-#include "kernels/kernels_impl.h"
+#include "kernels/gemm_x8_tile.h"
 
 _Static_assert(AELLM_X8_ROWS == 8 && AELLM_X8_TOKS == 4, "tiles are written out for 8 x 4");
 
-/* The token's 4 quants starting at p, in every 32-bit lane. */
-static inline __m256i bcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-static inline void store_tile(const aellm_x8_args *a, int nr, int nt, const __m256 acc[4])
-{
-    if (nr == AELLM_X8_ROWS) {
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(a->y + t * a->ldy, acc[t]);
-        return;
-    }
-    float tmp[AELLM_X8_ROWS];
-    for (int t = 0; t < nt; t++) {
-        _mm256_storeu_ps(tmp, acc[t]);
-        memcpy(a->y + t * a->ldy, tmp, (size_t)nr * sizeof(float));
-    }
-}
-
 /* acc += float(isum + o) * (dw * dx) for one token of one block. */
 #define X8_FINISH(acc, isum, x, t, dw)                                                             \
-    acc =                                                                                          \
-        _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum, _mm256_set1_epi32((x)->o[t]))),  \
-                        _mm256_mul_ps(dw, _mm256_set1_ps((x)->d[t])), acc)
+    X8_FMA(acc, _mm256_add_epi32(isum, _mm256_set1_epi32((x)->o[t])), x, t, dw)
 
 /* q4_0: weights are unsigned nibbles (0..15), activations signed. Each
  * int16 lane sums 8 maddubs pairs per block: |sum| <= 8 * 2 * 15 * 128 =
@@ -58,8 +32,8 @@ void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt)
             __m256i lo = _mm256_and_si256(v, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
 #define Q4_TOKEN(s, t)                                                                             \
-    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, bcast4(x->q[t] + 4 * m)));                    \
-    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, bcast4(x->q[t] + 16 + 4 * m)))
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, x8_bcast4(x->q[t] + 4 * m)));                 \
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, x8_bcast4(x->q[t] + 16 + 4 * m)))
             Q4_TOKEN(s0, 0);
             Q4_TOKEN(s1, 1);
             Q4_TOKEN(s2, 2);
@@ -73,7 +47,7 @@ void aellm_x8_tile_q4_0_avx2(const aellm_x8_args *a, int nr, int nt)
         X8_FINISH(acc3, _mm256_madd_epi16(s3, ones), x, 3, dw);
     }
     const __m256 acc[4] = {acc0, acc1, acc2, acc3};
-    store_tile(a, nr, nt, acc);
+    x8_store_tile(a, nr, nt, acc);
 }
 
 /* q8_0: signed x signed through the sign trick, maddubs(|w|, sign(x, w));
@@ -94,7 +68,7 @@ void aellm_x8_tile_q8_0_avx2(const aellm_x8_args *a, int nr, int nt)
 #define Q8_TOKEN(s, t)                                                                             \
     s = _mm256_add_epi32(                                                                          \
         s, _mm256_madd_epi16(                                                                      \
-               _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(x->q[t] + 4 * m), w)), ones))
+               _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x8_bcast4(x->q[t] + 4 * m), w)), ones))
             Q8_TOKEN(s0, 0);
             Q8_TOKEN(s1, 1);
             Q8_TOKEN(s2, 2);
@@ -108,5 +82,5 @@ void aellm_x8_tile_q8_0_avx2(const aellm_x8_args *a, int nr, int nt)
         X8_FINISH(acc3, s3, x, 3, dw);
     }
     const __m256 acc[4] = {acc0, acc1, acc2, acc3};
-    store_tile(a, nr, nt, acc);
+    x8_store_tile(a, nr, nt, acc);
 }

@@ -5,38 +5,9 @@
  * an add (q4_0) or sign, maddubs, madd and an add (q8_0). q8_0's signed
  * weights go in as w ^ 0x80 = w + 128 (unsigned), the sum starting at
  * -128 sum(x). All sums exact in int32. No threading here. */
-#include <immintrin.h>
-#include <string.h>
-
-#include "kernels/kernels_impl.h"
+#include "kernels/gemm_x8_tile.h"
 
 _Static_assert(AELLM_X8_ROWS == 8 && AELLM_X8_TOKS == 4, "tiles are written out for 8 x 4");
-
-/* The token's 4 quants starting at p, in every 32-bit lane. */
-static inline __m256i bcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-static inline void store_tile(const aellm_x8_args *a, int nr, int nt, const __m256 acc[4])
-{
-    if (nr == AELLM_X8_ROWS) {
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(a->y + t * a->ldy, acc[t]);
-        return;
-    }
-    float tmp[AELLM_X8_ROWS];
-    for (int t = 0; t < nt; t++) {
-        _mm256_storeu_ps(tmp, acc[t]);
-        memcpy(a->y + t * a->ldy, tmp, (size_t)nr * sizeof(float));
-    }
-}
-
-/* acc += float(isum) * (dw * dx) for one token of one block. */
-#define X8_FINISH(acc, isum, x, t, dw)                                                             \
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps((x)->d[t])),  \
-                          acc)
 
 void aellm_x8_tile_q4_0_avx512(const aellm_x8_args *a, int nr, int nt)
 {
@@ -54,8 +25,8 @@ void aellm_x8_tile_q4_0_avx512(const aellm_x8_args *a, int nr, int nt)
             __m256i lo = _mm256_and_si256(v, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
 #define Q4_TOKEN(s, t)                                                                             \
-    s = _mm256_dpbusd_epi32(s, lo, bcast4(x->q[t] + 4 * m));                                       \
-    s = _mm256_dpbusd_epi32(s, hi, bcast4(x->q[t] + 16 + 4 * m))
+    s = _mm256_dpbusd_epi32(s, lo, x8_bcast4(x->q[t] + 4 * m));                                    \
+    s = _mm256_dpbusd_epi32(s, hi, x8_bcast4(x->q[t] + 16 + 4 * m))
             Q4_TOKEN(s0, 0);
             Q4_TOKEN(s1, 1);
             Q4_TOKEN(s2, 2);
@@ -63,13 +34,13 @@ void aellm_x8_tile_q4_0_avx512(const aellm_x8_args *a, int nr, int nt)
 #undef Q4_TOKEN
         }
         __m256 dw = _mm256_loadu_ps(g->d);
-        X8_FINISH(acc0, s0, x, 0, dw);
-        X8_FINISH(acc1, s1, x, 1, dw);
-        X8_FINISH(acc2, s2, x, 2, dw);
-        X8_FINISH(acc3, s3, x, 3, dw);
+        X8_FMA(acc0, s0, x, 0, dw);
+        X8_FMA(acc1, s1, x, 1, dw);
+        X8_FMA(acc2, s2, x, 2, dw);
+        X8_FMA(acc3, s3, x, 3, dw);
     }
     const __m256 acc[4] = {acc0, acc1, acc2, acc3};
-    store_tile(a, nr, nt, acc);
+    x8_store_tile(a, nr, nt, acc);
 }
 
 void aellm_x8_tile_q8_0_avx512(const aellm_x8_args *a, int nr, int nt)
@@ -85,17 +56,17 @@ void aellm_x8_tile_q8_0_avx512(const aellm_x8_args *a, int nr, int nt)
         for (int m = 0; m < 8; m++) {
             __m256i w =
                 _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(g->q + 32 * m)), bias);
-            s0 = _mm256_dpbusd_epi32(s0, w, bcast4(x->q[0] + 4 * m));
-            s1 = _mm256_dpbusd_epi32(s1, w, bcast4(x->q[1] + 4 * m));
-            s2 = _mm256_dpbusd_epi32(s2, w, bcast4(x->q[2] + 4 * m));
-            s3 = _mm256_dpbusd_epi32(s3, w, bcast4(x->q[3] + 4 * m));
+            s0 = _mm256_dpbusd_epi32(s0, w, x8_bcast4(x->q[0] + 4 * m));
+            s1 = _mm256_dpbusd_epi32(s1, w, x8_bcast4(x->q[1] + 4 * m));
+            s2 = _mm256_dpbusd_epi32(s2, w, x8_bcast4(x->q[2] + 4 * m));
+            s3 = _mm256_dpbusd_epi32(s3, w, x8_bcast4(x->q[3] + 4 * m));
         }
         __m256 dw = _mm256_loadu_ps(g->d);
-        X8_FINISH(acc0, s0, x, 0, dw);
-        X8_FINISH(acc1, s1, x, 1, dw);
-        X8_FINISH(acc2, s2, x, 2, dw);
-        X8_FINISH(acc3, s3, x, 3, dw);
+        X8_FMA(acc0, s0, x, 0, dw);
+        X8_FMA(acc1, s1, x, 1, dw);
+        X8_FMA(acc2, s2, x, 2, dw);
+        X8_FMA(acc3, s3, x, 3, dw);
     }
     const __m256 acc[4] = {acc0, acc1, acc2, acc3};
-    store_tile(a, nr, nt, acc);
+    x8_store_tile(a, nr, nt, acc);
 }
