@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "aellm/dtype.h"
+#include "aellm/latency.h"
 #include "aellm/memory.h"
 #include "cli/cli.h"
 #include "core/membw.h"
@@ -189,35 +190,29 @@ static void print_json(const report *r)
     cli_print_json(o);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The roofline from the median bandwidth, and each run against the mean of
- * the two measurements around it. */
+/* The roofline from the median bandwidth (aellm_latency_summarize's, as the
+ * latency measurements take theirs), and each run against the mean of the
+ * two measurements around it. */
 static void roofline(report *r, const bw_probe *bw, const double *per_run, double bytes)
 {
     int n = bw->n;
-    double *s = malloc((size_t)n * sizeof(double));
-    if (!s || n < 2) {
-        free(s);
-        return;
+    if (n < 2) return;
+    aellm_latency_summary s;
+    aellm_latency_summarize(bw->samples, n, &s);
+    r->bw = s.median, r->bw_n = n;
+    r->bw_min = r->bw_max = bw->samples[0];
+    for (int i = 1; i < n; i++) {
+        r->bw_min = fmin(r->bw_min, bw->samples[i]);
+        r->bw_max = fmax(r->bw_max, bw->samples[i]);
     }
-    memcpy(s, bw->samples, (size_t)n * sizeof(double));
-    qsort(s, (size_t)n, sizeof(double), cmp_double);
-    r->bw = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    r->bw_min = s[0], r->bw_max = s[n - 1], r->bw_n = n;
     r->bytes = bytes;
     r->roof = r->bw / bytes;
     r->frac_min = 1e30, r->frac_max = 0.0;
     for (int i = 0; i + 1 < n; i++) {
         double f = per_run[i] * bytes / (0.5 * (bw->samples[i] + bw->samples[i + 1]));
-        r->frac_min = f < r->frac_min ? f : r->frac_min;
-        r->frac_max = f > r->frac_max ? f : r->frac_max;
+        r->frac_min = fmin(r->frac_min, f);
+        r->frac_max = fmax(r->frac_max, f);
     }
-    free(s);
 }
 
 static int open_bench_model(aellm_model **m, const char *path, const char *shape,

@@ -54,10 +54,6 @@ typedef struct {
 } aellm_gemm_tile_args;
 typedef void (*aellm_gemm_tile_fn)(const aellm_gemm_tile_args *a, int nr, int nt);
 
-/* Whether aellm_kernel_matmul takes the integer path for this type and
- * batch (else dequantize + sgemm, which never quantizes the activations). */
-int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T);
-
 /* The dequantize-to-f32 + sgemm path of aellm_kernel_matmul (any type with
  * a to_float), exposed so the benchmark can compare it with the integer
  * path. `scratch` holds aellm_kernel_matmul_dequant_scratch bytes. */

@@ -545,12 +545,6 @@ static int auto_path(int wtype, int64_t T)
     return AELLM_MM_DEQUANT;
 }
 
-int aellm_kernel_matmul_uses_tiles(int wtype, int64_t T)
-{
-    int path = auto_path(wtype, T);
-    return path != AELLM_MM_DEQUANT && path != AELLM_MM_AUTO && path != AELLM_MM_FTILE;
-}
-
 int aellm_kernel_matmul_auto_path(int wtype, int64_t n, int64_t T)
 {
     return auto_path(twin(wtype, n), T);
@@ -576,9 +570,8 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
      * smaller ones, which may take another path: cover all of them (each
      * path's size grows with T). */
     wtype = twin(wtype, n);
-    if (wtype == AELLM_DTYPE_F32)
-        return aellm_kernel_matmul_has_path(wtype, AELLM_MM_FTILE) &&
-                       aellm_cpu_isa() >= AELLM_ISA_AVX512 && T >= FT_F32_MIN_T
+    if (wtype == AELLM_DTYPE_F32) /* sgemm needs none; smaller batches may take it */
+        return auto_path(wtype, T) == AELLM_MM_FTILE
                    ? aellm_ftile_scratch(ftile_kernel(wtype), rows, n, T)
                    : 0;
     size_t need = aellm_kernel_matmul_dequant_scratch(rows, n), p;

@@ -434,10 +434,10 @@ static int read_header(aellm_gguf *g, cursor *c)
 
 /* The file's bytes in private anonymous memory, advised to huge pages, then
  * made read-only. Decode streams every weight once per token, and from a
- * file mapping (4 KiB page-cache pages) it ran at 50-65 % of the measured
- * bandwidth on a 2-core Zen 5; from this copy, 78-89 % (1.1B f32 tg 6.0-7.7
- * against 10.3-10.9 t/s, interleaved). Costs one read of the file at load,
- * from the page cache when it is warm. NULL (errno set) on failure. */
+ * file mapping (4 KiB page-cache pages) it ran slower on a 2-core Zen 5:
+ * bench/mmap_ab.sh, 1.1B tg, median pair ratio 1.27x (bench/README.md).
+ * Costs one read of the file at load, from the page cache when it is warm.
+ * NULL (errno set) on failure. */
 static void *read_private(int fd, size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
