@@ -315,6 +315,13 @@ static void test_matvec(void **state)
                     for (int i = 0; i < AELLM_MV_ROWS; i++)
                         check_close(got[i], want[r + i], tol[r + i], "vec_dot_rows", type, isa, n);
                 }
+                /* rows further apart, as matvec's four runs of rows pass them */
+                for (int r = 0; r + (AELLM_MV_ROWS - 1) * 16 < ROWS; r += 5) {
+                    ext->vec_dot_rows[isa](n, got, (char *)w + r * rb, 16 * rb, x);
+                    for (int i = 0; i < AELLM_MV_ROWS; i++)
+                        check_close(got[i], want[r + 16 * i], tol[r + 16 * i], "vec_dot_rows/16",
+                                    type, isa, n);
+                }
             }
             free(wf), free(xf), free(w), free(x), free(wd), free(xd);
         }

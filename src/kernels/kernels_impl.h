@@ -13,7 +13,21 @@
  * activation (loads, and its per-block sums) between this many weight rows. */
 #define AELLM_MV_ROWS 4
 
-/* out[i] = W[i,:] . x for the AELLM_MV_ROWS rows starting at w, `row_bytes` apart. */
+/* The row kernels' software prefetch: the line this many bytes further along
+ * the row being read. matvec (matvec.c) hands a kernel rows from four long
+ * runs of consecutive rows, so "further along" is the next row of the same
+ * run once a row ends. Measured on Zen 5 (2 threads, 1.1B shapes from DRAM),
+ * f16 5632 x 2048: 1 KiB ahead 0.88 of the streaming read, none 0.81,
+ * 4 KiB 0.72. Prefetches never fault, so running past the matrix is harmless;
+ * the address is computed as an integer (no out-of-bounds pointer is formed).
+ * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline
+ * function inside an always_inline kernel.) */
+#define AELLM_MV_PREFETCH_BYTES 1024
+#define aellm_prefetch_ahead(p)                                                                    \
+    __builtin_prefetch((const void *)((uintptr_t)(p) + AELLM_MV_PREFETCH_BYTES), 0, 3)
+
+/* out[i] = W[i,:] . x for the AELLM_MV_ROWS rows starting at w, `row_bytes`
+ * apart (matvec passes the distance between its four runs of rows). */
 typedef void (*aellm_vec_dot_rows_fn)(int64_t n, float *out, const void *w, size_t row_bytes,
                                       const void *x);
 

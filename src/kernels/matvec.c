@@ -32,6 +32,11 @@ size_t aellm_kernel_act_bytes(int wtype, int64_t n)
     return aellm_dtype_row_size(tr->vec_dot_type, aellm_dtype_padded(wtype, n));
 }
 
+/* Rows r0..r1-1, y[i] = row r0 + i: in four runs of consecutive rows (the
+ * four quarters of the range) read side by side, one row of each per kernel
+ * step. Four long streams keep the hardware prefetcher locked on, where four
+ * adjacent rows restart it every few KiB: f16 5632 x 2048 on Zen 5 from
+ * 0.57 to 0.88 of the streaming read, f32 0.81 to 0.96 (2 threads). */
 void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
                          float *y, int64_t r0, int64_t r1)
 {
@@ -39,9 +44,11 @@ void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, 
     aellm_vec_dot_rows_fn rows;
     AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->vec_dot_rows, rows);
     const char *wr = (const char *)w;
-    int64_t r = r0;
-    if (rows)
-        for (; r + AELLM_MV_ROWS <= r1; r += AELLM_MV_ROWS)
-            rows(n, y + (r - r0), wr + (size_t)r * row_bytes, row_bytes, x);
+    int64_t run = rows ? (r1 - r0) / AELLM_MV_ROWS : 0, r = r0 + AELLM_MV_ROWS * run;
+    for (int64_t j = 0; j < run; j++) {
+        float out[AELLM_MV_ROWS];
+        rows(n, out, wr + (size_t)(r0 + j) * row_bytes, (size_t)run * row_bytes, x);
+        for (int k = 0; k < AELLM_MV_ROWS; k++) y[k * run + j] = out[k];
+    }
     for (; r < r1; r++) dot(n, y + (r - r0), wr + (size_t)r * row_bytes, x);
 }

@@ -7,18 +7,11 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx2.h"
 
-/* The row kernels read four rows side by side, each only a few cache lines
- * long for quantized types (18 for a q4_0 row of 2048): too short for the
- * hardware prefetcher to lock on, so without help every line waits on DRAM.
- * Each step asks for the same position in the next group of four rows,
- * which matvec reads next (contiguous rows). Measured on Zen 3, q4_0 2048 x
- * 2048 streaming from DRAM: 3.5 -> 8 GB/s on one thread, 5.4 -> 14 on two.
- * Prefetches never fault, so running past the matrix is harmless (the
- * address is computed as an integer: no out-of-bounds pointer is formed).
- * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline
- * function inside the always_inline q4 kernel.) */
-#define prefetch_next_group(p, row_bytes)                                                          \
-    _mm_prefetch((const char *)((uintptr_t)(p) + AELLM_MV_ROWS * (row_bytes)), _MM_HINT_T0)
+/* The row kernels read four rows side by side, one from each of matvec's
+ * four runs of consecutive rows, and prefetch AELLM_MV_PREFETCH_BYTES ahead
+ * in each (kernels_impl.h). A software prefetch was first measured on Zen 3
+ * with four adjacent rows, q4_0 2048 x 2048 streaming from DRAM: 3.5 -> 8
+ * GB/s on one thread, 5.4 -> 14 on two. */
 
 /* ---- float weights: f32, f16 (F16C), bf16 (a 16-bit shift) -------------- */
 
@@ -59,9 +52,9 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         *out = sum;                                                                                \
     }                                                                                              \
     /* Four rows, two accumulators each: eight FMA chains, one x load per 8.                       \
-     * The software prefetch of the next row group helps the 16-bit types                          \
-     * (+10 % tg at 110M) and costs f32, whose four plain streams the                              \
-     * hardware prefetcher already covers (-7 % at 110M, -15 % at 1.1B). */                        \
+     * The software prefetch helped the 16-bit types (+10 % tg at 110M on                          \
+     * Zen 3) and cost f32, whose four plain streams the hardware                                  \
+     * prefetcher already covered (-7 % at 110M, -15 % at 1.1B). */                                \
     void aellm_vec_dot_rows_##name##_avx2(int64_t n, float *out, const void *w, size_t row_bytes,  \
                                           const void *x)                                           \
     {                                                                                              \
@@ -76,7 +69,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         for (; i + 16 <= n; i += 16) {                                                             \
             __m256 x0 = _mm256_loadu_ps(xf + i), x1 = _mm256_loadu_ps(xf + i + 8);                 \
             for (int r = 0; r < 4; r++) {                                                          \
-                if (prefetch) prefetch_next_group(wr[r] + i * (esize), row_bytes);                 \
+                if (prefetch) aellm_prefetch_ahead(wr[r] + i * (esize));                           \
                 acc[r][0] = _mm256_fmadd_ps(load(wr[r], i), x0, acc[r][0]);                        \
                 acc[r][1] = _mm256_fmadd_ps(load(wr[r], i + 8), x1, acc[r][1]);                    \
             }                                                                                      \
@@ -145,7 +138,7 @@ void aellm_vec_dot_rows_q8_0_avx2(int64_t n, float *out, const void *w, size_t r
         __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
         float dx = f16_load(&b[i].d);
         for (int r = 0; r < 4; r++) {
-            prefetch_next_group(&a[r][i], row_bytes);
+            aellm_prefetch_ahead(&a[r][i]);
             __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), xv);
             __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
@@ -292,7 +285,7 @@ q4_rows(int64_t n, float *out, const void *w, size_t row_bytes, const void *x, i
         }
         for (int r = 0; r < 4; r++) {
             const uint8_t *q = rows[r] + i * bbytes + qoff;
-            prefetch_next_group(q, row_bytes);
+            aellm_prefetch_ahead(q);
             __m256i v = _mm256_loadu2_m128i((const __m128i *)(q + bbytes), (const __m128i *)q);
             __m256i lo = _mm256_and_si256(v, nib),
                     hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);

@@ -1,7 +1,7 @@
 /* AVX-512 dot products, mirroring vec_dot_avx2.c at twice the width: float
  * weights 16 lanes at a time (masked tails), quantized weights two blocks
  * per zmm with VNNI (vpdpbusd). Conversions: convert_avx512.c; prefill
- * tiles: gemm_avx512.c. Not tuned on hardware: written to be obviously right. */
+ * tiles: gemm_avx512.c. Measured on Zen 5 (bench/bench_kernels.c). */
 #include "kernels/kernels_impl.h"
 
 #include <string.h>
@@ -9,11 +9,8 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx512.h"
 
-/* As in vec_dot_avx2.c: each step of a row kernel prefetches the same
- * position in the next group of four rows, which the hardware prefetcher
- * misses because each quantized row is only a few cache lines long. */
-#define prefetch_next_group(p, row_bytes)                                                          \
-    _mm_prefetch((const char *)((uintptr_t)(p) + AELLM_MV_ROWS * (row_bytes)), _MM_HINT_T0)
+/* As in vec_dot_avx2.c, each step of a row kernel prefetches ahead in each
+ * of its four rows' runs (aellm_prefetch_ahead), one line per 64 bytes. */
 
 /* ---- float weights ------------------------------------------------------- */
 
@@ -74,8 +71,8 @@ static inline __mmask16 tail_mask(int64_t left)
         for (; i + 32 <= n; i += 32) {                                                             \
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
             for (int r = 0; r < 4; r++) {                                                          \
-                prefetch_next_group(wr[r] + i * (esize), row_bytes);                               \
-                prefetch_next_group(wr[r] + (i + 16) * (esize), row_bytes);                        \
+                aellm_prefetch_ahead(wr[r] + i * (esize));                                         \
+                if ((esize) == 4) aellm_prefetch_ahead(wr[r] + (i + 16) * (esize));                \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
             }                                                                                      \
@@ -164,8 +161,8 @@ void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t
         __m512i neg128 = _mm512_sub_epi32(_mm512_setzero_si512(), dot_u8s8(bias, xv));
         __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
-            prefetch_next_group(&a[r][i], row_bytes);
-            prefetch_next_group(&a[r][i] + 1, row_bytes);
+            aellm_prefetch_ahead(&a[r][i]);
+            aellm_prefetch_ahead(&a[r][i] + 1);
             __m512i q = _mm512_xor_si512(q8_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), bias);
             __m512i p = _mm512_dpbusd_epi32(neg128, q, xv);
             __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q8_0), two), dx);
@@ -233,7 +230,7 @@ void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t
                                         dot_u8s8(_mm512_set1_epi8(8), xv)); /* -8 sum x */
         __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
-            prefetch_next_group(&a[r][i], row_bytes);
+            aellm_prefetch_ahead(&a[r][i]);
             __m512i p = _mm512_dpbusd_epi32(neg8, q4_0_nibbles_2(&a[r][i], two), xv);
             __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q4_0), two), dx);
             __m512 dv = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
@@ -282,8 +279,8 @@ void aellm_vec_dot_rows_q4_1_avx512(int64_t n, float *out, const void *w, size_t
         float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
         float sx0 = f16_load(&b[i].s), sx1 = two ? f16_load(&b[i + 1].s) : 0.0f;
         for (int r = 0; r < 4; r++) {
-            prefetch_next_group(&a[r][i], row_bytes);
-            prefetch_next_group(&a[r][i] + 1, row_bytes);
+            aellm_prefetch_ahead(&a[r][i]);
+            aellm_prefetch_ahead(&a[r][i] + 1);
             __m512i p = dot_u8s8(q4_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), xv);
             __m512 d =
                 pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);

@@ -7,10 +7,8 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx2.h"
 
-/* As in vec_dot_avx2.c: prefetch the same position in the next group of
- * four rows, which the hardware prefetcher misses on short rows. */
-#define prefetch_next_group(p, row_bytes)                                                          \
-    _mm_prefetch((const char *)((uintptr_t)(p) + AELLM_MV_ROWS * (row_bytes)), _MM_HINT_T0)
+/* As in vec_dot_avx2.c, the row kernels prefetch ahead in each row's run
+ * (aellm_prefetch_ahead, kernels_impl.h). */
 
 /* ---- INT4 groups x Q8_0 / Q8_1 ----------------------------------------------
  * A group's sub-blocks k and k+1 are 32 consecutive nibble bytes: one load,
@@ -101,7 +99,7 @@ static inline __attribute__((always_inline)) void int4_rows(int64_t n, float *ou
             act_pair a = load_act_pair(x, i * (g / 32) + k, asym);
             for (int r = 0; r < 4; r++) {
                 const uint8_t *q = rows[r] + i * bytes + qoff + k * 16;
-                prefetch_next_group(q, row_bytes);
+                aellm_prefetch_ahead(q);
                 gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int4_pair_dot(q, &a)), a.dx, gacc[r]);
             }
             gs += a.s;
@@ -172,7 +170,7 @@ void aellm_vec_dot_rows_nf4_avx2(int64_t n, float *out, const void *w, size_t ro
         const aellm_block_nf4 *b = (const aellm_block_nf4 *)((const char *)w + r * row_bytes);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i * QK_NF4 < n; i++) {
-            prefetch_next_group(b + i, row_bytes);
+            aellm_prefetch_ahead(b + i);
             acc = _mm256_fmadd_ps(nf4_group_dot(b + i, (const float *)x + i * QK_NF4, lo8, hi8),
                                   _mm256_set1_ps(f16_load(&b[i].d)), acc);
         }
@@ -294,7 +292,7 @@ void aellm_vec_dot_rows_int8_avx2(int64_t n, float *out, const void *w, size_t r
     for (; i + 32 <= n; i += 32) {
         __m256i xv = _mm256_loadu_si256((const __m256i *)(b + i));
         for (int r = 0; r < 4; r++) {
-            prefetch_next_group(a[r] + i, row_bytes);
+            aellm_prefetch_ahead(a[r] + i);
             acc[r] = _mm256_add_epi32(
                 acc[r], dot_s8s8(_mm256_loadu_si256((const __m256i *)(a[r] + i)), xv));
         }
