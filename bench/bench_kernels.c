@@ -173,6 +173,10 @@ int main(int argc, char **argv)
 {
     int64_t T = argc > 1 ? atoll(argv[1]) : 512;
     if (argc > 2) min_time = atof(argv[2]);
+    if (T < 1 || T > 65536 || !(min_time > 0.0)) {
+        fprintf(stderr, "usage: bench_kernels [T >= 1] [seconds > 0] [types] [ROWSxN]\n");
+        return 2;
+    }
     const char *only_type = argc > 3 ? argv[3] : NULL, *only_shape = argc > 4 ? argv[4] : NULL;
     int64_t max_elems = 0, max_n = 0, max_rows = 0;
     for (int s = 0; s < NSHAPES; s++) {
