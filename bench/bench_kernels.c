@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/membw.h"
 #include "core/timer.h"
 #include "kernels/kernels_impl.h"
 
@@ -46,49 +47,6 @@ static void fill_random(float *x, int64_t n, uint64_t seed)
         z ^= z >> 31, z *= 0xbf58476d1ce4e5b9ull, z ^= z >> 29;
         x[i] = (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
     }
-}
-
-/* Best-of streaming read of 1 GiB by all threads: the machine's practical
- * DRAM bandwidth, measured in the same run as the kernels. Each thread reads
- * four separate streams at once, as a four-row matvec does; one stream per
- * core leaves bandwidth unused on the machines this was written on. */
-static double bandwidth_gbs(void)
-{
-    size_t n = (size_t)1 << 27; /* 2^27 uint64 = 1 GiB */
-    uint64_t *buf = xmalloc(n * sizeof(uint64_t));
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = i;
-    double best = 1e30;
-    uint64_t sink = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = aellm_time_s();
-        uint64_t total = 0;
-#pragma omp parallel reduction(+ : total)
-        {
-            int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            size_t per = n / (size_t)nt / 4, base = (size_t)id * per * 4;
-            /* 16-byte vectors (SSE2, the baseline): scalar loads would make
-             * this loop, not memory, the limit. */
-            typedef uint64_t v2u __attribute__((vector_size(16)));
-            const v2u *s0 = (const v2u *)(buf + base), *s1 = s0 + per / 2, *s2 = s1 + per / 2,
-                      *s3 = s2 + per / 2;
-            v2u a = {0, 0}, b = a, c = a, d = a;
-            for (size_t i = 0; i < per / 2; i += 2) {
-                a += s0[i] + s0[i + 1];
-                b += s1[i] + s1[i + 1];
-                c += s2[i] + s2[i + 1];
-                d += s3[i] + s3[i + 1];
-            }
-            v2u e = a + b + c + d;
-            total += e[0] + e[1];
-        }
-        double dt = aellm_time_s() - t0;
-        sink += total;
-        if (dt < best) best = dt;
-    }
-    free(buf);
-    if (sink == 42) printf(" ");
-    return (double)(n * sizeof(uint64_t)) / best * 1e-9;
 }
 
 /* Whether `name` is one of the comma-separated names in `list`. */
@@ -186,8 +144,10 @@ int main(int argc, char **argv)
     }
     printf("aellm kernels: isa %s, %d threads, T = %lld\n", aellm_isa_name(aellm_cpu_isa()),
            omp_get_max_threads(), (long long)T);
-    double bw = bandwidth_gbs();
-    printf("streaming read bandwidth (1 GiB): %.1f GB/s\n\n", bw);
+    /* The same reference as `aellm bench`'s roofline (core/membw.c: four
+     * streams per thread, the widest loads the CPU has), best of 5 passes. */
+    double bw = aellm_memory_bandwidth((size_t)1 << 30, omp_get_max_threads()) * 1e-9;
+    printf("streaming read bandwidth (1 GiB, best of 5): %.1f GB/s\n\n", bw);
 
     float *src = xmalloc((size_t)max_elems * sizeof(float));
     float *xf = xmalloc((size_t)(T * max_n) * sizeof(float));
