@@ -35,8 +35,9 @@ size_t aellm_kernel_act_bytes(int wtype, int64_t n)
 /* Rows r0..r1-1, y[i] = row r0 + i: in four runs of consecutive rows (the
  * four quarters of the range) read side by side, one row of each per kernel
  * step. Four long streams keep the hardware prefetcher locked on, where four
- * adjacent rows restart it every few KiB: f16 5632 x 2048 on Zen 5 from
- * 0.57 to 0.88 of the streaming read, f32 0.81 to 0.96 (2 threads). */
+ * adjacent rows restart it every few KiB: `bench_kernels 1 0.3 f16 5632x2048`
+ * on Zen 5, 2 threads, f32 50-67 -> 73-85 GB/s, f16 55-59 -> 68-76
+ * (bench/README.md, "On AVX-512"). */
 void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
                          float *y, int64_t r0, int64_t r1)
 {
