@@ -308,6 +308,23 @@ static void test_matvec(void **state)
             aellm_kernel_matvec(type, n, w, rb, x, got, 5, 66);
             for (int r = 5; r < 66; r++)
                 check_close(got[r - 5], want[r], tol[r], "matvec[5,66)", type, aellm_cpu_isa(), n);
+            /* the same range in steps taken from both ends in uneven pieces,
+               as decode threads share out a product: every row written, once */
+            int64_t steps = aellm_kernel_matvec_steps(type, 61), f = 0, b = steps;
+            assert_true(aellm_kernel_matvec_step_bytes(type, 61, rb) * (size_t)steps >= 61 * rb);
+            for (int r = 0; r < ROWS; r++) got[r] = NAN;
+            for (int64_t piece = 1; f < b; piece = piece % 3 + 1) {
+                int64_t take = piece < b - f ? piece : b - f;
+                if (piece == 2) { /* from the back */
+                    aellm_kernel_matvec_steps_run(type, n, w, rb, x, got, 5, 66, b - take, b);
+                    b -= take;
+                } else {
+                    aellm_kernel_matvec_steps_run(type, n, w, rb, x, got, 5, 66, f, f + take);
+                    f += take;
+                }
+            }
+            for (int r = 5; r < 66; r++)
+                check_close(got[r - 5], want[r], tol[r], "matvec steps", type, aellm_cpu_isa(), n);
             for (int isa = 1; isa < AELLM_ISA_COUNT; isa++) {
                 if (!ext->vec_dot_rows[isa] || !isa_runs(isa)) continue;
                 for (int r = 0; r + AELLM_MV_ROWS <= ROWS; r += AELLM_MV_ROWS) {

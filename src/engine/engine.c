@@ -134,6 +134,8 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     }
     e->logits = carve(ab, ao, (size_t)c->vocab_size * sizeof(float));
     e->act = carve(ab, ao, e->act_bytes);
+    e->mv_claims =
+        carve(sb, so, (size_t)e->n_threads * e->mv_claims_per_thread * sizeof(*e->mv_claims));
     if (e->kv_type != AELLM_DTYPE_F32 || r) /* an f32 cache is read in place; a latent expanded */
         e->kv_f32 = carve(sb, so, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
     e->scores = carve(sb, so, (size_t)e->n_threads * B * C * sizeof(float));
@@ -160,6 +162,10 @@ static void size_buffers(aellm_engine *e, const aellm_model *m, const aellm_engi
     e->kv_row_bytes = (size_t)c->n_kv_heads * e->kv_head_bytes;
     e->scratch_bytes = matmul_scratch_max(m, e->n_batch);
     e->act_bytes = act_bytes_max(m);
+    /* a layer's products: attention's (at most 3) and its output, then the
+       FFN's 3 or 3 per expert used */
+    int k = c->n_experts ? c->n_experts_used : 1;
+    e->mv_claims_per_thread = (c->n_layers * (4 + 3 * k) + 1 + 7) & ~7;
 }
 
 size_t aellm_engine_plan_bytes(const aellm_model *m, const aellm_engine_params *p)

@@ -65,9 +65,12 @@ struct aellm_engine {
     float *moe_x;             /* (B, dim) the rows routed to one expert */
     float *moe_y;             /* (B', dim) an expert's outputs */
     unsigned long long *load; /* (L, E) tokens routed to each expert so far */
-    float *scores; /* (n_threads, B, C) attention weights, one head at a time per thread */
-    float *logits; /* (vocab) last token's logits */
-    void *act;     /* one activation row in a weight's vec_dot_type (decode) */
+    float *scores;       /* (n_threads, B, C) attention weights, one head at a time per thread */
+    float *logits;       /* (vocab) last token's logits */
+    void *act;           /* one activation row in a weight's vec_dot_type (decode) */
+    uint64_t *mv_claims; /* (n_threads, mv_claims_per_thread) decode: steps taken of
+                            each thread's share of each product (forward.c) */
+    int mv_claims_per_thread; /* products per token planned for, a multiple of 8 */
     size_t act_bytes;
     void *scratch; /* aellm_kernel_matmul scratch (prefill) */
     size_t scratch_bytes;

@@ -49,6 +49,17 @@ size_t aellm_kernel_act_bytes(int wtype, int64_t n);
 void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
                          float *y, int64_t r0, int64_t r1);
 
+/* The same product in steps, for threads that share out a range's work as
+ * they go: rows r0..r1-1 are aellm_kernel_matvec_steps(wtype, r1 - r0) steps
+ * of aellm_kernel_matvec_step_bytes(...) weight bytes each, and any set of
+ * disjoint step ranges [j0, j1) that covers them all computes every y[r - r0]
+ * once. A step range reads its rows as matvec does (sequential streams). */
+int64_t aellm_kernel_matvec_steps(int wtype, int64_t rows);
+size_t aellm_kernel_matvec_step_bytes(int wtype, int64_t rows, size_t row_bytes);
+void aellm_kernel_matvec_steps_run(int wtype, int64_t n, const void *w, size_t row_bytes,
+                                   const void *x, float *y, int64_t r0, int64_t r1, int64_t j0,
+                                   int64_t j1);
+
 /* Batched product for prefill: Y (T, rows) = X (T, n) . W(rows, n)^T, all
  * row-major f32 except W in `wtype`. Uses OpenBLAS sgemm for f32 and fast
  * per-type paths otherwise; threads itself (OpenMP / OpenBLAS). `scratch`

@@ -37,19 +37,46 @@ size_t aellm_kernel_act_bytes(int wtype, int64_t n)
  * step. Four long streams keep the hardware prefetcher locked on, where four
  * adjacent rows restart it every few KiB: `bench_kernels 1 0.3 f16 5632x2048`
  * on Zen 5, 2 threads, f32 50-67 -> 73-85 GB/s, f16 55-59 -> 68-76
- * (bench/README.md, "On AVX-512"). */
-void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
-                         float *y, int64_t r0, int64_t r1)
+ * (bench/README.md, "On AVX-512"). Step j < run is row j of each quarter;
+ * the steps after it are the rows left over, one each. */
+static int64_t quarter_rows(int wtype, int64_t rows)
+{
+    aellm_vec_dot_rows_fn fn;
+    AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->vec_dot_rows, fn);
+    return fn ? rows / AELLM_MV_ROWS : 0;
+}
+
+int64_t aellm_kernel_matvec_steps(int wtype, int64_t rows)
+{
+    return rows - (AELLM_MV_ROWS - 1) * quarter_rows(wtype, rows);
+}
+
+size_t aellm_kernel_matvec_step_bytes(int wtype, int64_t rows, size_t row_bytes)
+{
+    return quarter_rows(wtype, rows) ? AELLM_MV_ROWS * row_bytes : row_bytes;
+}
+
+void aellm_kernel_matvec_steps_run(int wtype, int64_t n, const void *w, size_t row_bytes,
+                                   const void *x, float *y, int64_t r0, int64_t r1, int64_t j0,
+                                   int64_t j1)
 {
     aellm_vec_dot_fn dot = aellm_kernel_vec_dot(wtype);
     aellm_vec_dot_rows_fn rows;
     AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->vec_dot_rows, rows);
-    const char *wr = (const char *)w;
-    int64_t run = rows ? (r1 - r0) / AELLM_MV_ROWS : 0, r = r0 + AELLM_MV_ROWS * run;
-    for (int64_t j = 0; j < run; j++) {
+    const char *wr = (const char *)w + (size_t)r0 * row_bytes;
+    int64_t run = quarter_rows(wtype, r1 - r0), j = j0;
+    for (; j < j1 && j < run; j++) {
         float out[AELLM_MV_ROWS];
-        rows(n, out, wr + (size_t)(r0 + j) * row_bytes, (size_t)run * row_bytes, x);
+        rows(n, out, wr + (size_t)j * row_bytes, (size_t)run * row_bytes, x);
         for (int k = 0; k < AELLM_MV_ROWS; k++) y[k * run + j] = out[k];
     }
-    for (; r < r1; r++) dot(n, y + (r - r0), wr + (size_t)r * row_bytes, x);
+    for (int64_t i = (AELLM_MV_ROWS - 1) * run + j; j < j1; j++, i++)
+        dot(n, y + i, wr + (size_t)i * row_bytes, x);
+}
+
+void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
+                         float *y, int64_t r0, int64_t r1)
+{
+    aellm_kernel_matvec_steps_run(wtype, n, w, row_bytes, x, y, r0, r1, 0,
+                                  aellm_kernel_matvec_steps(wtype, r1 - r0));
 }
