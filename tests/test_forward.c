@@ -380,12 +380,63 @@ static void test_eval_rejects_bad_input(void **state)
     aellm_model_free(m);
 }
 
+/* Decode's two ways of sharing out rows give the same logits bit for bit (a
+ * row is always computed by the same kernel, whichever thread takes it), with
+ * an odd thread count so that shares end mid-group; the accounting adds up,
+ * and a bad AELLM_DECODE_SPLIT is refused by name. */
+static void test_decode_split(void **state)
+{
+    (void)state;
+    aellm_model_config cfg;
+    assert_int_equal(aellm_model_shape(&cfg, "260K"), 0);
+    const int types[] = {AELLM_DTYPE_F32, AELLM_DTYPE_Q4_0};
+    for (int ti = 0; ti < 2; ti++) {
+        aellm_model *m = NULL;
+        assert_int_equal(aellm_model_random(&m, &cfg, types[ti], 5), 0);
+        const int T = 10, V = cfg.vocab_size;
+        float *got[2] = {malloc((size_t)T * V * 4), malloc((size_t)T * V * 4)};
+        const char *splits[2] = {"static", "steal"};
+        for (int k = 0; k < 2; k++) {
+            setenv("AELLM_DECODE_SPLIT", splits[k], 1);
+            aellm_engine *e = NULL;
+            aellm_engine_params ep;
+            aellm_engine_params_default(&ep);
+            ep.n_ctx = 16, ep.n_threads = 3;
+            assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
+            for (int p = 0; p < T; p++) {
+                int32_t tok = (p * 31 + 3) % V;
+                assert_int_equal(aellm_engine_eval(e, &tok, 1, p, got[k] + (size_t)p * V, 0), 0);
+            }
+            aellm_engine_decode_stats d;
+            aellm_engine_decode_stats_get(e, &d);
+            assert_int_equal(d.threads, 3);
+            assert_int_equal(d.steal, k);
+            assert_true(d.decode_s > 0 && d.wait_s >= 0 && d.wait_s <= 3 * d.decode_s);
+            assert_true(d.steps > 0 && d.stolen <= d.steps);
+            if (!k) assert_true(d.stolen == 0);
+            aellm_engine_decode_stats_reset(e);
+            aellm_engine_decode_stats_get(e, &d);
+            assert_true(d.steps == 0 && d.decode_s == 0);
+            aellm_engine_free(e);
+        }
+        assert_memory_equal(got[0], got[1], (size_t)T * V * 4);
+        free(got[0]), free(got[1]);
+        setenv("AELLM_DECODE_SPLIT", "dynamic", 1);
+        aellm_engine *e = NULL;
+        assert_int_equal(aellm_engine_new(&e, m, NULL), AELLM_EINVAL);
+        assert_non_null(strstr(aellm_error_last(), "AELLM_DECODE_SPLIT=dynamic"));
+        unsetenv("AELLM_DECODE_SPLIT");
+        aellm_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_mha),       cmocka_unit_test(test_forward_moe),
         cmocka_unit_test(test_forward_gqa),       cmocka_unit_test(test_forward_mqa),
         cmocka_unit_test(test_forward_quantized), cmocka_unit_test(test_eval_rejects_bad_input),
+        cmocka_unit_test(test_decode_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,22 @@ size_t aellm_engine_kv_bytes(const aellm_engine *e);
 int aellm_engine_expert_load(const aellm_engine *e, unsigned long long *counts);
 void aellm_engine_expert_load_reset(aellm_engine *e);
 
+/* How decode's threads spent their time since creation or the last reset:
+ * wall seconds of one-token steps, thread-seconds waiting at the barriers
+ * that end each group of matrix products, and the products' steps (one to
+ * four weight rows each) computed, of which `stolen` from another thread's
+ * share. A thread done with its share takes half of what a slower one has
+ * left; AELLM_DECODE_SPLIT=static (read at engine creation) turns that off,
+ * for comparison: each thread then computes exactly its equal share. */
+typedef struct {
+    double decode_s, wait_s;
+    int threads;
+    unsigned long long steps, stolen;
+    int steal; /* 1 when threads take from each other's shares */
+} aellm_engine_decode_stats;
+void aellm_engine_decode_stats_get(const aellm_engine *e, aellm_engine_decode_stats *s);
+void aellm_engine_decode_stats_reset(aellm_engine *e);
+
 /* Runs tokens[0..n) at positions pos..pos+n-1, appending to the KV cache
  * (entries at and after `pos` are overwritten). Writes the logits of every
  * token (n x vocab) when all_logits, else of the last one (vocab), to

@@ -118,7 +118,18 @@ typedef struct {
     double frac_min, frac_max; /* per run: its tokens/s over its own roofline */
     int bw_n;
     double peak_mem; /* the allocator's high-water mark: weights, KV cache, activations, scratch */
+    aellm_engine_decode_stats dec; /* over tg's runs, its warm-up included */
 } report;
+
+static double wait_fraction(const aellm_engine_decode_stats *d)
+{
+    return d->decode_s > 0 ? d->wait_s / (d->decode_s * d->threads) : 0.0;
+}
+
+static double stolen_fraction(const aellm_engine_decode_stats *d)
+{
+    return d->steps ? (double)d->stolen / (double)d->steps : 0.0;
+}
 
 static void print_table(const report *r)
 {
@@ -139,6 +150,11 @@ static void print_table(const report *r)
                r->tg_s.sd);
     }
     printf("\nkernels: %s (AELLM_ISA caps it)\n", aellm_isa_name(aellm_cpu_isa()));
+    if (r->tg > 0 && r->dec.decode_s > 0)
+        printf("decode threads: %.1f %% of their time waiting at barriers; %.1f %% of the "
+               "product steps taken from another thread's share (AELLM_DECODE_SPLIT=%s)\n",
+               100.0 * wait_fraction(&r->dec), 100.0 * stolen_fraction(&r->dec),
+               r->dec.steal ? "steal" : "static");
     printf("KV cache %s, %d KV heads: %.2f MiB; peak memory %.2f MiB (weights, KV cache, "
            "activations, scratch)\n",
            r->kv_type, r->kv_heads, r->kv_bytes / 1048576.0, r->peak_mem / 1048576.0);
@@ -174,6 +190,9 @@ static void print_json(const report *r)
         cJSON_AddNumberToObject(o, "tg_depth", r->depth);
         cJSON_AddNumberToObject(o, "tg_tps", r->tg_s.mean);
         cJSON_AddNumberToObject(o, "tg_tps_sd", r->tg_s.sd);
+        cJSON_AddStringToObject(o, "decode_split", r->dec.steal ? "steal" : "static");
+        cJSON_AddNumberToObject(o, "decode_wait_fraction", wait_fraction(&r->dec));
+        cJSON_AddNumberToObject(o, "decode_stolen_fraction", stolen_fraction(&r->dec));
     }
     if (r->bw > 0) {
         cJSON_AddNumberToObject(o, "mem_bw_bytes_per_s", r->bw);
@@ -293,11 +312,16 @@ int cmd_bench(int argc, char **argv)
             goto done;
         }
     }
-    if ((pp > 0 && run_test(e, c->vocab_size, pp, -1, reps, &r.pp_s, NULL, NULL)) ||
-        (tg > 0 && run_test(e, c->vocab_size, tg, depth, reps, &r.tg_s, &bw, per_run))) {
+    if (pp > 0 && run_test(e, c->vocab_size, pp, -1, reps, &r.pp_s, NULL, NULL)) {
         cli_fail_last("bench");
         goto done;
     }
+    aellm_engine_decode_stats_reset(e); /* a depth's prefill does no decode steps */
+    if (tg > 0 && run_test(e, c->vocab_size, tg, depth, reps, &r.tg_s, &bw, per_run)) {
+        cli_fail_last("bench");
+        goto done;
+    }
+    aellm_engine_decode_stats_get(e, &r.dec);
     aellm_mem_stats ms;
     aellm_mem_stats_get(&ms);
     r.peak_mem = (double)ms.peak_total;

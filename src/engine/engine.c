@@ -136,6 +136,7 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     e->act = carve(ab, ao, e->act_bytes);
     e->mv_claims =
         carve(sb, so, (size_t)e->n_threads * e->mv_claims_per_thread * sizeof(*e->mv_claims));
+    e->counters = carve(sb, so, (size_t)e->n_threads * sizeof(*e->counters));
     if (e->kv_type != AELLM_DTYPE_F32 || r) /* an f32 cache is read in place; a latent expanded */
         e->kv_f32 = carve(sb, so, (size_t)e->n_threads * 2 * C * e->head_dim * sizeof(float));
     e->scores = carve(sb, so, (size_t)e->n_threads * B * C * sizeof(float));
@@ -194,8 +195,13 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
         return aellm_error_set(AELLM_EINVAL, "KV cache type %s is not one of f32, f16, q8_0",
                                t ? t->name : "(unknown)");
     }
+    const char *split = getenv("AELLM_DECODE_SPLIT");
+    if (split && strcmp(split, "static") && strcmp(split, "steal"))
+        return aellm_error_set(AELLM_EINVAL, "AELLM_DECODE_SPLIT=%s: expected static or steal",
+                               split);
     aellm_engine *e = calloc(1, sizeof(*e));
     if (!e) return aellm_error_oom("engine", sizeof(*e));
+    e->decode_steal = !split || strcmp(split, "static");
     size_buffers(e, m, p);
     char *none[ENGINE_BLOCKS] = {NULL};
     layout(e, none);
@@ -209,6 +215,7 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
         }
     layout(e, e->block);
     rope_tables(e);
+    aellm_engine_decode_stats_reset(e);
     *out = e;
     return 0;
 }
@@ -252,6 +259,25 @@ void aellm_engine_expert_load_reset(aellm_engine *e)
 {
     const aellm_model_config *c = &e->m->cfg;
     if (c->n_experts) memset(e->load, 0, (size_t)c->n_layers * c->n_experts * sizeof(*e->load));
+}
+
+void aellm_engine_decode_stats_get(const aellm_engine *e, aellm_engine_decode_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->decode_s = e->decode_s;
+    s->threads = e->n_threads;
+    s->steal = e->decode_steal;
+    for (int i = 0; i < e->n_threads; i++) {
+        s->wait_s += e->counters[i].wait_s;
+        s->steps += e->counters[i].steps;
+        s->stolen += e->counters[i].stolen;
+    }
+}
+
+void aellm_engine_decode_stats_reset(aellm_engine *e)
+{
+    memset(e->counters, 0, (size_t)e->n_threads * sizeof(*e->counters));
+    e->decode_s = 0.0;
 }
 
 size_t aellm_engine_kv_bytes(const aellm_engine *e)

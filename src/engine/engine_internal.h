@@ -20,6 +20,14 @@ typedef void (*aellm_linear_hook)(void *user, int layer, int linear, const float
 
 enum { BLOCK_KV, BLOCK_ACT, BLOCK_SCRATCH, ENGINE_BLOCKS };
 
+/* One decode thread's accounting (aellm_engine_decode_stats), padded to a
+ * cache line: each thread adds its own at the end of every token. */
+typedef struct {
+    double wait_s;
+    unsigned long long steps, stolen;
+    char pad[64 - sizeof(double) - 2 * sizeof(unsigned long long)];
+} aellm_decode_counters;
+
 struct aellm_engine {
     const aellm_model *m;
     int n_ctx, n_batch, n_threads;
@@ -70,7 +78,10 @@ struct aellm_engine {
     void *act;           /* one activation row in a weight's vec_dot_type (decode) */
     uint64_t *mv_claims; /* (n_threads, mv_claims_per_thread) decode: steps taken of
                             each thread's share of each product (forward.c) */
-    int mv_claims_per_thread; /* products per token planned for, a multiple of 8 */
+    int mv_claims_per_thread;        /* products per token planned for, a multiple of 8 */
+    int decode_steal;                /* 0 under AELLM_DECODE_SPLIT=static */
+    aellm_decode_counters *counters; /* (n_threads) decode's accounting, one cache line each */
+    double decode_s;                 /* wall time of decode steps since the last reset */
     size_t act_bytes;
     void *scratch; /* aellm_kernel_matmul scratch (prefill) */
     size_t scratch_bytes;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/timer.h"
 #include "engine/engine_internal.h"
 #include "kernels/kernels.h"
 #include "kernels/moe_route.h"
@@ -118,9 +119,10 @@ static void route_token(aellm_engine *e, int l, int i, const float *x, int have_
 typedef struct {
     aellm_engine *e;
     int ith, nth;
-    int act_type;        /* vec_dot_type currently in e->act, -1 = none */
-    const float *act_of; /* the vector it was made from */
-    int seq;             /* products this token so far: the same on every thread */
+    int act_type;                /* vec_dot_type currently in e->act, -1 = none */
+    const float *act_of;         /* the vector it was made from */
+    int seq;                     /* products this token so far: the same on every thread */
+    aellm_decode_counters count; /* this token's, added to the engine's at its end */
 } thread_ctx;
 
 /* Makes e->act hold `x` in w's vec_dot_type; all threads call it together,
@@ -194,9 +196,10 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
     act_for(t, w, x);
     aellm_engine *e = t->e;
     int seq = t->seq++;
-    if (seq >= e->mv_claims_per_thread) { /* more products than planned: a static split */
+    if (!e->decode_steal || seq >= e->mv_claims_per_thread) { /* off, or unplanned: static */
         share s = share_of(w, t->ith, t->nth);
         if (s.steps) run_steps(t, w, y, s, 0, s.steps);
+        t->count.steps += (unsigned long long)s.steps;
         return;
     }
     share own = share_of(w, t->ith, t->nth);
@@ -204,12 +207,19 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
     int64_t chunk = (int64_t)(((size_t)64 << 10) / (bytes ? bytes : 1)), j0, n;
     if (chunk < 1) chunk = 1;
     uint64_t *mine = e->mv_claims + (size_t)t->ith * e->mv_claims_per_thread + seq;
-    while ((n = claim(mine, own.steps, chunk, 0, &j0))) run_steps(t, w, y, own, j0, n);
+    while ((n = claim(mine, own.steps, chunk, 0, &j0))) {
+        run_steps(t, w, y, own, j0, n);
+        t->count.steps += (unsigned long long)n;
+    }
     for (int k = 1; k < t->nth; k++) {
         int v = (t->ith + k) % t->nth;
         share other = share_of(w, v, t->nth);
         uint64_t *theirs = e->mv_claims + (size_t)v * e->mv_claims_per_thread + seq;
-        while ((n = claim(theirs, other.steps, 0, 1, &j0))) run_steps(t, w, y, other, j0, n);
+        while ((n = claim(theirs, other.steps, 0, 1, &j0))) {
+            run_steps(t, w, y, other, j0, n);
+            t->count.steps += (unsigned long long)n;
+            t->count.stolen += (unsigned long long)n;
+        }
     }
 }
 
@@ -217,7 +227,9 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
  * and the input may be overwritten. */
 static void group_done(thread_ctx *t)
 {
+    double t0 = aellm_time_s();
 #pragma omp barrier
+    t->count.wait_s += aellm_time_s() - t0;
     t->act_of = NULL;
 }
 
@@ -370,14 +382,22 @@ int aellm_forward_decode(aellm_engine *e, int32_t token, int pos, float *logits)
     float *out = logits ? logits : e->logits;
     embed(e, token, e->x);
     memset(e->mv_claims, 0, (size_t)e->n_threads * e->mv_claims_per_thread * sizeof(uint64_t));
+    double t0 = aellm_time_s();
 #pragma omp parallel num_threads(e->n_threads)
     {
-        thread_ctx t = {e, omp_get_thread_num(), omp_get_num_threads(), -1, NULL, 0};
+        thread_ctx t = {
+            .e = e, .ith = omp_get_thread_num(), .nth = omp_get_num_threads(), .act_type = -1};
         for (int l = 0; l < m->cfg.n_layers; l++) decode_layer(&t, l, pos);
 #pragma omp single
         rmsnorm(e->xb, e->x, m->output_norm.data, m->cfg.dim, m->cfg.norm_eps);
         matvec_part(&t, &m->output, e->xb, out);
+        group_done(&t); /* the last product's waits count too */
+        aellm_decode_counters *c = &e->counters[t.ith];
+        c->wait_s += t.count.wait_s;
+        c->steps += t.count.steps;
+        c->stolen += t.count.stolen;
     }
+    e->decode_s += aellm_time_s() - t0;
     return 0;
 }
 
