@@ -183,11 +183,18 @@ static int64_t claim(uint64_t *word, int64_t steps, int64_t want, int back, int6
     }
 }
 
+/* Steps [j0, j0 + n) of share s, counted as this thread's work. */
 static void run_steps(thread_ctx *t, const aellm_tensor *w, float *y, share s, int64_t j0,
                       int64_t n)
 {
     aellm_kernel_matvec_steps_run(w->type, w->ne[0], w->data, w->row_bytes, t->e->act, y + s.r0,
                                   s.r0, s.r1, j0, j0 + n);
+    t->count.steps += (unsigned long long)n;
+}
+
+static uint64_t *claim_word(const aellm_engine *e, int ith, int seq)
+{
+    return e->mv_claims + (size_t)ith * e->mv_claims_per_thread + seq;
 }
 
 /* y = W x: this thread's share, then what it can take of the others'. */
@@ -196,28 +203,21 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
     act_for(t, w, x);
     aellm_engine *e = t->e;
     int seq = t->seq++;
+    share own = share_of(w, t->ith, t->nth);
     if (!e->decode_steal || seq >= e->mv_claims_per_thread) { /* off, or unplanned: static */
-        share s = share_of(w, t->ith, t->nth);
-        if (s.steps) run_steps(t, w, y, s, 0, s.steps);
-        t->count.steps += (unsigned long long)s.steps;
+        if (own.steps) run_steps(t, w, y, own, 0, own.steps);
         return;
     }
-    share own = share_of(w, t->ith, t->nth);
     size_t bytes = aellm_kernel_matvec_step_bytes(w->type, own.r1 - own.r0, w->row_bytes);
     int64_t chunk = (int64_t)(((size_t)64 << 10) / (bytes ? bytes : 1)), j0, n;
     if (chunk < 1) chunk = 1;
-    uint64_t *mine = e->mv_claims + (size_t)t->ith * e->mv_claims_per_thread + seq;
-    while ((n = claim(mine, own.steps, chunk, 0, &j0))) {
+    while ((n = claim(claim_word(e, t->ith, seq), own.steps, chunk, 0, &j0)))
         run_steps(t, w, y, own, j0, n);
-        t->count.steps += (unsigned long long)n;
-    }
     for (int k = 1; k < t->nth; k++) {
         int v = (t->ith + k) % t->nth;
         share other = share_of(w, v, t->nth);
-        uint64_t *theirs = e->mv_claims + (size_t)v * e->mv_claims_per_thread + seq;
-        while ((n = claim(theirs, other.steps, 0, 1, &j0))) {
+        while ((n = claim(claim_word(e, v, seq), other.steps, 0, 1, &j0))) {
             run_steps(t, w, y, other, j0, n);
-            t->count.steps += (unsigned long long)n;
             t->count.stolen += (unsigned long long)n;
         }
     }
