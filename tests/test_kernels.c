@@ -327,15 +327,17 @@ static void test_matvec(void **state)
                 check_close(got[r - 5], want[r], tol[r], "matvec steps", type, aellm_cpu_isa(), n);
             for (int isa = 1; isa < AELLM_ISA_COUNT; isa++) {
                 if (!ext->vec_dot_rows[isa] || !isa_runs(isa)) continue;
-                for (int r = 0; r + AELLM_MV_ROWS <= ROWS; r += AELLM_MV_ROWS) {
+                int k = ext->mv_rows[isa];
+                assert_in_range(k, 1, AELLM_MV_ROWS);
+                for (int r = 0; r + k <= ROWS; r += k) {
                     ext->vec_dot_rows[isa](n, got, (char *)w + r * rb, rb, x);
-                    for (int i = 0; i < AELLM_MV_ROWS; i++)
+                    for (int i = 0; i < k; i++)
                         check_close(got[i], want[r + i], tol[r + i], "vec_dot_rows", type, isa, n);
                 }
-                /* rows further apart, as matvec's four runs of rows pass them */
-                for (int r = 0; r + (AELLM_MV_ROWS - 1) * 16 < ROWS; r += 5) {
+                /* rows further apart, as matvec's runs of rows pass them */
+                for (int r = 0; r + (k - 1) * 16 < ROWS; r += 5) {
                     ext->vec_dot_rows[isa](n, got, (char *)w + r * rb, 16 * rb, x);
-                    for (int i = 0; i < AELLM_MV_ROWS; i++)
+                    for (int i = 0; i < k; i++)
                         check_close(got[i], want[r + 16 * i], tol[r + 16 * i], "vec_dot_rows/16",
                                     type, isa, n);
                 }

@@ -88,12 +88,12 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
 };
 
 /* Multi-row matvec kernels exist for the SIMD ISAs only (the scalar matvec
- * is row by row); so do the integer prefill kernels, whose q4_0 and q4_1
- * panels are both unsigned nibbles and share one tile. */
-#define ROWS(name)                                                                                 \
-    {                                                                                              \
-        NULL, aellm_vec_dot_rows_##name##_avx2, aellm_vec_dot_rows_##name##_avx512                 \
-    }
+ * is row by row), each with the rows it reads side by side (avx2, avx512);
+ * so do the integer prefill kernels, whose q4_0 and q4_1 panels are both
+ * unsigned nibbles and share one tile. */
+#define ROWS(name, avx2_rows, avx512_rows)                                                         \
+    .vec_dot_rows = {NULL, aellm_vec_dot_rows_##name##_avx2, aellm_vec_dot_rows_##name##_avx512},  \
+    .mv_rows = {0, avx2_rows, avx512_rows}
 #define PACK(name)                                                                                 \
     {                                                                                              \
         NULL, aellm_gemm_pack_##name##_avx2, aellm_gemm_pack_##name##_avx512                       \
@@ -109,37 +109,30 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
     }
 
 static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
-    [AELLM_DTYPE_F32] = {.vec_dot_rows = ROWS(f32), .ftile = FTILE},
-    [AELLM_DTYPE_F16] = {.vec_dot_rows = ROWS(f16), .ftile = FTILE},
-    [AELLM_DTYPE_BF16] = {.vec_dot_rows = ROWS(bf16), .ftile = FTILE},
-    [AELLM_DTYPE_Q8_0] = {.vec_dot_rows = ROWS(q8_0),
-                          .gemm_pack = PACK(q8_0),
-                          .gemm_tile = TILE(s8),
+    [AELLM_DTYPE_F32] = {ROWS(f32, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
+    [AELLM_DTYPE_F16] = {ROWS(f16, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
+    [AELLM_DTYPE_BF16] = {ROWS(bf16, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
+    [AELLM_DTYPE_Q8_0] = {ROWS(q8_0, 4, 4), .gemm_pack = PACK(q8_0), .gemm_tile = TILE(s8),
                           .x8_tile = {aellm_x8_tile_q8_0_scalar, aellm_x8_tile_q8_0_avx2,
                                       aellm_x8_tile_q8_0_avx512}},
-    [AELLM_DTYPE_Q4_0] = {.vec_dot_rows = ROWS(q4_0),
-                          .gemm_pack = PACK(q4_0),
-                          .gemm_tile = TILE(u8),
+    [AELLM_DTYPE_Q4_0] = {ROWS(q4_0, 4, 4), .gemm_pack = PACK(q4_0), .gemm_tile = TILE(u8),
                           .x8_tile = {aellm_x8_tile_q4_0_scalar, aellm_x8_tile_q4_0_avx2,
                                       aellm_x8_tile_q4_0_avx512}},
-    [AELLM_DTYPE_Q4_1] = {.vec_dot_rows = ROWS(q4_1),
-                          .gemm_pack = PACK(q4_1),
-                          .gemm_tile = TILE(u8)},
+    [AELLM_DTYPE_Q4_1] = {ROWS(q4_1, 4, 4), .gemm_pack = PACK(q4_1), .gemm_tile = TILE(u8)},
     /* Prefill of the new formats dequantizes (matmul.c), except W8A8's
      * integer GEMM; the g32 types take their GGML twin's integer paths when
      * rows are whole blocks (matmul.c maps them). */
-    [AELLM_DTYPE_INT4S_G32] = {.vec_dot_rows = ROWS(q4_0)},
-    [AELLM_DTYPE_INT4S_G64] = {.vec_dot_rows = ROWS(int4s_g64)},
-    [AELLM_DTYPE_INT4S_G128] = {.vec_dot_rows = ROWS(int4s_g128)},
-    [AELLM_DTYPE_INT4A_G32] = {.vec_dot_rows = ROWS(q4_1)},
-    [AELLM_DTYPE_INT4A_G64] = {.vec_dot_rows = ROWS(int4a_g64)},
-    [AELLM_DTYPE_INT4A_G128] = {.vec_dot_rows = ROWS(int4a_g128)},
-    [AELLM_DTYPE_NF4] = {.vec_dot_rows = ROWS(nf4)},
-    [AELLM_DTYPE_FP8_E4M3] = {.vec_dot_rows = ROWS(fp8_e4m3)},
-    [AELLM_DTYPE_INT8] = {.vec_dot_rows = ROWS(int8),
-                          .i8 = {&aellm_i8_kernel_scalar, &aellm_i8_kernel_avx2,
-                                 &aellm_i8_kernel_avx512}},
-    [AELLM_DTYPE_INT8_G32] = {.vec_dot_rows = ROWS(q8_0)},
+    [AELLM_DTYPE_INT4S_G32] = {ROWS(q4_0, 4, 4)},
+    [AELLM_DTYPE_INT4S_G64] = {ROWS(int4s_g64, 4, 4)},
+    [AELLM_DTYPE_INT4S_G128] = {ROWS(int4s_g128, 4, 4)},
+    [AELLM_DTYPE_INT4A_G32] = {ROWS(q4_1, 4, 4)},
+    [AELLM_DTYPE_INT4A_G64] = {ROWS(int4a_g64, 4, 4)},
+    [AELLM_DTYPE_INT4A_G128] = {ROWS(int4a_g128, 4, 4)},
+    [AELLM_DTYPE_NF4] = {ROWS(nf4, 4, 4)},
+    [AELLM_DTYPE_FP8_E4M3] = {ROWS(fp8_e4m3, 4, 4)},
+    [AELLM_DTYPE_INT8] = {ROWS(int8, 4, 4), .i8 = {&aellm_i8_kernel_scalar, &aellm_i8_kernel_avx2,
+                                                   &aellm_i8_kernel_avx512}},
+    [AELLM_DTYPE_INT8_G32] = {ROWS(q8_0, 4, 4)},
 };
 
 static int known(int type)

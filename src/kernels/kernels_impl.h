@@ -10,24 +10,33 @@
 #include "kernels/kernels.h"
 
 /* Rows per step of the multi-row matvec kernels: they share one pass over the
- * activation (loads, and its per-block sums) between this many weight rows. */
-#define AELLM_MV_ROWS 4
+ * activation (loads, and its per-block sums) between this many weight rows,
+ * each row from its own run of consecutive rows (matvec.c). AELLM_MV_ROWS is
+ * the most any kernel takes; each kernel's own count is in the traits
+ * (mv_rows). The AVX-512 float kernels take two: on Zen 5, two streams a
+ * core without software prefetch read as fast as the bandwidth reference
+ * (core/membw.c), where four streams with the prefetch read 0.89-0.93 of it
+ * (bench/README.md, "On AVX-512"). */
+#define AELLM_MV_ROWS       4
+#define AELLM_MV_FLOAT_ROWS 2
 
-/* The row kernels' software prefetch: the line this many bytes further along
- * the row being read. matvec (matvec.c) hands a kernel rows from four long
- * runs of consecutive rows, so "further along" is the next row of the same
- * run once a row ends. In a standalone A/B of the kernel on Zen 5 (not in
- * the tree; 2 threads, f16 5632 x 2048 from DRAM): 1 KiB ahead 0.88 of the
- * streaming read, none 0.81, 4 KiB 0.72. Prefetches never fault, so running
- * past the matrix is harmless; the address is computed as an integer (no
- * out-of-bounds pointer is formed). (A macro: GCC 12 silently dropped the
- * prefetch of an equivalent inline function inside an always_inline kernel.) */
+/* The row kernels' software prefetch (all but the AVX-512 float ones): the
+ * line this many bytes further along the row being read. matvec (matvec.c)
+ * hands a kernel rows from long runs of consecutive rows, so "further along"
+ * is the next row of the same run once a row ends. In a standalone A/B of
+ * the four-row f16 kernel on Zen 5 (not in the tree; 2 threads, 5632 x 2048
+ * from DRAM): 1 KiB ahead 0.88 of the streaming read, none 0.81, 4 KiB 0.72;
+ * the two-row float kernels that replaced it read faster without one.
+ * Prefetches never fault, so running past the matrix is harmless; the
+ * address is computed as an integer (no out-of-bounds pointer is formed).
+ * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline
+ * function inside an always_inline kernel.) */
 #define AELLM_MV_PREFETCH_BYTES 1024
 #define aellm_prefetch_ahead(p)                                                                    \
     __builtin_prefetch((const void *)((uintptr_t)(p) + AELLM_MV_PREFETCH_BYTES), 0, 3)
 
-/* out[i] = W[i,:] . x for the AELLM_MV_ROWS rows starting at w, `row_bytes`
- * apart (matvec passes the distance between its four runs of rows). */
+/* out[i] = W[i,:] . x for the kernel's mv_rows rows starting at w,
+ * `row_bytes` apart (matvec passes the distance between its runs of rows). */
 typedef void (*aellm_vec_dot_rows_fn)(int64_t n, float *out, const void *w, size_t row_bytes,
                                       const void *x);
 
@@ -212,6 +221,7 @@ void aellm_kernel_matmul_path(int path, int wtype, const void *w, size_t row_byt
 /* Kernels that the public traits struct has no column for. */
 typedef struct {
     aellm_vec_dot_rows_fn vec_dot_rows[AELLM_ISA_COUNT]; /* NULL: matvec row by row */
+    int mv_rows[AELLM_ISA_COUNT];                        /* rows per vec_dot_rows call */
     aellm_gemm_pack_fn gemm_pack[AELLM_ISA_COUNT];       /* NULL: dequantize + sgemm */
     aellm_gemm_tile_fn gemm_tile[AELLM_ISA_COUNT];
     aellm_x8_tile_fn x8_tile[AELLM_ISA_COUNT];        /* NULL: no x8 path */

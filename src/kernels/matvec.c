@@ -32,28 +32,41 @@ size_t aellm_kernel_act_bytes(int wtype, int64_t n)
     return aellm_dtype_row_size(tr->vec_dot_type, aellm_dtype_padded(wtype, n));
 }
 
-/* Rows r0..r1-1, y[i] = row r0 + i: in four runs of consecutive rows (the
- * four quarters of the range) read side by side, one row of each per kernel
- * step. Four long streams keep the hardware prefetcher locked on, where four
- * adjacent rows restart it every few KiB: `bench_kernels 1 0.3 f16 5632x2048`
- * on Zen 5, 2 threads, f32 50-67 -> 73-85 GB/s, f16 55-59 -> 68-76
- * (bench/README.md, "On AVX-512"). Step j < run is row j of each quarter;
- * the steps after it are the rows left over, one each. */
-static int64_t quarter_rows(int wtype, int64_t rows)
+/* Rows r0..r1-1, y[i] = row r0 + i: in R runs of consecutive rows (the range
+ * cut into R equal parts, R the kernel's mv_rows) read side by side, one row
+ * of each per kernel step. Long streams keep the hardware prefetcher locked
+ * on, where R adjacent rows restart it every few KiB: `bench_kernels 1 0.3
+ * f16 5632x2048` on Zen 5, 2 threads, f32 50-67 -> 73-85 GB/s, f16 55-59 ->
+ * 68-76 (bench/README.md, "On AVX-512"). Step j < run is row j of each
+ * part; the steps after it are the rows left over, one each. */
+typedef struct {
+    aellm_vec_dot_rows_fn fn; /* NULL: row by row */
+    int rows;                 /* rows per step of fn */
+} rows_kernel;
+
+static rows_kernel pick_rows_kernel(int wtype)
 {
-    aellm_vec_dot_rows_fn fn;
-    AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->vec_dot_rows, fn);
-    return fn ? rows / AELLM_MV_ROWS : 0;
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(wtype);
+    for (int isa = (int)aellm_cpu_isa(); isa >= 0; isa--)
+        if (ext->vec_dot_rows[isa]) return (rows_kernel){ext->vec_dot_rows[isa], ext->mv_rows[isa]};
+    return (rows_kernel){NULL, 1};
+}
+
+static int64_t run_rows(rows_kernel k, int64_t rows)
+{
+    return k.fn ? rows / k.rows : 0;
 }
 
 int64_t aellm_kernel_matvec_steps(int wtype, int64_t rows)
 {
-    return rows - (AELLM_MV_ROWS - 1) * quarter_rows(wtype, rows);
+    rows_kernel k = pick_rows_kernel(wtype);
+    return rows - (k.rows - 1) * run_rows(k, rows);
 }
 
 size_t aellm_kernel_matvec_step_bytes(int wtype, int64_t rows, size_t row_bytes)
 {
-    return quarter_rows(wtype, rows) ? AELLM_MV_ROWS * row_bytes : row_bytes;
+    rows_kernel k = pick_rows_kernel(wtype);
+    return run_rows(k, rows) ? (size_t)k.rows * row_bytes : row_bytes;
 }
 
 void aellm_kernel_matvec_steps_run(int wtype, int64_t n, const void *w, size_t row_bytes,
@@ -61,16 +74,15 @@ void aellm_kernel_matvec_steps_run(int wtype, int64_t n, const void *w, size_t r
                                    int64_t j1)
 {
     aellm_vec_dot_fn dot = aellm_kernel_vec_dot(wtype);
-    aellm_vec_dot_rows_fn rows;
-    AELLM_PICK_ISA(aellm_kernel_traits_ext_get(wtype)->vec_dot_rows, rows);
+    rows_kernel k = pick_rows_kernel(wtype);
     const char *wr = (const char *)w + (size_t)r0 * row_bytes;
-    int64_t run = quarter_rows(wtype, r1 - r0), j = j0;
+    int64_t run = run_rows(k, r1 - r0), j = j0;
     for (; j < j1 && j < run; j++) {
         float out[AELLM_MV_ROWS];
-        rows(n, out, wr + (size_t)j * row_bytes, (size_t)run * row_bytes, x);
-        for (int k = 0; k < AELLM_MV_ROWS; k++) y[k * run + j] = out[k];
+        k.fn(n, out, wr + (size_t)j * row_bytes, (size_t)run * row_bytes, x);
+        for (int i = 0; i < k.rows; i++) y[i * run + j] = out[i];
     }
-    for (int64_t i = (AELLM_MV_ROWS - 1) * run + j; j < j1; j++, i++)
+    for (int64_t i = (k.rows - 1) * run + j; j < j1; j++, i++)
         dot(n, y + i, wr + (size_t)i * row_bytes, x);
 }
 

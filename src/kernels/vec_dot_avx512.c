@@ -9,10 +9,16 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx512.h"
 
-/* As in vec_dot_avx2.c, each step of a row kernel prefetches ahead in each
- * of its four rows' runs (aellm_prefetch_ahead), one line per 64 bytes. */
+/* As in vec_dot_avx2.c, each step of a quantized row kernel prefetches ahead
+ * in each of its four rows' runs (aellm_prefetch_ahead), one line per 64
+ * bytes. */
 
 /* ---- float weights ------------------------------------------------------- */
+
+/* The row kernels read AELLM_MV_FLOAT_ROWS rows and leave the prefetching to
+ * the hardware: on Zen 5 two plain streams a core read as fast as the
+ * bandwidth reference, four with a software prefetch 0.89-0.93 of it, and a
+ * prefetch on two streams cost 0.17 (kernels_impl.h, bench/README.md). */
 
 /* Loads of 16 weights as f32; `m` masks a tail (masked-off lanes read as
  * zero and never fault). */
@@ -39,7 +45,7 @@ static inline __mmask16 tail_mask(int64_t left)
     return (__mmask16)((1u << left) - 1);
 }
 
-#define FLOAT_DOT(name, load, esize)                                                               \
+#define FLOAT_DOT(name, load)                                                                      \
     void aellm_vec_dot_##name##_avx512(int64_t n, float *out, const void *w, const void *x)        \
     {                                                                                              \
         const float *xf = x;                                                                       \
@@ -60,19 +66,18 @@ static inline __mmask16 tail_mask(int64_t left)
     void aellm_vec_dot_rows_##name##_avx512(int64_t n, float *out, const void *w,                  \
                                             size_t row_bytes, const void *x)                       \
     {                                                                                              \
+        enum { R = AELLM_MV_FLOAT_ROWS };                                                          \
         const float *xf = x;                                                                       \
-        const char *wr[4];                                                                         \
-        __m512 acc[4][2];                                                                          \
-        for (int r = 0; r < 4; r++) {                                                              \
+        const char *wr[R];                                                                         \
+        __m512 acc[R][2];                                                                          \
+        for (int r = 0; r < R; r++) {                                                              \
             wr[r] = (const char *)w + r * row_bytes;                                               \
             acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                           \
         }                                                                                          \
         int64_t i = 0;                                                                             \
         for (; i + 32 <= n; i += 32) {                                                             \
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
-            for (int r = 0; r < 4; r++) {                                                          \
-                aellm_prefetch_ahead(wr[r] + i * (esize));                                         \
-                if ((esize) == 4) aellm_prefetch_ahead(wr[r] + (i + 16) * (esize));                \
+            for (int r = 0; r < R; r++) {                                                          \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
             }                                                                                      \
@@ -80,16 +85,16 @@ static inline __mmask16 tail_mask(int64_t left)
         for (; i < n; i += 16) {                                                                   \
             __mmask16 m = n - i >= 16 ? ALL : tail_mask(n - i);                                    \
             __m512 x0 = _mm512_maskz_loadu_ps(m, xf + i);                                          \
-            for (int r = 0; r < 4; r++)                                                            \
+            for (int r = 0; r < R; r++)                                                            \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, m), x0, acc[r][0]);                     \
         }                                                                                          \
-        for (int r = 0; r < 4; r++)                                                                \
+        for (int r = 0; r < R; r++)                                                                \
             out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));                    \
     }
 
-FLOAT_DOT(f32, load_f32, 4)
-FLOAT_DOT(f16, load_f16, 2)
-FLOAT_DOT(bf16, load_bf16, 2)
+FLOAT_DOT(f32, load_f32)
+FLOAT_DOT(f16, load_f16)
+FLOAT_DOT(bf16, load_bf16)
 
 /* ---- quantized weights: two blocks per step -------------------------------
  * A step covers blocks i and i+1 (the second one absent, hence zero, at an
