@@ -77,6 +77,7 @@ static inline __mmask16 tail_mask(int64_t left)
         int64_t i = 0;                                                                             \
         for (; i + 32 <= n; i += 32) {                                                             \
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
+            __asm__("" : "+v"(x0), "+v"(x1)); /* loaded once, not once per row */                  \
             for (int r = 0; r < R; r++) {                                                          \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
