@@ -109,9 +109,9 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
     }
 
 static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
-    [AELLM_DTYPE_F32] = {ROWS(f32, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
-    [AELLM_DTYPE_F16] = {ROWS(f16, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
-    [AELLM_DTYPE_BF16] = {ROWS(bf16, 4, AELLM_MV_FLOAT_ROWS), .ftile = FTILE},
+    [AELLM_DTYPE_F32] = {ROWS(f32, 4, AELLM_MV_F32_ROWS), .ftile = FTILE},
+    [AELLM_DTYPE_F16] = {ROWS(f16, 4, 4), .ftile = FTILE},
+    [AELLM_DTYPE_BF16] = {ROWS(bf16, 4, 4), .ftile = FTILE},
     [AELLM_DTYPE_Q8_0] = {ROWS(q8_0, 4, 4), .gemm_pack = PACK(q8_0), .gemm_tile = TILE(s8),
                           .x8_tile = {aellm_x8_tile_q8_0_scalar, aellm_x8_tile_q8_0_avx2,
                                       aellm_x8_tile_q8_0_avx512}},

@@ -13,20 +13,19 @@
  * activation (loads, and its per-block sums) between this many weight rows,
  * each row from its own run of consecutive rows (matvec.c). AELLM_MV_ROWS is
  * the most any kernel takes; each kernel's own count is in the traits
- * (mv_rows). The AVX-512 float kernels take two: on Zen 5, two streams a
- * core without software prefetch read as fast as the bandwidth reference
- * (core/membw.c), where four streams with the prefetch read 0.89-0.93 of it
- * (bench/README.md, "On AVX-512"). */
-#define AELLM_MV_ROWS       4
-#define AELLM_MV_FLOAT_ROWS 2
+ * (mv_rows). The AVX-512 f32 kernel takes two, without software prefetch:
+ * on Zen 5 two plain streams a core read faster than four prefetched ones
+ * at 1.1B (bench/build_ab.sh, bench/README.md "On AVX-512"), where f16 was
+ * faster with four and the prefetch. */
+#define AELLM_MV_ROWS     4
+#define AELLM_MV_F32_ROWS 2
 
-/* The row kernels' software prefetch (all but the AVX-512 float ones): the
+/* The row kernels' software prefetch (all but the AVX-512 f32 one): the
  * line this many bytes further along the row being read. matvec (matvec.c)
  * hands a kernel rows from long runs of consecutive rows, so "further along"
  * is the next row of the same run once a row ends. In a standalone A/B of
  * the four-row f16 kernel on Zen 5 (not in the tree; 2 threads, 5632 x 2048
- * from DRAM): 1 KiB ahead 0.88 of the streaming read, none 0.81, 4 KiB 0.72;
- * the two-row float kernels that replaced it read faster without one.
+ * from DRAM): 1 KiB ahead 0.88 of the streaming read, none 0.81, 4 KiB 0.72.
  * Prefetches never fault, so running past the matrix is harmless; the
  * address is computed as an integer (no out-of-bounds pointer is formed).
  * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline

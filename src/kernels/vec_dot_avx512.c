@@ -9,16 +9,17 @@
 #include "core/blocks.h"
 #include "kernels/simd_avx512.h"
 
-/* As in vec_dot_avx2.c, each step of a quantized row kernel prefetches ahead
- * in each of its four rows' runs (aellm_prefetch_ahead), one line per 64
+/* As in vec_dot_avx2.c, each step of a row kernel but the f32 one prefetches
+ * ahead in each of its rows' runs (aellm_prefetch_ahead), one line per 64
  * bytes. */
 
 /* ---- float weights ------------------------------------------------------- */
 
-/* The row kernels read AELLM_MV_FLOAT_ROWS rows and leave the prefetching to
- * the hardware: on Zen 5 two plain streams a core read as fast as the
- * bandwidth reference, four with a software prefetch 0.89-0.93 of it, and a
- * prefetch on two streams cost 0.17 (kernels_impl.h, bench/README.md). */
+/* The f32 row kernel reads AELLM_MV_F32_ROWS rows and leaves the prefetching
+ * to the hardware; f16 and bf16 read four with the prefetch (kernels_impl.h:
+ * each was the faster of the two on Zen 5 at 1.1B). Both keep the activation
+ * in registers for all their rows: GCC otherwise folds its load into every
+ * FMA, once per row, and the extra loads cost read rate. */
 
 /* Loads of 16 weights as f32; `m` masks a tail (masked-off lanes read as
  * zero and never fault). */
@@ -45,7 +46,7 @@ static inline __mmask16 tail_mask(int64_t left)
     return (__mmask16)((1u << left) - 1);
 }
 
-#define FLOAT_DOT(name, load)                                                                      \
+#define FLOAT_DOT(name, load, esize, rows, prefetch)                                               \
     void aellm_vec_dot_##name##_avx512(int64_t n, float *out, const void *w, const void *x)        \
     {                                                                                              \
         const float *xf = x;                                                                       \
@@ -66,7 +67,7 @@ static inline __mmask16 tail_mask(int64_t left)
     void aellm_vec_dot_rows_##name##_avx512(int64_t n, float *out, const void *w,                  \
                                             size_t row_bytes, const void *x)                       \
     {                                                                                              \
-        enum { R = AELLM_MV_FLOAT_ROWS };                                                          \
+        enum { R = rows };                                                                         \
         const float *xf = x;                                                                       \
         const char *wr[R];                                                                         \
         __m512 acc[R][2];                                                                          \
@@ -77,8 +78,12 @@ static inline __mmask16 tail_mask(int64_t left)
         int64_t i = 0;                                                                             \
         for (; i + 32 <= n; i += 32) {                                                             \
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
-            __asm__("" : "+v"(x0), "+v"(x1)); /* loaded once, not once per row */                  \
+            __asm__("" : "+v"(x0), "+v"(x1)); /* loaded once for all rows */                       \
             for (int r = 0; r < R; r++) {                                                          \
+                if (prefetch) {                                                                    \
+                    aellm_prefetch_ahead(wr[r] + i * (esize));                                     \
+                    if ((esize) == 4) aellm_prefetch_ahead(wr[r] + (i + 16) * (esize));            \
+                }                                                                                  \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
             }                                                                                      \
@@ -93,9 +98,9 @@ static inline __mmask16 tail_mask(int64_t left)
             out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));                    \
     }
 
-FLOAT_DOT(f32, load_f32)
-FLOAT_DOT(f16, load_f16)
-FLOAT_DOT(bf16, load_bf16)
+FLOAT_DOT(f32, load_f32, 4, AELLM_MV_F32_ROWS, 0)
+FLOAT_DOT(f16, load_f16, 2, AELLM_MV_ROWS, 1)
+FLOAT_DOT(bf16, load_bf16, 2, AELLM_MV_ROWS, 1)
 
 /* ---- quantized weights: two blocks per step -------------------------------
  * A step covers blocks i and i+1 (the second one absent, hence zero, at an
