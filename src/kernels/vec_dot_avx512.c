@@ -46,7 +46,7 @@ static inline __mmask16 tail_mask(int64_t left)
     return (__mmask16)((1u << left) - 1);
 }
 
-#define FLOAT_DOT(name, load, esize, rows, prefetch)                                               \
+#define FLOAT_DOT(name, load, rows, prefetch)                                                      \
     void aellm_vec_dot_##name##_avx512(int64_t n, float *out, const void *w, const void *x)        \
     {                                                                                              \
         const float *xf = x;                                                                       \
@@ -80,10 +80,7 @@ static inline __mmask16 tail_mask(int64_t left)
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
             __asm__("" : "+v"(x0), "+v"(x1)); /* loaded once for all rows */                       \
             for (int r = 0; r < R; r++) {                                                          \
-                if (prefetch) {                                                                    \
-                    aellm_prefetch_ahead(wr[r] + i * (esize));                                     \
-                    if ((esize) == 4) aellm_prefetch_ahead(wr[r] + (i + 16) * (esize));            \
-                }                                                                                  \
+                if (prefetch) aellm_prefetch_ahead(wr[r] + i * 2); /* 16-bit: one line a step */   \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
             }                                                                                      \
@@ -98,9 +95,9 @@ static inline __mmask16 tail_mask(int64_t left)
             out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));                    \
     }
 
-FLOAT_DOT(f32, load_f32, 4, AELLM_MV_F32_ROWS, 0)
-FLOAT_DOT(f16, load_f16, 2, AELLM_MV_ROWS, 1)
-FLOAT_DOT(bf16, load_bf16, 2, AELLM_MV_ROWS, 1)
+FLOAT_DOT(f32, load_f32, AELLM_MV_F32_ROWS, 0)
+FLOAT_DOT(f16, load_f16, AELLM_MV_ROWS, 1)
+FLOAT_DOT(bf16, load_bf16, AELLM_MV_ROWS, 1)
 
 /* ---- quantized weights: two blocks per step -------------------------------
  * A step covers blocks i and i+1 (the second one absent, hence zero, at an
