@@ -2,9 +2,10 @@
 # Engine speed: pp512 / tg128 tokens/s for random-weight 110M and 1.1B models
 # in F32, F16, Q8_0 and Q4_0, aellm beside llama.cpp's llama-bench on the same
 # GGUF files, repetitions alternating between the two, plus the decode
-# roofline from the memory bandwidth measured before and after each of
-# aellm's tg runs (median over the runs, and the spread of each run against
-# the measurements around it). Prints the machine's SIMD flags,
+# roofline from the memory bandwidth read before and after each of aellm's
+# tg runs (sustained over 0.3 s, as a run's tokens/s is; median over the
+# runs, and the spread of each run against the readings around it; the
+# fraction of the best single pass beside it). Prints the machine's SIMD flags,
 # the kernel ISA aellm chose and OpenBLAS's core, then a markdown table (the
 # one in bench/README.md).
 #
@@ -77,8 +78,8 @@ echo "cpu flags: $simd_flags"
 echo "aellm kernels: $("$aellm" bench --shape 260K -p 0 -n 4 -r 1 --no-bandwidth --json | jget kernel_isa)${AELLM_ISA:+ (AELLM_ISA=$AELLM_ISA)}; OpenBLAS core: ${openblas_core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
 [ -n "${LLAMA_BENCH:-}" ] && echo "llama.cpp: $LLAMA_BENCH (commit $(llama_commit)), llama-bench -t $threads -r 1 per repetition"
 echo
-echo "| shape | type | size MiB | aellm pp512 | aellm tg128 | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio | tg / roofline (per run) | bandwidth GB/s (spread) |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| shape | type | size MiB | aellm pp512 | aellm tg128 | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio | tg / roofline (per run) | tg / best pass | bandwidth GB/s (spread) | best pass GB/s |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 runs=$(mktemp)
 trap 'rm -f "$runs"' EXIT
 for shape in $shapes; do
@@ -106,6 +107,8 @@ for line in open(sys.argv[1]):
     runs[k].append(json.loads(v) if k == "a_tg" else float(v))
 a_tg = [j["tg_tps"] for j in runs["a_tg"]]
 frac = [j["tg_roofline_fraction"] for j in runs["a_tg"]]
+frac_best = [j["tg_best_pass_fraction"] for j in runs["a_tg"]]
+best = [j["mem_bw_best_pass"] for j in runs["a_tg"]]
 bw = [j["mem_bw_min"] for j in runs["a_tg"]] + [j["mem_bw_max"] for j in runs["a_tg"]]
 size = runs["a_tg"][0]["size_bytes"] / 1048576
 mean = lambda v: sum(v) / len(v)
@@ -113,12 +116,12 @@ def ratio(a, l):
     return "%.2f" % st.median(x / y for x, y in zip(a, l)) if l else "-"
 def peer(v, fmt):
     return fmt % mean(v) if v else "-"
-print("| %s | %s | %.0f | %.1f | %.1f | %s | %s | %s | %s | %.0f %% (%.0f-%.0f) | %.1f (%.1f-%.1f, %d) |" % (
+print("| %s | %s | %.0f | %.1f | %.1f | %s | %s | %s | %s | %.0f %% (%.0f-%.0f) | %.0f %% | %.1f (%.1f-%.1f, %d) | %.1f |" % (
     sys.argv[2], sys.argv[3], size, mean(runs["a_pp"]), mean(a_tg),
     peer(runs["l_pp"], "%.2f"), peer(runs["l_tg"], "%.2f"),
     ratio(runs["a_pp"], runs["l_pp"]), ratio(a_tg, runs["l_tg"]),
-    100 * st.median(frac), 100 * min(frac), 100 * max(frac),
-    st.median(bw) / 1e9, min(bw) / 1e9, max(bw) / 1e9, len(bw)))
+    100 * st.median(frac), 100 * min(frac), 100 * max(frac), 100 * st.median(frac_best),
+    st.median(bw) / 1e9, min(bw) / 1e9, max(bw) / 1e9, len(bw), st.median(best) / 1e9))
 PY
     done
 done

@@ -21,7 +21,9 @@
 #include "aellm/energy.h"
 #include "aellm/hardware.h"
 #include "aellm/latency.h"
+#include "core/membw.h"
 #include "core/rng.h"
+#include "core/timer.h"
 #include "measure/measure_internal.h"
 #include "test_tmpdir.h"
 
@@ -464,6 +466,24 @@ static void detect_measures(void **state)
     cJSON_Delete(j);
 }
 
+/* A reading streams for the time asked (two passes at least), and its
+ * sustained rate, taken over the whole time, never exceeds the best pass. */
+static void membw_reading_is_sustained(void **state)
+{
+    (void)state;
+    aellm_membw *b = aellm_membw_new((size_t)16 << 20, 2);
+    assert_non_null(b);
+    aellm_membw_reading r;
+    aellm_membw_read_for(b, 0.0, &r);
+    assert_int_equal(r.passes, 2);
+    assert_true(r.sustained > 0 && r.sustained <= r.best);
+    double t0 = aellm_time_s();
+    aellm_membw_read_for(b, 0.05, &r);
+    assert_true(aellm_time_s() - t0 >= 0.05);
+    assert_true(r.passes >= 2 && r.sustained > 0 && r.sustained <= r.best);
+    aellm_membw_free(b);
+}
+
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -780,6 +800,7 @@ int main(void)
         cmocka_unit_test(paired_on_two_engines),
         cmocka_unit_test(detect_fills_the_profile),
         cmocka_unit_test(detect_measures),
+        cmocka_unit_test(membw_reading_is_sustained),
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(profile_files_load),
         cmocka_unit_test(load_errors_name_the_key),

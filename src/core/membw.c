@@ -98,6 +98,21 @@ double aellm_membw_measure(aellm_membw *b, int passes)
     return best;
 }
 
+void aellm_membw_read_for(aellm_membw *b, double seconds, aellm_membw_reading *out)
+{
+    double t0 = aellm_time_s(), total = 0.0;
+    *out = (aellm_membw_reading){0};
+    do {
+        size_t bytes = 0;
+        double t = one_pass(b, &bytes), bw = t > 0 ? (double)bytes / t : 0.0;
+        total += (double)bytes;
+        out->best = bw > out->best ? bw : out->best;
+        out->passes++;
+    } while (out->passes < 2 || aellm_time_s() - t0 < seconds);
+    double elapsed = aellm_time_s() - t0;
+    out->sustained = elapsed > 0 ? total / elapsed : 0.0;
+}
+
 void aellm_membw_free(aellm_membw *b)
 {
     if (!b) return;
