@@ -42,6 +42,27 @@ grep -q 'note' "$tmp/q4_0_rtn.json" || fail "no note about the padded group"
 "$bin" info -m "$tmp/q4_0_gptq.gguf" --json | grep -q 'gptq' || fail "method not in metadata"
 "$bin" generate -m "$tmp/g128_awq.gguf" --temp 0 -n 20 -q >/dev/null || fail "generate awq"
 "$bin" bench -m "$tmp/int8_sq.gguf" -p 16 -n 8 -r 1 --no-bandwidth --json | grep -q tg_tps || fail "bench int8"
+# the roofline's bytes a token reads, in each tensor's stored type: the int8
+# file keeps its embedding f32; a decoded token reads one row of it, and all
+# of it when it is also the output (tied, as stories260K's is)
+"$bin" info -m "$tmp/int8_sq.gguf" --json >"$tmp/info.json" || fail "info int8"
+"$bin" bench -m "$tmp/int8_sq.gguf" -p 0 -n 8 -r 1 --json >"$tmp/bench.json" || fail "bench int8 roofline"
+python3 - "$tmp/info.json" "$tmp/bench.json" <<'PY' || fail "decode bytes"
+import json, sys
+info, bench = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+names = [t["name"] for t in info["tensors"]]
+want = 0.0
+for t in info["tensors"]:
+    if t["name"] == "token_embd.weight" and "output.weight" not in names:
+        want += t["bytes"]
+    rows = t["shape"][1] if len(t["shape"]) > 1 else 1
+    want += t["bytes"] / rows if t["name"] == "token_embd.weight" else t["bytes"]
+want += bench["kv_bytes"] / 8 * (8 / 2)  # n_ctx 8; positions 0..7 on average half full
+got = bench["decode_bytes_per_token"]
+print("decode bytes per token %.0f, from the tensors %.0f" % (got, want))
+assert abs(got - want) < 1, (got, want)
+assert bench["mem_bw_best_pass"] >= bench["mem_bw_bytes_per_s"]
+PY
 
 check_err() { # expected-substring, command...
     local want=$1; shift

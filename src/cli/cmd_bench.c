@@ -97,19 +97,14 @@ static int run_test(aellm_engine *e, int vocab, int n, int depth, int reps, stat
     return rc;
 }
 
-/* Bytes one decode step reads: every weight matrix once, plus the KV cache
- * up to the current position (averaged over a tg run of n tokens), in the
- * cache's own type. */
+/* Bytes one decode step reads: the weights a token reads, each in its stored
+ * type (aellm_model_active_bytes: one embedding row, the routed experts
+ * only), plus the KV cache up to the current position (averaged over a tg
+ * run of n tokens), in the cache's own type. */
 static double decode_bytes(const aellm_model *m, const aellm_engine *e, int depth, int n)
 {
-    const aellm_model_config *c = aellm_model_config_get(m);
     double per_pos = (double)aellm_engine_kv_bytes(e) / aellm_engine_n_ctx(e);
-    double kv = (depth + n / 2.0) * per_pos;
-    double embd_table =
-        (double)c->vocab_size * aellm_dtype_row_size(aellm_model_weight_type(m), c->dim);
-    double weights = (double)aellm_model_weight_bytes(m);
-    if (!c->tied_output) weights -= embd_table; /* only one embedding row is read */
-    return weights + kv;
+    return (double)aellm_model_active_bytes(m) + (depth + n / 2.0) * per_pos;
 }
 
 typedef struct {
