@@ -21,18 +21,27 @@
 #define AELLM_MV_F32_ROWS 2
 
 /* The row kernels' software prefetch (all but the AVX-512 f32 one): the
- * line this many bytes further along the row being read. matvec (matvec.c)
+ * line `ahead` bytes further along the row being read. matvec (matvec.c)
  * hands a kernel rows from long runs of consecutive rows, so "further along"
- * is the next row of the same run once a row ends. In a standalone A/B of
- * the four-row f16 kernel on Zen 5 (not in the tree; 2 threads, 5632 x 2048
- * from DRAM): 1 KiB ahead 0.88 of the streaming read, none 0.81, 4 KiB 0.72.
+ * is the next row of the same run once a row ends. The distance is the
+ * ISA's:
+ * - AVX2, 1 KiB: in a standalone A/B of the four-row f16 kernel on Zen 5
+ *   (not in the tree; 2 threads, 5632 x 2048 from DRAM) 1 KiB ahead read
+ *   0.88 of the streaming read, none 0.81, 4 KiB 0.72; and the AVX2 kernels
+ *   capped on Zen 5 read F32 and Q8_0 3-4 % slower at 2 KiB.
+ * - AVX-512, 2 KiB: two builds alternating in 1.1B decode on Zen 5
+ *   (bench/build_ab.sh, bench/README.md "On AVX-512"), 2 KiB against 1 KiB
+ *   read f16 +6 %, q8_0 +8 %, q4_0 +3 %, int8 +3-6 %, nf4 +2-9 %, int4 g64
+ *   and fp8 within +-2 % (fp8 is compute-bound); 3 KiB lost to 2 KiB in
+ *   every pair, 1.5 KiB tied with it.
  * Prefetches never fault, so running past the matrix is harmless; the
  * address is computed as an integer (no out-of-bounds pointer is formed).
  * (A macro: GCC 12 silently dropped the prefetch of an equivalent inline
  * function inside an always_inline kernel.) */
-#define AELLM_MV_PREFETCH_BYTES 1024
-#define aellm_prefetch_ahead(p)                                                                    \
-    __builtin_prefetch((const void *)((uintptr_t)(p) + AELLM_MV_PREFETCH_BYTES), 0, 3)
+#define AELLM_MV_PREFETCH_AVX2   1024
+#define AELLM_MV_PREFETCH_AVX512 2048
+#define aellm_prefetch_ahead(p, ahead)                                                             \
+    __builtin_prefetch((const void *)((uintptr_t)(p) + (ahead)), 0, 3)
 
 /* out[i] = W[i,:] . x for the kernel's mv_rows rows starting at w,
  * `row_bytes` apart (matvec passes the distance between its runs of rows). */

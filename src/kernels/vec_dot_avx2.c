@@ -69,7 +69,7 @@ static inline __m256 load_bf16(const void *p, int64_t i)
         for (; i + 16 <= n; i += 16) {                                                             \
             __m256 x0 = _mm256_loadu_ps(xf + i), x1 = _mm256_loadu_ps(xf + i + 8);                 \
             for (int r = 0; r < 4; r++) {                                                          \
-                if (prefetch) aellm_prefetch_ahead(wr[r] + i * (esize));                           \
+                if (prefetch) aellm_prefetch_ahead(wr[r] + i * (esize), AELLM_MV_PREFETCH_AVX2);   \
                 acc[r][0] = _mm256_fmadd_ps(load(wr[r], i), x0, acc[r][0]);                        \
                 acc[r][1] = _mm256_fmadd_ps(load(wr[r], i + 8), x1, acc[r][1]);                    \
             }                                                                                      \
@@ -138,7 +138,7 @@ void aellm_vec_dot_rows_q8_0_avx2(int64_t n, float *out, const void *w, size_t r
         __m256i xv = _mm256_loadu_si256((const __m256i *)b[i].qs);
         float dx = f16_load(&b[i].d);
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(&a[r][i]);
+            aellm_prefetch_ahead(&a[r][i], AELLM_MV_PREFETCH_AVX2);
             __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), xv);
             __m256 d = _mm256_set1_ps(f16_load(&a[r][i].d) * dx);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[r]);
@@ -285,7 +285,7 @@ q4_rows(int64_t n, float *out, const void *w, size_t row_bytes, const void *x, i
         }
         for (int r = 0; r < 4; r++) {
             const uint8_t *q = rows[r] + i * bbytes + qoff;
-            aellm_prefetch_ahead(q);
+            aellm_prefetch_ahead(q, AELLM_MV_PREFETCH_AVX2);
             __m256i v = _mm256_loadu2_m128i((const __m128i *)(q + bbytes), (const __m128i *)q);
             __m256i lo = _mm256_and_si256(v, nib),
                     hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);

@@ -11,7 +11,7 @@
 
 /* As in vec_dot_avx2.c, each step of a row kernel but the f32 one prefetches
  * ahead in each of its rows' runs (aellm_prefetch_ahead), one line per 64
- * bytes. */
+ * bytes, 2 KiB ahead where AVX2 looks 1 KiB ahead (kernels_impl.h). */
 
 /* ---- float weights ------------------------------------------------------- */
 
@@ -80,7 +80,9 @@ static inline __mmask16 tail_mask(int64_t left)
             __m512 x0 = _mm512_loadu_ps(xf + i), x1 = _mm512_loadu_ps(xf + i + 16);                \
             __asm__("" : "+v"(x0), "+v"(x1)); /* loaded once for all rows */                       \
             for (int r = 0; r < R; r++) {                                                          \
-                if (prefetch) aellm_prefetch_ahead(wr[r] + i * 2); /* 16-bit: one line a step */   \
+                if (prefetch)                                                                      \
+                    aellm_prefetch_ahead(wr[r] + i * 2,                                            \
+                                         AELLM_MV_PREFETCH_AVX512); /* 16-bit: one line a step */  \
                 acc[r][0] = _mm512_fmadd_ps(load(wr[r], i, ALL), x0, acc[r][0]);                   \
                 acc[r][1] = _mm512_fmadd_ps(load(wr[r], i + 16, ALL), x1, acc[r][1]);              \
             }                                                                                      \
@@ -169,8 +171,8 @@ void aellm_vec_dot_rows_q8_0_avx512(int64_t n, float *out, const void *w, size_t
         __m512i neg128 = _mm512_sub_epi32(_mm512_setzero_si512(), dot_u8s8(bias, xv));
         __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(&a[r][i]);
-            aellm_prefetch_ahead(&a[r][i] + 1);
+            aellm_prefetch_ahead(&a[r][i], AELLM_MV_PREFETCH_AVX512);
+            aellm_prefetch_ahead(&a[r][i] + 1, AELLM_MV_PREFETCH_AVX512);
             __m512i q = _mm512_xor_si512(q8_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), bias);
             __m512i p = _mm512_dpbusd_epi32(neg128, q, xv);
             __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q8_0), two), dx);
@@ -238,7 +240,7 @@ void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t
                                         dot_u8s8(_mm512_set1_epi8(8), xv)); /* -8 sum x */
         __m128 dx = scales_2(&b[i].d, sizeof(aellm_block_q8_0), two);
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(&a[r][i]);
+            aellm_prefetch_ahead(&a[r][i], AELLM_MV_PREFETCH_AVX512);
             __m512i p = _mm512_dpbusd_epi32(neg8, q4_0_nibbles_2(&a[r][i], two), xv);
             __m128 d = _mm_mul_ps(scales_2(&a[r][i].d, sizeof(aellm_block_q4_0), two), dx);
             __m512 dv = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d));
@@ -287,8 +289,8 @@ void aellm_vec_dot_rows_q4_1_avx512(int64_t n, float *out, const void *w, size_t
         float dx0 = f16_load(&b[i].d), dx1 = two ? f16_load(&b[i + 1].d) : 0.0f;
         float sx0 = f16_load(&b[i].s), sx1 = two ? f16_load(&b[i + 1].s) : 0.0f;
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(&a[r][i]);
-            aellm_prefetch_ahead(&a[r][i] + 1);
+            aellm_prefetch_ahead(&a[r][i], AELLM_MV_PREFETCH_AVX512);
+            aellm_prefetch_ahead(&a[r][i] + 1, AELLM_MV_PREFETCH_AVX512);
             __m512i p = dot_u8s8(q4_pair(a[r][i].qs, two ? a[r][i + 1].qs : NULL), xv);
             __m512 d =
                 pair_ps(f16_load(&a[r][i].d) * dx0, two ? f16_load(&a[r][i + 1].d) * dx1 : 0.0f);

@@ -99,7 +99,7 @@ static inline __attribute__((always_inline)) void int4_rows(int64_t n, float *ou
             act_pair a = load_act_pair(x, i * (g / 32) + k, asym);
             for (int r = 0; r < 4; r++) {
                 const uint8_t *q = rows[r] + i * bytes + qoff + k * 16;
-                aellm_prefetch_ahead(q);
+                aellm_prefetch_ahead(q, AELLM_MV_PREFETCH_AVX2);
                 gacc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int4_pair_dot(q, &a)), a.dx, gacc[r]);
             }
             gs += a.s;
@@ -170,7 +170,7 @@ void aellm_vec_dot_rows_nf4_avx2(int64_t n, float *out, const void *w, size_t ro
         const aellm_block_nf4 *b = (const aellm_block_nf4 *)((const char *)w + r * row_bytes);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t i = 0; i * QK_NF4 < n; i++) {
-            aellm_prefetch_ahead(b + i);
+            aellm_prefetch_ahead(b + i, AELLM_MV_PREFETCH_AVX2);
             acc = _mm256_fmadd_ps(nf4_group_dot(b + i, (const float *)x + i * QK_NF4, lo8, hi8),
                                   _mm256_set1_ps(f16_load(&b[i].d)), acc);
         }
@@ -292,7 +292,7 @@ void aellm_vec_dot_rows_int8_avx2(int64_t n, float *out, const void *w, size_t r
     for (; i + 32 <= n; i += 32) {
         __m256i xv = _mm256_loadu_si256((const __m256i *)(b + i));
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(a[r] + i);
+            aellm_prefetch_ahead(a[r] + i, AELLM_MV_PREFETCH_AVX2);
             acc[r] = _mm256_add_epi32(
                 acc[r], dot_s8s8(_mm256_loadu_si256((const __m256i *)(a[r] + i)), xv));
         }

@@ -86,7 +86,7 @@ static inline __attribute__((always_inline)) void int4_rows(int64_t n, float *ou
             act_pair a = load_act_pair(x, i * (g / 32) + k, asym);
             for (int r = 0; r < 4; r++) {
                 const uint8_t *q = rows[r] + i * bytes + qoff + k * 16;
-                aellm_prefetch_ahead(q);
+                aellm_prefetch_ahead(q, AELLM_MV_PREFETCH_AVX512);
                 gacc[r] = _mm512_fmadd_ps(int4_pair(q, &a), a.dx, gacc[r]);
             }
             gs += a.s;
@@ -149,7 +149,7 @@ void aellm_vec_dot_rows_nf4_avx512(int64_t n, float *out, const void *w, size_t 
         const aellm_block_nf4 *b = (const aellm_block_nf4 *)((const char *)w + r * row_bytes);
         __m512 acc = _mm512_setzero_ps();
         for (int64_t i = 0; i * QK_NF4 < n; i++) {
-            aellm_prefetch_ahead(b + i);
+            aellm_prefetch_ahead(b + i, AELLM_MV_PREFETCH_AVX512);
             acc = _mm512_fmadd_ps(nf4_group_dot(b + i, (const float *)x + i * QK_NF4, table),
                                   _mm512_set1_ps(f16_load(&b[i].d)), acc);
         }
@@ -254,7 +254,7 @@ void aellm_vec_dot_rows_int8_avx512(int64_t n, float *out, const void *w, size_t
         __m512i xv = load_i8(b + i, n - i);
         xs = _mm512_dpbusd_epi32(xs, ones, xv);
         for (int r = 0; r < 4; r++) {
-            aellm_prefetch_ahead(a[r] + i);
+            aellm_prefetch_ahead(a[r] + i, AELLM_MV_PREFETCH_AVX512);
             acc[r] =
                 _mm512_dpbusd_epi32(acc[r], _mm512_xor_si512(load_i8(a[r] + i, n - i), flip), xv);
         }
