@@ -227,11 +227,10 @@ static double median_of(double *v, int n)
 static void roofline(report *r, const bw_probe *bw, const double *per_run, double bytes)
 {
     int n = bw->n;
-    double *sus = malloc(2 * (size_t)n * sizeof(double)), *best = sus + n;
-    if (n < 2 || !sus) {
-        free(sus);
-        return;
-    }
+    if (n < 2) return;
+    double *sus = malloc(2 * (size_t)n * sizeof(double));
+    if (!sus) return; /* no roofline printed, as without readings */
+    double *best = sus + n;
     for (int i = 0; i < n; i++) sus[i] = bw->readings[i].sustained, best[i] = bw->readings[i].best;
     r->bw_min = r->bw_max = sus[0];
     for (int i = 1; i < n; i++) {
