@@ -36,9 +36,9 @@ dir=${MODELS_DIR:-/tmp/aellm-bench-models}
 case "$pairs$tg$threads" in *[!0-9]*) echo "PAIRS, TG and THREADS must be numbers" >&2; exit 2 ;; esac
 for c in "${cmds[@]}"; do
     read -ra words <<<"$c"
-    bin=${words[-1]}
-    [ -x "$bin" ] || { echo "decode_ab: no $bin: build first" >&2; exit 1; }
+    [ -x "${words[-1]}" ] || { echo "decode_ab: no ${words[-1]}: build first" >&2; exit 1; }
 done
+mkmodel_bin=${words[-1]} # B's binary makes any missing model
 mkdir -p "$dir"
 runs=$(mktemp)
 trap 'rm -f "$runs"' EXIT
@@ -51,7 +51,7 @@ echo "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 for shape in $shapes; do
     for type in $types; do
         f=$dir/$shape-$type.gguf
-        [ -f "$f" ] || "$bin" mkmodel --shape "$shape" --type "$type" -o "$f" 2>/dev/null
+        [ -f "$f" ] || "$mkmodel_bin" mkmodel --shape "$shape" --type "$type" -o "$f" 2>/dev/null
         for p in $(seq "$pairs"); do
             for s in 0 1; do
                 read -ra words <<<"${cmds[$s]}"

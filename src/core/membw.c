@@ -6,6 +6,7 @@
  * and the reference must be the best the kernels could reach. */
 #include "core/membw.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,20 @@ aellm_membw *aellm_membw_new(size_t bytes, int threads)
     return b;
 }
 
-double aellm_membw_measure(aellm_membw *b, int passes)
+/* One pass's rate in bytes per second; *bytes gets what it read. */
+static double pass_rate(const aellm_membw *b, size_t *bytes)
+{
+    double t = one_pass(b, bytes);
+    return t > 0 ? (double)*bytes / t : 0.0;
+}
+
+/* The best of `passes` passes, in bytes per second. */
+static double best_of(aellm_membw *b, int passes)
 {
     double best = 0.0;
     for (int pass = 0; pass < (passes > 0 ? passes : 1); pass++) {
         size_t bytes = 0;
-        double t = one_pass(b, &bytes), bw = t > 0 ? (double)bytes / t : 0.0;
-        best = bw > best ? bw : best;
+        best = fmax(best, pass_rate(b, &bytes));
     }
     return best;
 }
@@ -104,9 +112,8 @@ void aellm_membw_read_for(aellm_membw *b, double seconds, aellm_membw_reading *o
     *out = (aellm_membw_reading){0};
     do {
         size_t bytes = 0;
-        double t = one_pass(b, &bytes), bw = t > 0 ? (double)bytes / t : 0.0;
+        out->best = fmax(out->best, pass_rate(b, &bytes));
         total += (double)bytes;
-        out->best = bw > out->best ? bw : out->best;
         out->passes++;
     } while (out->passes < 2 || aellm_time_s() - t0 < seconds);
     double elapsed = aellm_time_s() - t0;
@@ -123,7 +130,7 @@ void aellm_membw_free(aellm_membw *b)
 double aellm_memory_bandwidth(size_t bytes, int threads)
 {
     aellm_membw *b = aellm_membw_new(bytes, threads);
-    double bw = b ? aellm_membw_measure(b, 5) : 0.0;
+    double bw = b ? best_of(b, 5) : 0.0;
     aellm_membw_free(b);
     return bw;
 }

@@ -12,10 +12,6 @@ typedef struct aellm_membw aellm_membw;
 /* `bytes` should be several times the last-level cache. NULL if the buffer
  * cannot be allocated. */
 aellm_membw *aellm_membw_new(size_t bytes, int threads);
-/* Streams the buffer `passes` times with the threads given to new; the best
- * pass, in bytes per second. */
-double aellm_membw_measure(aellm_membw *b, int passes);
-
 /* One reading: the buffer streamed pass after pass for at least `seconds`
  * (two passes at least). A run's tokens/s is its tokens over its whole
  * time, so the roofline that judges it takes the bandwidth the same way
