@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -430,13 +431,83 @@ static void test_decode_split(void **state)
     }
 }
 
+/* Logits of T tokens, one at a time (decode) and as one batch (prefill). */
+static void run_both(const aellm_model *m, int T, float *dec, float *pre)
+{
+    int V = m->cfg.vocab_size;
+    int32_t toks[16];
+    for (int p = 0; p < T; p++) toks[p] = (p * 31 + 3) % V;
+    aellm_engine *e = NULL;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = 16, ep.n_threads = 3; /* an odd count: shares end mid-group unless aligned */
+    assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
+    for (int p = 0; p < T; p++)
+        assert_int_equal(aellm_engine_eval(e, &toks[p], 1, p, dec + (size_t)p * V, 0), 0);
+    assert_int_equal(aellm_engine_eval(e, toks, T, 0, pre, 1), 0);
+    aellm_engine_free(e);
+}
+
+/* aellm_model_repack: q4_0 matrices in the decode layout give the logits of
+ * the plain layout (decode: the same block sums in another float order;
+ * prefill: the same x8 tiles, bit for bit), the weight type still reads
+ * q4_0, saving is refused, a second repack finds nothing, and
+ * AELLM_REPACK=0 leaves the model alone. */
+static void test_repack(void **state)
+{
+    (void)state;
+    aellm_model_config cfg;
+    assert_int_equal(aellm_model_shape(&cfg, "15M"), 0);
+    cfg.n_layers = 2;
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_Q4_0, 9), 0);
+    const int T = 6, V = cfg.vocab_size;
+    size_t bytes = (size_t)T * V * sizeof(float);
+    float *dec0 = malloc(bytes), *pre0 = malloc(bytes), *dec1 = malloc(bytes),
+          *pre1 = malloc(bytes);
+    run_both(m, T, dec0, pre0);
+
+    setenv("AELLM_REPACK", "0", 1);
+    int n = -1;
+    assert_int_equal(aellm_model_repack(m, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(m->layers[0].wq.type, AELLM_DTYPE_Q4_0);
+    unsetenv("AELLM_REPACK");
+
+    assert_int_equal(aellm_model_repack(m, &n), 0);
+    int want = 7 * cfg.n_layers + (m->cfg.tied_output ? 0 : 1);
+    assert_int_equal(n, want);
+    assert_int_equal(m->layers[1].w_down.type, AELLM_DTYPE_Q4_0_R16);
+    assert_int_equal(m->tok_embd.type, AELLM_DTYPE_Q4_0); /* read by row: stays */
+    assert_int_equal(aellm_model_weight_type(m), AELLM_DTYPE_Q4_0);
+    run_both(m, T, dec1, pre1);
+    assert_memory_equal(pre0, pre1, bytes);
+    double worst = 0.0, scale = 0.0;
+    for (size_t i = 0; i < (size_t)T * V; i++) {
+        worst = fmax(worst, fabs((double)dec0[i] - dec1[i]));
+        scale = fmax(scale, fabs((double)dec0[i]));
+    }
+    assert_true(scale > 0.0);
+    assert_true(worst <= 1e-5 * scale);
+
+    assert_int_equal(aellm_model_repack(m, &n), 0);
+    assert_int_equal(n, 0);
+    const char *path = "/tmp/aellm_test_repacked.gguf";
+    assert_int_equal(aellm_model_save_gguf(m, path, -1), AELLM_EINVAL);
+    assert_non_null(strstr(aellm_error_last(), "decode layout"));
+    FILE *f = fopen(path, "rb");
+    assert_null(f);
+    free(dec0), free(pre0), free(dec1), free(pre1);
+    aellm_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_mha),       cmocka_unit_test(test_forward_moe),
         cmocka_unit_test(test_forward_gqa),       cmocka_unit_test(test_forward_mqa),
         cmocka_unit_test(test_forward_quantized), cmocka_unit_test(test_eval_rejects_bad_input),
-        cmocka_unit_test(test_decode_split),
+        cmocka_unit_test(test_decode_split),      cmocka_unit_test(test_repack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,7 +194,7 @@ static int make_tensors(test_tensor *ts)
     int n = 0;
     for (int type = 0; type < AELLM_DTYPE_MAX; type++) {
         const aellm_dtype_traits *tr = aellm_dtype_traits_get(type);
-        if (!tr) continue;
+        if (!tr || tr->interleave) continue; /* in-memory layouts: test_memory_layout_refused */
         test_tensor *t = &ts[n];
         snprintf(t->name, sizeof(t->name), "t.%s", tr->name);
         t->type = type;
@@ -287,6 +287,12 @@ static void test_writer_rejects(void **state)
     assert_int_equal(aellm_gguf_add_tensor(w, "x", AELLM_DTYPE_F16, 2, ne, buf), AELLM_EINVAL);
     assert_int_equal(aellm_gguf_add_tensor(w, "y", AELLM_DTYPE_Q4_0, 2, bad, buf), AELLM_EINVAL);
     assert_int_equal(aellm_gguf_add_tensor(w, "z", 77, 2, ne, buf), AELLM_EINVAL);
+    /* the engine's in-memory layout is no file type */
+    int64_t group[2] = {32, 16};
+    uint8_t rows[16 * 18] = {0};
+    assert_int_equal(aellm_gguf_add_tensor(w, "r", AELLM_DTYPE_Q4_0_R16, 2, group, rows),
+                     AELLM_EINVAL);
+    assert_non_null(strstr(aellm_error_last(), "in-memory layout"));
     assert_int_equal(aellm_gguf_add_tensor(w, "z", AELLM_DTYPE_F32, 5, ne, buf), AELLM_EINVAL);
     assert_int_equal(aellm_gguf_set_arr(w, "k", AELLM_GGUF_STRING, buf, 1), AELLM_EINVAL);
     aellm_gguf_writer_free(w);
@@ -560,6 +566,8 @@ static void test_bad_tensors(void **state)
                "has 5 dimensions (must be 1..4)");
     expect_bad("type.gguf", &(craft_opts){.type = 99}, AELLM_EFORMAT,
                "tensor 'blk.0.attn_q.weight' has unknown type id 99");
+    expect_bad("r16.gguf", &(craft_opts){.type = AELLM_DTYPE_Q4_0_R16}, AELLM_EFORMAT,
+               "tensor 'blk.0.attn_q.weight' has unknown type id 110");
     expect_bad("misalign.gguf", &(craft_opts){.offset = 4}, AELLM_EFORMAT,
                "offset 4 is not a multiple of the alignment 32");
     expect_bad("block.gguf", &(craft_opts){.type = AELLM_DTYPE_Q4_0, .ne0 = 48}, AELLM_EFORMAT,

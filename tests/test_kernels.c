@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#include "core/blocks.h"
 #include "core/half.h"
 #include "core/rng.h"
 #include "kernels/kernels_impl.h"
@@ -98,21 +99,36 @@ static float *decode(int type, const void *q, int64_t n)
 }
 
 /* The activation of weight type `wtype`, by the reference quantizer of its
- * vec_dot_type on the row zero-padded to the weight's padded length; checks
- * that aellm_kernel_quantize_act (the fast path) writes the same bytes. */
+ * vec_dot_type on the row zero-padded to the weight's padded length, with
+ * (Q8_0) each block's sum of quants after it, counted here; checks that
+ * aellm_kernel_quantize_act (the fast path) writes the same. */
 static void *encode_act(int wtype, const float *x, int64_t n)
 {
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;
     int64_t padded = aellm_dtype_padded(wtype, n);
-    size_t bytes = aellm_kernel_act_bytes(wtype, n);
-    assert_int_equal(bytes, aellm_dtype_row_size(vdt, padded));
+    size_t bytes = aellm_kernel_act_bytes(wtype, n), row = aellm_dtype_row_size(vdt, padded);
+    int64_t nb = padded / 32;
+    if (vdt == AELLM_DTYPE_Q8_0)
+        assert_int_equal(bytes, AELLM_ACT_Q8_0_SUMS_OFFSET(nb) + (size_t)nb * sizeof(int32_t));
+    else
+        assert_int_equal(bytes, row);
     float *xp = calloc((size_t)padded, sizeof(float));
-    void *q = malloc(bytes), *fast = malloc(bytes);
+    void *q = calloc(1, bytes), *fast = calloc(1, bytes);
     assert_non_null(xp), assert_non_null(q), assert_non_null(fast);
     memcpy(xp, x, (size_t)n * sizeof(float));
     aellm_dtype_traits_get(vdt)->from_float(xp, q, padded);
     aellm_kernel_quantize_act(wtype, x, fast, n);
-    if (memcmp(q, fast, bytes) != 0)
+    int differs = memcmp(q, fast, row) != 0;
+    if (vdt == AELLM_DTYPE_Q8_0) {
+        int32_t *sums = (int32_t *)((char *)q + AELLM_ACT_Q8_0_SUMS_OFFSET(nb));
+        for (int64_t b = 0; b < nb; b++) {
+            const int8_t *qs = (const int8_t *)q + b * 34 + 2;
+            sums[b] = 0;
+            for (int j = 0; j < 32; j++) sums[b] += qs[j];
+        }
+        differs |= memcmp(sums, aellm_act_q8_0_sums(fast, nb), (size_t)nb * sizeof(int32_t)) != 0;
+    }
+    if (differs)
         fail_msg("quantize_act %s n=%lld differs from the padded reference",
                  aellm_dtype_traits_get(wtype)->name, (long long)n);
     free(xp), free(fast);
@@ -429,6 +445,118 @@ static void test_matmul(void **state)
         }
 }
 
+/* q4_0 rows laid out as q4_0_r16 by the definition in core/blocks.h (an
+ * independent copy of model/repack.c's rewrite): rows a multiple of 16. */
+static void *to_r16(const void *w, int64_t rows, int64_t n)
+{
+    int64_t nb = n / 32;
+    size_t rb = (size_t)nb * sizeof(aellm_block_q4_0);
+    aellm_block_q4_0_r16 *out = malloc((size_t)rows * rb);
+    assert_non_null(out);
+    for (int64_t g = 0; g < rows / 16; g++)
+        for (int r = 0; r < 16; r++) {
+            const aellm_block_q4_0 *src =
+                (const aellm_block_q4_0 *)((const char *)w + (g * 16 + r) * rb);
+            for (int64_t b = 0; b < nb; b++) {
+                out[g * nb + b].d[r] = src[b].d;
+                for (int k = 0; k < 4; k++)
+                    for (int j = 0; j < 4; j++)
+                        out[g * nb + b].q[64 * k + 4 * r + j] = src[b].qs[4 * k + j];
+            }
+        }
+    return out;
+}
+
+/* The decode layout of q4_0: each ISA's group kernel against the scalar
+ * q4_0 dot of the same rows (1e-5 S), matvec over a row range and in steps,
+ * and prefill (x8 tiles packed from the groups) equal to the plain q4_0 x8
+ * path bit for bit. Full-scale nibbles 0 and 15 against +-127 activations
+ * in the last size reach the AVX2 kernel's int16 bound (8 pairs of 2 * 15
+ * * 127 = 30480). */
+static void test_q4_0_r16(void **state)
+{
+    (void)state;
+    enum { ROWS = 80 }; /* five groups: two runs of two and one left over, at two streams */
+    static const int64_t ns[] = {32, 64, 96, 768, 2048 + 32, 5632, 256};
+    const int q4 = AELLM_DTYPE_Q4_0, r16 = AELLM_DTYPE_Q4_0_R16;
+    const aellm_kernel_traits_ext *ext = aellm_kernel_traits_ext_get(r16);
+    assert_null(aellm_kernel_vec_dot(r16)); /* no one-row dot for interleaved rows */
+    assert_int_equal(aellm_kernel_matvec_align(r16), 16);
+    assert_int_equal(aellm_kernel_matvec_align(q4), 1);
+    assert_int_equal(aellm_dtype_from_name("q4_0_r16"), -1); /* not a --type */
+    aellm_rng rng;
+    aellm_rng_seed(&rng, 16);
+    for (size_t si = 0; si < sizeof(ns) / sizeof(ns[0]); si++) {
+        int64_t n = ns[si], nb = n / 32;
+        int extreme = si + 1 == sizeof(ns) / sizeof(ns[0]);
+        size_t rb = aellm_dtype_row_size(q4, n);
+        float *wf = random_floats(&rng, ROWS * n, 1.0f), *xf = random_floats(&rng, n, 1.0f);
+        if (extreme)
+            for (int64_t i = 0; i < ROWS * n; i++) wf[i] = i % 3 ? 1.0f : -1.0f;
+        void *w = encode_rows(q4, wf, ROWS, n);
+        if (extreme) /* nibbles 0 and 15 (d chosen by the quantizer) */
+            for (int64_t r = 0; r < ROWS; r++)
+                for (int64_t b = 0; b < nb; b++) {
+                    aellm_block_q4_0 *blk = (aellm_block_q4_0 *)((char *)w + r * rb) + b;
+                    memset(blk->qs, (r + b) % 2 ? 0xff : 0x00, sizeof(blk->qs));
+                }
+        if (extreme)
+            for (int64_t i = 0; i < n; i++) xf[i] = (i / 32) % 2 ? -1.0f : 1.0f; /* +-127 */
+        void *x = encode_act(r16, xf, n), *g = to_r16(w, ROWS, n);
+        float *wd = decode_rows(q4, w, ROWS, n), *xd = decode_act(r16, x, n);
+        float want[ROWS], got[ROWS];
+        double tol[ROWS];
+        for (int r = 0; r < ROWS; r++) {
+            aellm_kernel_traits_get(q4)->vec_dot[0](n, &want[r], (char *)w + r * rb, x);
+            tol[r] = dot_tol(q4) * abs_dot(wd + r * n, xd, n);
+        }
+        /* each ISA's kernel reads streams = mv_rows / 16 groups `dist` apart
+           (0: one group as every stream) */
+        for (int isa = 0; isa < AELLM_ISA_COUNT; isa++) {
+            if (!isa_runs(isa)) continue;
+            assert_non_null(ext->vec_dot_rows[isa]);
+            int streams = ext->mv_rows[isa] / 16;
+            assert_true(streams >= 1 && streams * 16 == ext->mv_rows[isa]);
+            float out[32];
+            for (int grp = 0; grp + streams <= ROWS / 16; grp++)
+                for (int same = 0; same < 2; same++) {
+                    size_t dist = same ? 0 : 16 * rb;
+                    ext->vec_dot_rows[isa](n, out, (char *)g + grp * 16 * rb, dist, x);
+                    for (int i = 0; i < 16 * streams; i++) {
+                        int r = grp * 16 + (same ? i % 16 : i);
+                        check_close(out[i], want[r], tol[r], "r16 group", r16, isa, n);
+                    }
+                }
+        }
+        aellm_kernel_matvec(r16, n, g, rb, x, got, 16, ROWS);
+        for (int r = 16; r < ROWS; r++)
+            check_close(got[r - 16], want[r], tol[r], "r16 matvec[16,80)", r16, aellm_cpu_isa(), n);
+        int64_t steps = aellm_kernel_matvec_steps(r16, ROWS);
+        int streams = aellm_kernel_matvec_step_bytes(r16, ROWS, rb) / (16 * rb);
+        assert_int_equal(steps, ROWS / 16 - (streams - 1) * (ROWS / 16 / streams));
+        for (int r = 0; r < ROWS; r++) got[r] = NAN;
+        aellm_kernel_matvec_steps_run(r16, n, g, rb, x, got, 0, ROWS, steps - 1, steps);
+        aellm_kernel_matvec_steps_run(r16, n, g, rb, x, got, 0, ROWS, 0, steps - 1);
+        for (int r = 0; r < ROWS; r++) check_close(got[r], want[r], tol[r], "r16 steps", r16, 0, n);
+        for (int64_t T = 1; T <= 9; T += 4) {
+            size_t sb = aellm_kernel_matmul_scratch(r16, ROWS, n, T);
+            assert_true(sb <= aellm_kernel_matmul_path_scratch(AELLM_MM_X8, q4, ROWS, n, T));
+            void *scratch = malloc(sb ? sb : 1),
+                 *sq = malloc(aellm_kernel_matmul_path_scratch(AELLM_MM_X8, q4, ROWS, n, T));
+            float *X = random_floats(&rng, T * n, 1.0f), *y1 = malloc(T * ROWS * sizeof(float)),
+                  *y0 = malloc(T * ROWS * sizeof(float));
+            assert_int_equal(aellm_kernel_matmul_auto_path(r16, n, T), AELLM_MM_X8);
+            aellm_kernel_matmul(r16, g, rb, ROWS, n, X, T, y1, scratch);
+            aellm_kernel_matmul_path(AELLM_MM_X8, q4, w, rb, ROWS, n, X, T, y0, sq);
+            if (memcmp(y0, y1, T * ROWS * sizeof(float)))
+                fail_msg("r16 prefill n=%lld T=%lld differs from q4_0's x8 path", (long long)n,
+                         (long long)T);
+            free(scratch), free(sq), free(X), free(y0), free(y1);
+        }
+        free(wf), free(xf), free(w), free(x), free(g), free(wd), free(xd);
+    }
+}
+
 /* W8A8 tiles of every ISA (scalar included) against a naive int32 dot of
  * the unpacked operands: equal. Partial groups and tiles, a row length that
  * is not a multiple of 4, and full-scale +-127 quants (the maddubs pairs'
@@ -505,7 +633,7 @@ static void test_x8_tiles(void **state)
         assert_non_null(g), assert_non_null(xt);
         for (int nr = 1; nr <= AELLM_X8_ROWS; nr += AELLM_X8_ROWS - 1)
             for (int nt = 1; nt <= AELLM_X8_TOKS; nt += AELLM_X8_TOKS - 1) {
-                aellm_x8_pack_w(type, g, w, rb, nr, nb);
+                aellm_x8_pack_w(type, g, w, rb, 0, nr, nb);
                 aellm_x8_pack_x(type, xt, xq, xb, nt, nb);
                 float want[AELLM_X8_TOKS][AELLM_X8_ROWS], got[AELLM_X8_TOKS][AELLM_X8_ROWS];
                 aellm_x8_args a = {
@@ -592,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_quantizers_identical),
         cmocka_unit_test(test_matvec),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_q4_0_r16),
         cmocka_unit_test(test_x8_tiles),
         cmocka_unit_test(test_i8_tiles),
         cmocka_unit_test(test_float_tiles),

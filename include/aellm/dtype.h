@@ -34,7 +34,10 @@ typedef enum {
     AELLM_DTYPE_FP8_E4M3 = 107, /* f32 scale per row, then E4M3 bytes */
     AELLM_DTYPE_INT8 = 108,     /* f32 scale per row, then int8: W8A8 weights and activations */
     AELLM_DTYPE_INT8_G32 = 109, /* q8_0's layout for rows that are not whole blocks */
-    AELLM_DTYPE_MAX = 256       /* ids are < this */
+    /* q4_0's blocks in the engine's decode layout, 16 rows interleaved
+     * (core/blocks.h, aellm_model_repack): memory only, never in a file. */
+    AELLM_DTYPE_Q4_0_R16 = 110,
+    AELLM_DTYPE_MAX = 256 /* ids are < this */
 } aellm_dtype;
 
 typedef void (*aellm_to_float_fn)(const void *src, float *dst, int64_t n);
@@ -74,6 +77,11 @@ typedef struct {
      * accept many rows at once (n a multiple of the block). */
     int partial;
     const aellm_dtype_grid *grid; /* NULL for types that are not weight quantizations */
+    /* Set for a layout of another type's blocks that only the engine reads
+     * (rows interleaved in groups of `interleave`): no to/from_float of a
+     * row, no GGUF id, not a --type; `base` is the type whose blocks it holds. */
+    int interleave;
+    int base;
 } aellm_dtype_traits;
 
 /* Traits of `type`, or NULL for an id aellm does not know. Borrowed, static. */

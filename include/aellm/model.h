@@ -77,6 +77,16 @@ void aellm_model_ffn_bytes(const aellm_model *m, size_t *per_token, size_t *all)
  * the 2-D weights to `type` (-1 keeps each tensor's type; norms stay F32). */
 int aellm_model_save_gguf(const aellm_model *m, const char *path, int type);
 
+/* Rewrites the model's q4_0 matrices (the seven of each dense layer, and an
+ * untied output) in place into the engine's decode layout, q4_0_r16 (16
+ * rows interleaved, core/blocks.h): the same bytes, read by decode about
+ * twice as cheaply. Afterwards the model is for the engine only: it cannot
+ * be saved, quantized or transformed, and aellm_model_weight_type still
+ * says q4_0. Matrices whose rows are not a multiple of 16 stay as they are;
+ * so does a model mapped from its file (AELLM_MMAP=1). AELLM_REPACK=0 turns
+ * it off. *n_repacked (may be NULL) gets the number of matrices rewritten. */
+int aellm_model_repack(aellm_model *m, int *n_repacked);
+
 /* Named real shapes for speed work: "260K", "15M", "110M", "1.1B". */
 int aellm_model_shape(aellm_model_config *out, const char *name);
 /* A model with weights drawn from N(0, 0.02) (norms 1), stored in `type`,

@@ -334,6 +334,12 @@ int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_he
     return 0;
 }
 
+int cli_repack(const char *cmd, aellm_model *m)
+{
+    if (aellm_model_repack(m, NULL)) return cli_fail(cmd, "repacking: %s", aellm_error_last()), -1;
+    return 0;
+}
+
 void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m)
 {
     const aellm_dtype_traits *t = aellm_dtype_traits_get(aellm_engine_kv_type(e));

@@ -307,6 +307,7 @@ int cmd_bench(int argc, char **argv)
     r.type = tr ? tr->name : "?";
     int status = 1;
     if (cli_kv_apply("bench", m, kv_type, kv_heads, &ep)) goto done;
+    if (cli_repack("bench", m)) goto done;
     if (aellm_engine_new(&e, m, &ep)) {
         cli_fail_last("bench");
         goto done;

@@ -18,6 +18,19 @@ typedef struct {
 } aellm_block_q4_0;
 static_assert(sizeof(aellm_block_q4_0) == 18, "q4_0 block is 18 bytes");
 
+/* q4_0 for decode (AELLM_DTYPE_Q4_0_R16): 16 rows' blocks b side by side,
+ * their scales first, then 4-byte runs of quants, q[64 k + 4 r + j] = row
+ * r's qs[4 k + j] (k < 4), so that one 64-byte load holds 4 bytes of each
+ * row, a lane per row. A group of 16 rows keeps the bytes of 16 plain rows
+ * (16 x 18 per block), so repacking is in place. */
+#define AELLM_Q4_0_R16_ROWS 16
+typedef struct {
+    uint16_t d[AELLM_Q4_0_R16_ROWS];
+    uint8_t q[AELLM_Q4_0_R16_ROWS * QK4_0 / 2];
+} aellm_block_q4_0_r16;
+static_assert(sizeof(aellm_block_q4_0_r16) == 16 * sizeof(aellm_block_q4_0),
+              "a q4_0_r16 block holds 16 q4_0 blocks");
+
 /* x[j] = nibble * d + m; nibble order as in q4_0. */
 typedef struct {
     uint16_t d, m;

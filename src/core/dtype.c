@@ -651,6 +651,11 @@ static const aellm_dtype_traits traits[AELLM_DTYPE_MAX] = {
                               .from_float = int8_g32_from_float,
                               .partial = 1,
                               .grid = &q8_0_grid},
+    [AELLM_DTYPE_Q4_0_R16] = {.name = "q4_0_r16",
+                              .block_size = QK4_0,
+                              .type_size = sizeof(aellm_block_q4_0),
+                              .interleave = AELLM_Q4_0_R16_ROWS,
+                              .base = AELLM_DTYPE_Q4_0},
 };
 
 const aellm_dtype_traits *aellm_dtype_traits_get(int type)
@@ -662,7 +667,7 @@ const aellm_dtype_traits *aellm_dtype_traits_get(int type)
 int aellm_dtype_from_name(const char *name)
 {
     for (int t = 0; t < AELLM_DTYPE_MAX; t++)
-        if (traits[t].name && strcmp(traits[t].name, name) == 0) return t;
+        if (traits[t].name && !traits[t].interleave && strcmp(traits[t].name, name) == 0) return t;
     return -1;
 }
 

@@ -11,13 +11,37 @@
 size_t aellm_x8_group_bytes(int wtype, int64_t n)
 {
     size_t nb = (size_t)(n / 32);
-    if (wtype == AELLM_DTYPE_Q4_0) return nb * sizeof(aellm_x8_q4_0);
+    if (wtype == AELLM_DTYPE_Q4_0 || wtype == AELLM_DTYPE_Q4_0_R16)
+        return nb * sizeof(aellm_x8_q4_0);
     if (wtype == AELLM_DTYPE_Q8_0) return nb * sizeof(aellm_x8_q8_0);
     return 0;
 }
 
-void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, int nr, int64_t nb)
+/* Rows r0..r0+7 of a q4_0_r16 matrix are half of one 16-row group, whose
+ * quants are already 4-byte runs a row: a 32-byte copy per run of 4. */
+static void pack_w_r16(aellm_x8_q4_0 *g, const void *w, size_t row_bytes, int64_t r0, int nr,
+                       int64_t nb)
 {
+    int64_t base = r0 / AELLM_Q4_0_R16_ROWS * AELLM_Q4_0_R16_ROWS;
+    int half = (int)(r0 - base);
+    const aellm_block_q4_0_r16 *src =
+        (const aellm_block_q4_0_r16 *)((const char *)w + (size_t)base * row_bytes);
+    memset(g, 0, (size_t)nb * sizeof(*g));
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < nr; r++) g[b].d[r] = aellm_f16_to_f32(src[b].d[half + r]);
+        for (int m = 0; m < 4; m++)
+            memcpy(g[b].q + m * 32, src[b].q + m * 64 + 4 * half, (size_t)nr * 4);
+    }
+}
+
+void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, int64_t r0, int nr,
+                     int64_t nb)
+{
+    if (wtype == AELLM_DTYPE_Q4_0_R16) {
+        pack_w_r16(group, w, row_bytes, r0, nr, nb);
+        return;
+    }
+    w = (const char *)w + (size_t)r0 * row_bytes;
     if (wtype == AELLM_DTYPE_Q4_0) {
         aellm_x8_q4_0 *g = group;
         memset(g, 0, (size_t)nb * sizeof(*g));
@@ -53,7 +77,7 @@ void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow,
             for (int j = 0; j < 32; j++) sum += blk[b].qs[j];
             memcpy(tile[b].q[t], blk[b].qs, 32);
             tile[b].d[t] = aellm_f16_to_f32(blk[b].d);
-            tile[b].o[t] = wtype == AELLM_DTYPE_Q4_0 ? -8 * sum : 0;
+            tile[b].o[t] = wtype == AELLM_DTYPE_Q8_0 ? 0 : -8 * sum;
             tile[b].s[t] = sum;
         }
     }

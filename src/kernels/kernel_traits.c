@@ -3,6 +3,8 @@
  * best one. Block geometry and reference conversions are in src/core/dtype.c. */
 #include "kernels/kernels_impl.h"
 
+#include "core/blocks.h"
+
 /* A kernel of every ISA; aellm_cpu_isa() decides which may run. */
 #define PER_ISA(name)                                                                              \
     {                                                                                              \
@@ -85,6 +87,9 @@ static const aellm_kernel_traits traits[AELLM_DTYPE_MAX] = {
                               .vec_dot = PER_ISA(aellm_vec_dot_q8_0),
                               .from_float = {aellm_from_float_int8_g32_scalar},
                               .to_float = PER_ISA(aellm_to_float_int8_g32)},
+    /* q4_0 in the engine's decode layout (aellm_model_repack): products only,
+     * through its row kernel (matvec) and the x8 tiles (matmul). */
+    [AELLM_DTYPE_Q4_0_R16] = {.vec_dot_type = AELLM_DTYPE_Q8_0},
 };
 
 /* Multi-row matvec kernels exist for the SIMD ISAs only (the scalar matvec
@@ -133,11 +138,20 @@ static const aellm_kernel_traits_ext traits_ext[AELLM_DTYPE_MAX] = {
     [AELLM_DTYPE_INT8] = {ROWS(int8, 4, 4), .i8 = {&aellm_i8_kernel_scalar, &aellm_i8_kernel_avx2,
                                                    &aellm_i8_kernel_avx512}},
     [AELLM_DTYPE_INT8_G32] = {ROWS(q8_0, 4, 4)},
+    [AELLM_DTYPE_Q4_0_R16] = {.vec_dot_rows = PER_ISA(aellm_vec_dot_rows_q4_0_r16),
+                              .mv_rows = {AELLM_Q4_0_R16_ROWS, AELLM_Q4_0_R16_ROWS,
+                                          2 * AELLM_Q4_0_R16_ROWS},
+                              .x8_tile = {aellm_x8_tile_q4_0_scalar, aellm_x8_tile_q4_0_avx2,
+                                          aellm_x8_tile_q4_0_avx512}},
 };
 
+/* A type has kernels when it has a scalar dot, or (interleaved layouts) a
+ * scalar row kernel. */
 static int known(int type)
 {
-    return type >= 0 && type < AELLM_DTYPE_MAX && traits[type].vec_dot[AELLM_ISA_SCALAR];
+    return type >= 0 && type < AELLM_DTYPE_MAX &&
+           (traits[type].vec_dot[AELLM_ISA_SCALAR] ||
+            traits_ext[type].vec_dot_rows[AELLM_ISA_SCALAR]);
 }
 
 const aellm_kernel_traits *aellm_kernel_traits_get(int type)

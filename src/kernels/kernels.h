@@ -45,7 +45,9 @@ void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n);
 size_t aellm_kernel_act_bytes(int wtype, int64_t n);
 
 /* y[r - r0] for r in [r0, r1): y = W[r,:] . x, W rows of `wtype` with n
- * elements and `row_bytes` stride, x from aellm_kernel_quantize_act. */
+ * elements and `row_bytes` stride, x from aellm_kernel_quantize_act. For an
+ * interleaved layout (q4_0_r16) r0 and r1 are multiples of
+ * aellm_kernel_matvec_align(wtype), 1 for every other type. */
 void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, const void *x,
                          float *y, int64_t r0, int64_t r1);
 
@@ -55,6 +57,7 @@ void aellm_kernel_matvec(int wtype, int64_t n, const void *w, size_t row_bytes, 
  * disjoint step ranges [j0, j1) that covers them all computes every y[r - r0]
  * once. A step range reads its rows as matvec does (sequential streams). */
 int64_t aellm_kernel_matvec_steps(int wtype, int64_t rows);
+int aellm_kernel_matvec_align(int wtype);
 size_t aellm_kernel_matvec_step_bytes(int wtype, int64_t rows, size_t row_bytes);
 void aellm_kernel_matvec_steps_run(int wtype, int64_t n, const void *w, size_t row_bytes,
                                    const void *x, float *y, int64_t r0, int64_t r1, int64_t j0,

@@ -19,6 +19,8 @@
  * faster with four and the prefetch. */
 #define AELLM_MV_ROWS     4
 #define AELLM_MV_F32_ROWS 2
+/* The most rows any row kernel returns: two q4_0_r16 groups (AVX-512). */
+#define AELLM_MV_MAX_ROWS 32
 
 /* The row kernels' software prefetch (all but the AVX-512 f32 one): the
  * line `ahead` bytes further along the row being read. matvec (matvec.c)
@@ -42,6 +44,16 @@
 #define AELLM_MV_PREFETCH_AVX512 2048
 #define aellm_prefetch_ahead(p, ahead)                                                             \
     __builtin_prefetch((const void *)((uintptr_t)(p) + (ahead)), 0, 3)
+
+/* A Q8_0 activation row (aellm_kernel_quantize_act) of nb blocks carries,
+ * from the 64-byte boundary after its blocks, each block's int32 sum of
+ * quants: the interleaved q4_0 kernels take -8 sum(q) from there once per
+ * block rather than once per block and row. */
+#define AELLM_ACT_Q8_0_SUMS_OFFSET(nb) (((size_t)(nb)*34 + 63) & ~(size_t)63)
+static inline const int32_t *aellm_act_q8_0_sums(const void *x, int64_t nb)
+{
+    return (const int32_t *)((const char *)x + AELLM_ACT_Q8_0_SUMS_OFFSET(nb));
+}
 
 /* out[i] = W[i,:] . x for the kernel's mv_rows rows starting at w,
  * `row_bytes` apart (matvec passes the distance between its runs of rows). */
@@ -135,8 +147,11 @@ typedef struct {
 typedef void (*aellm_x8_tile_fn)(const aellm_x8_args *a, int nr, int nt);
 /* Bytes of one weight group of n-element rows (0: type has no x8 path). */
 size_t aellm_x8_group_bytes(int wtype, int64_t n);
-/* Packs rows [0, nr) (row_bytes apart), nr <= AELLM_X8_ROWS, into one group. */
-void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, int nr, int64_t nb);
+/* Packs rows [r0, r0 + nr) of W (row_bytes apart), nr <= AELLM_X8_ROWS and
+ * r0 a multiple of AELLM_X8_ROWS, into one group. q4_0_r16 packs from its
+ * 16-row groups (its rows share the q4_0 tiles). */
+void aellm_x8_pack_w(int wtype, void *group, const void *w, size_t row_bytes, int64_t r0, int nr,
+                     int64_t nb);
 /* Packs nt <= AELLM_X8_TOKS Q8_0 rows (xrow bytes apart) into one tile. */
 void aellm_x8_pack_x(int wtype, aellm_x8_act *tile, const void *xq, size_t xrow, int nt,
                      int64_t nb);
@@ -290,6 +305,8 @@ void aellm_from_float_q4_1_scalar(const float *src, void *dst, int64_t n);
                                        const void *x);                                             \
     void aellm_vec_dot_rows_q4_1_##isa(int64_t n, float *out, const void *w, size_t row_bytes,     \
                                        const void *x);                                             \
+    void aellm_vec_dot_rows_q4_0_r16_##isa(int64_t n, float *out, const void *w, size_t row_bytes, \
+                                           const void *x);                                         \
     void aellm_gemm_pack_q8_0_##isa(void *panel, const void *w, size_t row_bytes, int nr,          \
                                     const float *wd, int64_t nb);                                  \
     void aellm_gemm_pack_q4_0_##isa(void *panel, const void *w, size_t row_bytes, int nr,          \
@@ -301,6 +318,10 @@ void aellm_from_float_q4_1_scalar(const float *src, void *dst, int64_t n);
 
 AELLM_DECLARE_ROW_KERNELS(avx2);
 AELLM_DECLARE_ROW_KERNELS(avx512);
+/* The interleaved layouts have a row kernel on every ISA: a group's rows
+ * are not contiguous, so no one-row dot can stand in for it. */
+void aellm_vec_dot_rows_q4_0_r16_scalar(int64_t n, float *out, const void *w, size_t row_bytes,
+                                        const void *x);
 
 /* aellm's own weight formats (vec_dot_wq_*.c). The g32 types use q4_0,
  * q4_1 and q8_0's dots; their to_float here stops at n (a partial group). */

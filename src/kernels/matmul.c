@@ -412,8 +412,7 @@ static void matmul_x8(int wtype, const void *w, size_t row_bytes, int64_t rows, 
             for (int64_t g = c0; g < c1; g++) {
                 int64_t r0 = g * AELLM_X8_ROWS;
                 int nr = rows - r0 < AELLM_X8_ROWS ? (int)(rows - r0) : AELLM_X8_ROWS;
-                aellm_x8_pack_w(wtype, s.wg + (size_t)(g - c0) * gbytes,
-                                (const char *)w + (size_t)r0 * row_bytes, row_bytes, nr, nb);
+                aellm_x8_pack_w(wtype, s.wg + (size_t)(g - c0) * gbytes, w, row_bytes, r0, nr, nb);
             }
             /* Jobs are (token block, group chunk), token block major, so
              * that the threads share one token block in L3 at a time. */
@@ -468,9 +467,11 @@ static const aellm_ftile_kernel *ftile_kernel(int wtype)
 /* Decode's computation token by token: each activation row quantized as
  * matvec quantizes it, then the matvec kernel. The scalar reference's path
  * for integer types that have no scalar tile, so prefill equals decode. */
+/* Types whose rows the one-row dot reads (not the interleaved layouts). */
 static int quantizes_act(int wtype)
 {
-    return aellm_kernel_traits_get(wtype)->vec_dot_type != AELLM_DTYPE_F32;
+    return aellm_kernel_traits_get(wtype)->vec_dot_type != AELLM_DTYPE_F32 &&
+           aellm_kernel_vec_dot(wtype);
 }
 
 static size_t rows_scratch(int wtype, int64_t n, int64_t T)
@@ -526,6 +527,7 @@ int aellm_kernel_matmul_has_path(int wtype, int path)
 
 static int auto_path(int wtype, int64_t T)
 {
+    if (wtype == AELLM_DTYPE_Q4_0_R16) return AELLM_MM_X8; /* its only path */
     if (wtype == AELLM_DTYPE_F32)
         return aellm_cpu_isa() >= AELLM_ISA_AVX512 && T >= FT_F32_MIN_T ? AELLM_MM_FTILE
                                                                         : AELLM_MM_AUTO;
@@ -574,7 +576,10 @@ size_t aellm_kernel_matmul_scratch(int wtype, int64_t rows, int64_t n, int64_t T
         return auto_path(wtype, T) == AELLM_MM_FTILE
                    ? aellm_ftile_scratch(ftile_kernel(wtype), rows, n, T)
                    : 0;
-    size_t need = aellm_kernel_matmul_dequant_scratch(rows, n), p;
+    size_t need = aellm_kernel_matmul_has_path(wtype, AELLM_MM_DEQUANT)
+                      ? aellm_kernel_matmul_dequant_scratch(rows, n)
+                      : 0,
+           p;
     if (aellm_kernel_matmul_has_path(wtype, AELLM_MM_TILES) &&
         (p = tile_layout(wtype, rows, n, T, NULL, &(tile_scratch){0})) > need)
         need = p;

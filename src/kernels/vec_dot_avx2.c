@@ -323,3 +323,48 @@ void aellm_vec_dot_rows_q4_1_avx2(int64_t n, float *out, const void *w, size_t r
 {
     q4_rows(n, out, w, row_bytes, x, 1);
 }
+
+/* A q4_0_r16 group (core/blocks.h) as two halves of 8 rows, a lane per row:
+ * per block each 32-byte load holds 4 bytes of 8 rows, low nibbles against
+ * the activation's quants 4k..4k+3 broadcast, high nibbles against 16+4k..
+ * maddubs pairs stay in int16 over the whole block (8 pairs of at most
+ * 2 * 15 * 127: 30480 < 32767), then one madd widens them. */
+static inline __m256i q4_0_r16_half(const uint8_t *q, const int32_t *xs)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i s16 = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k));
+        s16 = _mm256_add_epi16(
+            s16, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), _mm256_set1_epi32(xs[k])));
+        s16 = _mm256_add_epi16(s16,
+                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                                    _mm256_set1_epi32(xs[4 + k])));
+    }
+    return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+}
+
+void aellm_vec_dot_rows_q4_0_r16_avx2(int64_t n, float *out, const void *w, size_t row_bytes,
+                                      const void *x)
+{
+    (void)row_bytes;
+    const aellm_block_q4_0_r16 *a = w;
+    const aellm_block_q8_0 *b = x;
+    int64_t nb = n / QK4_0;
+    const int32_t *sums = aellm_act_q8_0_sums(x, nb);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t xs[8];
+        memcpy(xs, b[i].qs, sizeof(xs));
+        __m256i off = _mm256_set1_epi32(-8 * sums[i]);
+        __m256 dx = _mm256_set1_ps(f16_load(&b[i].d));
+        __m256i p0 = _mm256_add_epi32(off, q4_0_r16_half(a[i].q, xs));
+        __m256i p1 = _mm256_add_epi32(off, q4_0_r16_half(a[i].q + 32, xs));
+        __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a[i].d + 8)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(d0, dx), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(d1, dx), acc1);
+    }
+    _mm256_storeu_ps(out, acc0);
+    _mm256_storeu_ps(out + 8, acc1);
+}

@@ -250,6 +250,57 @@ void aellm_vec_dot_rows_q4_0_avx512(int64_t n, float *out, const void *w, size_t
     for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* One block of a q4_0_r16 group (core/blocks.h) into its 16 row sums, a
+ * lane per row: each 64-byte load holds 4 bytes of every row, its low
+ * nibbles meet the activation's quants 4k..4k+3 broadcast (xl[k]), its high
+ * nibbles quants 16+4k.. (xh[k]); the sums start at -8 sum(x) (`off`). */
+static inline __m512i q4_0_r16_block(const aellm_block_q4_0_r16 *a, __m512i off, const __m512i *xl,
+                                     const __m512i *xh)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i lo = off, hi = _mm512_setzero_si512();
+    for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_loadu_si512(a->q + 64 * k);
+        lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), xl[k]);
+        hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), xh[k]);
+    }
+    return _mm512_add_epi32(lo, hi);
+}
+
+/* Two q4_0_r16 groups `dist` bytes apart (dist 0: the same one twice), out
+ * [0, 16) and [16, 32): no horizontal sums, and the 16 scales of a block
+ * convert in one instruction. About 38 instructions per block of 16 rows
+ * where the four-row q4_0 kernel spends about 112: from the cache 2.3-2.5x
+ * its rate. Two streams a thread because on Zen 5 they read 1.1B decode
+ * 3.6 % faster than one (5 of 5 pairs, bench/decode_ab.sh); no software
+ * prefetch, which read 12-15 % slower at 1 and 2 KiB ahead. */
+void aellm_vec_dot_rows_q4_0_r16_avx512(int64_t n, float *out, const void *w, size_t dist,
+                                        const void *x)
+{
+    const aellm_block_q4_0_r16 *a0 = w,
+                               *a1 = (const aellm_block_q4_0_r16 *)((const char *)w + dist);
+    const aellm_block_q8_0 *b = x;
+    int64_t nb = n / QK4_0;
+    const int32_t *sums = aellm_act_q8_0_sums(x, nb);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t xs[8];
+        memcpy(xs, b[i].qs, sizeof(xs));
+        __m512i xl[4], xh[4];
+        for (int k = 0; k < 4; k++)
+            xl[k] = _mm512_set1_epi32(xs[k]), xh[k] = _mm512_set1_epi32(xs[4 + k]);
+        __m512i off = _mm512_set1_epi32(-8 * sums[i]);
+        __m512 dx = _mm512_set1_ps(f16_load(&b[i].d));
+        __m512i p0 = q4_0_r16_block(&a0[i], off, xl, xh), p1 = q4_0_r16_block(&a1[i], off, xl, xh);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0),
+                               _mm512_mul_ps(_mm512_cvtph_ps(load_si256(a0[i].d)), dx), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1),
+                               _mm512_mul_ps(_mm512_cvtph_ps(load_si256(a1[i].d)), dx), acc1);
+    }
+    _mm512_storeu_ps(out, acc0);
+    _mm512_storeu_ps(out + 16, acc1);
+}
+
 /* dw dx sum q p + m s: the integer part in lanes, m s as a scalar. */
 void aellm_vec_dot_q4_1_avx512(int64_t n, float *out, const void *w, const void *x)
 {

@@ -77,6 +77,30 @@ void aellm_vec_dot_q4_0_scalar(int64_t n, float *out, const void *w, const void 
     *out = sum;
 }
 
+/* The 16 rows of one q4_0_r16 group (core/blocks.h), each as the one-row
+ * q4_0 dot computes it; the activation's block sums are not needed here. */
+void aellm_vec_dot_rows_q4_0_r16_scalar(int64_t n, float *out, const void *w, size_t row_bytes,
+                                        const void *x)
+{
+    (void)row_bytes;
+    const aellm_block_q4_0_r16 *a = w;
+    const aellm_block_q8_0 *b = x;
+    for (int r = 0; r < AELLM_Q4_0_R16_ROWS; r++) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n / QK4_0; i++) {
+            int isum = 0;
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    uint8_t v = a[i].q[64 * k + 4 * r + j];
+                    isum += ((v & 0x0f) - 8) * b[i].qs[4 * k + j];
+                    isum += ((v >> 4) - 8) * b[i].qs[16 + 4 * k + j];
+                }
+            sum += (float)isum * (aellm_f16_to_f32(a[i].d[r]) * aellm_f16_to_f32(b[i].d));
+        }
+        out[r] = sum;
+    }
+}
+
 /* sum_j (q_j dw + m)(p_j dx) = dw dx sum_j q_j p_j + m (dx sum_j p_j), and the
  * last factor is the s that Q8_1 stores. */
 void aellm_vec_dot_q4_1_scalar(int64_t n, float *out, const void *w, const void *x)

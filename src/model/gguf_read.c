@@ -49,6 +49,7 @@ struct aellm_gguf {
     int64_t n_tensors;
     aellm_gguf_tensor_info *tensors;
     const aellm_gguf_tensor_info **t_sorted; /* by name, for lookup */
+    int private_copy;                        /* map is our anonymous copy (not the file's pages) */
 };
 
 /* ---- bounded reading ---- */
@@ -317,7 +318,7 @@ static int read_tensor_info(cursor *c, aellm_gguf_tensor_info *t, int64_t i)
 static int tensor_size(const char *path, aellm_gguf_tensor_info *t)
 {
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
-    if (!tr)
+    if (!tr || tr->interleave) /* an in-memory layout is never a file's */
         return aellm_error_set(AELLM_EFORMAT, "%s: tensor '%s' has unknown type id %u", path,
                                t->name, (unsigned)t->type);
     if (!tr->partial && t->ne[0] % tr->block_size != 0)
@@ -482,7 +483,7 @@ static int map_file(aellm_gguf *g)
         if (p == MAP_FAILED || !p)
             rc = aellm_error_set(AELLM_EIO, "%s: cannot load: %s", g->path, strerror(errno));
         else
-            g->map = p;
+            g->map = p, g->private_copy = !(mm && !strcmp(mm, "1"));
     }
     close(fd);
     return rc;
@@ -526,6 +527,22 @@ void aellm_gguf_free(aellm_gguf *g)
     if (g->map) munmap((void *)g->map, g->size);
     free(g->path);
     free(g);
+}
+
+int aellm_gguf_set_writable(aellm_gguf *g, int writable)
+{
+    if (!g->private_copy)
+        return aellm_error_set(AELLM_EINVAL, "%s: mapped from the file (AELLM_MMAP=1): read-only",
+                               g->path);
+    if (mprotect((void *)g->map, g->size, writable ? PROT_READ | PROT_WRITE : PROT_READ))
+        return aellm_error_set(AELLM_EIO, "%s: mprotect: %s", g->path, strerror(errno));
+    return 0;
+}
+
+int aellm_gguf_holds(const aellm_gguf *g, const void *p, size_t bytes)
+{
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)g->map;
+    return a >= base && a - base <= g->size && bytes <= g->size - (a - base);
 }
 
 /* ---- accessors ---- */

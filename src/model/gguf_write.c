@@ -225,6 +225,11 @@ static int tensor_size(const char *name, int type, int n_dims, const int64_t *ne
 {
     const aellm_dtype_traits *tr = aellm_dtype_traits_get(type);
     if (!tr) return aellm_error_set(AELLM_EINVAL, "gguf: tensor '%s': unknown type %d", name, type);
+    if (tr->interleave)
+        return aellm_error_set(AELLM_EINVAL,
+                               "gguf: tensor '%s': %s is the engine's in-memory layout, not a file "
+                               "type (save the model before aellm_model_repack)",
+                               name, tr->name);
     if (n_dims < 1 || n_dims > AELLM_GGUF_MAX_DIMS)
         return aellm_error_set(AELLM_EINVAL, "gguf: tensor '%s': %d dimensions", name, n_dims);
     int64_t nel = 1;

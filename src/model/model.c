@@ -157,7 +157,8 @@ const char *aellm_model_figures_json(const aellm_model *m)
 
 int aellm_model_weight_type(const aellm_model *m)
 {
-    return m->layers[0].wq.type;
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(m->layers[0].wq.type);
+    return tr && tr->interleave ? tr->base : m->layers[0].wq.type;
 }
 
 /* Calls fn on every distinct tensor (the output only when not tied). */
@@ -732,10 +733,23 @@ static int add_items(aellm_gguf_writer *w, save_item *items, size_t n, uint8_t *
     return 0;
 }
 
+static void count_interleaved(const aellm_tensor *t, void *ctx)
+{
+    const aellm_dtype_traits *tr = aellm_dtype_traits_get(t->type);
+    *(int *)ctx += tr && tr->interleave;
+}
+
 int aellm_model_save_gguf(const aellm_model *m, const char *path, int type)
 {
     if (type >= 0 && !aellm_dtype_traits_get(type))
         return aellm_error_set(AELLM_EINVAL, "%s: unknown target type %d", path, type);
+    int interleaved = 0;
+    each_tensor(m, count_interleaved, &interleaved);
+    if (interleaved)
+        return aellm_error_set(AELLM_EINVAL,
+                               "%s: the model's weights are in the engine's decode layout "
+                               "(aellm_model_repack); save it before repacking",
+                               path);
     aellm_gguf_writer *w = NULL;
     size_t n = 0, total = 0;
     uint8_t *block = NULL;

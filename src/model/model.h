@@ -129,6 +129,11 @@ int aellm_model_alloc(aellm_model **out, const aellm_model_config *cfg);
 void aellm_tensor_set(aellm_tensor *t, int type, int64_t ne0, int64_t ne1, const void *data);
 /* A llama2.c legacy checkpoint (llama2c.c). */
 int aellm_model_load_llama2c(aellm_model **out, const char *path, const char *tokenizer_path);
+/* Makes a loaded file's weights writable (or read-only again): only for
+ * the private copy, not under AELLM_MMAP=1 (AELLM_EINVAL). */
+int aellm_gguf_set_writable(aellm_gguf *g, int writable);
+/* Whether bytes [p, p + bytes) lie in the file's weights as loaded. */
+int aellm_gguf_holds(const aellm_gguf *g, const void *p, size_t bytes);
 /* Metadata entry i as stored (value type u32 + value), for aellm_gguf_copy_kv. */
 int aellm_gguf_kv_raw(const aellm_gguf *g, int64_t i, const void **data, size_t *len);
 
