@@ -267,22 +267,28 @@ static inline __m512i q4_0_r16_block(const aellm_block_q4_0_r16 *a, __m512i off,
     return _mm512_add_epi32(lo, hi);
 }
 
-/* Two q4_0_r16 groups `dist` bytes apart (dist 0: the same one twice), out
- * [0, 16) and [16, 32): no horizontal sums, and the 16 scales of a block
- * convert in one instruction. About 38 instructions per block of 16 rows
- * where the four-row q4_0 kernel spends about 112: from the cache 2.3-2.5x
- * its rate. Two streams a thread because on Zen 5 they read 1.1B decode
- * 3.6 % faster than one (5 of 5 pairs, bench/decode_ab.sh); no software
- * prefetch, which read 12-15 % slower at 1 and 2 KiB ahead. */
+/* R16_STREAMS q4_0_r16 groups `dist` bytes apart (dist 0: one group read
+ * as every stream), out[16 s + r]: no horizontal sums, and a block's 16
+ * scales convert in one instruction. About 38 instructions per block of 16
+ * rows where the four-row q4_0 kernel spends about 112: from the cache
+ * 2.3-2.5x its rate. How it reads memory decided the rest, on Zen 5 in 1.1B
+ * decode (bench/decode_ab.sh, two threads, medians of 5 pairs): one stream
+ * without prefetch 0.95-0.98x the plain q4_0 kernel, and 0.85-0.88x with
+ * it; two streams 1.036x one; two or four streams, each prefetched 2 KiB
+ * ahead a line per 64 bytes, 1.07-1.25x the plain kernel (two and four
+ * tied, 1.009x; 1 KiB ahead 0.967x 2 KiB). */
+#define R16_STREAMS 2
 void aellm_vec_dot_rows_q4_0_r16_avx512(int64_t n, float *out, const void *w, size_t dist,
                                         const void *x)
 {
-    const aellm_block_q4_0_r16 *a0 = w,
-                               *a1 = (const aellm_block_q4_0_r16 *)((const char *)w + dist);
+    const aellm_block_q4_0_r16 *a[R16_STREAMS];
+    for (int s = 0; s < R16_STREAMS; s++)
+        a[s] = (const aellm_block_q4_0_r16 *)((const char *)w + s * dist);
     const aellm_block_q8_0 *b = x;
     int64_t nb = n / QK4_0;
     const int32_t *sums = aellm_act_q8_0_sums(x, nb);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc[R16_STREAMS];
+    for (int s = 0; s < R16_STREAMS; s++) acc[s] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         int32_t xs[8];
         memcpy(xs, b[i].qs, sizeof(xs));
@@ -291,14 +297,15 @@ void aellm_vec_dot_rows_q4_0_r16_avx512(int64_t n, float *out, const void *w, si
             xl[k] = _mm512_set1_epi32(xs[k]), xh[k] = _mm512_set1_epi32(xs[4 + k]);
         __m512i off = _mm512_set1_epi32(-8 * sums[i]);
         __m512 dx = _mm512_set1_ps(f16_load(&b[i].d));
-        __m512i p0 = q4_0_r16_block(&a0[i], off, xl, xh), p1 = q4_0_r16_block(&a1[i], off, xl, xh);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0),
-                               _mm512_mul_ps(_mm512_cvtph_ps(load_si256(a0[i].d)), dx), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1),
-                               _mm512_mul_ps(_mm512_cvtph_ps(load_si256(a1[i].d)), dx), acc1);
+        for (int s = 0; s < R16_STREAMS; s++) {
+            for (size_t l = 0; l < sizeof(a[s][i]); l += 64)
+                aellm_prefetch_ahead((const char *)&a[s][i] + l, AELLM_MV_PREFETCH_AVX512);
+            __m512i p = q4_0_r16_block(&a[s][i], off, xl, xh);
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(load_si256(a[s][i].d)), dx);
+            acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[s]);
+        }
     }
-    _mm512_storeu_ps(out, acc0);
-    _mm512_storeu_ps(out + 16, acc1);
+    for (int s = 0; s < R16_STREAMS; s++) _mm512_storeu_ps(out + 16 * s, acc[s]);
 }
 
 /* dw dx sum q p + m s: the integer part in lanes, m s as a scalar. */
