@@ -555,6 +555,8 @@ static int prepare(eval_state *s)
     ep.n_threads = r->n_threads;
     int rc = run_stages(s, &ep);
     if (rc) return rc;
+    /* from here the model is only run (the stages kept what they saved) */
+    if ((rc = aellm_model_repack(s->model, NULL))) return rc;
     if ((rc = aellm_engine_new(&s->engine, s->model, &ep))) return rc;
     if ((rc = aellm_lm_engine_new(&s->lm, s->engine, aellm_model_tokenizer(s->model)))) return rc;
     return check_limits(s);
@@ -609,6 +611,7 @@ static int measure_paired(eval_state *s, const aellm_latency_params *lp)
     aellm_engine_params_default(&ep);
     ep.n_threads = r->n_threads;
     int rc = load_model(r, &ref_model);
+    if (!rc) rc = aellm_model_repack(ref_model, NULL); /* as the configuration's model is */
     if (!rc) rc = aellm_engine_new(&ref, ref_model, &ep);
     if (!rc) rc = aellm_latency_engine_paired(s->engine, ref, lp, pair_progress, s, &s->paired);
     aellm_engine_free(ref);
