@@ -179,6 +179,17 @@ static void check_close(double got, double want, double tol, const char *what, i
              want, tol);
 }
 
+/* The scalar reference dot of each of `rows` rows of w (rb bytes apart)
+ * with x, and its tolerance from the dequantized operands wd, xd. */
+static void reference_rows(int type, int64_t n, const void *w, size_t rb, const void *x,
+                           const float *wd, const float *xd, int rows, float *want, double *tol)
+{
+    for (int r = 0; r < rows; r++) {
+        aellm_kernel_traits_get(type)->vec_dot[0](n, &want[r], (const char *)w + r * rb, x);
+        tol[r] = dot_tol(type) * abs_dot(wd + r * n, xd, n);
+    }
+}
+
 /* ---- tests ---- */
 
 static void test_isa_and_table(void **state)
@@ -314,10 +325,7 @@ static void test_matvec(void **state)
             float *wd = decode_rows(type, w, ROWS, n), *xd = decode_act(type, x, n);
             float want[ROWS], got[ROWS];
             double tol[ROWS];
-            for (int r = 0; r < ROWS; r++) {
-                aellm_kernel_traits_get(type)->vec_dot[0](n, &want[r], (char *)w + r * rb, x);
-                tol[r] = dot_tol(type) * abs_dot(wd + r * n, xd, n);
-            }
+            reference_rows(type, n, w, rb, x, wd, xd, ROWS, want, tol);
             aellm_kernel_matvec(type, n, w, rb, x, got, 0, ROWS);
             for (int r = 0; r < ROWS; r++)
                 check_close(got[r], want[r], tol[r], "matvec", type, aellm_cpu_isa(), n);
@@ -506,10 +514,7 @@ static void test_q4_0_r16(void **state)
         float *wd = decode_rows(q4, w, ROWS, n), *xd = decode_act(r16, x, n);
         float want[ROWS], got[ROWS];
         double tol[ROWS];
-        for (int r = 0; r < ROWS; r++) {
-            aellm_kernel_traits_get(q4)->vec_dot[0](n, &want[r], (char *)w + r * rb, x);
-            tol[r] = dot_tol(q4) * abs_dot(wd + r * n, xd, n);
-        }
+        reference_rows(q4, n, w, rb, x, wd, xd, ROWS, want, tol);
         /* each ISA's kernel reads streams = mv_rows / 16 groups `dist` apart
            (0: one group as every stream) */
         for (int isa = 0; isa < AELLM_ISA_COUNT; isa++) {

@@ -158,7 +158,8 @@ typedef struct {
 static share share_of(const aellm_tensor *w, int ith, int nth)
 {
     int64_t rows = w->ne[1];
-    int64_t align = aellm_kernel_matvec_align(w->type) > 4 ? aellm_kernel_matvec_align(w->type) : 4;
+    int64_t align = aellm_kernel_matvec_align(w->type); /* interleaved groups stay whole */
+    if (align < 4) align = 4;
     int64_t per = ((rows + nth - 1) / nth + align - 1) / align * align;
     share s = {per * ith, per * ith + per < rows ? per * ith + per : rows, 0};
     if (s.r0 > rows) s.r0 = rows;

@@ -39,8 +39,10 @@ aellm_to_float_fn aellm_kernel_to_float(int type);
 
 /* Converts an f32 activation row of n elements to the vec_dot_type of weight
  * type `wtype` (a copy for f32), zero-padded to the weight's padded row
- * length so that a partial last group dots with zeros. `dst` holds
- * aellm_kernel_act_bytes(wtype, n) bytes. */
+ * length so that a partial last group dots with zeros; a Q8_0 row is
+ * followed by its blocks' quant sums (kernels_impl.h), which the
+ * interleaved q4_0 kernels read. `dst` holds aellm_kernel_act_bytes(wtype,
+ * n) bytes. */
 void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n);
 size_t aellm_kernel_act_bytes(int wtype, int64_t n);
 
