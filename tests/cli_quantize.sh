@@ -64,6 +64,24 @@ assert abs(got - want) < 1, (got, want)
 assert bench["mem_bw_best_pass"] >= bench["mem_bw_bytes_per_s"]
 PY
 
+# q4_0 matrices run in the decode layout (q4_0_r16) unless AELLM_REPACK=0: the
+# ones whose rows come in whole groups of 16 (not the embedding, read by row;
+# the output is tied), and perplexity is the same either way
+"$bin" info -m "$tmp/q4_0_rtn.gguf" --json >"$tmp/info_q4.json" || fail "info q4_0"
+"$bin" bench -m "$tmp/q4_0_rtn.gguf" -p 16 -n 8 -r 1 --no-bandwidth --json >"$tmp/r16.json" || fail "bench q4_0"
+AELLM_REPACK=0 "$bin" bench -m "$tmp/q4_0_rtn.gguf" -p 16 -n 8 -r 1 --no-bandwidth --json >"$tmp/plain.json" ||
+    fail "bench q4_0 plain"
+python3 - "$tmp/info_q4.json" "$tmp/r16.json" "$tmp/plain.json" <<'PY' || fail "repacked count"
+import json, sys
+info, r16, plain = (json.load(open(a)) for a in sys.argv[1:4])
+want = sum(1 for t in info["tensors"] if t["type"] == "q4_0" and t["name"] != "token_embd.weight"
+           and len(t["shape"]) > 1 and t["shape"][1] % 16 == 0)
+print("q4_0 matrices repacked %d of %d expected; plain %d" % (r16["q4_0_repacked"], want, plain["q4_0_repacked"]))
+assert want > 0 and r16["q4_0_repacked"] == want and plain["q4_0_repacked"] == 0
+PY
+[ "$(ppl "$tmp/q4_0_rtn.gguf")" = "$(export AELLM_REPACK=0; ppl "$tmp/q4_0_rtn.gguf")" ] ||
+    fail "ppl differs with the decode layout"
+
 check_err() { # expected-substring, command...
     local want=$1; shift
     "$@" >/dev/null 2>"$tmp/err" && fail "succeeded: $*"

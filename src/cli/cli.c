@@ -334,9 +334,9 @@ int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_he
     return 0;
 }
 
-int cli_repack(const char *cmd, aellm_model *m)
+int cli_repack(const char *cmd, aellm_model *m, int *n)
 {
-    if (aellm_model_repack(m, NULL)) return cli_fail(cmd, "repacking: %s", aellm_error_last()), -1;
+    if (aellm_model_repack(m, n)) return cli_fail(cmd, "repacking: %s", aellm_error_last()), -1;
     return 0;
 }
 

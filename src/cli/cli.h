@@ -83,8 +83,9 @@ int cli_kv_apply(const char *cmd, aellm_model *m, const char *kv_type, int kv_he
                  aellm_engine_params *ep);
 /* Puts the model's q4_0 matrices in the engine's decode layout
  * (aellm_model_repack), after every transform and before the engine; for
- * commands that only run the model. -1 after printing an error. */
-int cli_repack(const char *cmd, aellm_model *m);
+ * commands that only run the model. *n (may be NULL) gets the number of
+ * matrices rewritten. -1 after printing an error. */
+int cli_repack(const char *cmd, aellm_model *m, int *n);
 /* Adds kv_type, kv_heads and kv_bytes of an engine to a JSON object. */
 void cli_kv_json(cJSON *o, const aellm_engine *e, const aellm_model *m);
 

@@ -110,6 +110,7 @@ static double decode_bytes(const aellm_model *m, const aellm_engine *e, int dept
 typedef struct {
     const char *label, *type, *kv_type;
     int threads, pp, tg, depth, kv_heads;
+    int repacked; /* q4_0 matrices in the decode layout (aellm_model_repack) */
     double kv_bytes;
     stat pp_s, tg_s;
     double bw, roof, bytes, params, size; /* bw: median sustained reading */
@@ -151,6 +152,10 @@ static void print_table(const report *r)
                r->tg_s.sd);
     }
     printf("\nkernels: %s (AELLM_ISA caps it)\n", aellm_isa_name(aellm_cpu_isa()));
+    if (r->repacked)
+        printf("weights: %d q4_0 matrices in the decode layout q4_0_r16 (AELLM_REPACK=0 keeps the "
+               "file's)\n",
+               r->repacked);
     if (r->tg > 0 && r->dec.decode_s > 0)
         printf("decode threads: %.1f %% of their time waiting at barriers; %.1f %% of the "
                "product steps taken from another thread's share (AELLM_DECODE_SPLIT=%s)\n",
@@ -178,6 +183,7 @@ static void print_json(const report *r)
     cJSON_AddNumberToObject(o, "params", r->params);
     cJSON_AddNumberToObject(o, "threads", r->threads);
     cJSON_AddStringToObject(o, "kernel_isa", aellm_isa_name(aellm_cpu_isa()));
+    cJSON_AddNumberToObject(o, "q4_0_repacked", r->repacked);
     cJSON_AddStringToObject(o, "kv_type", r->kv_type);
     cJSON_AddNumberToObject(o, "kv_heads", r->kv_heads);
     cJSON_AddNumberToObject(o, "kv_bytes", r->kv_bytes);
@@ -307,7 +313,7 @@ int cmd_bench(int argc, char **argv)
     r.type = tr ? tr->name : "?";
     int status = 1;
     if (cli_kv_apply("bench", m, kv_type, kv_heads, &ep)) goto done;
-    if (cli_repack("bench", m)) goto done;
+    if (cli_repack("bench", m, &r.repacked)) goto done;
     if (aellm_engine_new(&e, m, &ep)) {
         cli_fail_last("bench");
         goto done;

@@ -87,7 +87,7 @@ int cmd_generate(int argc, char **argv)
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads;
     if (cli_kv_apply("generate", m, kv_type, kv_heads, &ep)) goto done;
-    if (cli_repack("generate", m)) goto done;
+    if (cli_repack("generate", m, NULL)) goto done;
     if (aellm_engine_new(&e, m, &ep) || aellm_generate(e, prompt, n, &sp, on_piece, &s, &st)) {
         cli_fail_last("generate");
         goto done;

@@ -202,7 +202,7 @@ int cmd_perplexity(int argc, char **argv)
     aellm_engine_params_default(&ep);
     ep.n_ctx = ctx, ep.n_threads = threads, ep.n_batch = batch;
     if (cli_kv_apply("perplexity", m, kv_type, kv_heads, &ep)) goto done;
-    if (cli_repack("perplexity", m)) goto done;
+    if (cli_repack("perplexity", m, NULL)) goto done;
     if (aellm_engine_new(&e, m, &ep) ||
         aellm_perplexity(e, ids, (int64_t)n, ctx, chunks, progress, &bar, &r)) {
         cli_progress_end(&bar);
