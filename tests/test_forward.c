@@ -493,6 +493,7 @@ static void test_repack(void **state)
     assert_int_equal(aellm_model_repack(m, &n), 0);
     assert_int_equal(n, 0);
     const char *path = "/tmp/aellm_test_repacked.gguf";
+    remove(path);
     assert_int_equal(aellm_model_save_gguf(m, path, -1), AELLM_EINVAL);
     assert_non_null(strstr(aellm_error_last(), "decode layout"));
     FILE *f = fopen(path, "rb");

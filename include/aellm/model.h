@@ -80,8 +80,9 @@ int aellm_model_save_gguf(const aellm_model *m, const char *path, int type);
 /* Rewrites the model's q4_0 matrices (the seven of each dense layer, and an
  * untied output) in place into the engine's decode layout, q4_0_r16 (16
  * rows interleaved, core/blocks.h): the same bytes, read by decode about
- * twice as cheaply. Afterwards the model is for the engine only: it cannot
- * be saved, quantized or transformed, and aellm_model_weight_type still
+ * twice as cheaply. Afterwards the model is for the engine only: saving it
+ * is refused, and it must not be quantized or transformed (the layout has
+ * no to_float of a row, which those read); aellm_model_weight_type still
  * says q4_0. Matrices whose rows are not a multiple of 16 stay as they are;
  * so does a model mapped from its file (AELLM_MMAP=1). AELLM_REPACK=0 turns
  * it off. *n_repacked (may be NULL) gets the number of matrices rewritten. */

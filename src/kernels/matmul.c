@@ -466,8 +466,8 @@ static const aellm_ftile_kernel *ftile_kernel(int wtype)
  * their twin's integer paths; rows ending in a partial block dequantize. */
 /* Decode's computation token by token: each activation row quantized as
  * matvec quantizes it, then the matvec kernel. The scalar reference's path
- * for integer types that have no scalar tile, so prefill equals decode. */
-/* Types whose rows the one-row dot reads (not the interleaved layouts). */
+ * for integer types that have no scalar tile, so prefill equals decode;
+ * not for the interleaved layouts, which have no one-row dot. */
 static int quantizes_act(int wtype)
 {
     return aellm_kernel_traits_get(wtype)->vec_dot_type != AELLM_DTYPE_F32 &&

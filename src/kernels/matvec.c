@@ -6,10 +6,6 @@
 #include "core/blocks.h"
 #include "kernels/kernels_impl.h"
 
-/* Rows of a weight type whose rows end in a partial group meet activations
- * padded with zeros to whole groups: whole activation blocks are converted
- * in place, the rest (at most one weight group) through a zero-filled copy.
- * (Activation types with a row header have one-element blocks: never padded.) */
 /* The int32 sums of a Q8_0 row's quants, after its blocks (kernels_impl.h). */
 static void append_block_sums(void *dst, int64_t nb)
 {
@@ -22,6 +18,10 @@ static void append_block_sums(void *dst, int64_t nb)
     }
 }
 
+/* Rows of a weight type whose rows end in a partial group meet activations
+ * padded with zeros to whole groups: whole activation blocks are converted
+ * in place, the rest (at most one weight group) through a zero-filled copy.
+ * (Activation types with a row header have one-element blocks: never padded.) */
 void aellm_kernel_quantize_act(int wtype, const float *x, void *dst, int64_t n)
 {
     int vdt = aellm_kernel_traits_get(wtype)->vec_dot_type;

@@ -477,13 +477,14 @@ static int map_file(aellm_gguf *g)
         rc = aellm_error_set(AELLM_EFORMAT, "%s: truncated in the header (empty file)", g->path);
     if (!rc) {
         const char *mm = getenv("AELLM_MMAP");
+        int file_pages = mm && !strcmp(mm, "1");
         g->size = (size_t)st.st_size;
-        void *p = mm && !strcmp(mm, "1") ? mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0)
-                                         : read_private(fd, g->size);
+        void *p = file_pages ? mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0)
+                             : read_private(fd, g->size);
         if (p == MAP_FAILED || !p)
             rc = aellm_error_set(AELLM_EIO, "%s: cannot load: %s", g->path, strerror(errno));
         else
-            g->map = p, g->private_copy = !(mm && !strcmp(mm, "1"));
+            g->map = p, g->private_copy = !file_pages;
     }
     close(fd);
     return rc;
@@ -539,10 +540,10 @@ int aellm_gguf_set_writable(aellm_gguf *g, int writable)
     return 0;
 }
 
-int aellm_gguf_holds(const aellm_gguf *g, const void *p, size_t bytes)
+const void *aellm_gguf_mapping(const aellm_gguf *g, size_t *size)
 {
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)g->map;
-    return a >= base && a - base <= g->size && bytes <= g->size - (a - base);
+    *size = g->size;
+    return g->map;
 }
 
 /* ---- accessors ---- */

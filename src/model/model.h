@@ -132,8 +132,8 @@ int aellm_model_load_llama2c(aellm_model **out, const char *path, const char *to
 /* Makes a loaded file's weights writable (or read-only again): only for
  * the private copy, not under AELLM_MMAP=1 (AELLM_EINVAL). */
 int aellm_gguf_set_writable(aellm_gguf *g, int writable);
-/* Whether bytes [p, p + bytes) lie in the file's weights as loaded. */
-int aellm_gguf_holds(const aellm_gguf *g, const void *p, size_t bytes);
+/* The file's bytes as loaded (weights included), and their count. */
+const void *aellm_gguf_mapping(const aellm_gguf *g, size_t *size);
 /* Metadata entry i as stored (value type u32 + value), for aellm_gguf_copy_kv. */
 int aellm_gguf_kv_raw(const aellm_gguf *g, int64_t i, const void **data, size_t *len);
 

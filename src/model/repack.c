@@ -45,22 +45,23 @@ static int repack_tensor(aellm_tensor *t)
     return 0;
 }
 
-static int in_block(const void *block, const void *p, size_t bytes)
+/* Whether [p, p + bytes) lies in [base, base + size). */
+static int spans(const void *base, size_t size, const void *p, size_t bytes)
 {
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)block;
-    size_t size = aellm_mem_size(block);
-    return block && a >= base && a - base <= size && bytes <= size - (a - base);
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
+    return base && a >= b && a - b <= size && bytes <= size - (a - b);
 }
 
 /* Whether the model's own storage holds t: a transformed model may borrow
  * matrices from another model, which this one must not rewrite. */
 static int owned(const aellm_model *m, const aellm_tensor *t)
 {
-    size_t bytes = aellm_tensor_bytes(t);
-    if (m->gguf && aellm_gguf_holds(m->gguf, t->data, bytes)) return 1;
-    if (in_block(m->owned, t->data, bytes)) return 1;
+    size_t bytes = aellm_tensor_bytes(t), size = 0;
+    const void *file = m->gguf ? aellm_gguf_mapping(m->gguf, &size) : NULL;
+    if (spans(file, size, t->data, bytes)) return 1;
+    if (spans(m->owned, aellm_mem_size(m->owned), t->data, bytes)) return 1;
     for (int i = 0; i < m->n_extra; i++)
-        if (in_block(m->extra[i], t->data, bytes)) return 1;
+        if (spans(m->extra[i], aellm_mem_size(m->extra[i]), t->data, bytes)) return 1;
     return 0;
 }
 
