@@ -141,16 +141,17 @@ static void act_for(thread_ctx *t, const aellm_tensor *w, const float *x)
 }
 
 /* Each thread owns an equal share of a product's rows and takes its steps
- * from the front, a chunk at a time; a thread done with its own takes the
- * back half of what another has left. On two vCPUs one thread is often
- * slower for a while (the host runs something), and a static split then
- * waits at every barrier: timing the group barriers of 1.1B F32 decode (a
- * probe not kept in the tree) gave 0.3-2.6 s of waits in 10.7 s, one thread
- * doing 23 % more kernel time than the other; with stealing, 0.05-0.2 s.
- * A claim word holds the steps taken from the front (low half) and from the
- * back (high half) of one thread's share of one product; all are zeroed
- * before each token. Results are published by the barrier that ends the
- * group, so the counters need no ordering of their own. */
+ * from the front, a quarter of what is left at a time, never under 64 KiB;
+ * a thread done with its own takes the back half of what another has left. On two vCPUs one thread
+ * is often slower for a while (the host runs something), and a static split then waits at every
+ * barrier: timing the group barriers of 1.1B F32 decode (a probe not kept in the tree) gave 0.3-2.6
+ * s of waits in 10.7 s, one thread doing 23 % more kernel time than the other; with stealing,
+ * 0.05-0.2 s. A claim word holds the steps taken from the front (low half) and from the back (high
+ * half) of one thread's share of one product; all are zeroed before each token. Results are
+ * published by the barrier that ends the group, so the counters need no ordering of their own.
+ * Claims shrink as the share does because each costs a locked exchange: in fixed 64 KiB
+ * chunks, 1.1B F16 decode spent 1.4 % of its samples on the instruction
+ * after it and ran 4-11 % slower (bench/README.md). */
 typedef struct {
     int64_t r0, r1, steps;
 } share;
@@ -167,15 +168,19 @@ static share share_of(const aellm_tensor *w, int ith, int nth)
     return s;
 }
 
-/* Takes up to `want` steps from the front (back = 0) or the back of a share
- * with `steps` steps; 0 when none are left. */
+/* Takes steps from the front (back = 0), a quarter of those left but at
+ * least `want`, or the back half of a share with `steps` steps; 0 when none
+ * are left. */
 static int64_t claim(uint64_t *word, int64_t steps, int64_t want, int back, int64_t *j0)
 {
     uint64_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
     for (;;) {
         int64_t f = (int64_t)(old & 0xffffffffu), b = (int64_t)(old >> 32), left = steps - f - b;
         if (left <= 0) return 0;
-        if (back) want = (left + 1) / 2; /* a thief takes half, leaving the owner the rest */
+        if (back)
+            want = (left + 1) / 2; /* a thief takes half, leaving the owner the rest */
+        else if (left / 4 > want)
+            want = left / 4; /* what is left to steal stays at least 3/4 */
         int64_t take = want < left ? want : left;
         uint64_t next = old + (back ? (uint64_t)take << 32 : (uint64_t)take);
         if (__atomic_compare_exchange_n(word, &old, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
