@@ -431,6 +431,84 @@ static void test_decode_split(void **state)
     }
 }
 
+/* Decode logits of T tokens, 3 threads, with AELLM_DECODE_FUSE as given;
+ * *d gets the engine's accounting. */
+static void decode_fused(const aellm_model *m, const char *fuse, int T, float *logits,
+                         aellm_engine_decode_stats *d)
+{
+    int V = m->cfg.vocab_size;
+    setenv("AELLM_DECODE_FUSE", fuse, 1);
+    aellm_engine *e = NULL;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = 16, ep.n_threads = 3;
+    assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
+    unsetenv("AELLM_DECODE_FUSE");
+    for (int p = 0; p < T; p++) {
+        int32_t tok = (p * 31 + 3) % V;
+        assert_int_equal(aellm_engine_eval(e, &tok, 1, p, logits + (size_t)p * V, 0), 0);
+    }
+    aellm_engine_decode_stats_get(e, d);
+    aellm_engine_free(e);
+}
+
+/* Q, K, V (and gate, up) that lie back to back are read as one product, and
+ * give the logits of reading them apart (the rows meet other kernels' row
+ * slots, hence other float orders); a layer whose V lies elsewhere is read
+ * apart, and a bad AELLM_DECODE_FUSE is refused by name. */
+static void test_decode_fuse(void **state)
+{
+    (void)state;
+    aellm_model_config cfg;
+    assert_int_equal(aellm_model_shape(&cfg, "260K"), 0);
+    const int types[] = {AELLM_DTYPE_F32, AELLM_DTYPE_F16};
+    for (int ti = 0; ti < 2; ti++) {
+        aellm_model *m = NULL;
+        assert_int_equal(aellm_model_random(&m, &cfg, types[ti], 5), 0);
+        const int T = 8, V = cfg.vocab_size, L = cfg.n_layers;
+        const unsigned long long per = 3ull * T; /* counted per thread and token */
+        size_t bytes = (size_t)T * V * sizeof(float);
+        float *apart = malloc(bytes), *fused = malloc(bytes);
+        aellm_engine_decode_stats d;
+        decode_fused(m, "0", T, apart, &d);
+        assert_int_equal(d.fuse, 0);
+        assert_true(d.tokens == (unsigned long long)T);
+        assert_true(d.products == per * (7 * L + 1) && d.fused == 0);
+        decode_fused(m, "1", T, fused, &d);
+        assert_int_equal(d.fuse, 1);
+        assert_true(d.products == per * (4 * L + 1) && d.fused == per * 2 * L);
+        double worst = 0.0, scale = 0.0;
+        for (size_t i = 0; i < (size_t)T * V; i++) {
+            worst = fmax(worst, fabs((double)apart[i] - fused[i]));
+            scale = fmax(scale, fabs((double)apart[i]));
+        }
+        assert_true(scale > 0.0);
+        assert_true(worst <= 1e-5 * scale);
+
+        /* layer 0's V moved elsewhere: its Q, K, V are read apart */
+        aellm_tensor *wv = &m->layers[0].wv;
+        size_t vbytes = (size_t)wv->ne[1] * wv->row_bytes;
+        void *copy = malloc(vbytes + 64);
+        memcpy((char *)copy + 64, wv->data, vbytes);
+        const void *was = wv->data;
+        wv->data = (char *)copy + 64;
+        decode_fused(m, "1", T, fused, &d);
+        assert_true(d.products == per * (4 * L + 3) && d.fused == per * (2 * L - 1));
+        for (size_t i = 0; i < (size_t)T * V; i++)
+            assert_true(fabs((double)apart[i] - fused[i]) <= 1e-5 * scale);
+        wv->data = was;
+        free(copy);
+
+        setenv("AELLM_DECODE_FUSE", "yes", 1);
+        aellm_engine *e = NULL;
+        assert_int_equal(aellm_engine_new(&e, m, NULL), AELLM_EINVAL);
+        assert_non_null(strstr(aellm_error_last(), "AELLM_DECODE_FUSE=yes"));
+        unsetenv("AELLM_DECODE_FUSE");
+        free(apart), free(fused);
+        aellm_model_free(m);
+    }
+}
+
 /* Logits of T tokens, one at a time (decode) and as one batch (prefill). */
 static void run_both(const aellm_model *m, int T, float *dec, float *pre)
 {
@@ -505,10 +583,15 @@ static void test_repack(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forward_mha),       cmocka_unit_test(test_forward_moe),
-        cmocka_unit_test(test_forward_gqa),       cmocka_unit_test(test_forward_mqa),
-        cmocka_unit_test(test_forward_quantized), cmocka_unit_test(test_eval_rejects_bad_input),
-        cmocka_unit_test(test_decode_split),      cmocka_unit_test(test_repack),
+        cmocka_unit_test(test_forward_mha),
+        cmocka_unit_test(test_forward_moe),
+        cmocka_unit_test(test_forward_gqa),
+        cmocka_unit_test(test_forward_mqa),
+        cmocka_unit_test(test_forward_quantized),
+        cmocka_unit_test(test_eval_rejects_bad_input),
+        cmocka_unit_test(test_decode_split),
+        cmocka_unit_test(test_decode_fuse),
+        cmocka_unit_test(test_repack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

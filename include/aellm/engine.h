@@ -63,9 +63,17 @@ void aellm_engine_expert_load_reset(aellm_engine *e);
  * for comparison: each thread then computes exactly its equal share. */
 typedef struct {
     double decode_s, wait_s;
+    unsigned long long tokens; /* one-token steps */
     int threads;
     unsigned long long steps, stolen;
     int steal; /* 1 when threads take from each other's shares */
+    /* Matrix products read, and how many of them were several weight
+     * matrices that lie back to back in memory with one input (a layer's
+     * Q, K and V; gate and up) read as one matrix, each counted once per
+     * thread and token: products / threads / tokens is a token's count.
+     * AELLM_DECODE_FUSE=0 (read at engine creation) reads them apart. */
+    unsigned long long products, fused;
+    int fuse; /* 1 when adjacent matrices are read as one */
 } aellm_engine_decode_stats;
 void aellm_engine_decode_stats_get(const aellm_engine *e, aellm_engine_decode_stats *s);
 void aellm_engine_decode_stats_reset(aellm_engine *e);

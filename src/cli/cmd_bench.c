@@ -133,6 +133,12 @@ static double stolen_fraction(const aellm_engine_decode_stats *d)
     return d->steps ? (double)d->stolen / (double)d->steps : 0.0;
 }
 
+/* A token's count of products (per_token(d, d->products)), or of fused ones. */
+static double per_token(const aellm_engine_decode_stats *d, unsigned long long n)
+{
+    return d->tokens && d->threads ? (double)n / d->threads / (double)d->tokens : 0.0;
+}
+
 static void print_table(const report *r)
 {
     printf("| model | size | params | type | threads | test | t/s |\n"
@@ -161,6 +167,10 @@ static void print_table(const report *r)
                "product steps taken from another thread's share (AELLM_DECODE_SPLIT=%s)\n",
                100.0 * wait_fraction(&r->dec), 100.0 * stolen_fraction(&r->dec),
                r->dec.steal ? "steal" : "static");
+    if (r->tg > 0 && r->dec.tokens)
+        printf("decode products: %.0f a token, %.0f of them matrices that lie back to back read as "
+               "one (AELLM_DECODE_FUSE=%d)\n",
+               per_token(&r->dec, r->dec.products), per_token(&r->dec, r->dec.fused), r->dec.fuse);
     printf("KV cache %s, %d KV heads: %.2f MiB; peak memory %.2f MiB (weights, KV cache, "
            "activations, scratch)\n",
            r->kv_type, r->kv_heads, r->kv_bytes / 1048576.0, r->peak_mem / 1048576.0);
@@ -201,6 +211,9 @@ static void print_json(const report *r)
         cJSON_AddStringToObject(o, "decode_split", r->dec.steal ? "steal" : "static");
         cJSON_AddNumberToObject(o, "decode_wait_fraction", wait_fraction(&r->dec));
         cJSON_AddNumberToObject(o, "decode_stolen_fraction", stolen_fraction(&r->dec));
+        cJSON_AddNumberToObject(o, "decode_products_per_token",
+                                per_token(&r->dec, r->dec.products));
+        cJSON_AddNumberToObject(o, "decode_fused_per_token", per_token(&r->dec, r->dec.fused));
     }
     if (r->bw > 0) {
         cJSON_AddNumberToObject(o, "mem_bw_bytes_per_s", r->bw);

@@ -122,6 +122,8 @@ static void layout(aellm_engine *e, char *const base[ENGINE_BLOCKS])
     size_t Bh = B > (size_t)c->n_experts_used ? B : (size_t)c->n_experts_used;
     e->hb = carve(ab, ao, Bh * (size_t)c->hidden_dim * sizeof(float));
     e->hb2 = carve(ab, ao, Bh * (size_t)c->hidden_dim * sizeof(float));
+    size_t qkv = (size_t)e->q_dim + 2 * (size_t)e->kv_dim, ffn = 2 * (size_t)c->hidden_dim;
+    e->fused_y = carve(ab, ao, (qkv > ffn ? qkv : ffn) * sizeof(float));
     if (c->n_experts) {
         size_t E = (size_t)c->n_experts, k = (size_t)c->n_experts_used;
         e->moe_sel = carve(ab, ao, B * k * sizeof(int));
@@ -199,9 +201,13 @@ int aellm_engine_new(aellm_engine **out, const aellm_model *m, const aellm_engin
     if (split && strcmp(split, "static") && strcmp(split, "steal"))
         return aellm_error_set(AELLM_EINVAL, "AELLM_DECODE_SPLIT=%s: expected static or steal",
                                split);
+    const char *fuse = getenv("AELLM_DECODE_FUSE");
+    if (fuse && strcmp(fuse, "0") && strcmp(fuse, "1"))
+        return aellm_error_set(AELLM_EINVAL, "AELLM_DECODE_FUSE=%s: expected 0 or 1", fuse);
     aellm_engine *e = calloc(1, sizeof(*e));
     if (!e) return aellm_error_oom("engine", sizeof(*e));
     e->decode_steal = !split || strcmp(split, "static");
+    e->decode_fuse = !fuse || strcmp(fuse, "0");
     size_buffers(e, m, p);
     char *none[ENGINE_BLOCKS] = {NULL};
     layout(e, none);
@@ -265,12 +271,16 @@ void aellm_engine_decode_stats_get(const aellm_engine *e, aellm_engine_decode_st
 {
     memset(s, 0, sizeof(*s));
     s->decode_s = e->decode_s;
+    s->tokens = e->decode_tokens;
     s->threads = e->n_threads;
     s->steal = e->decode_steal;
+    s->fuse = e->decode_fuse;
     for (int i = 0; i < e->n_threads; i++) {
         s->wait_s += e->counters[i].wait_s;
         s->steps += e->counters[i].steps;
         s->stolen += e->counters[i].stolen;
+        s->products += e->counters[i].products;
+        s->fused += e->counters[i].fused;
     }
 }
 
@@ -278,6 +288,7 @@ void aellm_engine_decode_stats_reset(aellm_engine *e)
 {
     memset(e->counters, 0, (size_t)e->n_threads * sizeof(*e->counters));
     e->decode_s = 0.0;
+    e->decode_tokens = 0;
 }
 
 size_t aellm_engine_kv_bytes(const aellm_engine *e)

@@ -24,8 +24,8 @@ enum { BLOCK_KV, BLOCK_ACT, BLOCK_SCRATCH, ENGINE_BLOCKS };
  * cache line: each thread adds its own at the end of every token. */
 typedef struct {
     double wait_s;
-    unsigned long long steps, stolen;
-    char pad[64 - sizeof(double) - 2 * sizeof(unsigned long long)];
+    unsigned long long steps, stolen, products, fused;
+    char pad[64 - sizeof(double) - 4 * sizeof(unsigned long long)];
 } aellm_decode_counters;
 
 struct aellm_engine {
@@ -56,12 +56,14 @@ struct aellm_engine {
     float *mla_up;         /* (n_threads, (2 head_dim - d_rope) r) one KV head's up-projections
                               dequantized; NULL when they are stored f32 */
 
-    float *x;   /* (B, dim) residual stream */
-    float *xb;  /* (B, max(dim, q_dim)) normalised input, then attention output */
-    float *xb2; /* (B, max(dim, q_dim)) a projection's output before the residual add */
-    float *q;   /* (B, q_dim) */
-    float *hb;  /* (B', hidden) gate, then silu(gate)*up; B' = max(B, top-k) */
-    float *hb2; /* (B', hidden) up */
+    float *x;       /* (B, dim) residual stream */
+    float *xb;      /* (B, max(dim, q_dim)) normalised input, then attention output */
+    float *xb2;     /* (B, max(dim, q_dim)) a projection's output before the residual add */
+    float *q;       /* (B, q_dim) */
+    float *hb;      /* (B', hidden) gate, then silu(gate)*up; B' = max(B, top-k) */
+    float *hb2;     /* (B', hidden) up */
+    float *fused_y; /* decode: the output of products read as one (forward.c), at most
+                       max(q_dim + 2 kv_dim, 2 hidden) */
 
     /* Mixture of experts (n_experts = E > 0; NULL when dense). Prefill
      * groups the batch's tokens by expert: each expert multiplies only the
@@ -78,10 +80,12 @@ struct aellm_engine {
     void *act;           /* one activation row in a weight's vec_dot_type (decode) */
     uint64_t *mv_claims; /* (n_threads, mv_claims_per_thread) decode: steps taken of
                             each thread's share of each product (forward.c) */
-    int mv_claims_per_thread;        /* products per token planned for, a multiple of 8 */
-    int decode_steal;                /* 0 under AELLM_DECODE_SPLIT=static */
-    aellm_decode_counters *counters; /* (n_threads) decode's accounting, one cache line each */
-    double decode_s;                 /* wall time of decode steps since the last reset */
+    int mv_claims_per_thread;         /* products per token planned for, a multiple of 8 */
+    int decode_steal;                 /* 0 under AELLM_DECODE_SPLIT=static */
+    int decode_fuse;                  /* 0 under AELLM_DECODE_FUSE=0 */
+    aellm_decode_counters *counters;  /* (n_threads) decode's accounting, one cache line each */
+    double decode_s;                  /* wall time of decode steps since the last reset */
+    unsigned long long decode_tokens; /* decode steps since the last reset */
     size_t act_bytes;
     void *scratch; /* aellm_kernel_matmul scratch (prefill) */
     size_t scratch_bytes;
