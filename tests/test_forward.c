@@ -381,6 +381,35 @@ static void test_eval_rejects_bad_input(void **state)
     aellm_model_free(m);
 }
 
+/* An engine of 3 threads created with the environment variable `var` set to
+ * `value` (then unset), after decoding T tokens one at a time into logits. */
+static aellm_engine *decode_under(const aellm_model *m, const char *var, const char *value, int T,
+                                  float *logits)
+{
+    int V = m->cfg.vocab_size;
+    setenv(var, value, 1);
+    aellm_engine *e = NULL;
+    aellm_engine_params ep;
+    aellm_engine_params_default(&ep);
+    ep.n_ctx = 16, ep.n_threads = 3;
+    assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
+    unsetenv(var);
+    for (int p = 0; p < T; p++) {
+        int32_t tok = (p * 31 + 3) % V;
+        assert_int_equal(aellm_engine_eval(e, &tok, 1, p, logits + (size_t)p * V, 0), 0);
+    }
+    return e;
+}
+
+/* The same, for its decode accounting only. */
+static void decode_fused(const aellm_model *m, const char *fuse, int T, float *logits,
+                         aellm_engine_decode_stats *d)
+{
+    aellm_engine *e = decode_under(m, "AELLM_DECODE_FUSE", fuse, T, logits);
+    aellm_engine_decode_stats_get(e, d);
+    aellm_engine_free(e);
+}
+
 /* Decode's two ways of sharing out rows give the same logits bit for bit (a
  * row is always computed by the same kernel, whichever thread takes it), with
  * an odd thread count so that shares end mid-group; the accounting adds up,
@@ -398,16 +427,7 @@ static void test_decode_split(void **state)
         float *got[2] = {malloc((size_t)T * V * 4), malloc((size_t)T * V * 4)};
         const char *splits[2] = {"static", "steal"};
         for (int k = 0; k < 2; k++) {
-            setenv("AELLM_DECODE_SPLIT", splits[k], 1);
-            aellm_engine *e = NULL;
-            aellm_engine_params ep;
-            aellm_engine_params_default(&ep);
-            ep.n_ctx = 16, ep.n_threads = 3;
-            assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
-            for (int p = 0; p < T; p++) {
-                int32_t tok = (p * 31 + 3) % V;
-                assert_int_equal(aellm_engine_eval(e, &tok, 1, p, got[k] + (size_t)p * V, 0), 0);
-            }
+            aellm_engine *e = decode_under(m, "AELLM_DECODE_SPLIT", splits[k], T, got[k]);
             aellm_engine_decode_stats d;
             aellm_engine_decode_stats_get(e, &d);
             assert_int_equal(d.threads, 3);
@@ -429,27 +449,6 @@ static void test_decode_split(void **state)
         unsetenv("AELLM_DECODE_SPLIT");
         aellm_model_free(m);
     }
-}
-
-/* Decode logits of T tokens, 3 threads, with AELLM_DECODE_FUSE as given;
- * *d gets the engine's accounting. */
-static void decode_fused(const aellm_model *m, const char *fuse, int T, float *logits,
-                         aellm_engine_decode_stats *d)
-{
-    int V = m->cfg.vocab_size;
-    setenv("AELLM_DECODE_FUSE", fuse, 1);
-    aellm_engine *e = NULL;
-    aellm_engine_params ep;
-    aellm_engine_params_default(&ep);
-    ep.n_ctx = 16, ep.n_threads = 3;
-    assert_int_equal(aellm_engine_new(&e, m, &ep), 0);
-    unsetenv("AELLM_DECODE_FUSE");
-    for (int p = 0; p < T; p++) {
-        int32_t tok = (p * 31 + 3) % V;
-        assert_int_equal(aellm_engine_eval(e, &tok, 1, p, logits + (size_t)p * V, 0), 0);
-    }
-    aellm_engine_decode_stats_get(e, d);
-    aellm_engine_free(e);
 }
 
 /* Q, K, V (and gate, up) that lie back to back are read as one product, and
