@@ -381,6 +381,18 @@ static void test_eval_rejects_bad_input(void **state)
     aellm_model_free(m);
 }
 
+/* b within `tol` of a, relative to a's largest magnitude (which is not 0). */
+static void assert_close(const float *a, const float *b, size_t n, double tol)
+{
+    double worst = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    assert_true(scale > 0.0);
+    assert_true(worst <= tol * scale);
+}
+
 /* An engine of 3 threads created with the environment variable `var` set to
  * `value` (then unset), after decoding T tokens one at a time into logits. */
 static aellm_engine *decode_under(const aellm_model *m, const char *var, const char *value, int T,
@@ -476,13 +488,7 @@ static void test_decode_fuse(void **state)
         decode_fused(m, "1", T, fused, &d);
         assert_int_equal(d.fuse, 1);
         assert_true(d.products == per * (4 * L + 1) && d.fused == per * 2 * L);
-        double worst = 0.0, scale = 0.0;
-        for (size_t i = 0; i < (size_t)T * V; i++) {
-            worst = fmax(worst, fabs((double)apart[i] - fused[i]));
-            scale = fmax(scale, fabs((double)apart[i]));
-        }
-        assert_true(scale > 0.0);
-        assert_true(worst <= 1e-5 * scale);
+        assert_close(apart, fused, (size_t)T * V, 1e-5);
 
         /* layer 0's V moved elsewhere: its Q, K, V are read apart */
         aellm_tensor *wv = &m->layers[0].wv;
@@ -493,8 +499,7 @@ static void test_decode_fuse(void **state)
         wv->data = (char *)copy + 64;
         decode_fused(m, "1", T, fused, &d);
         assert_true(d.products == per * (4 * L + 3) && d.fused == per * (2 * L - 1));
-        for (size_t i = 0; i < (size_t)T * V; i++)
-            assert_true(fabs((double)apart[i] - fused[i]) <= 1e-5 * scale);
+        assert_close(apart, fused, (size_t)T * V, 1e-5);
         wv->data = was;
         free(copy);
 
@@ -506,6 +511,25 @@ static void test_decode_fuse(void **state)
         free(apart), free(fused);
         aellm_model_free(m);
     }
+
+    /* q4_0 in the decode layout: groups of 16 rows stay whole in the fused
+       view (260K's Q, K and V: 64 + 32 + 32 rows of 36 bytes, back to back) */
+    aellm_model *m = NULL;
+    assert_int_equal(aellm_model_random(&m, &cfg, AELLM_DTYPE_Q4_0, 5), 0);
+    int n = 0;
+    assert_int_equal(aellm_model_repack(m, &n), 0);
+    assert_true(n > 0);
+    assert_int_equal(m->layers[0].wk.type, AELLM_DTYPE_Q4_0_R16);
+    const int T = 8, V = cfg.vocab_size;
+    float *apart = malloc((size_t)T * V * sizeof(float)),
+          *fused = malloc((size_t)T * V * sizeof(float));
+    aellm_engine_decode_stats d;
+    decode_fused(m, "0", T, apart, &d);
+    decode_fused(m, "1", T, fused, &d);
+    assert_true(d.fused >= 3ull * T * cfg.n_layers); /* at least every layer's Q, K, V */
+    assert_close(apart, fused, (size_t)T * V, 1e-5);
+    free(apart), free(fused);
+    aellm_model_free(m);
 }
 
 /* Logits of T tokens, one at a time (decode) and as one batch (prefill). */
@@ -559,13 +583,7 @@ static void test_repack(void **state)
     assert_int_equal(aellm_model_weight_type(m), AELLM_DTYPE_Q4_0);
     run_both(m, T, dec1, pre1);
     assert_memory_equal(pre0, pre1, bytes);
-    double worst = 0.0, scale = 0.0;
-    for (size_t i = 0; i < (size_t)T * V; i++) {
-        worst = fmax(worst, fabs((double)dec0[i] - dec1[i]));
-        scale = fmax(scale, fabs((double)dec0[i]));
-    }
-    assert_true(scale > 0.0);
-    assert_true(worst <= 1e-5 * scale);
+    assert_close(dec0, dec1, (size_t)T * V, 1e-5);
 
     assert_int_equal(aellm_model_repack(m, &n), 0);
     assert_int_equal(n, 0);

@@ -142,17 +142,20 @@ static void act_for(thread_ctx *t, const aellm_tensor *w, const float *x)
 }
 
 /* Each thread owns an equal share of a product's rows and takes its steps
- * from the front, a quarter of what is left at a time, never under 64 KiB;
- * a thread done with its own takes the back half of what another has left. On two vCPUs one thread
- * is often slower for a while (the host runs something), and a static split then waits at every
- * barrier: timing the group barriers of 1.1B F32 decode (a probe not kept in the tree) gave 0.3-2.6
- * s of waits in 10.7 s, one thread doing 23 % more kernel time than the other; with stealing,
- * 0.05-0.2 s. A claim word holds the steps taken from the front (low half) and from the back (high
- * half) of one thread's share of one product; all are zeroed before each token. Results are
- * published by the barrier that ends the group, so the counters need no ordering of their own.
- * Claims shrink as the share does because each costs a locked exchange: in fixed 64 KiB
- * chunks, 1.1B F16 decode spent 1.4 % of its samples on the instruction
- * after it and ran 4-11 % slower (bench/README.md). */
+ * from the front, a quarter of what is left at a time, never under 64 KiB; a
+ * thread done with its own takes the back half of what another has left. On
+ * two vCPUs one thread is often slower for a while (the host runs
+ * something), and a static split then waits at every barrier: timing the
+ * group barriers of 1.1B F32 decode (a probe not kept in the tree) gave
+ * 0.3-2.6 s of waits in 10.7 s, one thread doing 23 % more kernel time than
+ * the other; with stealing, 0.05-0.2 s. A claim word holds the steps taken
+ * from the front (low half) and from the back (high half) of one thread's
+ * share of one product; all are zeroed before each token. Results are
+ * published by the barrier that ends the group, so the counters need no
+ * ordering of their own. Claims shrink as the share does because each costs
+ * a locked exchange: in fixed 64 KiB chunks, 1.1B F16 decode spent 1.4 % of
+ * its samples on the instruction after it and ran 4-11 % slower
+ * (bench/README.md). */
 typedef struct {
     int64_t r0, r1, steps;
 } share;
@@ -236,12 +239,13 @@ static void matvec_part(thread_ctx *t, const aellm_tensor *w, const float *x, fl
  * of one type and row length, are one matrix of all their rows: one product
  * of 2560 rows instead of three for TinyLlama's Q, K and V, where the short
  * ones (K and V, 256 rows) read slowest, and gate and up as one. In a probe
- * of the 1.1B products in order (not in the tree), reading them so was
- * 1.03 (F16) and 1.045 (F32) times as fast; in the engine, 0.97-1.07 at
- * 1.1B and up to 1.05 at 110M (bench/README.md): little, but fewer
- * products (89 a token for 155) and never clearly slower. Files aellm writes keep each layer's
- * matrices in this order; others (a llama.cpp file puts K, O, Q, V) are read apart, as is
- * everything under AELLM_DECODE_FUSE=0. *out gets the view. */
+ * of the 1.1B products in order (not in the tree), reading them so was 1.03
+ * (F16) and 1.045 (F32) times as fast; in the engine, 0.97-1.07 at 1.1B and
+ * up to 1.05 at 110M (bench/README.md): little, but fewer products (89 a
+ * token for 155) and never clearly slower. Files aellm writes keep each
+ * layer's matrices in this order; others (a llama.cpp file puts K, O, Q, V)
+ * are read apart, as is everything under AELLM_DECODE_FUSE=0. *out gets the
+ * view. */
 static int fused_view(const aellm_engine *e, const aellm_tensor *const *ws, int n,
                       aellm_tensor *out)
 {
